@@ -1,0 +1,33 @@
+# Two entry points a newcomer needs: `make demo` and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint deps system-deps bench clean
+
+demo: deps
+	$(BIN)/sigwarden demo
+
+test: deps system-deps
+	$(BIN)/ruff check provider tests scripts
+	$(BIN)/python -m pytest
+
+lint: deps
+	$(BIN)/ruff check provider tests scripts
+
+bench: deps system-deps
+	for f in tests/benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+deps: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,111 @@
+"""Assemble the facts object for one image: the contract between the provider and Rego.
+
+The JSON Schema in `schemas/facts.schema.json` documents every field; templates may only read those.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from provider.stores.base import ResolvedImage
+from provider.verifiers.base import AttestationResult, SignatureResult
+
+MAX_REASONS_IN_SUMMARY = 3
+
+
+def rfc3339(moment: datetime | None = None) -> str:
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _signature_json(sig: SignatureResult) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "format": sig.format, "artifact": sig.artifact, "authority": sig.authority,
+        "verified": sig.verified, "reason": sig.reason,
+        "signer": {"keyId": sig.signer.key_id, "subject": sig.signer.subject, "issuer": sig.signer.issuer},
+    }
+    if sig.signed_at:
+        data["signedAt"] = sig.signed_at
+    if sig.tlog:
+        data["tlog"] = {"logIndex": sig.tlog.log_index, "integratedTime": sig.tlog.integrated_time}
+    if sig.timestamp:
+        data["timestamp"] = {"time": sig.timestamp}
+    if sig.warnings:
+        data["warnings"] = list(sig.warnings)
+    return data
+
+
+def _attestation_json(att: AttestationResult) -> dict[str, Any]:
+    data: dict[str, Any] = {"predicateType": att.predicate_type, "authority": att.authority,
+                            "verified": att.verified, "reason": att.reason, "artifact": att.artifact}
+    if att.predicate is not None:
+        data["predicate"] = att.predicate
+    return data
+
+
+def _verifier_report(image: ResolvedImage, sig: SignatureResult) -> dict[str, Any]:
+    """Ratify's report shape, so templates written for Ratify keep working."""
+    message = "signature verified" if sig.verified else sig.reason
+    return {
+        "subject": image.reference.pinned(image.digest), "isSuccess": sig.verified,
+        "name": sig.format, "verifierName": sig.format, "type": sig.format, "verifierType": sig.format,
+        "artifactType": sig.artifact_type, "referenceDigest": sig.artifact, "message": message,
+        "extensions": {"authority": sig.authority, **sig.extensions},
+    }
+
+
+def unverified_reason(image: ResolvedImage, signatures: Sequence[SignatureResult], artifact_count: int,
+                      authorities_in_scope: int) -> str:
+    """One sentence for Rego messages: why no signature verified."""
+    if authorities_in_scope == 0:
+        return f"no configured authority covers {image.reference.name}"
+    if artifact_count == 0 and not signatures:
+        return f"no signatures found for {image.digest}"
+    if not signatures:
+        return f"{artifact_count} signature artifact(s) found, none in a format a covering authority trusts"
+    reasons = list(dict.fromkeys(f"{s.authority}: {s.reason}" for s in signatures))
+    shown = "; ".join(reasons[:MAX_REASONS_IN_SUMMARY])
+    more = f" (+{len(reasons) - MAX_REASONS_IN_SUMMARY} more)" if len(reasons) > MAX_REASONS_IN_SUMMARY else ""
+    return f"no signature verified: {shown}{more}"
+
+
+def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
+                attestations: Sequence[AttestationResult], artifact_count: int,
+                authorities_in_scope: int) -> dict[str, Any]:
+    """The per-image facts, without the per-request fields (`image`, `cached`, `traceID`)."""
+    verified_by = sorted({s.authority for s in signatures if s.verified})
+    verified = bool(verified_by)
+    return {
+        "reference": str(image.reference),
+        "digest": image.digest,
+        "pinned": image.reference.pinned(image.digest),
+        "mediaType": image.media_type,
+        "platforms": [{"digest": p.digest, "os": p.os, "architecture": p.architecture, "variant": p.variant}
+                      for p in image.platforms],
+        "verified": verified,
+        "isSuccess": verified,
+        "reason": "" if verified else unverified_reason(image, signatures, artifact_count,
+                                                        authorities_in_scope),
+        "authorities": verified_by,
+        "signatures": [_signature_json(s) for s in signatures],
+        "attestations": [_attestation_json(a) for a in attestations],
+        "verifierReports": [_verifier_report(image, s) for s in signatures],
+        "checkedAt": rfc3339(),
+    }
+
+
+def for_request(facts: dict[str, Any], key: str, cached: bool, trace_id: str) -> dict[str, Any]:
+    """Add the per-request fields to shared facts without mutating them."""
+    return {"image": key, **facts, "cached": cached, "traceID": trace_id}
+
+
+@cache
+def facts_schema() -> dict[str, Any]:
+    """The JSON Schema of a facts object."""
+    text = resources.files("provider").joinpath("schemas/facts.schema.json").read_text()
+    return json.loads(text)

@@ -1,0 +1,1 @@
+"""The HTTP side: Gatekeeper's external-data protocol, health and metrics, TLS and the gunicorn runner."""

@@ -1,0 +1,52 @@
+"""Gatekeeper's external-data envelopes: validate a ProviderRequest, build a ProviderResponse."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+API_VERSIONS = ("externaldata.gatekeeper.sh/v1beta1", "externaldata.gatekeeper.sh/v1alpha1")
+RESPONSE_API_VERSION = "externaldata.gatekeeper.sh/v1beta1"
+
+
+class BadRequest(ValueError):
+    """The request body is not a valid ProviderRequest; the message says exactly what is wrong."""
+
+
+def parse_provider_request(body: bytes, max_keys: int) -> list[str]:
+    """Return the request's keys, or raise BadRequest naming the problem."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object (a ProviderRequest)")
+    if data.get("apiVersion") not in API_VERSIONS:
+        raise BadRequest(f"apiVersion must be one of {', '.join(API_VERSIONS)}, got {data.get('apiVersion')!r}")
+    if data.get("kind") != "ProviderRequest":
+        raise BadRequest(f"kind must be ProviderRequest, got {data.get('kind')!r}")
+    request = data.get("request")
+    if not isinstance(request, dict):
+        raise BadRequest("request must be an object with a keys list")
+    keys = request.get("keys")
+    if not isinstance(keys, list):
+        raise BadRequest("request.keys must be a list of image references")
+    if not keys:
+        raise BadRequest("request.keys is empty")
+    if len(keys) > max_keys:
+        raise BadRequest(f"request.keys has {len(keys)} keys, more than the limit of {max_keys}")
+    for index, key in enumerate(keys):
+        if not isinstance(key, str):
+            raise BadRequest(f"request.keys[{index}] must be a string, got {type(key).__name__}")
+        if not key:
+            raise BadRequest(f"request.keys[{index}] is an empty string")
+    return keys
+
+
+def provider_response(items: Sequence[dict[str, Any]] = (), system_error: str = "") -> dict[str, Any]:
+    return {
+        "apiVersion": RESPONSE_API_VERSION,
+        "kind": "ProviderResponse",
+        "response": {"idempotent": True, "items": list(items), "systemError": system_error},
+    }

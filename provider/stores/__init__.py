@@ -1,0 +1,38 @@
+"""Stores and the router that picks one per image by the `match` patterns of the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from provider.config import Config, StoreConfig, pattern_matches
+from provider.errors import ErrorCode, ItemError
+from provider.metrics import Metrics
+from provider.reference import Reference
+from provider.stores.base import Store
+from provider.stores.ocilayout import OCILayoutStore
+
+
+def build_store(store: StoreConfig, config: Config, metrics: Metrics) -> Store:
+    if store.type == "oci-layout":
+        assert store.path is not None
+        return OCILayoutStore(store.path, config.verification)
+    from provider.stores.registry import RegistryStore  # imports requests only when a registry is used
+
+    return RegistryStore(store, config.verification, metrics)
+
+
+@dataclass(frozen=True)
+class StoreRouter:
+    """The first store whose `match` pattern fits the normalised repository name wins (config order)."""
+
+    routes: tuple[tuple[tuple[str, ...], Store], ...]
+
+    @classmethod
+    def from_config(cls, config: Config, metrics: Metrics) -> StoreRouter:
+        return cls(tuple((s.match, build_store(s, config, metrics)) for s in config.stores))
+
+    def select(self, reference: Reference) -> Store:
+        for patterns, store in self.routes:
+            if any(pattern_matches(p, reference.name) for p in patterns):
+                return store
+        raise ItemError(ErrorCode.NOT_FOUND, f"no store is configured for {reference.name}")

@@ -1,0 +1,134 @@
+"""Shared test plumbing: free ports, a real `sigwarden serve` process, config files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from provider.devkit.pki import Issued, issue, make_ca
+
+GATEKEEPER_NAME = "gatekeeper-webhook-service.gatekeeper-system.svc"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_yaml(path: Path, data: Any) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@dataclass
+class TestPKI:
+    """A server CA and cert, a client CA with a Gatekeeper-like client cert, and a stranger CA + cert."""
+
+    directory: Path
+    ca: Issued
+    server: Issued
+    client_ca: Issued
+    client: Issued
+    stranger: Issued
+
+    @classmethod
+    def create(cls, directory: Path) -> TestPKI:
+        ca = make_ca("sigwarden server CA")
+        client_ca = make_ca("gatekeeper CA")
+        stranger_ca = make_ca("stranger CA")
+        pki = cls(directory, ca, issue(ca, "sigwarden.sigwarden-system.svc", ("127.0.0.1", "localhost"),
+                                       server=True),
+                  client_ca, issue(client_ca, GATEKEEPER_NAME, (GATEKEEPER_NAME,), client=True),
+                  issue(stranger_ca, GATEKEEPER_NAME, (GATEKEEPER_NAME,), client=True))
+        ca.write(directory, "ca")
+        pki.server.write(directory, "server")
+        client_ca.write(directory, "client-ca")
+        pki.client.write(directory, "client")
+        pki.stranger.write(directory, "stranger")
+        return pki
+
+    def path(self, name: str) -> str:
+        return str(self.directory / name)
+
+    @property
+    def client_pair(self) -> tuple[str, str]:
+        return self.path("client.crt"), self.path("client.key")
+
+
+class ProviderProcess:
+    """`sigwarden serve` as a subprocess on loopback ports; stopped by `stop()`."""
+
+    def __init__(self, config_path: Path, port: int, metrics_port: int) -> None:
+        self.config_path = config_path
+        self.port = port
+        self.metrics_port = metrics_port
+        self.log_path = config_path.with_suffix(".log")
+        self._log = self.log_path.open("wb")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen([sys.executable, "-m", "provider", "serve", "--config", str(config_path)],
+                                        stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"provider exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(f"{self.metrics_url}/readyz", timeout=1).status_code == 200:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"provider not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+
+
+def provider_request(keys: list[Any], api_version: str = "externaldata.gatekeeper.sh/v1beta1") -> dict[str, Any]:
+    return {"apiVersion": api_version, "kind": "ProviderRequest", "request": {"keys": keys}}
+
+
+def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> float:
+    """The value of one sample in Prometheus text format (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in (labels or {}).items()):
+                return sample.value
+    return 0.0
+
+
+VECTORS = Path(os.environ.get("SIGWARDEN_VECTORS", Path(__file__).resolve().parents[2] / "shared" / "vectors"))

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provider.cli import main
+from provider.config import ConfigError, load_config, parse_duration
+from tests.helpers import VECTORS, write_yaml
+
+
+def public_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+@pytest.fixture
+def cosign_pub(tmp_path: Path) -> Path:
+    path = tmp_path / "cosign.pub"
+    path.write_text(public_pem())
+    return path
+
+
+def test_durations() -> None:
+    assert parse_duration("2.5s") == 2.5
+    assert parse_duration("300ms") == pytest.approx(0.3)
+    assert parse_duration("5m") == 300
+    assert parse_duration("1h") == 3600
+    for bad in ("5", "five seconds", "-1s", "1d", ""):
+        with pytest.raises(ValueError, match="duration"):
+            parse_duration(bad)
+
+
+def test_full_config_loads_with_relative_files(tmp_path: Path, cosign_pub: Path) -> None:
+    (tmp_path / "layouts").mkdir()
+    (tmp_path / "authorities.d").mkdir()
+    trust_policy = tmp_path / "trustpolicy.json"
+    trust_policy.write_text((VECTORS / "notation/ratify-valid_trust_policy.json").read_text())
+    write_yaml(tmp_path / "authorities.d/kritis.yaml", {
+        "apiVersion": "kritis.grafeas.io/v1beta1", "kind": "AttestationAuthority",
+        "metadata": {"name": "kms-key"},
+        "spec": {"publicKeyData": base64.b64encode(public_pem().encode()).decode(), "publicKeyId": "k1"}})
+    config_path = write_yaml(tmp_path / "config.yaml", {
+        "server": {"listen": "127.0.0.1:8443", "requestDeadline": "1500ms", "maxKeys": 10},
+        "verification": {"concurrency": 4, "cache": {"ttl": "1m", "unverifiedTtl": "5s"}},
+        "mutation": {"keepTag": False},
+        "stores": [{"type": "oci-layout", "path": "layouts", "match": ["airgap.example/*"]},
+                   {"type": "registry", "match": ["*"], "insecure": ["127.0.0.1:5000"],
+                    "auth": {"static": {"127.0.0.1:5000": {"username": "u", "password": "secret"}}}}],
+        "authorities": [
+            {"name": "team-a", "scopes": ["registry.example/team-a/*"],
+             "cosign": {"publicKeys": [{"file": "cosign.pub"}, {"pem": public_pem()}],
+                        "rekorKeys": [str(VECTORS / "containers-image/rekor.pub")], "tlog": "required"}},
+            {"name": "release-ca", "notation": {
+                "trustStores": {"ca:certs": [str(VECTORS / "notation/truststore/NotationTestRoot.pem")]},
+                "trustPolicy": {"file": "trustpolicy.json"}}},
+        ],
+        "include": ["authorities.d/*.yaml"],
+    })
+    config = load_config(config_path)
+    assert config.server.request_deadline == 1.5
+    assert config.verification.cache.ttl == 60 and config.verification.cache.unverified_ttl == 5
+    assert config.mutation.keep_tag is False
+    assert [s.type for s in config.stores] == ["oci-layout", "registry"]
+    assert config.stores[0].path == tmp_path / "layouts"
+    assert "secret" not in repr(config.stores[1])  # credentials never appear in reprs or logs
+    assert [a.name for a in config.authorities] == ["team-a", "release-ca", "kms-key"]
+    team_a = config.authorities[0]
+    assert team_a.cosign is not None and len(team_a.cosign.public_keys) == 2
+    assert team_a.covers("registry.example/team-a/app") and not team_a.covers("registry.example/team-b/app")
+    assert config.authorities[2].attestation.keys[0].kind == "pkix"
+    assert cosign_pub in config.sources and trust_policy in config.sources
+    assert tmp_path / "authorities.d/kritis.yaml" in config.sources
+
+
+@pytest.mark.parametrize(("data", "field", "problem"), [
+    ({"server": {"requestDeadline": "soon"}}, "server.requestDeadline", "duration"),
+    ({"server": {"listen": "8443"}}, "server.listen", "host:port"),
+    ({"server": {"maxKeys": 0}}, "server.maxKeys", "at least 1"),
+    ({"server": {"tls": {"cert": "missing.pem", "key": "missing.key"}}}, "server.tls.cert", "file not found"),
+    ({"servers": {}}, "servers", "unknown key"),
+    ({"verification": {"cache": {"tll": "5m"}}}, "verification.cache.tll", "unknown key"),
+    ({"stores": [{"type": "s3"}]}, "stores[0].type", "must be one of"),
+    ({"stores": [{"type": "oci-layout"}]}, "stores[0].path", "needs a path"),
+    ({"authorities": [{"name": "a"}]}, "authorities[0]", "needs a cosign, notation or attestation"),
+    ({"authorities": [{"name": "A B", "cosign": {}}]}, "authorities[0].name", "lowercase"),
+    ({"authorities": [{"name": "a", "cosign": {}}]}, "authorities[0].cosign.publicKeys", "needs publicKeys"),
+    ({"authorities": [{"name": "a", "cosign": {"publicKeys": [{"pem": "junk"}]}}]},
+     "authorities[0].cosign.publicKeys[0].pem", "not a PEM public key"),
+    ({"authorities": [{"name": "a", "cosign": {"publicKeys": ["nope.pub"]}}]},
+     "authorities[0].cosign.publicKeys[0].file", "file not found"),
+    ({"authorities": [{"name": "a", "cosign": {"keyless": {"fulcioRoots": []}}}]},
+     "authorities[0].cosign.keyless.fulcioRoots", "needs trustedRoot or fulcioRoots"),
+    ({"authorities": [{"name": "a", "notation": {"trustStores": {"bogus": []}}}]},
+     "authorities[0].notation.trustStores.bogus", "ca|signingAuthority|tsa"),
+    ({"authorities": [{"name": "a", "attestation": {"publicKeyData": "%%%"}}]},
+     "authorities[0].attestation.publicKeyData", "base64"),
+    ({"include": ["nothere.yaml"]}, "include[0]", "file not found"),
+])
+def test_errors_name_file_and_field(tmp_path: Path, data: dict, field: str, problem: str) -> None:
+    path = write_yaml(tmp_path / "config.yaml", data)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.source == str(path)
+    assert caught.value.field_path == field
+    assert problem in caught.value.problem
+    assert str(path) in str(caught.value) and field in str(caught.value)
+
+
+def test_duplicate_authority_names(tmp_path: Path, cosign_pub: Path) -> None:
+    authority = {"name": "dup", "cosign": {"publicKeys": ["cosign.pub"]}}
+    path = write_yaml(tmp_path / "c.yaml", {"authorities": [authority, authority]})
+    with pytest.raises(ConfigError, match="duplicate authority name 'dup'"):
+        load_config(path)
+
+
+def test_kritis_v1beta1_authority_with_base64_pgp_loads(tmp_path: Path) -> None:
+    include = tmp_path / "attestor.yaml"
+    include.write_text((VECTORS / "kritis/test-attestor-1.yaml").read_text().replace("{{ .Project }}", "p"))
+    config = load_config(write_yaml(tmp_path / "c.yaml", {"include": ["attestor.yaml"]}))
+    (authority,) = config.authorities
+    assert authority.name == "test-attestor-1"
+    assert authority.attestation.keys[0].kind == "pgp"
+    assert authority.attestation.keys[0].key_id == "88D27A9C701BD8391D372E5CCD415CBF850E2029"
+
+
+def test_unparsable_yaml_and_empty_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    config = load_config(empty)
+    assert config.stores[0].type == "registry" and config.authorities == ()
+
+
+def test_config_check_command(tmp_path: Path, cosign_pub: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    authority = {"name": "a", "cosign": {"publicKeys": ["cosign.pub"]}}
+    good = write_yaml(tmp_path / "good.yaml", {"authorities": [authority]})
+    assert main(["config", "check", str(good)]) == 0
+    assert "ok (1 authorities" in capsys.readouterr().out
+    bad = write_yaml(tmp_path / "bad.yaml", {"server": {"requestDeadline": 3}})
+    assert main(["config", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml: server.requestDeadline: expected a duration" in err
+    assert main(["config", "check", str(tmp_path / "absent.yaml")]) == 2
+    assert "cannot read config" in capsys.readouterr().err
