@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TestPKI
+from tests.helpers import ProviderPKI
 
 
 @pytest.fixture
-def pki(tmp_path: Path) -> TestPKI:
-    return TestPKI.create(tmp_path / "pki")
+def pki(tmp_path: Path) -> ProviderPKI:
+    return ProviderPKI.create(tmp_path / "pki")

@@ -32,7 +32,7 @@ def write_yaml(path: Path, data: Any) -> Path:
 
 
 @dataclass
-class TestPKI:
+class ProviderPKI:
     """A server CA and cert, a client CA with a Gatekeeper-like client cert, and a stranger CA + cert."""
 
     directory: Path
@@ -43,7 +43,7 @@ class TestPKI:
     stranger: Issued
 
     @classmethod
-    def create(cls, directory: Path) -> TestPKI:
+    def create(cls, directory: Path) -> ProviderPKI:
         ca = make_ca("sigwarden server CA")
         client_ca = make_ca("gatekeeper CA")
         stranger_ca = make_ca("stranger CA")

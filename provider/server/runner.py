@@ -56,6 +56,8 @@ class ProviderServer(BaseApplication):  # type: ignore[misc]
             "accesslog": None,
             "proc_name": "sigwarden",
         }
+        if "control_socket_disable" in self.cfg.settings:
+            settings["control_socket_disable"] = True  # no runtime control socket on a read-only filesystem
         if tls.client_ca is not None:
             settings.update(ca_certs=str(tls.client_ca), cert_reqs=ssl.CERT_REQUIRED)
         for key, value in settings.items():

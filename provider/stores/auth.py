@@ -1,0 +1,101 @@
+"""Registry credentials and the token dance: docker config files, static credentials, Bearer and Basic.
+
+Secrets stay in these objects (their reprs hide them) and never reach a log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provider.config import Credentials, RegistryAuth
+
+DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
+
+
+class CredentialError(ValueError):
+    """A docker config file that cannot be used; says which entry and why."""
+
+
+def _entry_credentials(host: str, entry: dict[str, object]) -> Credentials:
+    if entry.get("identitytoken"):
+        return Credentials(username=str(entry.get("username", "")), identity_token=str(entry["identitytoken"]))
+    if entry.get("auth"):
+        try:
+            user, _, password = base64.b64decode(str(entry["auth"]), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise CredentialError(f"auths[{host!r}].auth is not base64 of user:password") from None
+        return Credentials(username=user, password=password)
+    return Credentials(username=str(entry.get("username", "")), password=str(entry.get("password", "")))
+
+
+def _host_of(key: str) -> str:
+    host = re.sub(r"^https?://", "", key).split("/", 1)[0]
+    return "docker.io" if key in DOCKER_HUB_KEYS or host in DOCKER_HUB_KEYS else host
+
+
+def load_docker_config(path: Path) -> dict[str, Credentials]:
+    """Credentials by registry host from a docker `config.json` or a `.dockerconfigjson` Secret key."""
+    data = json.loads(path.read_text())
+    auths = data.get("auths", data) if isinstance(data, dict) else None
+    if not isinstance(auths, dict):
+        raise CredentialError(f"{path}: expected an `auths` mapping")
+    found = {}
+    for key, entry in auths.items():
+        if isinstance(entry, dict):
+            found[_host_of(str(key))] = _entry_credentials(str(key), entry)
+    return found
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # bearer | basic
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """Parse `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` (or Basic)."""
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() not in ("bearer", "basic"):
+        return None
+    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+              for m in _CHALLENGE_PARAM.finditer(rest)}
+    return Challenge(scheme.lower(), params)
+
+
+class CredentialStore:
+    """Who we are at each registry host; static credentials win over the docker config file."""
+
+    def __init__(self, auth: RegistryAuth) -> None:
+        self._by_host: dict[str, Credentials] = {}
+        if auth.docker_config is not None:
+            self._by_host.update(load_docker_config(auth.docker_config))
+        self._by_host.update({_host_of(h): c for h, c in auth.static.items()})
+
+    def for_host(self, host: str) -> Credentials | None:
+        return self._by_host.get(host)
+
+
+class TokenCache:
+    """Bearer tokens by (host, scope) until shortly before they expire."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, host: str, scope: str) -> str | None:
+        with self._lock:
+            token, expires = self._tokens.get((host, scope), ("", 0.0))
+        return token if token and time.monotonic() < expires else None
+
+    def put(self, host: str, scope: str, token: str, expires_in: float) -> None:
+        with self._lock:
+            # Renew a little early so a token never expires mid-request.
+            self._tokens[(host, scope)] = (token, time.monotonic() + max(expires_in - 10, 5))

@@ -1,0 +1,197 @@
+"""The registry store: images and signatures from OCI distribution registries.
+
+Digests are always computed from the manifest bytes received. A cached tag → digest mapping may be
+revalidated with a HEAD (cheap), but only because the bytes behind it were hashed when first fetched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from cachetools import TTLCache
+
+from provider.config import StoreConfig, VerificationConfig
+from provider.digests import DigestMismatch, check_digest, compute_digest
+from provider.errors import ErrorCode, ItemError
+from provider.metrics import Metrics
+from provider.reference import Reference
+from provider.stores.auth import CredentialStore
+from provider.stores.base import (
+    MANIFEST_MEDIA_TYPES,
+    MAX_MANIFEST_BYTES,
+    OCI_INDEX,
+    ArtifactError,
+    Descriptor,
+    ResolvedImage,
+    SignatureArtifact,
+)
+from provider.stores.manifests import cosign_tags, parse_manifest, platforms_of, referrers_from_index
+from provider.stores.registry_client import RegistryClient
+
+ACCEPT_MANIFESTS = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
+MAX_REFERRER_PAGES = 10
+TAG_CACHE_ENTRIES = 10_000
+
+
+class RegistryStore:
+    """Resolves and discovers over the OCI distribution API (with the referrers-tag and cosign-tag fallbacks)."""
+
+    def __init__(self, store: StoreConfig, verification: VerificationConfig, metrics: Metrics) -> None:
+        self.client = RegistryClient(CredentialStore(store.auth), store.insecure,
+                                     str(store.ca) if store.ca else None, verification.concurrency, metrics)
+        self.max_signatures = verification.max_signatures
+        self.max_blob_bytes = verification.max_blob_bytes
+        # tag reference → (digest, manifest bytes that hashed to it); never outlives the facts TTL.
+        self._tags: TTLCache[str, tuple[str, bytes]] = TTLCache(TAG_CACHE_ENTRIES, verification.cache.ttl)
+        self._lock = threading.Lock()
+
+    # --- Store protocol ------------------------------------------------------------------------------
+
+    def resolve(self, reference: Reference, deadline: float) -> ResolvedImage:
+        if reference.digest:
+            data = self._manifest_bytes(reference, reference.digest, deadline, error=ItemError)
+            return self._resolved(reference, reference.digest, data)
+        cached = self._cached_tag(reference, deadline)
+        if cached is not None:
+            return self._resolved(reference, *cached)
+        response = self.client.get(reference.registry, reference.repository,
+                                   f"{reference.repository}/manifests/{reference.tag}", deadline,
+                                   MAX_MANIFEST_BYTES, accept=ACCEPT_MANIFESTS)
+        digest = compute_digest(response.body)
+        claimed = _header(response.headers, "Docker-Content-Digest")
+        if claimed and claimed.startswith("sha256:") and claimed != digest:
+            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE,
+                            f"registry {reference.registry} claims {claimed} for {reference} but the manifest "
+                            f"bytes hash to {digest}")
+        with self._lock:
+            self._tags[str(reference)] = (digest, response.body)
+        return self._resolved(reference, digest, response.body)
+
+    def discover(self, image: ResolvedImage, deadline: float) -> Sequence[SignatureArtifact]:
+        reference = image.reference
+        seen: set[str] = set()
+        found = self._referrers_api(image, deadline, seen)
+        tags = cosign_tags(image.digest)
+        for tag, source in tags.items():
+            if source == "referrers" and found is not None:
+                continue  # the referrers API answered; the fallback tag is for registries without it
+            manifest, digest, descriptor = self._manifest_by_tag(reference, tag, deadline)
+            if manifest is None or digest in seen:
+                continue
+            seen.add(digest)
+            if source == "referrers":
+                found = referrers_from_index(manifest, seen)
+            else:
+                found = (found or []) + [SignatureArtifact(descriptor, source, manifest)]
+        return (found or [])[: self.max_signatures]
+
+    def fetch_manifest(self, reference: Reference, descriptor: Descriptor, deadline: float) -> dict[str, Any]:
+        data = self._manifest_bytes(reference, descriptor.digest, deadline, error=ArtifactError)
+        return parse_manifest(data, descriptor.digest, error=ArtifactError)
+
+    def fetch_blob(self, reference: Reference, descriptor: Descriptor, deadline: float) -> bytes:
+        if descriptor.size > self.max_blob_bytes:
+            raise ArtifactError(ErrorCode.REGISTRY_UNAVAILABLE, f"blob {descriptor.digest} is {descriptor.size} "
+                                                                f"bytes, over the {self.max_blob_bytes}-byte limit")
+        try:
+            response = self.client.get(reference.registry, reference.repository,
+                                       f"{reference.repository}/blobs/{descriptor.digest}", deadline,
+                                       self.max_blob_bytes)
+            check_digest(response.body, descriptor.digest)
+        except ItemError as exc:
+            raise ArtifactError(exc.code, exc.message) from None
+        except DigestMismatch as exc:
+            raise ArtifactError(ErrorCode.REGISTRY_UNAVAILABLE, f"blob {descriptor.digest}: {exc}") from None
+        return response.body
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def _resolved(self, reference: Reference, digest: str, data: bytes) -> ResolvedImage:
+        manifest = parse_manifest(data, f"manifest of {reference}")
+        media_type = str(manifest.get("mediaType", ""))
+        if media_type not in MANIFEST_MEDIA_TYPES:
+            # Old OCI manifests may omit mediaType; an index is recognisable by its manifests list.
+            media_type = OCI_INDEX if "manifests" in manifest else "application/vnd.oci.image.manifest.v1+json"
+        return ResolvedImage(reference=reference, digest=digest, media_type=media_type, size=len(data),
+                             manifest=data, platforms=platforms_of(manifest))
+
+    def _cached_tag(self, reference: Reference, deadline: float) -> tuple[str, bytes] | None:
+        """Revalidate a cached tag with HEAD: same digest → reuse the bytes we hashed ourselves."""
+        with self._lock:
+            cached = self._tags.get(str(reference))
+        if cached is None:
+            return None
+        try:
+            head = self.client.get(reference.registry, reference.repository,
+                                   f"{reference.repository}/manifests/{reference.tag}", deadline, 0,
+                                   accept=ACCEPT_MANIFESTS, method="HEAD")
+        except ItemError:
+            return None  # fall back to a full GET, which reports errors properly
+        return cached if _header(head.headers, "Docker-Content-Digest") == cached[0] else None
+
+    def _manifest_bytes(self, reference: Reference, digest: str, deadline: float,
+                        error: type[Exception]) -> bytes:
+        try:
+            response = self.client.get(reference.registry, reference.repository,
+                                       f"{reference.repository}/manifests/{digest}", deadline, MAX_MANIFEST_BYTES,
+                                       accept=ACCEPT_MANIFESTS)
+        except ItemError as exc:
+            if error is ItemError:
+                raise
+            raise ArtifactError(exc.code, exc.message) from None
+        try:
+            check_digest(response.body, digest)
+        except DigestMismatch as exc:
+            raise error(ErrorCode.REGISTRY_UNAVAILABLE,
+                        f"registry {reference.registry} served a manifest for {digest} that {exc}") from None
+        return response.body
+
+    def _referrers_api(self, image: ResolvedImage, deadline: float,
+                       seen: set[str]) -> list[SignatureArtifact] | None:
+        """Artifacts from the OCI 1.1 referrers API, or None when the registry has no such API."""
+        reference = image.reference
+        path = f"{reference.repository}/referrers/{image.digest}"
+        found: list[SignatureArtifact] = []
+        for _ in range(MAX_REFERRER_PAGES):
+            response = self.client.get(reference.registry, reference.repository, path, deadline,
+                                       MAX_MANIFEST_BYTES, accept=OCI_INDEX, ok=(200, 400, 404, 405))
+            if response.status != 200:
+                return found or None
+            index = parse_manifest(response.body, f"referrers of {image.digest}")
+            found.extend(referrers_from_index(index, seen))
+            next_path = _next_link(_header(response.headers, "Link"))
+            if not next_path or len(found) >= self.max_signatures:
+                break
+            path = next_path
+        return found
+
+    def _manifest_by_tag(self, reference: Reference, tag: str,
+                         deadline: float) -> tuple[dict[str, Any] | None, str, Descriptor]:
+        response = self.client.get(reference.registry, reference.repository,
+                                   f"{reference.repository}/manifests/{tag}", deadline, MAX_MANIFEST_BYTES,
+                                   accept=ACCEPT_MANIFESTS, ok=(200, 404))
+        digest = compute_digest(response.body)
+        descriptor = Descriptor(media_type="", digest=digest, size=len(response.body))
+        if response.status == 404:
+            return None, digest, descriptor
+        manifest = parse_manifest(response.body, f"{reference.name}:{tag}")
+        return manifest, digest, Descriptor(str(manifest.get("mediaType", "")), digest, len(response.body),
+                                            str(manifest.get("artifactType", "")))
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), "")
+
+
+def _next_link(link: str) -> str:
+    """The `/v2/…` path of a `Link: </v2/…>; rel="next"` header, without the `/v2/` prefix."""
+    if 'rel="next"' not in link or "<" not in link:
+        return ""
+    target = link.split("<", 1)[1].split(">", 1)[0]
+    marker = "/v2/"
+    return target.split(marker, 1)[1] if marker in target else ""
+
+

@@ -1,0 +1,248 @@
+"""HTTP to OCI distribution registries: auth challenges, retries, redirects, deadlines and size caps.
+
+Every response body is read with a byte cap and a deadline; failures become ItemErrors with the item
+error codes of the protocol, carrying the registry's own message where it helps.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlparse
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from provider.errors import ErrorCode, ItemError
+from provider.metrics import Metrics
+from provider.stores.auth import Challenge, CredentialStore, TokenCache, parse_challenge
+
+log = logging.getLogger("sigwarden.registry")
+
+MAX_REDIRECTS = 5
+MAX_RETRIES = 3
+MAX_TOKEN_BYTES = 64 * 1024
+RETRY_STATUSES = frozenset({-1, 429, 500, 502, 503, 504})  # -1: the connection failed
+API_HOSTS = {"docker.io": "registry-1.docker.io"}
+USER_AGENT = "sigwarden"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    url: str
+
+
+class RegistryClient:
+    """GETs and HEADs against one store's registries, sharing a connection pool and token cache."""
+
+    def __init__(self, credentials: CredentialStore, insecure: tuple[str, ...], ca: str | None,
+                 pool_size: int, metrics: Metrics) -> None:
+        self.credentials = credentials
+        self.insecure = frozenset(insecure)
+        self.metrics = metrics
+        self.tokens = TokenCache()
+        self.session = requests.Session()
+        self.session.trust_env = False  # no .netrc credentials sent to arbitrary hosts
+        self.session.verify = ca or True
+        self.session.headers["User-Agent"] = USER_AGENT
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def base_url(self, host: str) -> str:
+        scheme = "http" if host in self.insecure else "https"
+        return f"{scheme}://{API_HOSTS.get(host, host)}"
+
+    def get(self, host: str, repository: str, path: str, deadline: float, max_bytes: int,
+            accept: str = "", method: str = "GET", ok: tuple[int, ...] = (200,)) -> Response:
+        """Request `path` under `/v2/`; statuses outside `ok` raise ItemError (404 → NOT_FOUND)."""
+        url = f"{self.base_url(host)}/v2/{path}"
+        scope = f"repository:{repository}:pull"
+        attempt = 0
+        authorized = False
+        while True:
+            response = self._send(method, url, host, scope, accept, deadline, max_bytes)
+            if response.status == 401 and not authorized:
+                authorized = True
+                if self._authenticate(host, scope, response, deadline):
+                    continue
+            if response.status in RETRY_STATUSES and attempt < MAX_RETRIES:
+                attempt += 1
+                if self._backoff(attempt, response, deadline):
+                    continue
+            if response.status in ok:
+                return response
+            raise self._error(response, host, path)
+
+    # --- one request, with redirects followed by hand -------------------------------------------------
+
+    def _send(self, method: str, url: str, host: str, scope: str, accept: str, deadline: float,
+              max_bytes: int) -> Response:
+        visited: set[str] = set()
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = {"Accept": accept} if accept else {}
+            # Credentials go only to the registry itself, never to a redirect target elsewhere.
+            if urlparse(url).netloc == urlparse(self.base_url(host)).netloc:
+                headers.update(self._auth_header(host, scope))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ItemError(ErrorCode.TIMEOUT, f"registry {host} did not answer in time ({url})")
+            try:
+                raw = self.session.request(method, url, headers=headers, stream=True, allow_redirects=False,
+                                           timeout=(min(remaining, 5.0), remaining))
+                body = b"" if method == "HEAD" else self._read(raw, url, deadline, max_bytes)
+            except requests.exceptions.SSLError as exc:
+                self.metrics.registry_requests.labels("tls_error").inc()
+                raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"TLS error talking to {host}: {_short(exc)}") \
+                    from None
+            except requests.exceptions.Timeout:
+                self.metrics.registry_requests.labels("timeout").inc()
+                raise ItemError(ErrorCode.TIMEOUT, f"registry {host} did not answer in time ({url})") from None
+            except requests.exceptions.RequestException as exc:
+                self.metrics.registry_requests.labels("connection_error").inc()
+                return Response(-1, b"", {}, f"{url}: {_short(exc)}")
+            self.metrics.registry_requests.labels(str(raw.status_code)).inc()
+            response = Response(raw.status_code, body, dict(raw.headers), url)
+            if raw.status_code not in (301, 302, 303, 307, 308):
+                return response
+            location = raw.headers.get("Location", "")
+            target = urljoin(url, location)
+            if not location or target in visited or urlparse(target).scheme not in ("http", "https"):
+                raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE,
+                                f"registry {host} sent a redirect loop or an unusable redirect for {url}")
+            visited.add(url)
+            url = target
+        raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"registry {host} redirected more than {MAX_REDIRECTS} "
+                                                        f"times for {url}")
+
+    def _read(self, raw: requests.Response, url: str, deadline: float, max_bytes: int) -> bytes:
+        try:
+            declared = int(raw.headers.get("Content-Length", "-1"))
+        except ValueError:
+            declared = -1
+        if declared > max_bytes:
+            raw.close()
+            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE,
+                            f"{url} is {declared} bytes, over the {max_bytes}-byte limit")
+        chunks, total = [], 0
+        for chunk in raw.iter_content(chunk_size=65536):
+            total += len(chunk)
+            if total > max_bytes:
+                raw.close()
+                raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{url} is over the {max_bytes}-byte limit")
+            if time.monotonic() > deadline:
+                raw.close()
+                raise ItemError(ErrorCode.TIMEOUT, f"{url} was still sending when the deadline passed")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # --- auth ----------------------------------------------------------------------------------------
+
+    def _auth_header(self, host: str, scope: str) -> dict[str, str]:
+        token = self.tokens.get(host, scope)
+        if token:
+            return {"Authorization": f"Bearer {token}"}
+        basic = self.tokens.get(host, "basic")
+        return {"Authorization": f"Basic {basic}"} if basic else {}
+
+    def _authenticate(self, host: str, scope: str, response: Response, deadline: float) -> bool:
+        """Answer a 401 challenge; True when a retry with new credentials makes sense."""
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        credentials = self.credentials.for_host(host)
+        if challenge is None:
+            return False
+        if challenge.scheme == "basic":
+            if credentials is None or not credentials.username:
+                return False
+            pair = f"{credentials.username}:{credentials.password}".encode()
+            self.tokens.put(host, "basic", base64.b64encode(pair).decode(), 3600)
+            return True
+        token, expires_in = self._fetch_token(host, scope, challenge, deadline)
+        self.tokens.put(host, scope, token, expires_in)
+        return True
+
+    def _fetch_token(self, host: str, scope: str, challenge: Challenge, deadline: float) -> tuple[str, float]:
+        realm = challenge.params.get("realm", "")
+        if urlparse(realm).scheme not in ("http", "https"):
+            raise ItemError(ErrorCode.UNAUTHORIZED, f"registry {host} sent a Bearer challenge without a usable realm")
+        params = {"scope": challenge.params.get("scope", scope)}
+        if challenge.params.get("service"):
+            params["service"] = challenge.params["service"]
+        credentials = self.credentials.for_host(host)
+        remaining = max(deadline - time.monotonic(), 0.1)
+        try:
+            if credentials and credentials.identity_token:
+                raw = self.session.post(realm, data={**params, "grant_type": "refresh_token", "client_id": USER_AGENT,
+                                                     "refresh_token": credentials.identity_token},
+                                        timeout=remaining, allow_redirects=False)
+            else:
+                auth = (credentials.username, credentials.password) if credentials and credentials.username else None
+                raw = self.session.get(realm, params=params, auth=auth, timeout=remaining, allow_redirects=False)
+        except requests.exceptions.RequestException as exc:
+            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"token service {realm}: {_short(exc)}") from None
+        if raw.status_code in (401, 403):
+            raise ItemError(ErrorCode.UNAUTHORIZED, f"token service for {host} refused the credentials "
+                                                    f"({raw.status_code})")
+        if raw.status_code != 200 or len(raw.content) > MAX_TOKEN_BYTES:
+            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"token service for {host} answered {raw.status_code}")
+        try:
+            data = raw.json()
+            token = data.get("token") or data.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"token service for {host} sent no token")
+        expires_in = data.get("expires_in", 60)
+        return token, float(expires_in) if isinstance(expires_in, int | float) else 60.0
+
+    # --- retries and errors --------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int, response: Response, deadline: float) -> bool:
+        """Sleep before a retry (Retry-After when given); False when the deadline leaves no room."""
+        delay = min(0.1 * 2 ** (attempt - 1), 2.0) * (1 + random.random() / 2)
+        retry_after = response.headers.get("Retry-After", "")
+        if retry_after.isdigit():
+            delay = float(retry_after)
+        elif retry_after:
+            parsed = email.utils.parsedate_to_datetime(retry_after) if retry_after else None
+            if parsed is not None:
+                delay = max(parsed.timestamp() - time.time(), 0.0)
+        if time.monotonic() + delay >= deadline:
+            return False
+        time.sleep(delay)
+        return True
+
+    def _error(self, response: Response, host: str, path: str) -> ItemError:
+        message = _registry_message(response.body)
+        detail = f": {message}" if message else ""
+        if response.status == -1:
+            return ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"cannot reach registry {host} ({response.url})")
+        if response.status == 404:
+            return ItemError(ErrorCode.NOT_FOUND, f"{host}/{path} not found{detail}")
+        if response.status in (401, 403):
+            return ItemError(ErrorCode.UNAUTHORIZED, f"registry {host} denied access to {path} "
+                                                     f"({response.status}){detail}")
+        return ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"registry {host} answered {response.status} for "
+                                                         f"{path}{detail}")
+
+
+def _registry_message(body: bytes) -> str:
+    """The first error message of a distribution-spec error body, if there is one."""
+    try:
+        errors = json.loads(body).get("errors") or []
+        first = errors[0]
+        return f"{first.get('code', '')} {first.get('message', '')}".strip()[:200]
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

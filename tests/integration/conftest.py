@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import ProviderProcess, ProviderPKI, free_port, write_yaml
+
+
+@pytest.fixture
+def start_provider(tmp_path: Path, pki: ProviderPKI) -> Iterator[Callable[..., ProviderProcess]]:
+    """Start `sigwarden serve` with TLS from `pki` (mTLS unless client_ca=False) and the given config."""
+    started: list[ProviderProcess] = []
+
+    def start(config: dict[str, Any] | None = None, client_ca: bool = True,
+              client_names: list[str] | None = None) -> ProviderProcess:
+        config = dict(config or {})
+        port, metrics_port = free_port(), free_port()
+        tls: dict[str, Any] = {"cert": pki.path("server.crt"), "key": pki.path("server.key")}
+        if client_ca:
+            tls["clientCA"] = pki.path("client-ca.crt")
+        if client_names:
+            tls["clientNames"] = client_names
+        config["server"] = {"listen": f"127.0.0.1:{port}", "metricsListen": f"127.0.0.1:{metrics_port}",
+                            "reloadInterval": "200ms", "tls": tls, **config.get("server", {})}
+        path = write_yaml(tmp_path / f"config-{len(started)}.yaml", config)
+        provider = ProviderProcess(path, port, metrics_port)
+        started.append(provider)
+        provider.wait_ready()
+        return provider
+
+    yield start
+    for provider in started:
+        provider.stop()

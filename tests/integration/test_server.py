@@ -1,0 +1,273 @@
+"""The provider under a real gunicorn with real TLS and mTLS on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import pytest
+import requests
+
+from provider.devkit.layout import LayoutWriter
+from provider.devkit.pki import issue, make_ca
+from provider.digests import compute_digest
+from provider.facts import facts_schema
+from provider.metrics import Metrics
+from provider.server.health import serve_health
+from provider.state import ProviderState
+from tests.helpers import GATEKEEPER_NAME, ProviderProcess, ProviderPKI, metric_value, provider_request, write_yaml
+
+REG = "airgap.example"
+Start = Callable[..., ProviderProcess]
+
+
+@pytest.fixture
+def layouts(tmp_path: Path) -> Path:
+    root = tmp_path / "layouts"
+    LayoutWriter(root / REG, "team/app").add_image("v1", b"app")
+    LayoutWriter(root / REG, "team/other").add_image("v2", b"other")
+    return root
+
+
+def layout_config(root: Path) -> dict:
+    return {"stores": [{"type": "oci-layout", "path": str(root), "match": [f"{REG}/*"]}]}
+
+
+def post(provider: ProviderProcess, pki: ProviderPKI, body: object, path: str = "/verify",
+         cert: tuple[str, str] | None = None, **kwargs: object) -> requests.Response:
+    send = {"data": body} if isinstance(body, (bytes, str)) else {"json": body}
+    return requests.post(provider.url + path, cert=cert or pki.client_pair, verify=pki.path("ca.crt"),
+                         timeout=10, **send, **kwargs)
+
+
+def test_verify_answers_each_distinct_key_in_order_with_schema_valid_facts(
+        start_provider: Start, pki: ProviderPKI, layouts: Path) -> None:
+    provider = start_provider(layout_config(layouts))
+    keys = [f"{REG}/team/app:v1", f"{REG}/team/other:v2", f"{REG}/team/app:v1", "acme/UPPER", f"{REG}/nope:v1"]
+    response = post(provider, pki, provider_request(keys))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["apiVersion"] == "externaldata.gatekeeper.sh/v1beta1" and body["kind"] == "ProviderResponse"
+    assert body["response"]["idempotent"] is True and body["response"]["systemError"] == ""
+    items = body["response"]["items"]
+    assert [i["key"] for i in items] == [keys[0], keys[1], keys[3], keys[4]]
+    for item in items[:2]:
+        jsonschema.validate(item["value"], facts_schema())
+        assert item["value"]["verified"] is False
+    trace_ids = {i["value"]["traceID"] for i in items[:2]}
+    assert len(trace_ids) == 1 and trace_ids.pop()
+    assert items[2]["error"].startswith("INVALID_REFERENCE: ")
+    assert items[3]["error"].startswith("NOT_FOUND: ")
+    alias = post(provider, pki, provider_request(keys[:1], "externaldata.gatekeeper.sh/v1alpha1"),
+                 path="/ratify/gatekeeper/v1/verify")
+    assert alias.status_code == 200
+    assert alias.json()["response"]["items"][0]["value"]["cached"] is True
+    log = provider.log()
+    assert '"msg": "request"' in log and '"keys": 5' in log and '"outcomes"' in log
+
+
+def test_mutate_pins_digests(start_provider: Start, pki: ProviderPKI, layouts: Path) -> None:
+    provider = start_provider(layout_config(layouts))
+    digest = compute_digest((layouts / REG / "team/app/index.json").read_bytes())  # not the image digest
+    items = post(provider, pki, provider_request([f"{REG}/team/app:v1"]), "/mutate").json()["response"]["items"]
+    pinned = items[0]["value"]
+    assert pinned.startswith(f"{REG}/team/app:v1@sha256:") and digest not in pinned
+    again = post(provider, pki, provider_request([pinned]), "/ratify/gatekeeper/v1/mutate").json()
+    assert again["response"]["items"][0]["value"] == pinned
+
+
+def test_handshake_refuses_missing_or_foreign_client_certificates(start_provider: Start, pki: ProviderPKI) -> None:
+    provider = start_provider()
+    for cert in (None, (pki.path("stranger.crt"), pki.path("stranger.key"))):
+        with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
+            requests.post(provider.url + "/verify", json=provider_request(["alpine"]), cert=cert,
+                          verify=pki.path("ca.crt"), timeout=10)
+    assert post(provider, pki, b"{}").status_code == 400  # the right client certificate gets through
+
+
+def test_pinned_client_names(start_provider: Start, pki: ProviderPKI) -> None:
+    wrong = start_provider(client_names=["someone-else.gatekeeper-system.svc"])
+    response = post(wrong, pki, provider_request(["alpine"]))
+    assert response.status_code == 403
+    assert GATEKEEPER_NAME in response.json()["response"]["systemError"]
+    right = start_provider(client_names=[GATEKEEPER_NAME])
+    assert post(right, pki, b"{}").status_code == 400  # past the name check, into request validation
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    (b"not json", "not valid JSON"),
+    (b"[1, 2]", "must be a JSON object"),
+    ({"apiVersion": "v1", "kind": "ProviderRequest", "request": {"keys": ["a"]}}, "apiVersion must be"),
+    ({"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "Pod", "request": {"keys": ["a"]}},
+     "kind must be ProviderRequest"),
+    (provider_request("alpine"), "request.keys must be a list"),
+    (provider_request(["alpine", 7]), "request.keys[1] must be a string"),
+    (provider_request([]), "request.keys is empty"),
+    (provider_request(["alpine", ""]), "request.keys[1] is an empty string"),
+    (provider_request([f"img{i}" for i in range(11)]), "more than the limit of 10"),
+    (b'{"pad": "' + b"x" * 300_000 + b'"}', "over the limit of 262144"),
+])
+def test_malformed_requests_get_400_with_a_system_error(start_provider: Start, pki: ProviderPKI, body: object,
+                                                        problem: str) -> None:
+    provider = start_provider({"server": {"maxKeys": 10, "maxBodyBytes": 262144}})
+    response = post(provider, pki, body)
+    assert response.status_code == 400
+    system_error = response.json()["response"]["systemError"]
+    assert problem in system_error
+    assert "Traceback" not in response.text and response.json()["response"]["items"] == []
+
+
+def test_unknown_paths_and_methods_answer_in_protocol_shape(start_provider: Start, pki: ProviderPKI) -> None:
+    provider = start_provider()
+    missing = post(provider, pki, provider_request(["a"]), "/nowhere")
+    assert missing.status_code == 404 and "POST /verify" in missing.json()["response"]["systemError"]
+    wrong = requests.get(provider.url + "/verify", cert=pki.client_pair, verify=pki.path("ca.crt"), timeout=10)
+    assert wrong.status_code == 405 and wrong.json()["kind"] == "ProviderResponse"
+
+
+def test_deadline_holds_and_late_work_lands_in_the_cache(start_provider: Start, pki: ProviderPKI,
+                                                         layouts: Path) -> None:
+    writer = LayoutWriter(layouts / REG, "slow/app")
+    digest = writer.add_image("v1", b"slow")["digest"]
+    blob = writer.path / "blobs" / "sha256" / digest.split(":", 1)[1]
+    data = blob.read_bytes()
+    blob.unlink()
+    os.mkfifo(blob)  # reading the manifest blocks until the test writes it
+    provider = start_provider({**layout_config(layouts), "server": {"requestDeadline": "700ms"}})
+    started = time.monotonic()
+    response = post(provider, pki, provider_request([f"{REG}/slow/app:v1", f"{REG}/team/app:v1"]))
+    assert time.monotonic() - started >= 0.7
+    slow, fast = response.json()["response"]["items"]
+    assert slow["error"].startswith("TIMEOUT: ") and fast["value"]["digest"].startswith("sha256:")
+    with blob.open("wb") as handle:
+        handle.write(data)
+    for _ in range(50):
+        item = post(provider, pki, provider_request([f"{REG}/slow/app:v1"])).json()["response"]["items"][0]
+        if "value" in item and item["value"]["cached"]:
+            break
+        time.sleep(0.1)
+    assert item["value"]["digest"] == digest and item["value"]["cached"] is True
+
+
+def _wait_for(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_rotated_server_certificate_and_client_ca_take_effect_without_restart(
+        start_provider: Start, pki: ProviderPKI, tmp_path: Path) -> None:
+    provider = start_provider()
+    pid = provider.process.pid
+    new_ca = make_ca("rotated server CA")
+    new_ca.write(tmp_path / "rotated", "ca")
+    new_server = issue(new_ca, "sigwarden", ("127.0.0.1",), server=True)
+    new_server.write(tmp_path / "rotated", "server")
+    shutil.copy(tmp_path / "rotated/server.crt", pki.path("server.crt"))
+    shutil.copy(tmp_path / "rotated/server.key", pki.path("server.key"))
+
+    def served_by_new_ca() -> bool:
+        try:
+            requests.post(provider.url + "/verify", data=b"{}", cert=pki.client_pair,
+                          verify=str(tmp_path / "rotated/ca.crt"), timeout=5)
+            return True
+        except requests.exceptions.SSLError:
+            return False
+
+    _wait_for(served_by_new_ca, "the rotated server certificate")
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.post(provider.url + "/verify", data=b"{}", cert=pki.client_pair, verify=pki.path("ca.crt"),
+                      timeout=5)
+
+    new_client_ca = make_ca("rotated gatekeeper CA")
+    new_client = issue(new_client_ca, GATEKEEPER_NAME, (GATEKEEPER_NAME,), client=True)
+    new_client.write(tmp_path / "rotated", "client")
+    Path(pki.path("client-ca.crt")).write_bytes(new_client_ca.cert_pem)
+    new_pair = (str(tmp_path / "rotated/client.crt"), str(tmp_path / "rotated/client.key"))
+
+    def accepts_new_client() -> bool:
+        try:
+            return requests.post(provider.url + "/verify", data=b"{}", cert=new_pair,
+                                 verify=str(tmp_path / "rotated/ca.crt"), timeout=5).status_code == 400
+        except (requests.exceptions.SSLError, requests.exceptions.ConnectionError):
+            return False
+
+    _wait_for(accepts_new_client, "the rotated client CA")
+    with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
+        requests.post(provider.url + "/verify", data=b"{}", cert=pki.client_pair,
+                      verify=str(tmp_path / "rotated/ca.crt"), timeout=5)
+    assert provider.process.pid == pid and provider.process.poll() is None
+    metrics = requests.get(provider.metrics_url + "/metrics", timeout=5).text
+    assert metric_value(metrics, "sigwarden_tls_reloads_total", {"result": "success"}) >= 2
+
+
+def test_broken_config_edit_keeps_the_old_config_serving(start_provider: Start, pki: ProviderPKI,
+                                                         layouts: Path) -> None:
+    provider = start_provider(layout_config(layouts))
+    key = f"{REG}/team/app:v1"
+    assert "value" in post(provider, pki, provider_request([key])).json()["response"]["items"][0]
+    good_text = provider.config_path.read_text()
+    provider.config_path.write_text(good_text + "\nverification: {cache: {ttl: forever}}\n")
+
+    def failures() -> float:
+        text = requests.get(provider.metrics_url + "/metrics", timeout=5).text
+        return metric_value(text, "sigwarden_config_reloads_total", {"result": "failure"})
+
+    _wait_for(lambda: failures() >= 1, "the reload-failure metric")
+    assert "value" in post(provider, pki, provider_request([key])).json()["response"]["items"][0]
+    assert "config reload failed" in provider.log() and "verification.cache.ttl" in provider.log()
+    time.sleep(0.5)
+    assert failures() == 1  # reported once per edit, not on every poll
+
+    # A good edit is picked up: the store now covers another registry only, so the key has no store.
+    config = layout_config(layouts)
+    config["stores"][0]["match"] = ["elsewhere.example/*"]
+    body = write_yaml(provider.config_path.with_suffix(".new"), config).read_text()
+    provider.config_path.write_text(good_text.split("stores:")[0] + body)
+
+    def reloaded() -> bool:
+        item = post(provider, pki, provider_request([key])).json()["response"]["items"][0]
+        return item.get("error", "").startswith("NOT_FOUND: no store is configured")
+
+    _wait_for(reloaded, "the fixed config to serve")
+    text = requests.get(provider.metrics_url + "/metrics", timeout=5).text
+    assert metric_value(text, "sigwarden_config_reloads_total", {"result": "success"}) == 1
+
+
+def test_metrics_expose_latency_items_and_cache(start_provider: Start, pki: ProviderPKI, layouts: Path) -> None:
+    provider = start_provider(layout_config(layouts))
+    key = f"{REG}/team/app:v1"
+    post(provider, pki, provider_request([key, "acme/Bad"]))
+    post(provider, pki, provider_request([key]))
+    text = requests.get(provider.metrics_url + "/metrics", timeout=5).text
+    assert metric_value(text, "sigwarden_request_duration_seconds_count", {"endpoint": "verify"}) == 2
+    assert metric_value(text, "sigwarden_items_total", {"endpoint": "verify", "outcome": "unverified"}) == 2
+    assert metric_value(text, "sigwarden_item_errors_total", {"code": "INVALID_REFERENCE"}) == 1
+    assert metric_value(text, "sigwarden_cache_hits_total", {"cache": "verify"}) == 1
+    assert metric_value(text, "sigwarden_cache_misses_total", {"cache": "verify"}) == 1
+    assert "sigwarden_verifier_duration_seconds" in text
+    assert requests.get(provider.metrics_url + "/healthz", timeout=5).text == "ok\n"
+    assert requests.get(provider.metrics_url + "/readyz", timeout=5).status_code == 200
+
+
+def test_readyz_is_not_ready_until_config_is_loaded(tmp_path: Path) -> None:
+    config = write_yaml(tmp_path / "config.yaml", {})
+    state = ProviderState(config, Metrics())
+    from tests.helpers import free_port
+
+    port = free_port()
+    server = serve_health(state, f"127.0.0.1:{port}")
+    try:
+        before = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert before.status_code == 503 and "not loaded" in before.text
+        state.load()
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    finally:
+        server.shutdown()
