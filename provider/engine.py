@@ -99,6 +99,7 @@ class Engine:
         deadline = deadline if deadline is not None else time.monotonic() + self.config.server.request_deadline
         answers: dict[str, Item] = {}
         pending: dict[str, Future[_Result]] = {}
+        hits = 0
         for key in dict.fromkeys(keys):
             try:
                 reference = parse_reference(key)
@@ -118,12 +119,14 @@ class Engine:
                         future = self._pool.submit(self._job, cache_key, reference, job)
                         self._inflight[cache_key] = future
             if hit is not None:
-                self.metrics.cache_hits.labels(kind).inc()
+                hits += 1
                 answers[key] = self._item(key, hit, cached=True, trace_id=trace_id)
             else:
-                self.metrics.cache_misses.labels(kind).inc()
                 pending[key] = future
+        if hits:
+            self.metrics.cache_hits.labels(kind).inc(hits)
         if pending:
+            self.metrics.cache_misses.labels(kind).inc(len(pending))
             wait(pending.values(), timeout=max(0.0, deadline - time.monotonic()))
         for key, future in pending.items():
             if future.done() and not future.cancelled():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -96,8 +97,12 @@ def _split_domain(name: str) -> tuple[str, str]:
     return domain, remainder
 
 
+@lru_cache(maxsize=8192)
 def parse_reference(text: str, default_tag: str = "latest") -> Reference:
-    """Parse and normalise an image reference; a reference with neither tag nor digest gets `default_tag`."""
+    """Parse and normalise an image reference; a reference with neither tag nor digest gets `default_tag`.
+
+    Cached: admission traffic repeats the same few hundred references, and References are immutable.
+    """
     if not isinstance(text, str) or not text:
         raise InvalidReference("reference is empty")
     if len(text) > 4096:

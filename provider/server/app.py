@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -9,7 +10,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from provider.server.protocol import BadRequest, parse_provider_request, provider_response
@@ -21,9 +22,9 @@ _TRACE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _reply(status: int, system_error: str = "", items: list[dict[str, Any]] | None = None) -> Response:
-    response = jsonify(provider_response(items or [], system_error))
-    response.status_code = status
-    return response
+    # Plain json.dumps: Flask's provider sorts keys, which costs a lot on 100-item answers.
+    body = json.dumps(provider_response(items or [], system_error), separators=(",", ":"))
+    return Response(body, status=status, mimetype="application/json")
 
 
 def create_app(state: ProviderState) -> Flask:

@@ -7,4 +7,6 @@ from provider.verifiers.base import Verifier
 
 def default_verifiers() -> list[Verifier]:
     """The verifiers every engine runs, in report order."""
-    return []
+    from provider.verifiers.cosign import CosignVerifier
+
+    return [CosignVerifier()]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ProviderProcess, ProviderPKI, free_port, write_yaml
+from tests.helpers import ProviderPKI, ProviderProcess, free_port, write_yaml
 
 
 @pytest.fixture

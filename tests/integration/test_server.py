@@ -19,7 +19,7 @@ from provider.facts import facts_schema
 from provider.metrics import Metrics
 from provider.server.health import serve_health
 from provider.state import ProviderState
-from tests.helpers import GATEKEEPER_NAME, ProviderProcess, ProviderPKI, metric_value, provider_request, write_yaml
+from tests.helpers import GATEKEEPER_NAME, ProviderPKI, ProviderProcess, metric_value, provider_request, write_yaml
 
 REG = "airgap.example"
 Start = Callable[..., ProviderProcess]

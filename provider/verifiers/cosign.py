@@ -1,0 +1,149 @@
+"""cosign signatures attached to images (`sha256-<hex>.sig` manifests): the `cosign verify` checks.
+
+Each layer of a signature manifest is one signature: the layer blob is the simple-signing payload, the
+`dev.cosignproject.cosign/signature` annotation its base64 signature, and optional annotations carry a
+Rekor bundle and a signing certificate. Every (layer, authority) pair gives one result with a reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from provider.config import Authority, CosignAuthority
+from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
+from provider.stores.manifests import descriptor_from_json
+from provider.verifiers.base import SignatureResult, Signer, TlogEntry, VerifierOutcome
+from provider.verifiers.keys import key_id, verify_signature
+from provider.verifiers.rekor import TlogError, verify_bundle
+
+SIMPLESIGNING_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
+SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
+CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
+CHAIN_ANNOTATION = "dev.sigstore.cosign/chain"
+PAYLOAD_TYPE = "cosign container image signature"
+MAX_LAYERS_PER_ARTIFACT = 32
+
+
+@dataclass(frozen=True)
+class CosignLayer:
+    """One signature layer, fetched and decoded; `problem` is set when it could not be read."""
+
+    artifact: str
+    payload: bytes = b""
+    signature: bytes = b""
+    bundle: str = ""
+    certificate: str = ""
+    chain: str = ""
+    problem: str = ""
+
+
+def read_layers(image: ResolvedImage, artifacts: Sequence[SignatureArtifact], store: Store,
+                deadline: float) -> Iterator[CosignLayer]:
+    """The simple-signing layers of every cosign signature manifest, payloads fetched and digest-checked."""
+    for artifact in artifacts:
+        if artifact.source != "cosign-tag" or artifact.manifest is None:
+            continue
+        layers = artifact.manifest.get("layers") or []
+        for entry in layers[:MAX_LAYERS_PER_ARTIFACT]:
+            yield _read_layer(image, artifact.descriptor.digest, entry, store, deadline)
+
+
+def _read_layer(image: ResolvedImage, artifact: str, entry: Any, store: Store, deadline: float) -> CosignLayer:
+    descriptor = descriptor_from_json(entry)
+    if descriptor is None or descriptor.media_type != SIMPLESIGNING_LAYER:
+        return CosignLayer(artifact, problem="signature layer is not a simple-signing payload descriptor")
+    annotations = descriptor.annotations
+    try:
+        signature = base64.b64decode(annotations.get(SIGNATURE_ANNOTATION, ""), validate=True)
+    except (binascii.Error, ValueError):
+        return CosignLayer(artifact, problem="signature annotation is not valid base64")
+    if not signature:
+        return CosignLayer(artifact, problem="signature layer has no signature annotation")
+    try:
+        payload = store.fetch_blob(image.reference, descriptor, deadline)
+    except ArtifactError as exc:
+        return CosignLayer(artifact, problem=f"payload could not be fetched: {exc}")
+    return CosignLayer(artifact, payload, signature, annotations.get(BUNDLE_ANNOTATION, ""),
+                       annotations.get(CERTIFICATE_ANNOTATION, ""), annotations.get(CHAIN_ANNOTATION, ""))
+
+
+def check_payload(payload: bytes, image: ResolvedImage, docker_reference: str) -> str:
+    """Empty when the simple-signing payload claims exactly this image; else the reason it does not."""
+    try:
+        critical = json.loads(payload)["critical"]
+        kind = critical["type"]
+        digest = critical["image"]["docker-manifest-digest"]
+        identity = (critical.get("identity") or {}).get("docker-reference", "")
+    except (ValueError, KeyError, TypeError):
+        return "payload is not a simple-signing JSON document"
+    if kind != PAYLOAD_TYPE:
+        return f"payload type is {kind!r}, not {PAYLOAD_TYPE!r}"
+    if digest != image.digest:
+        return f"signature is for {digest}, not for {image.digest}"
+    if docker_reference == "repository" and _repository(identity) != image.reference.name:
+        return f"signature is for repository {identity!r}, not {image.reference.name}"
+    return ""
+
+
+def _repository(docker_reference: str) -> str:
+    from provider.reference import InvalidReference, parse_reference
+
+    try:
+        return parse_reference(docker_reference).name
+    except InvalidReference:
+        return docker_reference
+
+
+class CosignVerifier:
+    """Key-based cosign verification with optional or required Rekor bundles."""
+
+    name = "cosign"
+
+    def applies_to(self, authority: Authority) -> bool:
+        return authority.cosign is not None
+
+    def verify(self, image: ResolvedImage, artifacts: Sequence[SignatureArtifact],
+               authorities: Sequence[Authority], store: Store, deadline: float) -> VerifierOutcome:
+        results = []
+        for layer in read_layers(image, artifacts, store, deadline):
+            results.extend(self._check(image, layer, a.name, a.cosign) for a in authorities if a.cosign)
+        return VerifierOutcome(signatures=tuple(results))
+
+    def _check(self, image: ResolvedImage, layer: CosignLayer, authority: str,
+               settings: CosignAuthority) -> SignatureResult:
+        def rejected(reason: str, signer: Signer | None = None) -> SignatureResult:
+            return SignatureResult("cosign", layer.artifact, authority, False, reason, signer or Signer(),
+                                   artifact_type=SIMPLESIGNING_LAYER)
+
+        if layer.problem:
+            return rejected(layer.problem)
+        key = next((k for k in settings.public_keys if verify_signature(k.key, layer.signature, layer.payload)),
+                   None)
+        if key is None:
+            if layer.certificate and (settings.keyless or settings.pki):
+                return rejected("certificate-based cosign signatures are not verified by this provider version")
+            return rejected(f"signed by a key not trusted by authority {authority}")
+        signer = Signer(key_id=key_id(key.key), subject=key.origin)
+        problem = check_payload(layer.payload, image, settings.docker_reference)
+        if problem:
+            return rejected(problem, signer)
+        tlog: TlogEntry | None = None
+        if layer.bundle and settings.rekor_keys:
+            try:
+                tlog = verify_bundle(layer.bundle, layer.signature, layer.payload, key.key, settings.rekor_keys)
+            except TlogError as exc:
+                if settings.tlog == "required":
+                    return rejected(f"transparency log entry rejected: {exc}", signer)
+        elif settings.tlog == "required":
+            return rejected("no transparency log bundle, and authority requires one (tlog: required)", signer)
+        return SignatureResult("cosign", layer.artifact, authority, True, "", signer,
+                               signed_at=tlog.integrated_time if tlog else None, tlog=tlog,
+                               artifact_type=SIMPLESIGNING_LAYER)
+
+

@@ -1,0 +1,203 @@
+"""cosign verification through the full path: layout store → engine → facts, with real vectors and own signers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from provider.config import build_config
+from provider.devkit import cosign
+from provider.devkit.layout import LayoutWriter
+from provider.engine import Engine
+from provider.facts import facts_schema
+from tests.helpers import VECTORS, write_yaml
+from tests.vectors import CONTAINERS_IMAGE, connaisseur_layout, containers_image_vector
+
+REG = "vectors.example"
+
+
+def verify(tmp_path: Path, image: str, authorities: list[dict[str, Any]]) -> dict[str, Any]:
+    data = {"stores": [{"type": "oci-layout", "path": str(tmp_path / "layouts"), "match": ["*"]}],
+            "authorities": authorities}
+    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+    try:
+        item = engine.verify([image], "t")[0]
+    finally:
+        engine.shutdown()
+    assert not item.error, item.error
+    jsonschema.validate(item.value, facts_schema())
+    return item.value
+
+
+def keyed(name: str, *keys: Path, **cosign_settings: Any) -> dict[str, Any]:
+    return {"name": name, "cosign": {"publicKeys": [str(k) for k in keys], **cosign_settings}}
+
+
+@pytest.mark.parametrize("vector", ["dir-img-cosign-valid", "dir-img-cosign-valid-with-tag"])
+def test_containers_image_key_vectors_verify(tmp_path: Path, vector: str) -> None:
+    digest = containers_image_vector(tmp_path / "layouts" / REG, vector, "signed")
+    facts = verify(tmp_path, f"{REG}/signed:v1", [keyed("team-a", CONTAINERS_IMAGE / "cosign.pub")])
+    assert facts["digest"] == digest
+    assert facts["verified"] is True and facts["authorities"] == ["team-a"]
+    (signature,) = facts["signatures"]
+    assert signature["format"] == "cosign" and signature["reason"] == "" and signature["signer"]["keyId"]
+    assert facts["verifierReports"][0]["isSuccess"] is True
+
+
+def test_wrong_key_is_rejected_with_a_reason(tmp_path: Path) -> None:
+    containers_image_vector(tmp_path / "layouts" / REG, "dir-img-cosign-valid", "signed")
+    facts = verify(tmp_path, f"{REG}/signed:v1", [keyed("team-a", CONTAINERS_IMAGE / "cosign2.pub")])
+    assert facts["verified"] is False and facts["authorities"] == []
+    assert facts["signatures"][0]["reason"] == "signed by a key not trusted by authority team-a"
+    assert facts["reason"] == "no signature verified: team-a: signed by a key not trusted by authority team-a"
+
+
+def test_key_and_rekor_bundle_vector(tmp_path: Path) -> None:
+    containers_image_vector(tmp_path / "layouts" / REG, "dir-img-cosign-key-rekor-valid", "rekor")
+    rekor = str(CONTAINERS_IMAGE / "rekor.pub")
+    facts = verify(tmp_path, f"{REG}/rekor:v1", [keyed("ci", CONTAINERS_IMAGE / "cosign2.pub", tlog="required",
+                                                       rekorKeys=[rekor])])
+    assert facts["verified"] is True
+    tlog = facts["signatures"][0]["tlog"]
+    assert tlog["logIndex"] > 0 and tlog["integratedTime"].startswith("20")
+    # The same bundle checked against a key that is not Rekor's proves nothing.
+    wrong = verify(tmp_path, f"{REG}/rekor:v1", [keyed("ci", CONTAINERS_IMAGE / "cosign2.pub", tlog="required",
+                                                       rekorKeys=[str(CONTAINERS_IMAGE / "cosign.pub")])])
+    assert wrong["verified"] is False
+    assert "matches no configured Rekor key" in wrong["signatures"][0]["reason"]
+
+
+def test_tlog_required_rejects_signatures_without_a_bundle(tmp_path: Path) -> None:
+    containers_image_vector(tmp_path / "layouts" / REG, "dir-img-cosign-valid", "signed")
+    facts = verify(tmp_path, f"{REG}/signed:v1", [keyed("a", CONTAINERS_IMAGE / "cosign.pub", tlog="required",
+                                                        rekorKeys=[str(CONTAINERS_IMAGE / "rekor.pub")])])
+    assert facts["verified"] is False and "requires one (tlog: required)" in facts["signatures"][0]["reason"]
+
+
+@pytest.mark.parametrize(("image", "signers"), [
+    ("multi-cosigned-alice", {"alice"}),
+    ("multi-cosigned-alice-bob-charlie", {"alice", "bob", "charlie"}),
+    ("co-unsigned", set()),
+])
+def test_connaisseur_multi_signature_images(tmp_path: Path, image: str, signers: set[str]) -> None:
+    connaisseur_layout(tmp_path / "layouts" / REG, "testimage")
+    keys = VECTORS / "cosign-connaisseur"
+    authorities = [keyed(name, keys / f"{name}.pub") for name in ("alice", "bob", "charlie", "default")]
+    facts = verify(tmp_path, f"{REG}/testimage:{image}", authorities)
+    assert set(facts["authorities"]) == signers
+    assert facts["verified"] is bool(signers)
+    assert "default" not in facts["authorities"]
+    if not signers:
+        assert facts["reason"] == f"no signatures found for {facts['digest']}"
+
+
+KEYS = {
+    "ecdsa-p256": lambda: ec.generate_private_key(ec.SECP256R1()),
+    "ecdsa-p384": lambda: ec.generate_private_key(ec.SECP384R1()),
+    "ecdsa-p521": lambda: ec.generate_private_key(ec.SECP521R1()),
+    "rsa-2048": lambda: rsa.generate_private_key(65537, 2048),
+    "ed25519": ed25519.Ed25519PrivateKey.generate,
+}
+
+
+def own_image(tmp_path: Path, name: str = "own") -> tuple[LayoutWriter, str]:
+    writer = LayoutWriter(tmp_path / "layouts" / REG, name)
+    return writer, writer.add_image("v1", name.encode())["digest"]
+
+
+def write_key(tmp_path: Path, key: Any, name: str = "signer") -> Path:
+    path = tmp_path / f"{name}.pub"
+    path.write_bytes(cosign.public_pem(key))
+    return path
+
+
+@pytest.mark.parametrize("kind", sorted(KEYS))
+def test_own_signer_every_key_type(tmp_path: Path, kind: str) -> None:
+    key = KEYS[kind]()
+    writer, digest = own_image(tmp_path)
+    cosign.sign_image(writer, digest, f"{REG}/own", key)
+    assert verify(tmp_path, f"{REG}/own:v1", [keyed("a", write_key(tmp_path, key))])["verified"] is True
+
+
+def test_rsa_pss_signatures_verify(tmp_path: Path) -> None:
+    key = rsa.generate_private_key(65537, 3072)
+    writer, digest = own_image(tmp_path)
+    body = cosign.payload(digest, f"{REG}/own")
+    cosign.attach(writer, digest, [cosign.signature_layer(writer, body, cosign.sign(key, body, rsa_pss=True))])
+    assert verify(tmp_path, f"{REG}/own:v1", [keyed("a", write_key(tmp_path, key))])["verified"] is True
+
+
+def test_signature_for_another_digest_is_rejected_even_with_the_right_key(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    writer, digest = own_image(tmp_path)
+    other = "sha256:" + "e" * 64
+    body = cosign.payload(other, f"{REG}/own")
+    cosign.attach(writer, digest, [cosign.signature_layer(writer, body, cosign.sign(key, body))])
+    facts = verify(tmp_path, f"{REG}/own:v1", [keyed("a", write_key(tmp_path, key))])
+    assert facts["verified"] is False
+    assert facts["signatures"][0]["reason"] == f"signature is for {other}, not for {digest}"
+
+
+def test_tampered_payload_and_swapped_signatures_are_rejected(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    writer, digest = own_image(tmp_path)
+    _, other_digest = own_image(tmp_path, "other")
+    good = cosign.payload(digest, f"{REG}/own")
+    foreign = cosign.payload(other_digest, f"{REG}/other")
+    good_layer = cosign.signature_layer(writer, good, cosign.sign(key, good))
+    foreign_layer = cosign.signature_layer(writer, foreign, cosign.sign(key, foreign))
+    # Swap: each payload carries the other payload's signature annotation.
+    good_layer["annotations"], foreign_layer["annotations"] = foreign_layer["annotations"], good_layer["annotations"]
+    # Tamper: a payload whose bytes were edited after signing (descriptor updated to match the new bytes).
+    edited = good.replace(b'"optional":null', b'"optional":{"x":1}')
+    edited_layer = cosign.signature_layer(writer, edited, cosign.sign(key, good))
+    cosign.attach(writer, digest, [good_layer, foreign_layer, edited_layer])
+    facts = verify(tmp_path, f"{REG}/own:v1", [keyed("a", write_key(tmp_path, key))])
+    assert facts["verified"] is False
+    reasons = [s["reason"] for s in facts["signatures"]]
+    assert reasons == ["signed by a key not trusted by authority a"] * 3
+
+
+def test_payload_blob_that_does_not_match_its_digest_is_rejected(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    writer, digest = own_image(tmp_path)
+    cosign.sign_image(writer, digest, f"{REG}/own", key)
+    manifest = json.loads(next(
+        (writer.path / "blobs/sha256" / m["digest"].split(":")[1]).read_bytes()
+        for m in json.loads((writer.path / "index.json").read_text())["manifests"]
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name", "").endswith(".sig")))
+    payload_blob = writer.path / "blobs/sha256" / manifest["layers"][0]["digest"].split(":")[1]
+    payload_blob.write_bytes(payload_blob.read_bytes().replace(b"null", b"true"))
+    facts = verify(tmp_path, f"{REG}/own:v1", [keyed("a", write_key(tmp_path, key))])
+    assert facts["verified"] is False
+    assert "payload could not be fetched" in facts["signatures"][0]["reason"]
+    assert "hashes to" in facts["signatures"][0]["reason"]
+
+
+def test_repository_identity_checking(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    writer, digest = own_image(tmp_path)
+    body = cosign.payload(digest, "elsewhere.example/own:v1")
+    cosign.attach(writer, digest, [cosign.signature_layer(writer, body, cosign.sign(key, body))])
+    public = write_key(tmp_path, key)
+    assert verify(tmp_path, f"{REG}/own:v1", [keyed("a", public)])["verified"] is True  # ignore, like cosign
+    strict = verify(tmp_path, f"{REG}/own:v1", [keyed("a", public, dockerReference="repository")])
+    assert strict["verified"] is False
+    assert strict["signatures"][0]["reason"] == (
+        f"signature is for repository 'elsewhere.example/own:v1', not {REG}/own")
+
+
+def test_scopes_limit_which_authorities_apply(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    writer, digest = own_image(tmp_path)
+    cosign.sign_image(writer, digest, f"{REG}/own", key)
+    authority = keyed("team-b", write_key(tmp_path, key))
+    authority["scopes"] = [f"{REG}/team-b/*"]
+    facts = verify(tmp_path, f"{REG}/own:v1", [authority])
+    assert facts["verified"] is False and facts["reason"] == f"no configured authority covers {REG}/own"
+
