@@ -60,7 +60,7 @@ class RegistryStore:
                                    f"{reference.repository}/manifests/{reference.tag}", deadline,
                                    MAX_MANIFEST_BYTES, accept=ACCEPT_MANIFESTS)
         digest = compute_digest(response.body)
-        claimed = _header(response.headers, "Docker-Content-Digest")
+        claimed = response.headers.get("Docker-Content-Digest", "")
         if claimed and claimed.startswith("sha256:") and claimed != digest:
             raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE,
                             f"registry {reference.registry} claims {claimed} for {reference} but the manifest "
@@ -129,7 +129,7 @@ class RegistryStore:
                                    accept=ACCEPT_MANIFESTS, method="HEAD")
         except ItemError:
             return None  # fall back to a full GET, which reports errors properly
-        return cached if _header(head.headers, "Docker-Content-Digest") == cached[0] else None
+        return cached if head.headers.get("Docker-Content-Digest", "") == cached[0] else None
 
     def _manifest_bytes(self, reference: Reference, digest: str, deadline: float,
                         error: type[Exception]) -> bytes:
@@ -161,7 +161,7 @@ class RegistryStore:
                 return found or None
             index = parse_manifest(response.body, f"referrers of {image.digest}")
             found.extend(referrers_from_index(index, seen))
-            next_path = _next_link(_header(response.headers, "Link"))
+            next_path = _next_link(response.headers.get("Link", ""))
             if not next_path or len(found) >= self.max_signatures:
                 break
             path = next_path
@@ -179,11 +179,6 @@ class RegistryStore:
         manifest = parse_manifest(response.body, f"{reference.name}:{tag}")
         return manifest, digest, Descriptor(str(manifest.get("mediaType", "")), digest, len(response.body),
                                             str(manifest.get("artifactType", "")))
-
-
-def _header(headers: dict[str, str], name: str) -> str:
-    lowered = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == lowered), "")
 
 
 def _next_link(link: str) -> str:

@@ -12,11 +12,13 @@ import json
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from provider.errors import ErrorCode, ItemError
 from provider.metrics import Metrics
@@ -36,7 +38,7 @@ USER_AGENT = "sigwarden"
 class Response:
     status: int
     body: bytes
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive
     url: str
 
 
@@ -108,9 +110,9 @@ class RegistryClient:
                 raise ItemError(ErrorCode.TIMEOUT, f"registry {host} did not answer in time ({url})") from None
             except requests.exceptions.RequestException as exc:
                 self.metrics.registry_requests.labels("connection_error").inc()
-                return Response(-1, b"", {}, f"{url}: {_short(exc)}")
+                return Response(-1, b"", CaseInsensitiveDict(), f"{url}: {_short(exc)}")
             self.metrics.registry_requests.labels(str(raw.status_code)).inc()
-            response = Response(raw.status_code, body, dict(raw.headers), url)
+            response = Response(raw.status_code, body, CaseInsensitiveDict(raw.headers), url)
             if raw.status_code not in (301, 302, 303, 307, 308):
                 return response
             location = raw.headers.get("Location", "")
