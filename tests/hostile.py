@@ -1,0 +1,123 @@
+"""A small hostile registry on loopback: wrong digests, oversize bodies, redirect loops, slow answers,
+Bearer tokens and flaky 503s. It speaks just enough of the distribution API for each case."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.helpers import free_port
+
+MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": "sha256:" + "1" * 64, "size": 2}, "layers": []}).encode()
+MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
+OTHER_DIGEST = "sha256:" + hashlib.sha256(b"something else").hexdigest()
+TOKEN = "good-token"
+
+
+class HostileRegistry:
+    def __init__(self, slow_seconds: float = 3.0) -> None:
+        self.port = free_port()
+        self.slow_seconds = slow_seconds
+        self.hits: Counter[str] = Counter()
+        registry = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                self.do_GET()
+
+            def do_GET(self) -> None:
+                registry.hits[self.path] += 1
+                registry.route(self)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+    def route(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path
+        if path == "/v2/":
+            return send(h, 200, b"{}")
+        if path.startswith("/v2/mismatch/manifests/v1"):
+            return send(h, 200, MANIFEST, {"Docker-Content-Digest": OTHER_DIGEST})
+        if path.startswith("/v2/mismatch/manifests/sha256:"):
+            return send(h, 200, MANIFEST)  # whatever digest was asked for, these bytes come back
+        if path.startswith("/v2/big/manifests/"):
+            return send(h, 200, b" " * (5 * 1024 * 1024))
+        if path.startswith("/v2/bigchunked/manifests/"):
+            return send_chunked(h, (b" " * 65536 for _ in range(80)))
+        if path.startswith("/v2/loop/manifests/"):
+            return send(h, 302, b"", {"Location": "/v2/loop2/manifests/v1"})
+        if path.startswith("/v2/loop2/manifests/"):
+            return send(h, 302, b"", {"Location": "/v2/loop/manifests/v1"})
+        if path.startswith("/v2/slow/manifests/"):
+            time.sleep(self.slow_seconds)
+            return send(h, 200, MANIFEST)
+        if path.startswith("/v2/drip/manifests/"):
+            return send_chunked(h, (time.sleep(0.2) or b" " for _ in range(int(self.slow_seconds * 5))))
+        if path.startswith("/token"):
+            expected = "Basic " + base64.b64encode(b"ci:pw").decode()
+            if h.headers.get("Authorization") != expected:
+                return send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}')
+            return send(h, 200, json.dumps({"token": TOKEN, "expires_in": 300}).encode())
+        if path.startswith("/v2/private/"):
+            if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+                realm = f"http://{self.host}/token"
+                challenge = f'Bearer realm="{realm}",service="hostile",scope="repository:private:pull"'
+                return send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge})
+            if "/manifests/" in path:
+                return send(h, 200, MANIFEST)
+            return send(h, 404, b"{}")
+        if path.startswith("/v2/flaky/manifests/v1"):
+            if self.hits[path] < 3:
+                return send(h, 503, b'{"errors":[{"code":"UNAVAILABLE"}]}', {"Retry-After": "0"})
+            return send(h, 200, MANIFEST)
+        if path.startswith("/v2/down/"):
+            return send(h, 503, b'{"errors":[{"code":"UNAVAILABLE","message":"maintenance"}]}')
+        return send(h, 404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known"}]}')
+
+
+def send(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    h.send_response(status)
+    h.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+    h.send_header("Content-Length", str(len(body)))
+    for key, value in (headers or {}).items():
+        h.send_header(key, value)
+    h.end_headers()
+    if h.command != "HEAD":
+        # The client may give up on an oversize body, as it should.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            h.wfile.write(body)
+
+
+def send_chunked(h: BaseHTTPRequestHandler, chunks: object) -> None:
+    h.send_response(200)
+    h.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    try:
+        for chunk in chunks:  # type: ignore[attr-defined]
+            h.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            h.wfile.flush()
+        h.wfile.write(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass
