@@ -1,0 +1,48 @@
+"""Validate Gatekeeper objects against the real CRD schemas in ../shared/gatekeeper-crds/."""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+CRDS = Path(__file__).resolve().parents[2] / "shared" / "gatekeeper-crds"
+
+
+def _strict(schema: Any) -> Any:
+    """Unknown fields are errors here (kubectl's strict field validation), unless the CRD preserves them."""
+    if isinstance(schema, dict):
+        schema = {k: _strict(v) for k, v in schema.items()}
+        if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
+            schema.setdefault("additionalProperties", False)
+        return schema
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@cache
+def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    found = {}
+    for path in CRDS.glob("*.yaml"):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if not crd:
+                continue
+            spec = crd["spec"]
+            for version in spec["versions"]:
+                api_version = f"{spec['group']}/{version['name']}"
+                found[(api_version, spec["names"]["kind"])] = _strict(version["schema"]["openAPIV3Schema"])
+    return found
+
+
+def validate_object(obj: dict[str, Any]) -> None:
+    """Raise jsonschema.ValidationError unless `obj` fits its CRD's schema."""
+    key = (obj["apiVersion"], obj["kind"])
+    schemas = _schemas()
+    if key not in schemas:
+        raise KeyError(f"no CRD for {key} in {CRDS}")
+    jsonschema.validate(copy.deepcopy(obj), schemas[key])
