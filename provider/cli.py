@@ -105,7 +105,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from provider.server.runner import serve
 
-    serve(_load(args.config), args.log_level)
+    config = _load(args.config)
+    if config.server.tls.cert is None:
+        raise ConfigError(config.path, "server.tls", "cert and key are required to serve (TLS only)")
+    serve(config, args.log_level)
     return EXIT_OK
 
 

@@ -1,0 +1,92 @@
+"""Cold verification path against a real docker-registry: registry round trips and wall time for N images,
+against the floor — the same manifest/signature/payload fetches done by a plain `requests` loop with the
+same concurrency. Each engine run starts with empty caches."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from provider.config import build_config
+from provider.devkit import cosign
+from provider.devkit.layout import LayoutWriter
+from provider.engine import Engine
+from tests.helpers import write_yaml
+from tests.registry import RegistryServer
+
+SIZES = (10, 100)
+CONCURRENCY = 32
+ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"
+
+
+def floor(registry: RegistryServer, keys: list[tuple[str, str]]) -> tuple[float, int]:
+    """Minimal fetches for a key-signed image: manifest by tag, .sig manifest, payload blob."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONCURRENCY)
+    session.mount("http://", adapter)
+
+    def fetch(repo_tag: tuple[str, str]) -> int:
+        repo, tag = repo_tag
+        manifest = session.get(f"{registry.url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
+        digest = "sha256:" + __import__("hashlib").sha256(manifest.content).hexdigest()
+        sig = session.get(f"{registry.url}/v2/{repo}/manifests/{digest.replace(':', '-')}.sig",
+                          headers={"Accept": ACCEPT}).json()
+        session.get(f"{registry.url}/v2/{repo}/blobs/{sig['layers'][0]['digest']}")
+        return 3
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        trips = sum(pool.map(fetch, keys))
+    return time.perf_counter() - started, trips
+
+
+def sigwarden(tmp: Path, registry: RegistryServer, keys: list[str]) -> tuple[float, int, int]:
+    data = {"server": {"requestDeadline": "60s"}, "verification": {"concurrency": CONCURRENCY},
+            "stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host]}],
+            "authorities": [{"name": "bench", "cosign": {"publicKeys": ["cosign.pub"]}}]}
+    engine = Engine(build_config(data, write_yaml(tmp / "config.yaml", data)))
+    started = time.perf_counter()
+    items = engine.verify(keys, "bench")
+    elapsed = time.perf_counter() - started
+    trips = sum(s.value for m in engine.metrics.registry_requests.collect() for s in m.samples
+                if s.name.endswith("_total"))
+    engine.shutdown()
+    return elapsed, int(trips), sum(1 for i in items if i.value and i.value["verified"])
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        registry = RegistryServer(tmp / "registry")
+        key = ec.generate_private_key(ec.SECP256R1())
+        (tmp / "cosign.pub").write_bytes(cosign.public_pem(key))
+        try:
+            print(f"pushing {max(SIZES)} signed images …", file=sys.stderr)
+            for i in range(max(SIZES)):
+                writer = LayoutWriter(tmp / "staging", f"img{i}")
+                digest = writer.add_image("v1", f"image {i}".encode())["digest"]
+                cosign.sign_image(writer, digest, f"{registry.host}/bench/img{i}", key)
+                registry.push_layout(writer.path, f"bench/img{i}")
+            print(f"{'N':>4} {'who':>9} {'wall s':>8} {'trips':>6} {'trips/img':>9} {'verified':>8}")
+            for n in SIZES:
+                repos = [(f"bench/img{i}", "v1") for i in range(n)]
+                base_wall, base_trips = floor(registry, repos)
+                wall, trips, verified = sigwarden(tmp, registry, [f"{registry.host}/{r}:{t}" for r, t in repos])
+                print(f"{n:>4} {'floor':>9} {base_wall:>8.3f} {base_trips:>6} {base_trips / n:>9.1f} {'-':>8}")
+                print(f"{n:>4} {'sigwarden':>9} {wall:>8.3f} {trips:>6} {trips / n:>9.1f} {verified:>8}")
+                print(f"{n:>4} {'ratio':>9} {wall / base_wall:>8.2f} {trips / base_trips:>6.2f}")
+        finally:
+            registry.stop()
+
+
+if __name__ == "__main__":
+    main()
