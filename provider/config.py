@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
 
 class ConfigError(Exception):
@@ -139,8 +139,8 @@ class Identity:
 @dataclass(frozen=True)
 class KeylessConfig:
     trusted_root: Path | None
-    fulcio_roots: tuple[x509.Certificate, ...]
-    fulcio_intermediates: tuple[x509.Certificate, ...]
+    roots: tuple[x509.Certificate, ...]  # Fulcio roots
+    intermediates: tuple[x509.Certificate, ...]
     rekor_keys: tuple[PublicKey, ...]
     identities: tuple[Identity, ...]
 
@@ -410,13 +410,13 @@ def _cosign(node: _Node, reader: _Reader) -> CosignAuthority:
         if not kl.has("trustedRoot") and not kl.data.get("fulcioRoots"):
             raise kl.error("fulcioRoots", "keyless needs trustedRoot or fulcioRoots")
         trusted_root = kl.path("trustedRoot")
-        if trusted_root is not None:
-            _load_json(kl, "trustedRoot", trusted_root, reader)
+        root_roots, root_intermediates, root_keys = (
+            _trusted_root(kl, _load_json(kl, "trustedRoot", trusted_root, reader)) if trusted_root else ((), (), ()))
         keyless = KeylessConfig(
             trusted_root=trusted_root,
-            fulcio_roots=reader.certificates(kl, "fulcioRoots"),
-            fulcio_intermediates=reader.certificates(kl, "fulcioIntermediates"),
-            rekor_keys=reader.public_keys(kl, "rekorKeys") or rekor_keys,
+            roots=reader.certificates(kl, "fulcioRoots") + root_roots,
+            intermediates=reader.certificates(kl, "fulcioIntermediates") + root_intermediates,
+            rekor_keys=(reader.public_keys(kl, "rekorKeys") or rekor_keys) + root_keys,
             identities=_identities(kl, "identities"),
         )
         if not keyless.identities:
@@ -441,6 +441,29 @@ def _cosign(node: _Node, reader: _Reader) -> CosignAuthority:
     if tlog == "required" and not (rekor_keys or keyless):
         raise node.error("rekorKeys", "tlog: required needs rekorKeys to check the log entries")
     return authority
+
+
+def _trusted_root(node: _Node, data: Any) -> tuple[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...],
+                                                  tuple[PublicKey, ...]]:
+    """Fulcio roots, intermediates and Rekor keys from a Sigstore `trusted_root.json`."""
+    roots: list[x509.Certificate] = []
+    intermediates: list[x509.Certificate] = []
+    keys: list[PublicKey] = []
+    try:
+        for authority in data.get("certificateAuthorities", []):
+            chain = [x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"]))
+                     for c in authority.get("certChain", {}).get("certificates", [])]
+            if chain:  # leaf-most first: the last certificate is the root
+                roots.append(chain[-1])
+                intermediates.extend(chain[:-1])
+        for index, log in enumerate(data.get("tlogs", [])):
+            raw = base64.b64decode(log["publicKey"]["rawBytes"])
+            keys.append(PublicKey(origin=f"trustedRoot.tlogs[{index}]", key=load_der_public_key(raw)))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise node.error("trustedRoot", f"not a Sigstore trusted root: {exc}") from None
+    if not roots:
+        raise node.error("trustedRoot", "the trusted root lists no certificate authorities")
+    return tuple(roots), tuple(intermediates), tuple(keys)
 
 
 def _load_json(node: _Node, key: str, path: Path, reader: _Reader) -> Any:

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from provider.config import build_config
 from provider.devkit import cosign
 from provider.devkit.layout import LayoutWriter
+from provider.devkit.pki import make_ca
 from provider.engine import Engine
 from provider.facts import facts_schema
 from tests.helpers import VECTORS, write_yaml
@@ -201,3 +202,68 @@ def test_scopes_limit_which_authorities_apply(tmp_path: Path) -> None:
     facts = verify(tmp_path, f"{REG}/own:v1", [authority])
     assert facts["verified"] is False and facts["reason"] == f"no configured authority covers {REG}/own"
 
+
+
+def test_keyless_fulcio_rekor_vector(tmp_path: Path) -> None:
+    containers_image_vector(tmp_path / "layouts" / REG, "dir-img-cosign-fulcio-rekor-valid", "keyless")
+    keyless = {"fulcioRoots": [str(CONTAINERS_IMAGE / "fulcio_v1.crt.pem")],
+               "rekorKeys": [str(CONTAINERS_IMAGE / "rekor.pub")],
+               "identities": [{"subject": "mitr@redhat.com", "issuer": "https://github.com/login/oauth"}]}
+    facts = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {"keyless": keyless}}])
+    assert facts["verified"] is True, facts["signatures"]
+    signer = facts["signatures"][0]["signer"]
+    assert signer["subject"] == "mitr@redhat.com" and signer["issuer"] == "https://github.com/login/oauth"
+    assert facts["signatures"][0]["tlog"]["logIndex"] > 0
+
+    keyless["identities"] = [{"subject": "someone@example.com", "issuer": "https://github.com/login/oauth"}]
+    wrong = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {"keyless": keyless}}])
+    assert wrong["verified"] is False
+    assert wrong["signatures"][0]["reason"] == (
+        "certificate identity mitr@redhat.com (issuer https://github.com/login/oauth) does not match "
+        "subject someone@example.com, issuer https://github.com/login/oauth")
+    keyless["identities"] = [{"subjectRegExp": "mitr@redhat", "issuer": "https://github.com/login/oauth"}]
+    anchored = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {"keyless": keyless}}])
+    assert anchored["verified"] is False  # the regexp must match the whole identity, not a prefix
+    keyless["identities"] = [{"subjectRegExp": ".*@redhat\\.com", "issuerRegExp": "https://accounts\\.google.*"}]
+    issuer = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {"keyless": keyless}}])
+    assert issuer["verified"] is False and "does not match" in issuer["signatures"][0]["reason"]
+
+
+def test_keyless_needs_the_tlog_and_the_right_root(tmp_path: Path) -> None:
+    containers_image_vector(tmp_path / "layouts" / REG, "dir-img-cosign-fulcio-rekor-valid", "keyless")
+    identity = [{"subject": "mitr@redhat.com"}]
+    no_rekor = {"fulcioRoots": [str(CONTAINERS_IMAGE / "fulcio_v1.crt.pem")], "identities": identity}
+    facts = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {"keyless": no_rekor}}])
+    assert facts["verified"] is False and "no rekorKeys" in facts["signatures"][0]["reason"]
+    stranger = tmp_path / "stranger-root.pem"
+    stranger.write_bytes(make_ca("not fulcio").cert_pem)
+    other_root = {"fulcioRoots": [str(stranger)],
+                  "rekorKeys": [str(CONTAINERS_IMAGE / "rekor.pub")], "identities": identity}
+    facts = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {"keyless": other_root}}])
+    assert facts["verified"] is False
+    assert "certificate chain does not verify to a trusted root" in facts["signatures"][0]["reason"]
+
+
+def test_connaisseur_keyless_vector(tmp_path: Path) -> None:
+    connaisseur_layout(tmp_path / "layouts" / REG, "testimage")
+    keys = VECTORS / "cosign-connaisseur"
+    keyless = {"fulcioRoots": [str(keys / "fulcio_root_v2_from_11_keyless.yaml.pem")],
+               "rekorKeys": [str(keys / "rekor_pub_from_11_keyless.yaml.pem")],
+               "identities": [{"subject": "philipp.belitz@securesystems.de",
+                               "issuerRegExp": "https://github\\.com/login/oauth"}]}
+    facts = verify(tmp_path, f"{REG}/testimage:keyless", [{"name": "ci", "cosign": {"keyless": keyless}}])
+    assert facts["verified"] is True, facts["signatures"]
+    assert facts["signatures"][0]["signer"]["issuer"] == "https://github.com/login/oauth"
+
+
+def test_bring_your_own_pki_rsa_vector(tmp_path: Path) -> None:
+    containers_image_vector(tmp_path / "layouts" / REG, "dir-img-cosign-pki-valid", "pki")
+    pki = {"roots": [str(CONTAINERS_IMAGE / "pki_root_crts.pem")],
+           "intermediates": [str(CONTAINERS_IMAGE / "pki_intermediate_crts.pem")]}
+    facts = verify(tmp_path, f"{REG}/pki:v1", [{"name": "corp", "cosign": {"pki": pki}}])
+    assert facts["verified"] is True, facts["signatures"]
+    assert facts["signatures"][0]["signer"]["subject"] == "qiwan@redhat.com"
+    untrusted = {"roots": [str(CONTAINERS_IMAGE / "fulcio_v1.crt.pem")]}
+    facts = verify(tmp_path, f"{REG}/pki:v1", [{"name": "corp", "cosign": {"pki": untrusted}}])
+    assert facts["verified"] is False
+    assert "certificate chain does not verify" in facts["signatures"][0]["reason"]

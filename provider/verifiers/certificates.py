@@ -1,0 +1,131 @@
+"""Certificate checks for cosign keyless (Fulcio) and bring-your-own-PKI signatures.
+
+Chains are built and checked with pyca/cryptography's verifier. Its client profile expects a TLS
+clientAuth EKU on the leaf; code-signing leaves carry codeSigning instead, so the end-entity policy is
+swapped for one that requires codeSigning (the same adjustment sigstore-python makes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
+from cryptography.x509.verification import (
+    Criticality,
+    ExtensionPolicy,
+    Policy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+
+from provider.config import Identity
+
+FULCIO_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
+FULCIO_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+
+
+class CertificateError(ValueError):
+    """The certificate cannot vouch for the signature; the message says why."""
+
+
+def load_certificates(pem: str) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(pem.encode())
+    except ValueError as exc:
+        raise CertificateError(f"certificate does not parse: {exc}") from None
+
+
+def _code_signing_allowed(_policy: Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
+    # cosign's (Go's) rule: no EKU extension means any usage; one that is present must allow codeSigning.
+    if eku is not None and not ({ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+                                & set(eku)):
+        raise ValueError("leaf certificate's extended key usage does not include codeSigning")
+
+
+def _can_sign_certificates(_policy: Policy, _cert: x509.Certificate, usage: x509.KeyUsage | None) -> None:
+    if usage is not None and not usage.key_cert_sign:
+        raise ValueError("CA certificate's key usage does not allow signing certificates")
+
+
+def verify_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
+                 roots: Sequence[x509.Certificate], at: datetime) -> None:
+    """Raise CertificateError unless `leaf` chains to one of `roots`, valid at `at`, usable for code signing."""
+    if not roots:
+        raise CertificateError("no trusted root certificates are configured")
+    # Web-PKI defaults with cosign's (Go's) leniency: CAs may carry any EKU and may omit keyUsage (when
+    # present it must allow certificate signing); leaves must allow codeSigning.
+    ca_policy = (ExtensionPolicy.webpki_defaults_ca()
+                 .may_be_present(x509.ExtendedKeyUsage, Criticality.NON_CRITICAL, None)
+                 .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, _can_sign_certificates))
+    ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC,
+                                                                     _code_signing_allowed)
+    verifier = (PolicyBuilder().store(Store(list(roots))).time(at)
+                .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
+                .build_client_verifier())
+    try:
+        verifier.verify(leaf, list(intermediates))
+    except VerificationError as exc:
+        raise CertificateError(f"certificate chain does not verify to a trusted root at {at:%Y-%m-%dT%H:%M:%SZ}: "
+                               f"{exc}") from None
+
+
+def certificate_subject(cert: x509.Certificate) -> str:
+    """The identity a signing certificate names: its first email or URI SAN (Fulcio), else its subject DN."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    if san is not None:
+        for kind in (x509.RFC822Name, x509.UniformResourceIdentifier, x509.DNSName):
+            values = san.get_values_for_type(kind)
+            if values:
+                return str(values[0])
+    return cert.subject.rfc4514_string()
+
+
+def certificate_issuer(cert: x509.Certificate) -> str:
+    """The OIDC issuer Fulcio recorded (OID .1.8, DER UTF8String; or the legacy .1.1, raw bytes)."""
+    for oid, der in ((FULCIO_ISSUER_V2, True), (FULCIO_ISSUER_V1, False)):
+        try:
+            raw = cert.extensions.get_extension_for_oid(oid).value.value  # type: ignore[attr-defined]
+        except x509.ExtensionNotFound:
+            continue
+        if der and len(raw) >= 2 and raw[0] == 0x0C:
+            length, offset = raw[1], 2
+            if length & 0x80:  # long-form length
+                count = length & 0x7F
+                length, offset = int.from_bytes(raw[2:2 + count], "big"), 2 + count
+            return raw[offset:offset + length].decode(errors="replace")
+        return raw.decode(errors="replace")
+    return ""
+
+
+def identity_problem(identities: Sequence[Identity], subject: str, issuer: str) -> str:
+    """Empty when some identity matches (subject and issuer, anchored regexps); else the reason."""
+    if not identities:
+        return ""
+    for identity in identities:
+        subject_ok = (identity.subject is None or identity.subject == subject) and (
+            identity.subject_regexp is None or identity.subject_regexp.match(subject) is not None)
+        issuer_ok = (identity.issuer is None or identity.issuer == issuer) and (
+            identity.issuer_regexp is None or identity.issuer_regexp.match(issuer) is not None)
+        if subject_ok and issuer_ok:
+            return ""
+    wanted = "; ".join(_describe(i) for i in identities)
+    return f"certificate identity {subject} (issuer {issuer or 'none'}) does not match {wanted}"
+
+
+def _describe(identity: Identity) -> str:
+    parts = []
+    if identity.subject is not None:
+        parts.append(f"subject {identity.subject}")
+    if identity.subject_regexp is not None:
+        parts.append(f"subject ~ {identity.subject_regexp.pattern[3:-3]}")
+    if identity.issuer is not None:
+        parts.append(f"issuer {identity.issuer}")
+    if identity.issuer_regexp is not None:
+        parts.append(f"issuer ~ {identity.issuer_regexp.pattern[3:-3]}")
+    return ", ".join(parts)
