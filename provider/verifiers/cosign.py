@@ -12,25 +12,13 @@ import binascii
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
-
-from provider.config import Authority, CosignAuthority, PublicKey
+from provider.config import Authority, CosignAuthority
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
-from provider.verifiers.base import SignatureResult, Signer, TlogEntry, VerifierOutcome
-from provider.verifiers.certificates import (
-    CertificateError,
-    certificate_issuer,
-    certificate_subject,
-    identity_problem,
-    load_certificates,
-    verify_chain,
-)
-from provider.verifiers.keys import key_id, verify_signature
-from provider.verifiers.rekor import TlogError, integrated_at, verify_bundle
+from provider.verifiers.base import SignatureResult, VerifierOutcome
+from provider.verifiers.signers import Authenticated, Rejected, SignedBlob, authenticate
 
 SIMPLESIGNING_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
@@ -114,7 +102,7 @@ def _repository(docker_reference: str) -> str:
 
 
 class CosignVerifier:
-    """Key-based cosign verification with optional or required Rekor bundles."""
+    """cosign signatures: public keys, keyless (Fulcio + Rekor) and your own PKI."""
 
     name = "cosign"
 
@@ -131,84 +119,21 @@ class CosignVerifier:
     def _check(self, image: ResolvedImage, layer: CosignLayer, authority: str,
                settings: CosignAuthority) -> SignatureResult:
         if layer.problem:
-            return _rejected(layer, authority, layer.problem)
-        key = next((k for k in settings.public_keys if verify_signature(k.key, layer.signature, layer.payload)),
-                   None)
-        if key is None and layer.certificate and (settings.keyless or settings.pki):
-            return self._check_certificate(image, layer, authority, settings)
-        if key is None:
-            return _rejected(layer, authority, f"signed by a key not trusted by authority {authority}")
-        signer = Signer(key_id=key_id(key.key), subject=key.origin)
-        problem = check_payload(layer.payload, image, settings.docker_reference)
-        if problem:
-            return _rejected(layer, authority, problem, signer)
-        tlog, tlog_problem = _tlog(layer, key.key, settings.rekor_keys)
-        if tlog is None and settings.tlog == "required":
-            return _rejected(layer, authority, tlog_problem or _NO_BUNDLE, signer)
-        return _accepted(layer, authority, signer, tlog)
-
-    def _check_certificate(self, image: ResolvedImage, layer: CosignLayer, authority: str,
-                           settings: CosignAuthority) -> SignatureResult:
-        """Keyless (Fulcio + Rekor) or your own PKI: the key comes from a certificate that must chain."""
+            return _result(layer, authority, Rejected(layer.problem))
+        blob = SignedBlob(layer.payload, layer.signature, layer.certificate, layer.chain, layer.bundle)
         try:
-            leaf, *rest = load_certificates(layer.certificate)
-            chain = rest + (load_certificates(layer.chain) if layer.chain else [])
-        except (CertificateError, ValueError) as exc:
-            return _rejected(layer, authority, str(exc) or "certificate annotation is empty")
-        signer = Signer(key_id=key_id(leaf.public_key()), subject=certificate_subject(leaf),
-                        issuer=certificate_issuer(leaf))
-        if not verify_signature(leaf.public_key(), layer.signature, layer.payload):
-            return _rejected(layer, authority, "signature does not verify with the key of its certificate", signer)
-        problem = check_payload(layer.payload, image, settings.docker_reference)
-        if problem:
-            return _rejected(layer, authority, problem, signer)
-        reasons = []
-        for kind, trust in (("keyless", settings.keyless), ("pki", settings.pki)):
-            if trust is None:
-                continue
-            rekor_keys = settings.keyless.rekor_keys if kind == "keyless" and settings.keyless else settings.rekor_keys
-            tlog, tlog_problem = _tlog(layer, leaf.public_key(), rekor_keys)
-            if tlog is None and (kind == "keyless" or settings.tlog == "required"):
-                # A short-lived Fulcio certificate can only be checked at the time the log vouches for.
-                reasons.append(tlog_problem or (_NO_BUNDLE if kind == "pki" else
-                               "keyless signature without a verified transparency log entry"))
-                continue
-            at = integrated_at(tlog) if tlog else datetime.now(UTC)
-            try:
-                verify_chain(leaf, [*trust.intermediates, *chain], trust.roots, at)
-            except CertificateError as exc:
-                reasons.append(str(exc))
-                continue
-            problem = identity_problem(trust.identities, signer.subject, signer.issuer)
-            if problem:
-                reasons.append(problem)
-                continue
-            return _accepted(layer, authority, signer, tlog)
-        return _rejected(layer, authority, "; ".join(reasons), signer)
+            outcome = authenticate(blob, authority, settings, check_payload(layer.payload, image,
+                                                                            settings.docker_reference))
+        except Rejected as rejected:
+            return _result(layer, authority, rejected)
+        return _result(layer, authority, outcome)
 
 
-_NO_BUNDLE = "no transparency log bundle, and authority requires one (tlog: required)"
-
-
-def _tlog(layer: CosignLayer, signer_key: PublicKeyTypes,
-          rekor_keys: Sequence[PublicKey]) -> tuple[TlogEntry | None, str]:
-    """The verified Rekor entry of a layer, or None and why not (empty when there is no bundle)."""
-    if not layer.bundle:
-        return None, ""
-    if not rekor_keys:
-        return None, "a Rekor bundle is attached but the authority has no rekorKeys to check it"
-    try:
-        return verify_bundle(layer.bundle, layer.signature, layer.payload, signer_key, rekor_keys), ""
-    except TlogError as exc:
-        return None, f"transparency log entry rejected: {exc}"
-
-
-def _rejected(layer: CosignLayer, authority: str, reason: str, signer: Signer | None = None) -> SignatureResult:
-    return SignatureResult("cosign", layer.artifact, authority, False, reason, signer or Signer(),
-                           artifact_type=SIMPLESIGNING_LAYER)
-
-
-def _accepted(layer: CosignLayer, authority: str, signer: Signer, tlog: TlogEntry | None) -> SignatureResult:
-    return SignatureResult("cosign", layer.artifact, authority, True, "", signer,
+def _result(layer: CosignLayer, authority: str, outcome: Authenticated | Rejected) -> SignatureResult:
+    if isinstance(outcome, Rejected):
+        return SignatureResult("cosign", layer.artifact, authority, False, outcome.reason, outcome.signer,
+                               artifact_type=SIMPLESIGNING_LAYER)
+    tlog = outcome.tlog
+    return SignatureResult("cosign", layer.artifact, authority, True, "", outcome.signer,
                            signed_at=tlog.integrated_time if tlog else None, tlog=tlog,
                            artifact_type=SIMPLESIGNING_LAYER)
