@@ -87,6 +87,7 @@ class VerificationConfig:
     concurrency: int = 32
     max_signatures: int = 16
     max_blob_bytes: int = 1024 * 1024
+    max_predicate_bytes: int = 64 * 1024
     cache: CacheConfig = field(default_factory=CacheConfig)
 
 
@@ -650,7 +651,7 @@ def _address(node: _Node, key: str, default: str) -> str:
 
 
 def _verification(root: _Node) -> VerificationConfig:
-    node = root.child("verification", {"concurrency", "maxSignatures", "maxBlobBytes", "cache"})
+    node = root.child("verification", {"concurrency", "maxSignatures", "maxBlobBytes", "maxPredicateBytes", "cache"})
     cache = node.child("cache", {"ttl", "unverifiedTtl", "errorTtl", "maxEntries"})
     d = CacheConfig()
     defaults = VerificationConfig()
@@ -658,6 +659,7 @@ def _verification(root: _Node) -> VerificationConfig:
         concurrency=node.integer("concurrency", defaults.concurrency),
         max_signatures=node.integer("maxSignatures", defaults.max_signatures),
         max_blob_bytes=node.integer("maxBlobBytes", defaults.max_blob_bytes, minimum=1024),
+        max_predicate_bytes=node.integer("maxPredicateBytes", defaults.max_predicate_bytes, minimum=0),
         cache=CacheConfig(
             ttl=cache.duration("ttl", d.ttl),
             unverified_ttl=cache.duration("unverifiedTtl", d.unverified_ttl),

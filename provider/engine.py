@@ -69,7 +69,7 @@ class Engine:
         self.config = config
         self.metrics = metrics or Metrics()
         self.router = router or StoreRouter.from_config(config, self.metrics)
-        self.verifiers = tuple(verifiers if verifiers is not None else default_verifiers())
+        self.verifiers = tuple(verifiers if verifiers is not None else default_verifiers(config.verification))
         cache = config.verification.cache
         self._cache: TLRUCache[tuple[str, str], _Result] = TLRUCache(
             maxsize=cache.max_entries, ttu=lambda _key, result, now: now + result.ttl)

@@ -64,3 +64,22 @@ def sign_image(writer: LayoutWriter, image_digest: str, reference: str, *keys: P
 
 
 __all__ = ["attach", "canonical", "payload", "public_pem", "sign", "sign_image", "signature_layer"]
+
+
+def attestation_envelope(key: PrivateKeyTypes, digest: str, predicate_type: str, predicate: Any) -> bytes:
+    """A DSSE envelope with an in-toto statement about `digest`, signed with `key`."""
+    from provider.verifiers.dsse import IN_TOTO_PAYLOAD, pae
+
+    algorithm, hex_digest = digest.split(":", 1)
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v1",
+                            "subject": [{"name": "image", "digest": {algorithm: hex_digest}}],
+                            "predicateType": predicate_type, "predicate": predicate}).encode()
+    signature = sign(key, pae(IN_TOTO_PAYLOAD, statement))
+    return json.dumps({"payloadType": IN_TOTO_PAYLOAD, "payload": base64.b64encode(statement).decode(),
+                       "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode()}]}).encode()
+
+
+def attach_attestations(writer: LayoutWriter, image_digest: str, envelopes: list[bytes]) -> dict[str, Any]:
+    """Tag the envelopes as `sha256-<hex>.att`, the way `cosign attest` does."""
+    layers = [writer.add_blob(envelope, "application/vnd.dsse.envelope.v1+json") for envelope in envelopes]
+    return writer.add_manifest(signature_manifest(writer, layers), image_digest.replace(":", "-") + ".att")
