@@ -267,3 +267,55 @@ def test_bring_your_own_pki_rsa_vector(tmp_path: Path) -> None:
     facts = verify(tmp_path, f"{REG}/pki:v1", [{"name": "corp", "cosign": {"pki": untrusted}}])
     assert facts["verified"] is False
     assert "certificate chain does not verify" in facts["signatures"][0]["reason"]
+
+
+def code_signing_cert(ca: Any, subject: str, not_before: Any, not_after: Any) -> tuple[Any, bytes]:
+    """A leaf for your own PKI, with codeSigning EKU and an email SAN, valid in the given window."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(not_before).not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(subject)]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    return key, cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.parametrize("with_tlog", [True, False])
+def test_expired_certificate_verifies_only_with_a_log_entry_inside_its_validity(tmp_path: Path,
+                                                                                with_tlog: bool) -> None:
+    import datetime
+
+    from provider.devkit.rekor import hashedrekord_bundle
+
+    ca = make_ca("corp code signing CA", days=3650, backdate_days=30)
+    (tmp_path / "corp-root.pem").write_bytes(ca.cert_pem)
+    log_key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "rekor.pub").write_bytes(cosign.public_pem(log_key))
+    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=2)
+    key, cert_pem = code_signing_cert(ca, "builder@corp.example", start, start + datetime.timedelta(minutes=10))
+    writer, digest = own_image(tmp_path)
+    body = cosign.payload(digest, f"{REG}/own")
+    signature = cosign.sign(key, body)
+    annotations = {"dev.sigstore.cosign/certificate": cert_pem.decode()}
+    if with_tlog:
+        annotations["dev.sigstore.cosign/bundle"] = hashedrekord_bundle(
+            log_key, body, signature, cert_pem, int((start + datetime.timedelta(minutes=5)).timestamp()))
+    cosign.attach(writer, digest, [cosign.signature_layer(writer, body, signature, annotations)])
+    pki = {"roots": [str(tmp_path / "corp-root.pem")], "identities": [{"subjectRegExp": ".*@corp\\.example"}]}
+    facts = verify(tmp_path, f"{REG}/own:v1", [{"name": "corp", "cosign": {
+        "pki": pki, "rekorKeys": [str(tmp_path / "rekor.pub")]}}])
+    assert facts["verified"] is with_tlog, facts["signatures"][0]["reason"]
+    if not with_tlog:
+        assert "certificate chain does not verify to a trusted root at" in facts["signatures"][0]["reason"]
+        assert "expired" in facts["signatures"][0]["reason"].lower() or "valid" in facts["signatures"][0]["reason"]
+    else:
+        assert facts["signatures"][0]["signer"]["subject"] == "builder@corp.example"
