@@ -9,10 +9,15 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provider import __version__
 from provider.config import Config, ConfigError, load_config
 from provider.engine import Engine, Item
+
+if TYPE_CHECKING:
+    from provider.policy.external import ExternalData
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 DEFAULT_CONFIG = "/etc/sigwarden/config.yaml"
@@ -50,9 +55,44 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config file and its trust material")
     check.add_argument("file")
 
+    policy = commands.add_parser("policy", help="policy tools")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    suite = policy_commands.add_parser("test", help="run gator-style suites with real external data")
+    _add_provider(suite)
+    suite.add_argument("suites", nargs="+", metavar="SUITE")
+
+    admit = commands.add_parser("admit", help="what Gatekeeper's webhook would answer for an object")
+    _add_provider(admit)
+    admit.add_argument("--constraints", required=True, type=Path, action="append",
+                       help="constraint files or directories (templates found there are used too)")
+    admit.add_argument("--templates", type=Path, action="append",
+                       help="ConstraintTemplate files or directories (default: the project's templates)")
+    admit.add_argument("--namespaces", type=Path, action="append", default=[],
+                       help="Namespace objects for namespaceSelector matching")
+    admit.add_argument("-f", "--filename", required=True, type=Path, help="the object(s) to admit")
+    admit.add_argument("--operation", default="CREATE", choices=["CREATE", "UPDATE"])
+
     demo = commands.add_parser("demo", help="run a self-contained demonstration on loopback")
     demo.add_argument("--serve", action="store_true", help="keep the demo provider running afterwards")
     return parser
+
+
+def _add_provider(parser: argparse.ArgumentParser) -> None:
+    _add_config(parser)
+    parser.add_argument("--provider", metavar="URL", help="call a running provider instead of --config")
+    parser.add_argument("--cert", help="client certificate for --provider (mTLS)")
+    parser.add_argument("--key", help="client key for --provider (mTLS)")
+    parser.add_argument("--ca", help="CA bundle that signed the provider's certificate")
+
+
+def _external_data(args: argparse.Namespace) -> tuple[ExternalData, Engine | None]:
+    from provider.policy.external import EngineExternalData, HTTPExternalData
+
+    if args.provider:
+        cert = (args.cert, args.key) if args.cert else None
+        return HTTPExternalData(args.provider, cert=cert, ca=args.ca), None
+    engine = Engine(_load(args.config))
+    return EngineExternalData(engine), engine
 
 
 def _load(path: str) -> Config:
@@ -112,6 +152,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_policy_test(args: argparse.Namespace) -> int:
+    from provider.policy.suite import run_suite
+
+    external, engine = _external_data(args)
+    passed = failed = 0
+    try:
+        for suite in args.suites:
+            for result in run_suite(Path(suite), external):
+                label = f"{suite} {result.test}/{result.case}"
+                if result.passed:
+                    passed += 1
+                    print(f"PASS {label}")
+                else:
+                    failed += 1
+                    print(f"FAIL {label}: {'; '.join(result.problems)}")
+                    for message in result.messages:
+                        print(f"     violation: {message}")
+    finally:
+        if engine is not None:
+            engine.shutdown()
+    print(f"{passed} passed, {failed} failed")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def default_templates() -> list[Path]:
+    """The project's generated templates, when running from a source checkout."""
+    candidate = Path(__file__).resolve().parents[1] / "constraints" / "templates"
+    return [candidate] if candidate.is_dir() else []
+
+
+def cmd_admit(args: argparse.Namespace) -> int:
+    from provider.policy.gatekeeper import PolicySet, load_documents
+    from provider.policy.suite import admit
+
+    templates = args.templates or default_templates()
+    if not templates:
+        raise ValueError("no ConstraintTemplates found: pass --templates DIR")
+    external, engine = _external_data(args)
+    denied = False
+    try:
+        policies = PolicySet.from_paths([*templates, *args.constraints], external, args.namespaces)
+        for obj, _ in load_documents([args.filename]):
+            answer = admit(policies, obj, args.operation)
+            print(answer.kubectl(args.operation))
+            denied |= not answer.allowed
+    finally:
+        if engine is not None:
+            engine.shutdown()
+    return EXIT_FAILED if denied else EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from provider.devkit.demo import run_demo
 
@@ -121,13 +212,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"serve": cmd_serve, "verify": cmd_verify, "resolve": cmd_resolve, "demo": cmd_demo,
-                "config": cmd_config_check}
+                "config": cmd_config_check, "policy": cmd_policy_test, "admit": cmd_admit}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
         print(f"sigwarden: config error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # PolicyError is a ValueError
         print(f"sigwarden: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -46,3 +46,28 @@ def validate_object(obj: dict[str, Any]) -> None:
     if key not in schemas:
         raise KeyError(f"no CRD for {key} in {CRDS}")
     jsonschema.validate(copy.deepcopy(obj), schemas[key])
+
+
+def constraint_schema(template: dict[str, Any]) -> dict[str, Any]:
+    """The schema Gatekeeper generates for a template's constraint kind.
+
+    Its `match` is Gatekeeper's shared Match type, the same one the Assign CRD embeds, so it is taken from
+    there; `parameters` is the template's own openAPIV3Schema.
+    """
+    assign = _schemas()[("mutations.gatekeeper.sh/v1", "Assign")]
+    parameters = template["spec"]["crd"]["spec"].get("validation", {}).get("openAPIV3Schema", {"type": "object"})
+    scoped_action = {"type": "object", "properties": {
+        "action": {"type": "string", "enum": ["deny", "dryrun", "warn"]},
+        "enforcementPoints": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
+    }}
+    return _strict({"type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "properties": {
+        "apiVersion": {"type": "string", "enum": ["constraints.gatekeeper.sh/v1beta1", "constraints.gatekeeper.sh/v1"]},
+        "kind": {"type": "string", "enum": [template["spec"]["crd"]["spec"]["names"]["kind"]]},
+        "metadata": {"type": "object"},
+        "spec": {"type": "object", "properties": {
+            "enforcementAction": {"type": "string", "enum": ["deny", "dryrun", "warn", "scoped"]},
+            "scopedEnforcementActions": {"type": "array", "items": scoped_action},
+            "match": assign["properties"]["spec"]["properties"]["match"],
+            "parameters": parameters,
+        }},
+    }})

@@ -11,6 +11,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -110,7 +111,7 @@ class RegistryClient:
                 raise ItemError(ErrorCode.TIMEOUT, f"registry {host} did not answer in time ({url})") from None
             except requests.exceptions.RequestException as exc:
                 self.metrics.registry_requests.labels("connection_error").inc()
-                return Response(-1, b"", CaseInsensitiveDict(), f"{url}: {_short(exc)}")
+                return Response(-1, b"", CaseInsensitiveDict(), _short(exc))
             self.metrics.registry_requests.labels(str(raw.status_code)).inc()
             response = Response(raw.status_code, body, CaseInsensitiveDict(raw.headers), url)
             if raw.status_code not in (301, 302, 303, 307, 308):
@@ -226,7 +227,7 @@ class RegistryClient:
         message = _registry_message(response.body)
         detail = f": {message}" if message else ""
         if response.status == -1:
-            return ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"cannot reach registry {host} ({response.url})")
+            return ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"cannot reach registry {host}: {response.url}")
         if response.status == 404:
             return ItemError(ErrorCode.NOT_FOUND, f"{host}/{path} not found{detail}")
         if response.status in (401, 403):
@@ -247,4 +248,9 @@ def _registry_message(body: bytes) -> str:
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    """The root cause of a requests error, without urllib3's wrapping ("[Errno 111] Connection refused")."""
+    text = str(exc)
+    cause = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if cause:
+        return cause.group(1).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

@@ -1,0 +1,87 @@
+"""`external_data` for the Rego harness: a real call to the provider, answered in Gatekeeper's shape.
+
+Gatekeeper hands templates `{"responses": [[key, value], …], "errors": [[key, error], …],
+"status_code": int, "system_error": str}`; templates written for Gatekeeper read exactly that.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from provider.engine import Engine
+
+MUTATION_PROVIDER = "sigwarden-mutation"
+
+
+class ExternalData(Protocol):
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Answer `external_data({"provider": name, "keys": [...]})` as Gatekeeper would."""
+        ...
+
+
+def gatekeeper_shape(items: Sequence[dict[str, Any]], system_error: str = "", status: int = 200) -> dict[str, Any]:
+    responses = [[item["key"], item["value"]] for item in items if "value" in item]
+    errors = [[item["key"], item["error"]] for item in items if item.get("error")]
+    return {"responses": responses, "errors": errors, "status_code": status, "system_error": system_error}
+
+
+def _keys(request: dict[str, Any]) -> list[str]:
+    keys = request.get("keys") or []
+    return list(dict.fromkeys(str(k) for k in keys))  # Gatekeeper de-duplicates before calling
+
+
+@dataclass
+class EngineExternalData:
+    """The in-process engine (`--config`): the same code path as the server, without HTTP."""
+
+    engine: Engine
+    timeout: float = 30.0
+    calls: int = 0
+
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        keys = _keys(request)
+        if not keys:
+            return gatekeeper_shape([])
+        run = self.engine.resolve if request.get("provider") == MUTATION_PROVIDER else self.engine.verify
+        items = run(keys, uuid.uuid4().hex, deadline=time.monotonic() + self.timeout)
+        return gatekeeper_shape([item.to_json() for item in items])
+
+
+@dataclass
+class HTTPExternalData:
+    """A running provider (`--provider URL`), over HTTPS with an optional client certificate."""
+
+    url: str
+    cert: tuple[str, str] | None = None
+    ca: str | None = None
+    timeout: float = 10.0
+    calls: int = 0
+
+    def __post_init__(self) -> None:
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.cert = self.cert
+        self.session.verify = self.ca or True
+
+    def __call__(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        keys = _keys(request)
+        if not keys:
+            return gatekeeper_shape([])
+        path = "/mutate" if request.get("provider") == MUTATION_PROVIDER else "/verify"
+        body = {"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
+                "request": {"keys": keys}}
+        try:
+            response = self.session.post(self.url.rstrip("/") + path, json=body, timeout=self.timeout)
+            answer = response.json()["response"]
+        except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
+            # What Gatekeeper reports when it cannot reach the provider.
+            return gatekeeper_shape([], f"failed to send external data request: {type(exc).__name__}: {exc}", 0)
+        return gatekeeper_shape(answer.get("items") or [], answer.get("systemError") or "", response.status_code)

@@ -1,0 +1,247 @@
+"""Evaluate ConstraintTemplates and constraints on objects the way Gatekeeper does.
+
+The Rego runs in regorus (Gatekeeper's v0 dialect); this module only emulates what Gatekeeper does around
+it: the review input, constraint `match`, and enforcement actions. Each emulated rule is listed in
+docs/writing-policies.md with the Gatekeeper behaviour it follows.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import regorus
+import yaml
+
+from provider.policy.external import ExternalData
+
+VALIDATION_POINT = "validation.gatekeeper.sh"
+AUDIT_POINT = "audit.gatekeeper.sh"
+ACTIONS = ("deny", "dryrun", "warn")
+
+
+class PolicyError(ValueError):
+    """A template, constraint or object that cannot be used; says which file and why."""
+
+
+@dataclass(frozen=True)
+class Template:
+    kind: str
+    package: str
+    rego: str
+    libs: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class Constraint:
+    kind: str
+    name: str
+    enforcement_action: str
+    scoped_actions: tuple[tuple[str, tuple[str, ...]], ...]
+    match: Mapping[str, Any]
+    parameters: Mapping[str, Any]
+    source: str
+
+    def actions_at(self, point: str) -> tuple[str, ...]:
+        """The enforcement actions that apply at an enforcement point (scoped constraints may have several)."""
+        if self.enforcement_action != "scoped":
+            return (self.enforcement_action,)
+        return tuple(action for action, points in self.scoped_actions if point in points or "*" in points)
+
+
+@dataclass(frozen=True)
+class Violation:
+    constraint: Constraint
+    message: str
+    details: Any = None
+
+
+@dataclass
+class Review:
+    """Gatekeeper's `input.review` for one object."""
+
+    object: dict[str, Any]
+    operation: str = "CREATE"  # "" for audit reviews, which carry no admission operation
+    old_object: dict[str, Any] | None = None
+    user_info: dict[str, Any] = field(default_factory=lambda: {"username": "sigwarden-admit"})
+
+    def to_input(self) -> dict[str, Any]:
+        api_version = self.object.get("apiVersion", "v1")
+        group, _, version = api_version.rpartition("/")
+        metadata = self.object.get("metadata") or {}
+        review: dict[str, Any] = {
+            "kind": {"group": group, "version": version, "kind": self.object.get("kind", "")},
+            "object": self.object, "name": metadata.get("name", ""),
+            "namespace": metadata.get("namespace", ""), "userInfo": self.user_info,
+        }
+        if self.operation:
+            review["operation"] = self.operation
+        if self.old_object is not None:
+            review["oldObject"] = self.old_object
+        return review
+
+
+def load_documents(paths: Iterable[Path]) -> list[tuple[dict[str, Any], str]]:
+    """Every YAML document in the files and directories given, with where it came from (`kind: List` unrolled)."""
+    found: list[tuple[dict[str, Any], str]] = []
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json")) if path.is_dir() \
+            else [path]
+        for file in files:
+            try:
+                documents = list(yaml.safe_load_all(file.read_text()))
+            except (OSError, yaml.YAMLError) as exc:
+                raise PolicyError(f"{file}: cannot read YAML: {exc}") from None
+            for doc in documents:
+                if not isinstance(doc, dict):
+                    continue
+                items = doc.get("items") if doc.get("kind", "").endswith("List") else None
+                found.extend((item, str(file)) for item in (items if isinstance(items, list) else [doc]))
+    return found
+
+
+def parse_template(doc: dict[str, Any], source: str) -> Template:
+    try:
+        kind = doc["spec"]["crd"]["spec"]["names"]["kind"]
+        target = doc["spec"]["targets"][0]
+        rego = target["rego"]
+    except (KeyError, IndexError, TypeError):
+        raise PolicyError(f"{source}: ConstraintTemplate needs spec.crd.spec.names.kind and a target with rego") \
+            from None
+    package = next((line.split(None, 1)[1].strip() for line in rego.splitlines() if line.startswith("package ")),
+                   None)
+    if not package:
+        raise PolicyError(f"{source}: template {kind} has no package line")
+    return Template(kind, package, rego, tuple(target.get("libs") or ()), source)
+
+
+def parse_constraint(doc: dict[str, Any], source: str) -> Constraint:
+    spec = doc.get("spec") or {}
+    action = spec.get("enforcementAction", "deny")
+    if action not in (*ACTIONS, "scoped"):
+        raise PolicyError(f"{source}: enforcementAction {action!r} is not deny, dryrun, warn or scoped")
+    scoped = []
+    for entry in spec.get("scopedEnforcementActions") or []:
+        points = tuple(p.get("name", "") for p in entry.get("enforcementPoints") or [])
+        scoped.append((entry.get("action", ""), points))
+    if action == "scoped" and not scoped:
+        raise PolicyError(f"{source}: enforcementAction scoped needs scopedEnforcementActions")
+    return Constraint(doc["kind"], (doc.get("metadata") or {}).get("name", ""), action, tuple(scoped),
+                      spec.get("match") or {}, spec.get("parameters") or {}, source)
+
+
+class PolicySet:
+    """Templates and constraints, evaluated with regorus and a real external_data."""
+
+    def __init__(self, templates: Sequence[Template], constraints: Sequence[Constraint],
+                 external_data: ExternalData, namespaces: Mapping[str, dict[str, Any]] | None = None) -> None:
+        self.templates = {t.kind: t for t in templates}
+        self.constraints = list(constraints)
+        self.external_data = external_data
+        self.namespaces = dict(namespaces or {})
+        for constraint in self.constraints:
+            if constraint.kind not in self.templates:
+                raise PolicyError(f"{constraint.source}: no ConstraintTemplate defines kind {constraint.kind}")
+        self._engines = {kind: self._engine(t) for kind, t in self.templates.items()}
+
+    @classmethod
+    def from_paths(cls, paths: Iterable[Path], external_data: ExternalData,
+                   namespace_paths: Iterable[Path] = ()) -> PolicySet:
+        templates, constraints = [], []
+        for doc, source in load_documents(paths):
+            if doc.get("kind") == "ConstraintTemplate":
+                templates.append(parse_template(doc, source))
+            elif str(doc.get("apiVersion", "")).startswith("constraints.gatekeeper.sh/"):
+                constraints.append(parse_constraint(doc, source))
+        namespaces = {d["metadata"]["name"]: d for d, _ in load_documents(namespace_paths)
+                      if d.get("kind") == "Namespace"}
+        return cls(templates, constraints, external_data, namespaces)
+
+    def _engine(self, template: Template) -> regorus.Engine:
+        engine = regorus.Engine()
+        engine.set_rego_v0(True)
+        engine.add_extension("external_data", 1, self.external_data)
+        for index, lib in enumerate(template.libs):
+            engine.add_policy(f"{template.kind}.lib{index}.rego", lib)
+        engine.add_policy(f"{template.kind}.rego", template.rego)
+        return engine
+
+    def evaluate(self, review: Review, constraints: Sequence[Constraint] | None = None) -> list[Violation]:
+        """Violations of every matching constraint, whatever its enforcement action."""
+        violations = []
+        for constraint in constraints if constraints is not None else self.constraints:
+            if not matches(constraint.match, review.object, self.namespaces):
+                continue
+            engine = self._engines[constraint.kind]
+            engine.set_input({"review": review.to_input(), "parameters": dict(constraint.parameters)})
+            raw = json.loads(engine.eval_rule_as_json(f"data.{self.templates[constraint.kind].package}.violation"))
+            for entry in raw or []:
+                violations.append(Violation(constraint, str(entry.get("msg", "")), entry.get("details")))
+        return violations
+
+
+# --- match (Gatekeeper's `spec.match`) ---------------------------------------------------------------------
+
+def matches(match: Mapping[str, Any], obj: Mapping[str, Any], namespaces: Mapping[str, dict[str, Any]]) -> bool:
+    metadata = obj.get("metadata") or {}
+    kind = obj.get("kind", "")
+    group = str(obj.get("apiVersion", "v1")).rpartition("/")[0]
+    namespace = metadata.get("namespace", "") if kind != "Namespace" else metadata.get("name", "")
+    kinds = match.get("kinds") or []
+    if kinds and not any(_in(group, k.get("apiGroups") or ["*"]) and _in(kind, k.get("kinds") or ["*"])
+                         for k in kinds):
+        return False
+    scope = match.get("scope", "*")
+    cluster_scoped = kind == "Namespace" or not metadata.get("namespace")
+    if (scope == "Namespaced" and cluster_scoped) or (scope == "Cluster" and not cluster_scoped):
+        return False
+    if match.get("name") and not fnmatch.fnmatchcase(metadata.get("name", ""), match["name"]):
+        return False
+    if match.get("namespaces") and not (namespace and _glob_any(namespace, match["namespaces"])):
+        return False
+    if match.get("excludedNamespaces") and namespace and _glob_any(namespace, match["excludedNamespaces"]):
+        return False
+    if match.get("labelSelector") and not selects(match["labelSelector"], metadata.get("labels") or {}):
+        return False
+    if match.get("namespaceSelector"):
+        if kind == "Namespace":
+            labels = metadata.get("labels") or {}
+        elif namespace in namespaces:
+            labels = (namespaces[namespace].get("metadata") or {}).get("labels") or {}
+        else:
+            return False  # Gatekeeper cannot select an object whose namespace it does not know
+        if not selects(match["namespaceSelector"], labels):
+            return False
+    return True
+
+
+def _in(value: str, allowed: Sequence[str]) -> bool:
+    return "*" in allowed or value in allowed
+
+
+def _glob_any(value: str, patterns: Sequence[str]) -> bool:
+    # Gatekeeper namespace patterns: exact, or a "*" prefix/suffix wildcard.
+    return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
+
+
+def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A Kubernetes label selector (matchLabels and matchExpressions)."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
