@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint deps system-deps bench clean
+.PHONY: demo test lint deps system-deps bench clean policy-test templates
 
 demo: deps
 	$(BIN)/sigwarden demo
@@ -14,6 +14,13 @@ test: deps system-deps
 
 lint: deps
 	$(BIN)/ruff check provider tests scripts
+
+policy-test: deps
+	rm -rf .policy-world && $(BIN)/python -c 'from pathlib import Path; from provider.devkit.fixtures import build_world; build_world(Path(".policy-world"))'
+	$(BIN)/sigwarden policy test --config .policy-world/config.yaml policies/*/suite.yaml
+
+templates: deps
+	$(BIN)/python scripts/build_templates.py
 
 bench: deps system-deps
 	for f in tests/benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -1,0 +1,164 @@
+"""Policies with real external data: suites against the live provider, and the seeds' admission transcripts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provider.config import load_config
+from provider.devkit.fixtures import ALPINE, SIGNED, World, build_world
+from provider.engine import Engine
+from provider.policy.external import EngineExternalData, HTTPExternalData
+from provider.policy.gatekeeper import PolicySet
+from provider.policy.suite import admit
+from tests.helpers import ProviderPKI, ProviderProcess, write_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITES = sorted(str(p) for p in (ROOT / "policies").glob("*/suite.yaml"))
+TEMPLATES = ROOT / "constraints" / "templates"
+SAMPLES = ROOT / "constraints" / "samples"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return build_world(tmp_path / "world")
+
+
+def deployment(name: str, image: str, namespace: str = "default") -> dict[str, Any]:
+    """What `kubectl create deployment NAME --image=IMAGE` sends."""
+    container = image.split("/")[-1].split("@")[0].split(":")[0]
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": container, "image": image}]}}}}
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "provider", *args], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+
+
+def test_every_suite_passes_against_the_live_provider_over_mtls(
+        world: World, start_provider: Callable[..., ProviderProcess], pki: ProviderPKI) -> None:
+    config = load_config(world.config)
+    assert config.authorities  # the world's config, served by a real gunicorn with mTLS
+    import yaml
+
+    data = yaml.safe_load(world.config.read_text())
+    data["stores"][0]["path"] = str(world.root / "layouts")
+    data["authorities"] = [{"name": a["name"], "cosign": {"publicKeys": [str(world.root / a["cosign"]
+                                                                              ["publicKeys"][0])]}}
+                           for a in data["authorities"]]
+    provider = start_provider(data)
+    result = run_cli("policy", "test", "--provider", provider.url, "--cert", pki.path("client.crt"),
+                     "--key", pki.path("client.key"), "--ca", pki.path("ca.crt"), *SUITES)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^(\d+) passed, 0 failed$", result.stdout, re.MULTILINE)
+    assert int(re.search(r"^(\d+) passed", result.stdout, re.MULTILINE).group(1)) >= 25
+
+
+def test_suites_fail_when_an_assertion_does_not_hold(world: World, tmp_path: Path) -> None:
+    suite = tmp_path / "suite.yaml"
+    samples = ROOT / "policies/k8ssignedimages/samples"
+    write_yaml(suite, {"kind": "Suite", "apiVersion": "test.gatekeeper.sh/v1alpha1", "tests": [{
+        "name": "wrong-expectation", "template": str(TEMPLATES / "k8ssignedimages.yaml"),
+        "constraint": str(samples / "constraint.yaml"),
+        "cases": [{"name": "unsigned-claimed-clean", "object": str(samples / "pod-unsigned.yaml"),
+                   "assertions": [{"violations": "no"}]}]}]})
+    result = run_cli("policy", "test", "--config", str(world.config), str(suite))
+    assert result.returncode == 1
+    assert "FAIL" in result.stdout and "expected no violations, got 1" in result.stdout
+    assert "violation: image registry.sigwarden.test/team/unsigned:v1 is not attested" in result.stdout
+    assert result.stdout.strip().endswith("0 passed, 1 failed")
+
+
+def policies_for(world: World, *constraints: Path, namespaces: list[Path] = ()) -> tuple[PolicySet, Engine]:
+    engine = Engine(load_config(world.config))
+    return PolicySet.from_paths([TEMPLATES, *constraints], EngineExternalData(engine), namespaces), engine
+
+
+def test_kritis_seed_transcript(world: World, tmp_path: Path) -> None:
+    """kubectl create deployment test-denied --image=alpine:3.11, then the attested digest."""
+    denied_file = write_yaml(tmp_path / "test-denied.yaml", deployment("test-denied", ALPINE))
+    denied = run_cli("admit", "--config", str(world.config), "--constraints", str(SAMPLES / "kritis-style.yaml"),
+                     "-f", str(denied_file))
+    assert denied.returncode == 1
+    assert denied.stdout.startswith(
+        'Error from server: admission webhook "validation.gatekeeper.sh" denied the request: '
+        "[kritis-attested-images] image alpine:3.11 is not attested")
+    pinned = SIGNED.replace(":v1", "@" + world.digests[SIGNED])
+    allowed_file = write_yaml(tmp_path / "test-allow.yaml", deployment("test-allow", pinned))
+    allowed = run_cli("admit", "--config", str(world.config), "--constraints", str(SAMPLES / "kritis-style.yaml"),
+                      "-f", str(allowed_file))
+    assert allowed.returncode == 0, allowed.stdout
+    assert allowed.stdout.strip() == "deployment.apps/test-allow created"
+
+
+def test_warn_dryrun_and_scoped_admit_but_report(world: World) -> None:
+    policies, engine = policies_for(world, SAMPLES / "warn.yaml", SAMPLES / "audit.yaml", SAMPLES / "scoped.yaml")
+    answer = admit(policies, deployment("unsigned", ALPINE))
+    engine.shutdown()
+    assert answer.allowed
+    assert [v.constraint.name for v in answer.warnings] == ["signed-images-warn", "signed-images-scoped"]
+    assert [v.constraint.name for v in answer.dryrun] == ["signed-images-audit"]
+    lines = answer.kubectl().splitlines()
+    assert lines[0].startswith("Warning: [signed-images-warn] image alpine:3.11 is not attested: no signatures")
+    assert lines[1].startswith("Warning: [signed-images-scoped] image alpine:3.11 is not attested")
+    assert lines[2] == "deployment.apps/unsigned created"
+
+
+def test_namespace_label_selects_deployments(world: World, tmp_path: Path) -> None:
+    namespaces = write_yaml(tmp_path / "namespaces.yaml", {"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments", "labels": {"signed": "required"}}},
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sandbox"}}]})
+    policies, engine = policies_for(world, SAMPLES / "label-required.yaml", namespaces=[namespaces])
+    strict = admit(policies, deployment("api", ALPINE, "payments"))
+    relaxed = admit(policies, deployment("api", ALPINE, "sandbox"))
+    signed = admit(policies, deployment("api", SIGNED, "payments"), operation="UPDATE")
+    engine.shutdown()
+    assert not strict.allowed and "[signed-required-namespaces] image alpine:3.11 is not attested" in strict.kubectl()
+    assert relaxed.allowed and relaxed.kubectl() == "deployment.apps/api created"
+    assert signed.allowed and signed.kubectl("UPDATE") == "deployment.apps/api configured"
+
+
+def test_provider_system_error_fails_closed_unless_allowed(tmp_path: Path) -> None:
+    unreachable = HTTPExternalData("https://127.0.0.1:9", timeout=2)
+    policies = PolicySet.from_paths([TEMPLATES, SAMPLES / "kritis-style.yaml"], unreachable)
+    answer = admit(policies, deployment("x", ALPINE))
+    assert not answer.allowed
+    assert "is not attested: provider error: failed to send external data request" in answer.kubectl()
+    lenient = write_yaml(tmp_path / "lenient.yaml", {
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sSignedImages", "metadata": {"name": "lenient"},
+        "spec": {"parameters": {"allowOnError": True}}})
+    assert admit(PolicySet.from_paths([TEMPLATES, lenient], unreachable), deployment("x", ALPINE)).allowed
+
+
+def test_the_custom_template_in_the_docs_works(world: World, tmp_path: Path) -> None:
+    doc = (ROOT / "docs/writing-policies.md").read_text()
+    rego = re.search(r"```rego\n(.*?)```", doc, re.DOTALL).group(1)
+    libs = [(ROOT / "policies/lib/images.rego").read_text()]
+    template = {"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
+                "metadata": {"name": "k8sprodnotation"},
+                "spec": {"crd": {"spec": {"names": {"kind": "K8sProdNotation"}}},
+                         "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rego, "libs": libs}]}}
+    constraint = {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sProdNotation",
+                  "metadata": {"name": "prod-notation"}, "spec": {}}
+    write_yaml(tmp_path / "template.yaml", template)
+    write_yaml(tmp_path / "constraint.yaml", constraint)
+    engine = Engine(load_config(world.config))
+    policies = PolicySet.from_paths([tmp_path / "template.yaml", tmp_path / "constraint.yaml"],
+                                    EngineExternalData(engine))
+    elsewhere_signed = admit(policies, deployment("a", SIGNED, "team"))
+    elsewhere_unsigned = admit(policies, deployment("a", ALPINE, "team"))
+    prod_cosign = admit(policies, deployment("a", SIGNED, "prod"))
+    engine.shutdown()
+    assert elsewhere_signed.allowed
+    assert "image alpine:3.11 needs a cosign signature (no signatures found" in elsewhere_unsigned.kubectl()
+    assert f"image {SIGNED} needs a notation signature from the release CA" in prod_cosign.kubectl()
