@@ -11,5 +11,7 @@ sys.path.insert(0, str(ROOT))
 from provider.policy.templates import build_all  # noqa: E402
 
 if __name__ == "__main__":
-    for path in build_all(ROOT / "policies", ROOT / "constraints" / "templates"):
+    # The chart ships the same templates (Helm can only read files inside the chart).
+    for path in build_all(ROOT / "policies", ROOT / "constraints" / "templates",
+                          ROOT / "helm" / "sigwarden" / "files" / "constrainttemplates"):
         print(path.relative_to(ROOT))

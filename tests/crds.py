@@ -35,7 +35,10 @@ def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
             spec = crd["spec"]
             for version in spec["versions"]:
                 api_version = f"{spec['group']}/{version['name']}"
-                found[(api_version, spec["names"]["kind"])] = _strict(version["schema"]["openAPIV3Schema"])
+                schema = _strict(version["schema"]["openAPIV3Schema"])
+                # The API server validates ObjectMeta itself; CRD schemas only add limits (name length).
+                schema["properties"].get("metadata", {}).pop("additionalProperties", None)
+                found[(api_version, spec["names"]["kind"])] = schema
     return found
 
 

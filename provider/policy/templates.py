@@ -58,13 +58,14 @@ def dump_template(template: dict[str, Any]) -> str:
     return header + yaml.safe_dump(template, sort_keys=False, width=120)
 
 
-def build_all(policies: Path, out: Path) -> list[Path]:
-    """Write one template per policy folder (every folder with a meta.yaml) into `out`."""
-    out.mkdir(parents=True, exist_ok=True)
+def build_all(policies: Path, *outs: Path) -> list[Path]:
+    """Write one template per policy folder (every folder with a meta.yaml) into each of `outs`."""
     written = []
     for policy_dir in sorted(p for p in policies.iterdir() if (p / "meta.yaml").exists()):
-        template = render_template(policy_dir, policies / "lib")
-        path = out / f"{template['metadata']['name']}.yaml"
-        path.write_text(dump_template(template))
-        written.append(path)
+        text = dump_template(render_template(policy_dir, policies / "lib"))
+        name = yaml.safe_load(text)["metadata"]["name"]
+        for out in outs:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / f"{name}.yaml").write_text(text)
+            written.append(out / f"{name}.yaml")
     return written
