@@ -22,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
+from provider.verifiers.notation.trustpolicy import TrustPolicyDocument, TrustPolicyError, parse_trust_policy
+
 
 class ConfigError(Exception):
     """A configuration problem, with the file and field it concerns."""
@@ -166,7 +168,7 @@ class CosignAuthority:
 @dataclass(frozen=True)
 class NotationAuthority:
     trust_stores: Mapping[str, tuple[x509.Certificate, ...]]
-    trust_policy: Mapping[str, Any]
+    trust_policy: TrustPolicyDocument
 
 
 @dataclass(frozen=True)
@@ -495,9 +497,13 @@ def _notation(node: _Node, reader: _Reader) -> NotationAuthority:
         policy = _load_json(policy_node, "file", path, reader)
     else:
         policy = policy_node.data["inline"]
-    if not isinstance(policy, dict) or not isinstance(policy.get("trustPolicies"), list):
-        raise node.error("trustPolicy", "not a notation trust policy document (no trustPolicies list)")
-    return NotationAuthority(trust_stores=stores, trust_policy=policy)
+    if not isinstance(policy, dict):
+        raise node.error("trustPolicy", "not a notation trust policy document (a JSON object)")
+    try:
+        document = parse_trust_policy(policy, known_stores=tuple(stores))
+    except TrustPolicyError as exc:
+        raise node.error("trustPolicy", str(exc)) from None
+    return NotationAuthority(trust_stores=stores, trust_policy=document)
 
 
 def _attestation(node: _Node) -> AttestationAuthority:

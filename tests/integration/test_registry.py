@@ -177,3 +177,29 @@ def test_tag_cache_revalidates_with_head_and_sees_a_moved_tag(tmp_path: Path, re
         f"{registry.url}/v2/team/app/manifests/v1",
         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).content).hexdigest()
     engine.shutdown()
+
+
+def test_notation_signature_found_through_the_referrers_tag(tmp_path: Path, registry: RegistryServer) -> None:
+    from provider.devkit import notation
+
+    writer = LayoutWriter(tmp_path / "staging", "repo")
+    image = writer.add_image("v1", b"notation-signed")
+    identity = notation.identity_with_intermediate("rsa-2048")
+    for kind in ("jws", "cose"):
+        signature = notation.attach(writer, image, notation.sign(notation.target_of(image), identity, kind), kind)
+        signature["artifactType"] = notation.NOTARY_ARTIFACT_TYPE
+    referrers = [dict(m) for m in json.loads((writer.path / "index.json").read_text())["manifests"]
+                 if m.get("artifactType") == notation.NOTARY_ARTIFACT_TYPE]
+    writer.add_manifest({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                         "manifests": referrers}, image["digest"].replace(":", "-"),
+                        "application/vnd.oci.image.index.v1+json")
+    registry.push_layout(writer.path, "team/notation")
+    (tmp_path / "acme-root.pem").write_bytes(identity.root_pem)
+    policy = {"version": "1.0", "trustPolicies": [{"name": "acme", "registryScopes": [f"{registry.host}/team/notation"],
+                                                   "signatureVerification": {"level": "strict"},
+                                                   "trustStores": ["ca:acme"], "trustedIdentities": ["*"]}]}
+    engine = engine_for(tmp_path, {"insecure": [registry.host]}, [{"name": "acme", "notation": {
+        "trustStores": {"ca:acme": [str(tmp_path / "acme-root.pem")]}, "trustPolicy": {"inline": policy}}}])
+    facts = verify_one(engine, f"{registry.host}/team/notation:v1").value
+    assert facts["verified"] is True and facts["authorities"] == ["acme"]
+    assert sorted(s["format"] for s in facts["signatures"]) == ["notation", "notation"]

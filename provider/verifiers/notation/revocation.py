@@ -1,0 +1,78 @@
+"""Certificate revocation for notation signatures: CRLs from the certificates' distribution points.
+
+CRLs are fetched over HTTP(S) with a timeout and a size cap, checked against their issuer's key, and
+cached until their nextUpdate. A certificate without distribution points has nothing to check.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import requests
+from cryptography import x509
+
+from provider.facts import rfc3339
+
+MAX_CRL_BYTES = 10 * 1024 * 1024
+
+
+class RevocationChecker:
+    def __init__(self, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self._cache: dict[str, x509.CertificateRevocationList] = {}
+        self._lock = threading.Lock()
+
+    def problem(self, chain: Sequence[x509.Certificate]) -> str:
+        """Empty when no certificate of `chain` is revoked; else why (revoked, or status unknown)."""
+        for index, cert in enumerate(chain[:-1] if len(chain) > 1 else chain):
+            issuer = chain[index + 1] if index + 1 < len(chain) else cert
+            for url in _crl_urls(cert):
+                try:
+                    crl = self._crl(url, issuer)
+                except ValueError as exc:
+                    return f"revocation status of {cert.subject.rfc4514_string()} is unknown: {exc}"
+                revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+                if revoked is not None:
+                    return (f"certificate {cert.subject.rfc4514_string()} was revoked at "
+                            f"{rfc3339(revoked.revocation_date_utc)}")
+        return ""
+
+    def _crl(self, url: str, issuer: x509.Certificate) -> x509.CertificateRevocationList:
+        now = datetime.now(UTC)
+        with self._lock:
+            cached = self._cache.get(url)
+        if cached is not None and cached.next_update_utc is not None and cached.next_update_utc > now:
+            return cached
+        try:
+            response = self.session.get(url, timeout=self.timeout, stream=True)
+            data = response.raw.read(MAX_CRL_BYTES + 1, decode_content=True)
+        except requests.exceptions.RequestException as exc:
+            raise ValueError(f"CRL {url} could not be fetched ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise ValueError(f"CRL {url} answered HTTP {response.status_code}")
+        if len(data) > MAX_CRL_BYTES:
+            raise ValueError(f"CRL {url} is larger than {MAX_CRL_BYTES} bytes")
+        try:
+            crl = (x509.load_pem_x509_crl(data) if data.lstrip().startswith(b"-----") else x509.load_der_x509_crl(data))
+        except ValueError:
+            raise ValueError(f"CRL {url} does not parse") from None
+        if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+            raise ValueError(f"CRL {url} is not signed by {issuer.subject.rfc4514_string()}")
+        if crl.next_update_utc is not None and crl.next_update_utc < now:
+            raise ValueError(f"CRL {url} is stale (nextUpdate {rfc3339(crl.next_update_utc)})")
+        with self._lock:
+            self._cache[url] = crl
+        return crl
+
+
+def _crl_urls(cert: x509.Certificate) -> list[str]:
+    try:
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        return []
+    return [name.value for point in points for name in (point.full_name or [])
+            if isinstance(name, x509.UniformResourceIdentifier) and name.value.startswith(("http://", "https://"))]

@@ -1,0 +1,427 @@
+"""Notation verification: the real notation-CLI and notation-go vectors, trust policies, and own signers."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from provider.config import build_config
+from provider.devkit import notation
+from provider.devkit.layout import LayoutWriter
+from provider.engine import Engine
+from provider.facts import facts_schema
+from provider.reference import parse_reference
+from provider.stores.base import ResolvedImage
+from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
+from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
+from tests.helpers import VECTORS, write_yaml
+
+NV = VECTORS / "notation"
+STRICT_ALL = {"version": "1.0", "trustPolicies": [{"name": "all", "registryScopes": ["*"],
+                                                   "signatureVerification": {"level": "strict"},
+                                                   "trustStores": ["ca:certs"], "trustedIdentities": ["*"]}]}
+DOCKER_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def authority(tmp_path: Path, stores: dict[str, list[Path]], policy: dict[str, Any] | None = None,
+              name: str = "release-ca") -> Any:
+    data = {"authorities": [{"name": name, "notation": {
+        "trustStores": {k: [str(p) for p in v] for k, v in stores.items()},
+        "trustPolicy": {"inline": policy or STRICT_ALL}}}]}
+    return build_config(data, write_yaml(tmp_path / "authority.yaml", data)).authorities[0]
+
+
+def policy_with(stores: list[str], level: str = "strict", identities: list[str] | None = None,
+                **verification: Any) -> dict[str, Any]:
+    return {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"],
+                                                 "signatureVerification": {"level": level, **verification},
+                                                 "trustStores": stores, "trustedIdentities": identities or ["*"]}]}
+
+
+def envelope_check(auth: Any, path: Path, digest: str, size: int, media_type: str = DOCKER_V2) -> Any:
+    kind = "application/cose" if path.read_bytes()[:1] == b"\xd2" else "application/jose+json"
+    image = ResolvedImage(parse_reference(f"registry.example/app@{digest}"), digest, media_type, size, b"")
+    return NotationVerifier().check(image, SignatureBlob("sha256:" + "0" * 64, kind, path.read_bytes()), auth.name,
+                                    auth.notation)
+
+
+# --- the notation CLI's own JWS and COSE signatures, through the full layout-store path --------------------
+
+def notation_layout(tmp_path: Path) -> LayoutWriter:
+    shutil.copytree(NV / "oci-layout", tmp_path / "layouts/docker.io/library/alpine")
+    writer = LayoutWriter(tmp_path / "layouts/docker.io", "library/alpine")
+    image = json.loads((writer.path / "index.json").read_text())["manifests"][0]
+    notation.attach(writer, image, (NV / "jws_signature.sig").read_bytes(), "jws")
+    notation.attach(writer, image, (NV / "cose_signature.sig").read_bytes(), "cose")
+    return writer
+
+
+def engine_for(tmp_path: Path, identities: list[str]) -> Engine:
+    data = {"stores": [{"type": "oci-layout", "path": str(tmp_path / "layouts"), "match": ["*"]}],
+            "authorities": [{"name": "alpine-signer", "notation": {
+                "trustStores": {"ca:certs": [str(NV / "truststore/alpine-selfsigned-2000.crt")]},
+                "trustPolicy": {"inline": policy_with(["ca:certs"], identities=identities)}}}]}
+    return Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+
+
+def test_notation_cli_jws_and_cose_verify_through_the_layout_store(tmp_path: Path) -> None:
+    notation_layout(tmp_path)
+    engine = engine_for(tmp_path, ["x509.subject: C=US, ST=WA, L=Seattle, O=Notary, CN=alpine"])
+    facts = engine.verify(["alpine:v2"], "t")[0].value
+    engine.shutdown()
+    jsonschema.validate(facts, facts_schema())
+    assert facts["digest"] == "sha256:19dbd2e48e921426ee8ace4dc892edfb2ecdc1d1a72d5416c83670c30acecef0"
+    assert facts["verified"] is True and facts["authorities"] == ["alpine-signer"]
+    assert [s["format"] for s in facts["signatures"]] == ["notation", "notation"]
+    assert all(s["verified"] and s["signedAt"].startswith("2023-03-14") for s in facts["signatures"])
+    reports = facts["verifierReports"]
+    assert {r["name"] for r in reports} == {"notation"} and all(r["isSuccess"] for r in reports)
+    assert reports[0]["extensions"]["Issuer"] == "CN=alpine,O=Notary,L=Seattle,ST=WA,C=US"
+    assert reports[0]["extensions"]["SN"] == "CN=alpine,O=Notary,L=Seattle,ST=WA,C=US"
+    assert reports[0]["artifactType"] == "application/vnd.cncf.notary.signature"
+
+
+def test_untrusted_identity_is_rejected(tmp_path: Path) -> None:
+    notation_layout(tmp_path)
+    engine = engine_for(tmp_path, ["x509.subject: C=US, ST=WA, O=Notary, CN=someone-else"])
+    facts = engine.verify(["alpine:v2"], "t")[0].value
+    engine.shutdown()
+    assert facts["verified"] is False
+    assert facts["signatures"][0]["reason"] == ('signing certificate subject CN=alpine,O=Notary,L=Seattle,ST=WA,C=US '
+                                                'is not a trusted identity of trust policy statement "p"')
+
+
+# --- notation-go's mock envelopes, checked against their descriptors ---------------------------------------
+
+MOCK_DIGEST, MOCK_SIZE = "sha256:60043cf45eaebc4c0867fea485a039b598f52fd09fd5b07b0b2d2f88fad9d74e", 528
+
+
+@pytest.mark.parametrize(("vector", "store", "verified", "reason"), [
+    ("ca_valid_sig_env.json", "ca", True, ""),
+    ("sa_valid_sig_env.json", "signingAuthority", True, ""),
+    ("ca_invalid_sig_env.json", "ca", False, "signature is not valid"),
+    ("sa_invalid_sig_env.json", "signingAuthority", False, "signature is not valid"),
+    ("ca_expired_sig_env.json", "ca", False, "signature expired at 2022-07-29T23:59:00Z"),
+    ("sa_valid_sig_env.json", "ca", False, "has no signingAuthority trust store"),
+])
+def test_mock_envelopes(tmp_path: Path, vector: str, store: str, verified: bool, reason: str) -> None:
+    auth = authority(tmp_path, {f"{store}:test": [NV / "truststore/NotationTestRoot.pem"]},
+                     policy_with([f"{store}:test"]))
+    result = envelope_check(auth, NV / "mock" / vector, MOCK_DIGEST, MOCK_SIZE)
+    assert result.verified is verified, result.reason
+    assert reason in result.reason
+
+
+@pytest.mark.parametrize("level", ["permissive", "audit"])
+def test_expired_envelope_is_only_logged_below_strict(tmp_path: Path, level: str) -> None:
+    auth = authority(tmp_path, {"ca:test": [NV / "truststore/NotationTestRoot.pem"]}, policy_with(["ca:test"], level))
+    result = envelope_check(auth, NV / "mock/ca_expired_sig_env.json", MOCK_DIGEST, MOCK_SIZE)
+    assert result.verified is True
+    assert result.warnings == ("signature expired at 2022-07-29T23:59:00Z",)
+
+
+def test_wabbit_networks_plugin_envelope(tmp_path: Path) -> None:
+    auth = authority(tmp_path, {"ca:wabbit": [NV / "truststore/wabbit-networks.io.crt"]}, policy_with(["ca:wabbit"]))
+    digest = "sha256:fe7e9333395060c2f5e63cf36a38fba10176f183b4163a5794e081a480abba5f"
+    result = envelope_check(auth, NV / "mock/ca_compatible_pluginver_sig_env_1.0.0.json", digest, 942)
+    assert result.verified is True, result.reason
+    assert result.warnings == ("verification plugin io.cncf.notary.plugin.unittest.mock was not run (notation "
+                               "plugins are not supported)",)
+
+
+def test_envelope_with_metadata_is_intact_but_signed_by_another_wabbit_key(tmp_path: Path) -> None:
+    """Its x5c certificate has the wabbit-networks.io subject but not the trust store certificate's key, so
+    only integrity holds: strict rejects it, audit (authenticity logged) accepts it with the reason."""
+    digest = "sha256:5a07385af4e6b6af81b0ebfd435aedccdfa3507f0609c658209e1aba57159b2b"
+    strict = authority(tmp_path, {"ca:wabbit": [NV / "truststore/wabbit-networks.io.crt"]}, policy_with(["ca:wabbit"]))
+    rejected = envelope_check(strict, NV / "mock/sig_env_with_metadata.json", digest, 942)
+    assert rejected.verified is False and "is not in the trust store" in rejected.reason
+    audit = authority(tmp_path, {"ca:wabbit": [NV / "truststore/wabbit-networks.io.crt"]},
+                      policy_with(["ca:wabbit"], "audit"))
+    logged = envelope_check(audit, NV / "mock/sig_env_with_metadata.json", digest, 942)
+    assert logged.verified is True and "is not in the trust store" in logged.warnings[0]
+
+
+def test_descriptor_mismatches_are_integrity_failures(tmp_path: Path) -> None:
+    auth = authority(tmp_path, {"ca:test": [NV / "truststore/NotationTestRoot.pem"]}, policy_with(["ca:test"]))
+    wrong_size = envelope_check(auth, NV / "mock/ca_valid_sig_env.json", MOCK_DIGEST, MOCK_SIZE + 1)
+    assert wrong_size.verified is False and "528 bytes" in wrong_size.reason
+    wrong_digest = envelope_check(auth, NV / "mock/ca_valid_sig_env.json", "sha256:" + "1" * 64, MOCK_SIZE)
+    assert wrong_digest.reason == f"signature is for {MOCK_DIGEST}, not for sha256:{'1' * 64}"
+    wrong_type = envelope_check(auth, NV / "mock/ca_valid_sig_env.json", MOCK_DIGEST, MOCK_SIZE,
+                                "application/vnd.oci.image.manifest.v1+json")
+    assert wrong_type.verified is False and "media type" in wrong_type.reason
+
+
+# --- RFC 3161 timestamps (GlobalSign) ----------------------------------------------------------------------
+
+TSA_DIGEST = "sha256:c0669ef34cdc14332c0f1ab0c2c01acb91d96014b172f1a76f3a39e63d1f0bda"
+TSA_ROOT = NV / "truststore/tsa-globalsignRoot.cer"
+
+
+@pytest.mark.parametrize(("vector", "ca", "verified", "reason"), [
+    ("jwsWithTimestamp.sig", "TestTimestamp.crt", True, ""),
+    ("coseWithTimestamp.sig", "TestTimestamp.crt", True, ""),
+    ("withoutTimestamp.sig", "TestTimestamp.crt", True, ""),
+    ("jwsExpiredWithTimestamp.sig", "testTSA-2024-06-18.crt", True, ""),
+    ("timestampAfterNotAfter.sig", "testTSA-2000.crt", False, "is not valid at the authentic timestamp"),
+    ("timestampBeforeNotBefore.sig", "testTSA-2099.crt", False, "is not valid at the authentic timestamp"),
+])
+def test_timestamp_vectors(tmp_path: Path, vector: str, ca: str, verified: bool, reason: str) -> None:
+    auth = authority(tmp_path, {"ca:signer": [NV / "truststore" / ca], "tsa:globalsign": [TSA_ROOT]},
+                     policy_with(["ca:signer", "tsa:globalsign"]))
+    result = envelope_check(auth, NV / "timestamp" / vector, TSA_DIGEST, 528)
+    assert result.verified is verified, result.reason
+    assert reason in result.reason
+    if verified and vector != "withoutTimestamp.sig":
+        assert result.timestamp.startswith("2024-06-1")
+
+
+def test_expired_certificate_without_a_tsa_store_fails(tmp_path: Path) -> None:
+    auth = authority(tmp_path, {"ca:signer": [NV / "truststore/testTSA-2024-06-18.crt"]},
+                     policy_with(["ca:signer"]))
+    result = envelope_check(auth, NV / "timestamp/jwsExpiredWithTimestamp.sig", TSA_DIGEST, 528)
+    assert result.verified is False
+    assert "timestamp countersignature rejected: no tsa trust store" in result.reason
+
+
+# --- trust policy documents ---------------------------------------------------------------------------------
+
+def test_ratify_trust_policy_loads() -> None:
+    document = parse_trust_policy(json.loads((NV / "ratify-valid_trust_policy.json").read_text()))
+    assert document.policy_for("registry.example/anything").name == "default"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["trustPolicies"].append(dict(d["trustPolicies"][0], name="second")),
+     'registry scope "*" is present in multiple trust policy statements'),
+    (lambda d: d["trustPolicies"][0].update(trustedIdentities=["x509.subject: C=US, ST=WA, O=A",
+                                                               "x509.subject: O=A, ST=WA, C=US"]),
+     "overlapping x509 trustedIdentities"),
+    (lambda d: d["trustPolicies"][0].update(trustStores=["vault:keys"]), 'unsupported trust store type "vault"'),
+    (lambda d: d.update(version="2.0"), 'unsupported version "2.0"'),
+    (lambda d: d["trustPolicies"][0].update(trustedIdentities=["x509.subject: CN=only"]),
+     "without the required attributes C, ST, O"),
+    (lambda d: d["trustPolicies"][0]["signatureVerification"].update(override={"integrity": "log"}),
+     "cannot override the integrity validation"),
+    (lambda d: d["trustPolicies"][0].update(registryScopes=["*", "registry.example/app"]),
+     "wildcard scope cannot be used in conjunction"),
+    (lambda d: d["trustPolicies"][0]["signatureVerification"].update(level="lenient"),
+     'invalid signatureVerification level "lenient"'),
+])
+def test_malformed_trust_policies_are_rejected(change: Any, message: str) -> None:
+    document = json.loads(json.dumps(STRICT_ALL))
+    change(document)
+    with pytest.raises(TrustPolicyError, match=message.replace("(", r"\(").replace("*", r"\*")):
+        parse_trust_policy(document)
+
+
+def test_exact_repository_scope_wins_over_the_wildcard(tmp_path: Path) -> None:
+    document = parse_trust_policy({"version": "1.0", "trustPolicies": [
+        {"name": "global", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}},
+        {"name": "prod", "registryScopes": ["registry.example/prod/app"],
+         "signatureVerification": {"level": "strict"}, "trustStores": ["ca:x"], "trustedIdentities": ["*"]}]})
+    assert document.policy_for("registry.example/prod/app").name == "prod"
+    assert document.policy_for("registry.example/dev/app").name == "global"
+
+
+def test_config_reports_trust_policy_errors_with_the_field(tmp_path: Path) -> None:
+    from provider.config import ConfigError
+
+    data = {"authorities": [{"name": "n", "notation": {
+        "trustStores": {"ca:certs": [str(NV / "truststore/NotationTestRoot.pem")]},
+        "trustPolicy": {"inline": policy_with(["ca:other"])}}}]}
+    with pytest.raises(ConfigError) as caught:
+        build_config(data, write_yaml(tmp_path / "c.yaml", data))
+    assert caught.value.field_path == "authorities[0].notation.trustPolicy"
+    assert 'uses trust store "ca:other", which the authority does not define' in caught.value.problem
+
+
+# --- own signers: every algorithm, both envelopes, an intermediate CA; and the negatives --------------------
+
+def own_check(tmp_path: Path, identity: notation.SigningIdentity, envelope: bytes, kind: str,
+              level: str = "strict", root_pem: bytes | None = None, target: dict | None = None) -> Any:
+    (tmp_path / "root.pem").write_bytes(root_pem or identity.root_pem)
+    auth = authority(tmp_path, {"ca:acme": [tmp_path / "root.pem"]}, policy_with(
+        ["ca:acme"], level, ["x509.subject: C=US, ST=WA, O=Acme, CN=Acme Release Signer"]))
+    target = target or IMAGE
+    image = ResolvedImage(parse_reference(f"registry.example/app@{target['digest']}"), target["digest"],
+                          target["mediaType"], target["size"], b"")
+    media = "application/jose+json" if kind == "jws" else "application/cose"
+    return NotationVerifier().check(image, SignatureBlob("sha256:" + "0" * 64, media, envelope), auth.name,
+                                    auth.notation)
+
+
+IMAGE = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+         "digest": "sha256:" + "ab" * 32, "size": 1234}
+
+
+@pytest.mark.parametrize("kind", ["jws", "cose"])
+@pytest.mark.parametrize("key", ["rsa-2048", "rsa-3072", "rsa-4096", "ec-256", "ec-384", "ec-521"])
+def test_own_signer_every_algorithm(tmp_path: Path, key: str, kind: str) -> None:
+    identity = notation.identity_with_intermediate(key)
+    result = own_check(tmp_path, identity, notation.sign(IMAGE, identity, kind), kind)
+    assert result.verified is True, result.reason
+    assert result.signer.subject == "CN=Acme Release Signer,O=Acme,L=Seattle,ST=WA,C=US"
+
+
+@pytest.mark.parametrize("kind", ["jws", "cose"])
+def test_own_signer_negatives(tmp_path: Path, kind: str) -> None:
+    identity = notation.identity_with_intermediate("ec-256")
+    good = notation.sign(IMAGE, identity, kind)
+    other_root = notation.identity_with_intermediate("ec-256").root_pem
+    assert "is not in the trust store" in own_check(tmp_path, identity, good, kind, root_pem=other_root).reason
+    other = dict(IMAGE, digest="sha256:" + "cd" * 32)
+    assert "signature is for sha256:abab" in own_check(tmp_path, identity, good, kind, target=other).reason
+    tampered = tamper_payload(good, kind)
+    assert "signature is not valid" in own_check(tmp_path, identity, tampered, kind).reason
+    mismatched = notation.sign(IMAGE, identity, kind, algorithm="ES384")
+    assert "does not match the signing certificate's EC secp256r1 key" in own_check(
+        tmp_path, identity, mismatched, kind).reason
+
+
+def tamper_payload(envelope: bytes, kind: str) -> bytes:
+    """The same envelope and signature over a payload edited after signing."""
+    import base64
+
+    import cbor2
+
+    edited = dict(IMAGE, annotations={"injected": "yes"})
+    payload = json.dumps({"targetArtifact": edited}).encode()
+    if kind == "jws":
+        data = json.loads(envelope)
+        data["payload"] = base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+        return json.dumps(data).encode()
+    message = cbor2.loads(envelope)
+    protected, unprotected, _, signature = message.value
+    return cbor2.dumps(cbor2.CBORTag(18, [protected, dict(unprotected), payload, signature]))
+
+
+def sha1_signed(identity: notation.SigningIdentity) -> notation.SigningIdentity:
+    """The same identity with its leaf re-signed using SHA-1 (cryptography refuses to build such certificates)."""
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    leaf = asn1_x509.Certificate.load(identity.chain[0].public_bytes(serialization.Encoding.DER))
+    tbs = leaf["tbs_certificate"]
+    tbs["signature"] = asn1_x509.SignedDigestAlgorithm({"algorithm": "sha1_ecdsa"})
+    signature = identity.intermediate_key.sign(tbs.dump(force=True), ec.ECDSA(hashes.SHA1()))
+    rebuilt = asn1_x509.Certificate({"tbs_certificate": tbs, "signature_algorithm": {"algorithm": "sha1_ecdsa"},
+                                     "signature_value": signature})
+    chain = [x509.load_der_x509_certificate(rebuilt.dump()), *identity.chain[1:]]
+    return notation.SigningIdentity(identity.key, chain, identity.root, identity.root_key, identity.intermediate_key)
+
+
+def test_leaf_with_server_auth_and_sha1_certificates_are_rejected(tmp_path: Path) -> None:
+    server = notation.identity_with_intermediate("ec-256", notation.CertSpec(
+        "Acme Release Signer", ekus=(ExtendedKeyUsageOID.SERVER_AUTH,)))
+    result = own_check(tmp_path, server, notation.sign(IMAGE, server), "jws")
+    assert "extended key usages not allowed for signing: serverAuth" in result.reason
+    sha1 = sha1_signed(notation.identity_with_intermediate("rsa-2048"))
+    assert "is signed with sha1, which is not allowed" in own_check(tmp_path, sha1, notation.sign(IMAGE, sha1),
+                                                                     "jws").reason
+
+
+def test_untrusted_identity_and_expired_certificate(tmp_path: Path) -> None:
+    stranger = notation.identity_with_intermediate("ec-256", notation.CertSpec("Someone Else"))
+    result = own_check(tmp_path, stranger, notation.sign(IMAGE, stranger), "jws")
+    assert "is not a trusted identity" in result.reason
+    now = datetime.datetime.now(datetime.UTC)
+    window = {"not_before": now - datetime.timedelta(days=10), "not_after": now - datetime.timedelta(days=1)}
+    expired = notation.identity_with_intermediate("ec-256", notation.CertSpec("Acme Release Signer", **window))
+    envelope = notation.sign(IMAGE, expired, signing_time=now - datetime.timedelta(days=5))
+    strict = own_check(tmp_path, expired, envelope, "jws")
+    assert strict.verified is False and "is not valid at verification time" in strict.reason
+    assert own_check(tmp_path, expired, envelope, "jws", level="permissive").verified is True
+
+
+class CRLServer:
+    """A loopback HTTP server that serves one CRL (or refuses, when `crl` is None)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from tests.helpers import free_port
+
+        self.crl: bytes | None = None
+        self.hits = 0
+        self.port = free_port()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.hits += 1
+                body = server.crl
+                self.send_response(200 if body is not None else 503)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/signing-ca.crl"
+
+    def publish(self, identity: notation.SigningIdentity, revoked_serials: list[int]) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (x509.CertificateRevocationListBuilder().issuer_name(identity.chain[1].subject)
+                   .last_update(now - datetime.timedelta(minutes=1)).next_update(now + datetime.timedelta(days=1)))
+        for serial in revoked_serials:
+            builder = builder.add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(serial)
+                                                      .revocation_date(now - datetime.timedelta(minutes=1)).build())
+        self.crl = builder.sign(identity.intermediate_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+@pytest.fixture
+def crl_server() -> Any:
+    server = CRLServer()
+    yield server
+    server.httpd.shutdown()
+
+
+def test_revocation_through_a_crl_distribution_point(tmp_path: Path, crl_server: CRLServer) -> None:
+    identity = notation.identity_with_intermediate("ec-256", crl_url=crl_server.url)
+    envelope = notation.sign(IMAGE, identity)
+    crl_server.publish(identity, revoked_serials=[12345])
+    assert own_check(tmp_path, identity, envelope, "jws").verified is True
+    crl_server.publish(identity, revoked_serials=[identity.chain[0].serial_number])
+    revoked = own_check(tmp_path, identity, envelope, "jws")  # a new verifier: no cached CRL
+    assert revoked.verified is False
+    assert revoked.reason.startswith("certificate CN=Acme Release Signer,O=Acme,L=Seattle,ST=WA,C=US was revoked at")
+    assert own_check(tmp_path, identity, envelope, "jws", level="permissive").warnings[0].startswith(
+        "certificate CN=Acme Release Signer")
+
+
+def test_unreachable_crl_fails_closed_under_strict(tmp_path: Path, crl_server: CRLServer) -> None:
+    identity = notation.identity_with_intermediate("ec-256", crl_url=crl_server.url)
+    envelope = notation.sign(IMAGE, identity)
+    crl_server.crl = None  # the CRL endpoint answers 503
+    strict = own_check(tmp_path, identity, envelope, "jws")
+    assert strict.verified is False and "revocation status of" in strict.reason and "HTTP 503" in strict.reason
+    (tmp_path / "root.pem").write_bytes(identity.root_pem)
+    airgapped = authority(tmp_path, {"ca:acme": [tmp_path / "root.pem"]}, policy_with(
+        ["ca:acme"], "strict", override={"revocation": "skip"}))
+    image = ResolvedImage(parse_reference(f"registry.example/app@{IMAGE['digest']}"), IMAGE["digest"],
+                          IMAGE["mediaType"], IMAGE["size"], b"")
+    skipped = NotationVerifier().check(image, SignatureBlob("sha256:" + "0" * 64, "application/jose+json", envelope),
+                                       airgapped.name, airgapped.notation)
+    assert skipped.verified is True and skipped.warnings == ()
