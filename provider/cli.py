@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     admit.add_argument("-f", "--filename", required=True, type=Path, help="the object(s) to admit")
     admit.add_argument("--operation", default="CREATE", choices=["CREATE", "UPDATE"])
 
+    importer = commands.add_parser("import", help="convert another tool's configuration")
+    import_commands = importer.add_subparsers(dest="import_command", required=True, metavar="TOOL")
+    kritis = import_commands.add_parser("kritis", help="AttestationAuthority and GenericAttestationPolicy YAML")
+    kritis.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
     demo = commands.add_parser("demo", help="run a self-contained demonstration on loopback")
     demo.add_argument("--serve", action="store_true", help="keep the demo provider running afterwards")
     return parser
@@ -203,6 +208,13 @@ def cmd_admit(args: argparse.Namespace) -> int:
     return EXIT_FAILED if denied else EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from provider import kritis
+
+    print(kritis.convert(kritis.load(args.files)), end="")
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from provider.devkit.demo import run_demo
 
@@ -212,7 +224,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"serve": cmd_serve, "verify": cmd_verify, "resolve": cmd_resolve, "demo": cmd_demo,
-                "config": cmd_config_check, "policy": cmd_policy_test, "admit": cmd_admit}
+                "config": cmd_config_check, "policy": cmd_policy_test, "admit": cmd_admit, "import": cmd_import}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:

@@ -173,9 +173,12 @@ class NotationAuthority:
 
 @dataclass(frozen=True)
 class AttestationKey:
+    """A kritis-style key: an OpenPGP certificate (pysequoia) or a PKIX public key."""
+
     key_id: str
     kind: str  # pgp | pkix
-    material: str = field(repr=False)
+    pgp: Any = field(default=None, repr=False)
+    pkix: PublicKey | None = field(default=None, repr=False)
     signature_algorithm: str = ""
 
 
@@ -507,16 +510,36 @@ def _notation(node: _Node, reader: _Reader) -> NotationAuthority:
 
 
 def _attestation(node: _Node) -> AttestationAuthority:
-    raw = node.string("publicKeyData")
-    try:
-        material = base64.b64decode(raw, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise node.error("publicKeyData", "expected base64 of a PEM public key or an armoured PGP key") from None
     return AttestationAuthority(
-        keys=(_attestation_key(node, "publicKeyData", node.data.get("publicKeyId", ""), material, ""),),
+        keys=_attestation_keys(node),
         lookaside=node.data.get("lookaside", ""),
         docker_reference=node.string("dockerReference", "repository", choices=("ignore", "repository")),
     )
+
+
+def _attestation_keys(node: _Node) -> tuple[AttestationKey, ...]:
+    """Keys in kritis' shapes: `publicKeyData` (+ `publicKeyId`) and/or v1beta1 `publicKeys[]`."""
+    keys: list[AttestationKey] = []
+    if node.has("publicKeyData"):
+        raw = node.string("publicKeyData")
+        try:
+            material = base64.b64decode(raw, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise node.error("publicKeyData", "expected base64 of a PEM public key or an armoured PGP key") from None
+        keys.append(_attestation_key(node, "publicKeyData", str(node.data.get("publicKeyId", "")), material, ""))
+    for where, item in node.items("publicKeys"):
+        entry = _Node(item, where, node.source, {"keyType", "keyId", "asciiArmoredPgpPublicKey", "pkixPublicKey"})
+        key_id = str(entry.data.get("keyId", ""))
+        if entry.string("keyType", choices=("PGP", "PKIX")) == "PGP":
+            keys.append(_attestation_key(entry, "asciiArmoredPgpPublicKey", key_id,
+                                         entry.string("asciiArmoredPgpPublicKey"), ""))
+        else:
+            pkix = entry.child("pkixPublicKey", {"publicKeyPem", "signatureAlgorithm"})
+            keys.append(_attestation_key(pkix, "publicKeyPem", key_id, pkix.string("publicKeyPem"),
+                                         pkix.data.get("signatureAlgorithm", "")))
+    if not keys:
+        raise node.error("publicKeys", "an attestation authority needs publicKeyData or publicKeys")
+    return tuple(keys)
 
 
 def _attestation_key(node: _Node, key: str, key_id: str, material: str, algorithm: str) -> AttestationKey:
@@ -527,13 +550,20 @@ def _attestation_key(node: _Node, key: str, key_id: str, material: str, algorith
         except (binascii.Error, UnicodeDecodeError):
             raise node.error(key, "neither PEM/armoured text nor base64 of it") from None
     if "BEGIN PGP PUBLIC KEY BLOCK" in material:
-        return AttestationKey(key_id=key_id, kind="pgp", material=material)
+        import pysequoia
+
+        try:
+            cert = pysequoia.Cert.from_bytes(material.encode())
+        except Exception as exc:  # pysequoia raises RuntimeError with a Rust backtrace appended
+            raise node.error(key, f"corrupt OpenPGP public key: {str(exc).splitlines()[0]}") from None
+        return AttestationKey(key_id=key_id or cert.fingerprint.upper(), kind="pgp", pgp=cert)
     if "BEGIN PUBLIC KEY" in material:
         try:
-            load_pem_public_key(material.encode())
+            public = load_pem_public_key(material.encode())
         except ValueError as exc:
             raise node.error(key, f"unparsable PEM public key: {exc}") from None
-        return AttestationKey(key_id=key_id, kind="pkix", material=material, signature_algorithm=algorithm)
+        return AttestationKey(key_id=key_id, kind="pkix", pkix=PublicKey(key_id or "pkix", public),
+                              signature_algorithm=algorithm)
     raise node.error(key, "neither a PEM public key nor an ASCII-armoured PGP public key")
 
 
@@ -555,8 +585,8 @@ def _authority(where: str, data: Any, source: Path, reader: _Reader) -> Authorit
         cosign=_cosign(node.child("cosign", _COSIGN_KEYS), reader) if node.has("cosign") else None,
         notation=_notation(node.child("notation", {"trustStores", "trustPolicy"}), reader)
         if node.has("notation") else None,
-        attestation=_attestation(node.child("attestation", {"publicKeyData", "publicKeyId", "lookaside",
-                                                            "dockerReference"}))
+        attestation=_attestation(node.child("attestation", {"publicKeyData", "publicKeyId", "publicKeys",
+                                                            "lookaside", "dockerReference"}))
         if node.has("attestation") else None,
     )
 
@@ -565,26 +595,8 @@ def _kritis_authority(where: str, doc: dict[str, Any], source: Path) -> Authorit
     """A kritis `AttestationAuthority` document, in the v1beta1 `publicKeys` or the `publicKeyData` shape."""
     meta = _Node(doc.get("metadata") or {}, f"{where}.metadata", source, set(doc.get("metadata") or {}))
     spec = _Node(doc.get("spec") or {}, f"{where}.spec", source, set(doc.get("spec") or {}))
-    name = meta.string("name")
-    keys: list[AttestationKey] = []
-    if spec.has("publicKeyData"):
-        keys.append(_attestation(_Node({k: spec.data[k] for k in ("publicKeyData", "publicKeyId")
-                                        if k in spec.data}, spec.where, source,
-                                       {"publicKeyData", "publicKeyId"})).keys[0])
-    for key_where, item in spec.items("publicKeys"):
-        entry = _Node(item, key_where, source, set(item) if isinstance(item, dict) else set())
-        key_type = entry.string("keyType", choices=("PGP", "PKIX"))
-        if key_type == "PGP":
-            material = entry.string("asciiArmoredPgpPublicKey")
-            keys.append(_attestation_key(entry, "asciiArmoredPgpPublicKey", entry.data.get("keyId", ""),
-                                         material, ""))
-        else:
-            pkix = entry.child("pkixPublicKey", {"publicKeyPem", "signatureAlgorithm"})
-            keys.append(_attestation_key(pkix, "publicKeyPem", entry.data.get("keyId", ""),
-                                         pkix.string("publicKeyPem"), pkix.data.get("signatureAlgorithm", "")))
-    if not keys:
-        raise spec.error("publicKeys", "AttestationAuthority has no public keys")
-    return Authority(name=name, attestation=AttestationAuthority(keys=tuple(keys)))
+    keys = _attestation_keys(spec)
+    return Authority(name=meta.string("name"), attestation=AttestationAuthority(keys=keys))
 
 
 def _included_authorities(root: _Node, reader: _Reader) -> list[Authority]:

@@ -6,6 +6,8 @@ set -euo pipefail
 declare -A wanted=(
   [docker-registry]=docker-registry   # OCI distribution registry on loopback
   [redis-server]=redis-server         # shared cache tests
+  [skopeo]=skopeo                     # real simple-signing (GPG) signer for interop tests
+  [gpg]=gnupg                         # the OpenPGP keys skopeo signs with
 )
 
 missing=()

@@ -6,6 +6,7 @@ a config under `root`; the provider started from that config answers for every i
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from provider.devkit import cosign
 from provider.devkit.layout import LayoutWriter
 
 REGISTRY = "registry.sigwarden.test"
-SIGNED = f"{REGISTRY}/team/app:v1"  # signed by release and security
+SIGNED = f"{REGISTRY}/team/app:v1"  # signed by release, security and the kritis authority
 RELEASE_ONLY = f"{REGISTRY}/team/api:v1"  # signed by release only
 UNSIGNED = f"{REGISTRY}/team/unsigned:v1"
 TAMPERED = f"{REGISTRY}/team/tampered:v1"  # the tag moved to an altered manifest; the old signature was copied
@@ -41,13 +42,15 @@ def _image(layouts: Path, reference: str, content: bytes) -> tuple[LayoutWriter,
 
 
 def build_world(root: Path) -> World:
+    root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     release, security = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    kritis = ec.generate_private_key(ec.SECP256R1())  # a kritis AttestationAuthority's PKIX key
     (root / "release.pub").write_bytes(cosign.public_pem(release))
     (root / "security.pub").write_bytes(cosign.public_pem(security))
     layouts = root / "layouts"
     digests = {}
-    for reference, keys in ((SIGNED, (release, security)), (RELEASE_ONLY, (release,)), (UNSIGNED, ()),
+    for reference, keys in ((SIGNED, (release, security, kritis)), (RELEASE_ONLY, (release,)), (UNSIGNED, ()),
                             (DEBUG_TOOL, ()), (ALPINE, ())):
         writer, digest = _image(layouts, reference, reference.encode())
         if keys:
@@ -60,10 +63,13 @@ def build_world(root: Path) -> World:
     digests[TAMPERED] = altered
     config = {
         "server": {"requestDeadline": "2.5s"},
-        "stores": [{"type": "oci-layout", "path": "layouts", "match": [f"{REGISTRY}/*", "docker.io/*"]},
+        "stores": [{"type": "oci-layout", "path": str(layouts), "match": [f"{REGISTRY}/*", "docker.io/*"]},
                    {"type": "registry", "match": ["127.0.0.1:9/*"], "insecure": ["127.0.0.1:9"]}],
-        "authorities": [{"name": "release", "cosign": {"publicKeys": ["release.pub"]}},
-                        {"name": "security", "cosign": {"publicKeys": ["security.pub"]}}],
+        "authorities": [{"name": "release", "cosign": {"publicKeys": [str(root / "release.pub")]}},
+                        {"name": "security", "cosign": {"publicKeys": [str(root / "security.pub")]}},
+                        {"name": "kritis-authority", "attestation": {
+                            "publicKeyData": base64.b64encode(cosign.public_pem(kritis)).decode(),
+                            "publicKeyId": "kritis-pkix", "dockerReference": "repository"}}],
     }
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -16,6 +16,8 @@ def default_verifiers(verification: VerificationConfig | None = None) -> list[Ve
     from provider.verifiers.bundle import SigstoreBundleVerifier
     from provider.verifiers.cosign import CosignVerifier
     from provider.verifiers.notation.verifier import NotationVerifier
+    from provider.verifiers.simplesigning import SimpleSigningVerifier
 
     limit = (verification or VerificationConfig()).max_predicate_bytes
-    return [CosignVerifier(), NotationVerifier(), SigstoreBundleVerifier(limit), CosignAttestationVerifier(limit)]
+    return [CosignVerifier(), NotationVerifier(), SimpleSigningVerifier(), SigstoreBundleVerifier(limit),
+            CosignAttestationVerifier(limit)]

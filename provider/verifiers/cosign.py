@@ -74,7 +74,8 @@ def _read_layer(image: ResolvedImage, artifact: str, entry: Any, store: Store, d
                        annotations.get(CERTIFICATE_ANNOTATION, ""), annotations.get(CHAIN_ANNOTATION, ""))
 
 
-def check_payload(payload: bytes, image: ResolvedImage, docker_reference: str) -> str:
+def check_payload(payload: bytes, image: ResolvedImage, docker_reference: str,
+                  expected_type: str = PAYLOAD_TYPE) -> str:
     """Empty when the simple-signing payload claims exactly this image; else the reason it does not."""
     try:
         critical = json.loads(payload)["critical"]
@@ -83,8 +84,8 @@ def check_payload(payload: bytes, image: ResolvedImage, docker_reference: str) -
         identity = (critical.get("identity") or {}).get("docker-reference", "")
     except (ValueError, KeyError, TypeError):
         return "payload is not a simple-signing JSON document"
-    if kind != PAYLOAD_TYPE:
-        return f"payload type is {kind!r}, not {PAYLOAD_TYPE!r}"
+    if kind != expected_type:
+        return f"payload type is {kind!r}, not {expected_type!r}"
     if digest != image.digest:
         return f"signature is for {digest}, not for {image.digest}"
     if docker_reference == "repository" and _repository(identity) != image.reference.name:

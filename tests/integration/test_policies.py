@@ -47,16 +47,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_every_suite_passes_against_the_live_provider_over_mtls(
         world: World, start_provider: Callable[..., ProviderProcess], pki: ProviderPKI) -> None:
-    config = load_config(world.config)
-    assert config.authorities  # the world's config, served by a real gunicorn with mTLS
     import yaml
 
-    data = yaml.safe_load(world.config.read_text())
-    data["stores"][0]["path"] = str(world.root / "layouts")
-    data["authorities"] = [{"name": a["name"], "cosign": {"publicKeys": [str(world.root / a["cosign"]
-                                                                              ["publicKeys"][0])]}}
-                           for a in data["authorities"]]
-    provider = start_provider(data)
+    provider = start_provider(yaml.safe_load(world.config.read_text()))  # served by a real gunicorn with mTLS
     result = run_cli("policy", "test", "--provider", provider.url, "--cert", pki.path("client.crt"),
                      "--key", pki.path("client.key"), "--ca", pki.path("ca.crt"), *SUITES)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -162,3 +155,26 @@ def test_the_custom_template_in_the_docs_works(world: World, tmp_path: Path) -> 
     assert elsewhere_signed.allowed
     assert "image alpine:3.11 needs a cosign signature (no signatures found" in elsewhere_unsigned.kubectl()
     assert f"image {SIGNED} needs a notation signature from the release CA" in prod_cosign.kubectl()
+
+
+def test_kritis_migration_seed_flow(world: World, tmp_path: Path) -> None:
+    """A kritis GenericAttestationPolicy converted by `sigwarden import kritis`, enforced in deny mode."""
+    from tests.helpers import VECTORS
+
+    converted = run_cli("import", "kritis", str(VECTORS / "kritis/generic-attestation-policy-example.yaml"))
+    assert converted.returncode == 0, converted.stderr
+    import yaml
+
+    (_, constraint) = list(yaml.safe_load_all(converted.stdout))
+    assert constraint["spec"]["parameters"]["authorities"] == ["kritis-authority"]
+    constraint_file = write_yaml(tmp_path / "gap.yaml", constraint)
+    denied = run_cli("admit", "--config", str(world.config), "--constraints", str(constraint_file), "-f",
+                     str(write_yaml(tmp_path / "test-denied.yaml", deployment("test-denied", ALPINE))))
+    assert denied.returncode == 1
+    assert ('denied the request: [my-gap] image alpine:3.11 is not attested: missing attestation by '
+            "kritis-authority") in denied.stdout
+    pinned = SIGNED.replace(":v1", "@" + world.digests[SIGNED])
+    allowed = run_cli("admit", "--config", str(world.config), "--constraints", str(constraint_file), "-f",
+                      str(write_yaml(tmp_path / "test-allow.yaml", deployment("test-allow", pinned))))
+    assert allowed.returncode == 0, allowed.stdout
+    assert allowed.stdout.strip() == "deployment.apps/test-allow created"

@@ -1,0 +1,108 @@
+"""Simple signing for kritis-style attestation authorities: GPG ("atomic container signature") and PKIX.
+
+Signatures come from a containers-image lookaside (OpenPGP messages, or `\\x00sigstore-json\\n` layers that
+c/image writes for PKIX keys), and from cosign-style attached signatures made with the authority's PKIX
+key. OpenPGP is verified with pysequoia (Sequoia checks self-signatures, expiry and revocation).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+
+import pysequoia
+
+from provider.config import AttestationAuthority, Authority
+from provider.stores.base import ResolvedImage, SignatureArtifact, Store
+from provider.stores.lookaside import LookasideStore
+from provider.verifiers.base import SignatureResult, Signer, VerifierOutcome
+from provider.verifiers.cosign import SIGNATURE_ANNOTATION, check_payload, read_layers
+from provider.verifiers.keys import key_id, verify_signature
+
+ATOMIC_TYPE = "atomic container signature"
+COSIGN_TYPE = "cosign container image signature"
+SIGSTORE_JSON_MAGIC = b"\x00sigstore-json\n"
+
+
+class SimpleSigningVerifier:
+    name = "simplesigning"
+
+    def __init__(self, lookaside: LookasideStore | None = None) -> None:
+        self.lookaside = lookaside or LookasideStore()
+
+    def applies_to(self, authority: Authority) -> bool:
+        return authority.attestation is not None
+
+    def verify(self, image: ResolvedImage, artifacts: Sequence[SignatureArtifact],
+               authorities: Sequence[Authority], store: Store, deadline: float) -> VerifierOutcome:
+        results: list[SignatureResult] = []
+        layers = None
+        for authority in authorities:
+            settings = authority.attestation
+            assert settings is not None
+            if settings.lookaside:
+                for index, blob in enumerate(self.lookaside.signatures(settings.lookaside, image.reference,
+                                                                       image.digest, deadline), start=1):
+                    results.append(self.check_blob(image, blob, f"lookaside signature-{index}", authority.name,
+                                                   settings))
+            if any(k.kind == "pkix" for k in settings.keys):
+                layers = layers if layers is not None else list(read_layers(image, artifacts, store, deadline))
+                for layer in layers:
+                    if layer.problem:
+                        results.append(_result(layer.artifact, authority.name, layer.problem))
+                    else:
+                        results.append(self._pkix(image, layer.payload, layer.signature, layer.artifact,
+                                                  authority.name, settings, COSIGN_TYPE))
+        return VerifierOutcome(signatures=tuple(results))
+
+    def check_blob(self, image: ResolvedImage, blob: bytes, artifact: str, authority: str,
+                   settings: AttestationAuthority) -> SignatureResult:
+        """One lookaside signature: an OpenPGP message, or a sigstore-json layer for a PKIX key."""
+        if blob.startswith(SIGSTORE_JSON_MAGIC):
+            try:
+                layer = json.loads(blob[len(SIGSTORE_JSON_MAGIC):])
+                payload = base64.b64decode(layer["payload"], validate=True)
+                signature = base64.b64decode(layer["annotations"][SIGNATURE_ANNOTATION], validate=True)
+            except (ValueError, KeyError, TypeError, binascii.Error):
+                return _result(artifact, authority, "malformed sigstore-json signature")
+            return self._pkix(image, payload, signature, artifact, authority, settings, COSIGN_TYPE)
+        return self._pgp(image, blob, artifact, authority, settings)
+
+    def _pgp(self, image: ResolvedImage, blob: bytes, artifact: str, authority: str,
+             settings: AttestationAuthority) -> SignatureResult:
+        certs = [k.pgp for k in settings.keys if k.kind == "pgp"]
+        if not certs:
+            return _result(artifact, authority, f"an OpenPGP signature, but authority {authority} has no PGP key")
+        try:
+            verified = pysequoia.verify(bytes=blob, store=lambda _ids: certs)
+        except Exception as exc:  # pysequoia reports every failure as RuntimeError with a backtrace
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "no valid signatures" in first.lower():
+                return _result(artifact, authority, f"signed by a key not trusted by authority {authority}")
+            return _result(artifact, authority, f"not a valid OpenPGP signed message: {first}")
+        if not verified.valid_sigs:
+            return _result(artifact, authority, f"signed by a key not trusted by authority {authority}")
+        fingerprint = str(verified.valid_sigs[0].certificate).upper()
+        signer = Signer(key_id=fingerprint, subject=next((k.key_id for k in settings.keys
+                                                          if k.pgp is not None and k.pgp.fingerprint.upper()
+                                                          == fingerprint), fingerprint))
+        problem = check_payload(verified.bytes, image, settings.docker_reference, ATOMIC_TYPE)
+        return _result(artifact, authority, problem, signer)
+
+    def _pkix(self, image: ResolvedImage, payload: bytes, signature: bytes, artifact: str, authority: str,
+              settings: AttestationAuthority, payload_type: str) -> SignatureResult:
+        key = next((k for k in settings.keys if k.pkix is not None
+                    and verify_signature(k.pkix.key, signature, payload)), None)
+        if key is None:
+            return _result(artifact, authority, f"signed by a key not trusted by authority {authority}")
+        assert key.pkix is not None
+        signer = Signer(key_id=key.key_id or key_id(key.pkix.key), subject=key.key_id)
+        problem = check_payload(payload, image, settings.docker_reference, payload_type)
+        return _result(artifact, authority, problem, signer)
+
+
+def _result(artifact: str, authority: str, problem: str, signer: Signer | None = None) -> SignatureResult:
+    return SignatureResult("simplesigning", artifact, authority, not problem, problem, signer or Signer(),
+                           artifact_type="application/vnd.dev.cosign.simplesigning.v1+json")
