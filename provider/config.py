@@ -223,12 +223,45 @@ def pattern_matches(pattern: str, reference: str) -> bool:
     return reference == pattern or reference.startswith(pattern + ":") or reference.startswith(pattern + "@")
 
 
+# Every key the loader accepts, by section ("[]" = each list item, "<host>" = any map key). The loader uses
+# these sets, and docs/configuration.md is checked against them so the reference cannot drift.
+SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
+    "": {"server", "verification", "mutation", "stores", "authorities", "include"},
+    "server": {"listen", "metricsListen", "requestDeadline", "maxKeys", "maxBodyBytes", "threads",
+               "reloadInterval", "tls"},
+    "server.tls": {"cert", "key", "clientCA", "clientNames"},
+    "verification": {"concurrency", "maxSignatures", "maxBlobBytes", "maxPredicateBytes", "cache"},
+    "verification.cache": {"ttl", "unverifiedTtl", "errorTtl", "maxEntries"},
+    "mutation": {"keepTag"},
+    "stores[]": {"type", "match", "path", "insecure", "ca", "auth"},
+    "stores[].auth": {"dockerConfig", "static"},
+    "stores[].auth.static.<host>": {"username", "password", "identityToken"},
+    "authorities[]": {"name", "scopes", "cosign", "notation", "attestation"},
+    "authorities[].cosign": {"publicKeys", "tlog", "rekorKeys", "dockerReference", "keyless", "pki"},
+    "authorities[].cosign.publicKeys[]": {"file", "pem"},
+    "authorities[].cosign.keyless": {"trustedRoot", "fulcioRoots", "fulcioIntermediates", "rekorKeys",
+                                     "identities"},
+    "authorities[].cosign.keyless.identities[]": {"subject", "subjectRegExp", "issuer", "issuerRegExp"},
+    "authorities[].cosign.pki": {"roots", "intermediates", "identities"},
+    "authorities[].notation": {"trustStores", "trustPolicy"},
+    "authorities[].notation.trustPolicy": {"file", "inline"},
+    "authorities[].attestation": {"publicKeyData", "publicKeyId", "publicKeys", "lookaside", "dockerReference"},
+    "authorities[].attestation.publicKeys[]": {"keyType", "keyId", "asciiArmoredPgpPublicKey", "pkixPublicKey"},
+    "authorities[].attestation.publicKeys[].pkixPublicKey": {"publicKeyPem", "signatureAlgorithm"},
+}.items()}
+
+
+def accepted_keys() -> list[str]:
+    """Dotted paths of every accepted key, e.g. `server.tls.clientCA`."""
+    return sorted(f"{section}.{key}" if section else key for section, keys in SCHEMA.items() for key in keys)
+
+
 # --- reading YAML with precise errors --------------------------------------------------------------------
 
 class _Node:
     """A mapping from the YAML plus where it lives, so every error can name file and field."""
 
-    def __init__(self, data: Any, where: str, source: Path, allowed: set[str]) -> None:
+    def __init__(self, data: Any, where: str, source: Path, allowed: set[str] | frozenset[str]) -> None:
         if not isinstance(data, dict):
             raise ConfigError(source, where, f"expected a mapping, got {_kind(data)}")
         unknown = sorted(str(k) for k in data if k not in allowed)
@@ -245,7 +278,7 @@ class _Node:
     def has(self, key: str) -> bool:
         return self.data.get(key) is not None
 
-    def child(self, key: str, allowed: set[str]) -> _Node:
+    def child(self, key: str, allowed: set[str] | frozenset[str]) -> _Node:
         return _Node(self.data.get(key) or {}, _join(self.where, key), self.source, allowed)
 
     def string(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
@@ -347,7 +380,7 @@ class _Reader:
         for where, item in node.items(key):
             if isinstance(item, str):
                 item = {"file": item}
-            entry = _Node(item, where, node.source, {"file", "pem"})
+            entry = _Node(item, where, node.source, SCHEMA["authorities[].cosign.publicKeys[]"])
             if entry.has("file") == entry.has("pem"):
                 raise ConfigError(node.source, where, "give exactly one of file or pem")
             if entry.has("file"):
@@ -383,7 +416,7 @@ class _Reader:
 def _identities(node: _Node, key: str) -> tuple[Identity, ...]:
     identities = []
     for where, item in node.items(key):
-        entry = _Node(item, where, node.source, {"subject", "subjectRegExp", "issuer", "issuerRegExp"})
+        entry = _Node(item, where, node.source, SCHEMA["authorities[].cosign.keyless.identities[]"])
         if not (entry.has("subject") or entry.has("subjectRegExp")):
             raise ConfigError(node.source, where, "needs subject or subjectRegExp")
         identities.append(Identity(
@@ -411,8 +444,7 @@ def _cosign(node: _Node, reader: _Reader) -> CosignAuthority:
     rekor_keys = reader.public_keys(node, "rekorKeys")
     keyless = None
     if node.has("keyless"):
-        kl = node.child("keyless", {"trustedRoot", "fulcioRoots", "fulcioIntermediates", "rekorKeys",
-                                    "identities"})
+        kl = node.child("keyless", SCHEMA["authorities[].cosign.keyless"])
         if not kl.has("trustedRoot") and not kl.data.get("fulcioRoots"):
             raise kl.error("fulcioRoots", "keyless needs trustedRoot or fulcioRoots")
         trusted_root = kl.path("trustedRoot")
@@ -429,7 +461,7 @@ def _cosign(node: _Node, reader: _Reader) -> CosignAuthority:
             raise kl.error("identities", "keyless needs at least one identity (any signer would pass)")
     pki = None
     if node.has("pki"):
-        pk = node.child("pki", {"roots", "intermediates", "identities"})
+        pk = node.child("pki", SCHEMA["authorities[].cosign.pki"])
         pki = PKIConfig(reader.certificates(pk, "roots"), reader.certificates(pk, "intermediates"),
                         _identities(pk, "identities"))
         if not pki.roots:
@@ -491,7 +523,7 @@ def _notation(node: _Node, reader: _Reader) -> NotationAuthority:
             raise stores_node.error(str(name), "trust store has no certificates")
     if not stores:
         raise node.error("trustStores", "a notation authority needs at least one trust store")
-    policy_node = node.child("trustPolicy", {"file", "inline"})
+    policy_node = node.child("trustPolicy", SCHEMA["authorities[].notation.trustPolicy"])
     if policy_node.has("file") == policy_node.has("inline"):
         raise node.error("trustPolicy", "give exactly one of file or inline")
     if policy_node.has("file"):
@@ -528,13 +560,13 @@ def _attestation_keys(node: _Node) -> tuple[AttestationKey, ...]:
             raise node.error("publicKeyData", "expected base64 of a PEM public key or an armoured PGP key") from None
         keys.append(_attestation_key(node, "publicKeyData", str(node.data.get("publicKeyId", "")), material, ""))
     for where, item in node.items("publicKeys"):
-        entry = _Node(item, where, node.source, {"keyType", "keyId", "asciiArmoredPgpPublicKey", "pkixPublicKey"})
+        entry = _Node(item, where, node.source, SCHEMA["authorities[].attestation.publicKeys[]"])
         key_id = str(entry.data.get("keyId", ""))
         if entry.string("keyType", choices=("PGP", "PKIX")) == "PGP":
             keys.append(_attestation_key(entry, "asciiArmoredPgpPublicKey", key_id,
                                          entry.string("asciiArmoredPgpPublicKey"), ""))
         else:
-            pkix = entry.child("pkixPublicKey", {"publicKeyPem", "signatureAlgorithm"})
+            pkix = entry.child("pkixPublicKey", SCHEMA["authorities[].attestation.publicKeys[].pkixPublicKey"])
             keys.append(_attestation_key(pkix, "publicKeyPem", key_id, pkix.string("publicKeyPem"),
                                          pkix.data.get("signatureAlgorithm", "")))
     if not keys:
@@ -567,12 +599,10 @@ def _attestation_key(node: _Node, key: str, key_id: str, material: str, algorith
     raise node.error(key, "neither a PEM public key nor an ASCII-armoured PGP public key")
 
 
-_AUTHORITY_KEYS = {"name", "scopes", "cosign", "notation", "attestation"}
-_COSIGN_KEYS = {"publicKeys", "tlog", "rekorKeys", "dockerReference", "keyless", "pki"}
 
 
 def _authority(where: str, data: Any, source: Path, reader: _Reader) -> Authority:
-    node = _Node(data, where, source, _AUTHORITY_KEYS)
+    node = _Node(data, where, source, SCHEMA["authorities[]"])
     name = node.string("name")
     if not re.fullmatch(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?", name):
         raise node.error("name", f"{name!r}: use lowercase letters, digits, '.', '_' or '-' (max 63)")
@@ -582,11 +612,10 @@ def _authority(where: str, data: Any, source: Path, reader: _Reader) -> Authorit
     return Authority(
         name=name,
         scopes=node.strings("scopes"),
-        cosign=_cosign(node.child("cosign", _COSIGN_KEYS), reader) if node.has("cosign") else None,
-        notation=_notation(node.child("notation", {"trustStores", "trustPolicy"}), reader)
+        cosign=_cosign(node.child("cosign", SCHEMA["authorities[].cosign"]), reader) if node.has("cosign") else None,
+        notation=_notation(node.child("notation", SCHEMA["authorities[].notation"]), reader)
         if node.has("notation") else None,
-        attestation=_attestation(node.child("attestation", {"publicKeyData", "publicKeyId", "publicKeys",
-                                                            "lookaside", "dockerReference"}))
+        attestation=_attestation(node.child("attestation", SCHEMA["authorities[].attestation"]))
         if node.has("attestation") else None,
     )
 
@@ -634,13 +663,11 @@ def _authorities_from_file(path: Path, reader: _Reader) -> list[Authority]:
 
 # --- top level -------------------------------------------------------------------------------------------
 
-_TOP_KEYS = {"server", "verification", "mutation", "stores", "authorities", "include"}
 
 
 def _server(root: _Node) -> ServerConfig:
-    node = root.child("server", {"listen", "metricsListen", "requestDeadline", "maxKeys", "maxBodyBytes",
-                                 "threads", "reloadInterval", "tls"})
-    tls = node.child("tls", {"cert", "key", "clientCA", "clientNames"})
+    node = root.child("server", SCHEMA["server"])
+    tls = node.child("tls", SCHEMA["server.tls"])
     tls_config = TLSConfig(cert=tls.path("cert"), key=tls.path("key"), client_ca=tls.path("clientCA"),
                            client_names=tls.strings("clientNames"))
     if (tls_config.cert is None) != (tls_config.key is None):
@@ -669,8 +696,8 @@ def _address(node: _Node, key: str, default: str) -> str:
 
 
 def _verification(root: _Node) -> VerificationConfig:
-    node = root.child("verification", {"concurrency", "maxSignatures", "maxBlobBytes", "maxPredicateBytes", "cache"})
-    cache = node.child("cache", {"ttl", "unverifiedTtl", "errorTtl", "maxEntries"})
+    node = root.child("verification", SCHEMA["verification"])
+    cache = node.child("cache", SCHEMA["verification.cache"])
     d = CacheConfig()
     defaults = VerificationConfig()
     return VerificationConfig(
@@ -690,7 +717,7 @@ def _verification(root: _Node) -> VerificationConfig:
 def _stores(root: _Node, reader: _Reader) -> tuple[StoreConfig, ...]:
     stores = []
     for where, item in root.items("stores"):
-        node = _Node(item, where, root.source, {"type", "match", "path", "insecure", "ca", "auth"})
+        node = _Node(item, where, root.source, SCHEMA["stores[]"])
         store_type = node.string("type", choices=("registry", "oci-layout"))
         match = node.strings("match", ("*",))
         if store_type == "oci-layout":
@@ -701,14 +728,14 @@ def _stores(root: _Node, reader: _Reader) -> tuple[StoreConfig, ...]:
                 raise node.error("path", f"not a directory: {path}")
             stores.append(StoreConfig(type=store_type, match=match, path=path))
             continue
-        auth = node.child("auth", {"dockerConfig", "static"})
+        auth = node.child("auth", SCHEMA["stores[].auth"])
         docker_config = auth.path("dockerConfig")
         if docker_config is not None:
             _load_json(auth, "dockerConfig", docker_config, reader)
         static = {}
         for host in (auth.data.get("static") or {}):
             cred = auth.child("static", set(auth.data["static"])).child(
-                str(host), {"username", "password", "identityToken"})
+                str(host), SCHEMA["stores[].auth.static.<host>"])
             static[str(host)] = Credentials(cred.data.get("username", ""), cred.data.get("password", ""),
                                             cred.data.get("identityToken", ""))
         ca = node.path("ca")
@@ -735,7 +762,7 @@ def load_config(path: str | Path) -> Config:
 
 def build_config(data: Any, source: Path) -> Config:
     """Validate an already-parsed config mapping as if it was read from `source`."""
-    root = _Node(data, "", source, _TOP_KEYS)
+    root = _Node(data, "", source, SCHEMA[""])
     reader = _Reader()
     authorities = [_authority(w, item, source, reader) for w, item in root.items("authorities")]
     authorities.extend(_included_authorities(root, reader))
@@ -744,7 +771,7 @@ def build_config(data: Any, source: Path) -> Config:
     if duplicates:
         raise ConfigError(source, "authorities", f"duplicate authority name {duplicates[0]!r}")
     server = _server(root)
-    mutation = root.child("mutation", {"keepTag"})
+    mutation = root.child("mutation", SCHEMA["mutation"])
     stores = _stores(root, reader)
     return Config(
         path=source,

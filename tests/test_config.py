@@ -149,3 +149,13 @@ def test_config_check_command(tmp_path: Path, cosign_pub: Path, capsys: pytest.C
     assert "bad.yaml: server.requestDeadline: expected a duration" in err
     assert main(["config", "check", str(tmp_path / "absent.yaml")]) == 2
     assert "cannot read config" in capsys.readouterr().err
+
+
+def test_configuration_reference_documents_every_accepted_key() -> None:
+    import re
+
+    from provider.config import accepted_keys
+
+    doc = (Path(__file__).resolve().parents[1] / "docs/configuration.md").read_text()
+    documented = set(re.findall(r"^\| `([^`]+)` \|", doc, re.MULTILINE))
+    assert documented == set(accepted_keys())

@@ -92,7 +92,16 @@ unattested(facts) := reason {
   reason := sprintf("missing attestation by %v%v", [sort_set(missing), detail(facts)])
 }
 
-detail(facts) := sprintf(" (%v)", [facts.reason]) {
+# Why, in the constraint's own terms: the listed authorities' rejections when there are any, else the
+# provider's one-sentence reason.
+detail(facts) := sprintf(" (%v)", [concat("; ", reasons)]) {
+  reasons := [sprintf("%v: %v", [s.authority, s.reason]) |
+    s := facts.signatures[_]
+    required_authorities[s.authority]
+    s.reason != ""
+  ]
+  count(reasons) > 0
+} else = sprintf(" (%v)", [facts.reason]) {
   facts.reason != ""
 } else = ""
 

@@ -1,11 +1,14 @@
-"""`sigwarden demo`: a self-contained run on loopback, no cluster, no registry, no network.
+"""`sigwarden demo`: the seeds' scenarios end to end on loopback — no cluster, no registry, no network.
 
 It makes trust material and small images in a temporary workspace, starts the provider over HTTPS with
-mutual TLS exactly as Gatekeeper would call it, sends one ProviderRequest and prints what came back.
+mutual TLS as Gatekeeper would call it, and replays kubectl transcripts through the policy harness (real
+Rego, real external data over mTLS): kritis-validation-hook, a cosign webhook with a namespace label,
+and Ratify/AKS notation in audit mode and then in deny mode.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -22,18 +25,25 @@ import requests
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from provider.devkit import cosign
+from provider.devkit import cosign, notation
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.pki import issue, make_ca
+from provider.policy.external import HTTPExternalData
+from provider.policy.gatekeeper import PolicySet, parse_constraint, parse_template
+from provider.policy.suite import admit
 
 GATEKEEPER_CN = "gatekeeper-webhook-service.gatekeeper-system.svc"
+ROOT = Path(__file__).resolve().parents[2]
+POD_KINDS = [{"apiGroups": [""], "kinds": ["Pod"]}, {"apiGroups": ["apps"], "kinds": ["Deployment"]}]
 
 
 @dataclass(frozen=True)
-class DemoImage:
-    key: str
-    story: str
-    expect_verified: bool
+class Step:
+    scenario: str
+    command: str
+    expected: str  # created | denied | warned
+    got: str
+    output: str
 
 
 def _free_port() -> int:
@@ -42,8 +52,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def build_workspace(root: Path) -> tuple[Path, list[DemoImage]]:
-    """Trust material, images and a config under `root`; returns the config path and the demo images."""
+def build_workspace(root: Path) -> tuple[Path, dict[str, str]]:
+    """Trust material, images and a config under `root`; returns the config path and image references."""
     pki = root / "pki"
     server_ca = make_ca("sigwarden demo CA")
     server_ca.write(pki, "ca")
@@ -52,41 +62,125 @@ def build_workspace(root: Path) -> tuple[Path, list[DemoImage]]:
     gatekeeper_ca.write(pki, "gatekeeper-ca")
     issue(gatekeeper_ca, GATEKEEPER_CN, (GATEKEEPER_CN,), client=True).write(pki, "gatekeeper")
 
-    signing_key = ec.generate_private_key(ec.SECP256R1())
-    (root / "cosign.pub").write_bytes(cosign.public_pem(signing_key))
+    cosign_key = ec.generate_private_key(ec.SECP256R1())
+    (root / "cosign.pub").write_bytes(cosign.public_pem(cosign_key))
+    kritis_key = ec.generate_private_key(ec.SECP256R1())
+    signer = notation.identity_with_intermediate("rsa-3072", notation.CertSpec("Acme Release Signer"))
+    (root / "notation-root.pem").write_bytes(signer.root_pem)
 
     layouts = root / "layouts"
-    signed = LayoutWriter(layouts / "demo.local", "kritis-demo/alpine")
-    signed_digest = signed.add_image("3.11", b"alpine 3.11 (attested build)")["digest"]
-    cosign.sign_image(signed, signed_digest, "demo.local/kritis-demo/alpine", signing_key)
+    images: dict[str, str] = {}
+    kritis = LayoutWriter(layouts / "demo.local", "kritis-demo/alpine")
+    digest = kritis.add_image("3.11", b"alpine 3.11, attested build")["digest"]
+    cosign.sign_image(kritis, digest, "demo.local/kritis-demo/alpine", kritis_key)
+    images["attested"] = f"demo.local/kritis-demo/alpine@{digest}"
+    LayoutWriter(layouts / "docker.io", "library/alpine").add_image("3.11", b"alpine 3.11, nobody signed this")
+    images["unsigned"] = "alpine:3.11"
+    shop = LayoutWriter(layouts / "demo.local", "shop/web")
+    cosign.sign_image(shop, shop.add_image("1.0", b"web 1.0")["digest"], "demo.local/shop/web", cosign_key)
+    images["cosign"] = "demo.local/shop/web:1.0"
+    tampered = LayoutWriter(layouts / "demo.local", "shop/payments")
+    original = tampered.add_image("1.0", b"payments 1.0")["digest"]
+    signature = cosign.sign_image(tampered, original, "demo.local/shop/payments", cosign_key)
+    altered = tampered.add_image("1.0", b"payments 1.0 with a backdoor")["digest"]
+    tampered.tag(signature, altered.replace(":", "-") + ".sig")  # the old signature copied next to the new tag
+    images["tampered"] = "demo.local/shop/payments:1.0"
+    api = LayoutWriter(layouts / "demo.local", "aks/api")
+    descriptor = api.add_image("2.0", b"api 2.0")
+    notation.attach(api, descriptor, notation.sign(notation.target_of(descriptor), signer, "jws"), "jws")
+    images["notation"] = "demo.local/aks/api:2.0"
 
-    LayoutWriter(layouts / "docker.io", "library/alpine").add_image("3.11", b"alpine 3.11 (nobody signed this)")
-
-    # Tampered: the tag now points at an altered manifest; the old signature was copied next to it.
-    app = LayoutWriter(layouts / "demo.local", "team/app")
-    original = app.add_image("v1", b"app v1")["digest"]
-    signature = cosign.sign_image(app, original, "demo.local/team/app", signing_key)
-    altered = app.add_image("v1", b"app v1 with a backdoor")["digest"]
-    app.tag(signature, altered.replace(":", "-") + ".sig")
-
+    trust_policy = {"version": "1.0", "trustPolicies": [{
+        "name": "acme-images", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:acme"],
+        "trustedIdentities": ["x509.subject: C=US, ST=WA, O=Acme, CN=Acme Release Signer"]}]}
     config = {
         "server": {"listen": f"127.0.0.1:{_free_port()}", "metricsListen": f"127.0.0.1:{_free_port()}",
-                   "requestDeadline": "2.5s",
                    "tls": {"cert": "pki/server.crt", "key": "pki/server.key", "clientCA": "pki/gatekeeper-ca.crt",
                            "clientNames": [GATEKEEPER_CN]}},
         "stores": [{"type": "oci-layout", "path": "layouts", "match": ["*"]}],
-        "authorities": [{"name": "release-key", "cosign": {"publicKeys": [{"file": "cosign.pub"}]}}],
+        "authorities": [
+            {"name": "kritis-authority", "attestation": {
+                "publicKeyData": base64.b64encode(cosign.public_pem(kritis_key)).decode(), "publicKeyId": "kms-1"}},
+            {"name": "shop-cosign", "cosign": {"publicKeys": [{"file": "cosign.pub"}]}},
+            {"name": "release-ca", "notation": {"trustStores": {"ca:acme": ["notation-root.pem"]},
+                                                "trustPolicy": {"inline": trust_policy}}},
+        ],
     }
-    config_path = root / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    images = [
-        DemoImage(f"demo.local/kritis-demo/alpine@{signed_digest}", "signed with the release key", True),
-        DemoImage("demo.local/kritis-demo/alpine:3.11", "the same image by tag", True),
-        DemoImage("alpine:3.11", "public image nobody signed", False),
-        DemoImage("demo.local/team/app:v1", "manifest altered after signing", False),
-        DemoImage("demo.local/Team/App", "not a valid reference", False),
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path, images
+
+
+def _deployment(name: str, image: str, namespace: str = "default") -> dict[str, Any]:
+    container = image.split("/")[-1].split("@")[0].split(":")[0]
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": container, "image": image}]}}}}
+
+
+def _constraint(name: str, action: str, match: dict[str, Any], authorities: list[str]) -> dict[str, Any]:
+    return {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sSignedImages", "metadata": {"name": name},
+            "spec": {"enforcementAction": action, "match": {"kinds": POD_KINDS, **match},
+                     "parameters": {"authorities": authorities, "requireAll": True}}}
+
+
+def _templates() -> list[Any]:
+    directory = ROOT / "constraints" / "templates"
+    if not directory.is_dir():
+        raise RuntimeError("the demo runs from a source checkout (constraints/templates not found)")
+    return [parse_template(yaml.safe_load(p.read_text()), str(p)) for p in sorted(directory.glob("*.yaml"))]
+
+
+
+
+def scenarios(images: dict[str, str]) -> list[tuple[str, dict[str, Any], list[tuple[str, str, str, str]]]]:
+    """(title, constraint, [(namespace, deployment name, image, expected)])."""
+    return [
+        ("kritis-validation-hook: GenericAttestationPolicy in namespace default (deny)",
+         _constraint("kritis-attested-images", "deny", {"namespaces": ["default"]}, ["kritis-authority"]),
+         [("default", "test-denied", images["unsigned"], "denied"),
+          ("default", "test-allow", images["attested"], "created")]),
+        ("cosign webhook: namespaces labelled signed=required (deny)",
+         _constraint("signed-required", "deny", {"namespaceSelector": {"matchLabels": {"signed": "required"}}},
+                     ["shop-cosign"]),
+         [("shop", "web", images["cosign"], "created"),
+          ("shop", "payments", images["tampered"], "denied"),
+          ("sandbox", "scratch", images["unsigned"], "created")]),
+        ("Ratify / AKS Image Integrity: notation, audit first (dryrun)",
+         _constraint("notation-audit", "dryrun", {}, ["release-ca"]),
+         [("default", "api", images["notation"], "created"),
+          ("default", "legacy", images["unsigned"], "audited")]),
+        ("Ratify / AKS Image Integrity: notation, then deny",
+         _constraint("notation-deny", "deny", {}, ["release-ca"]),
+         [("default", "api", images["notation"], "created"),
+          ("default", "legacy", images["unsigned"], "denied")]),
     ]
-    return config_path, images
+
+
+def replay(root: Path, url: str, images: dict[str, str]) -> list[Step]:
+    external = HTTPExternalData(url, cert=(str(root / "pki/gatekeeper.crt"), str(root / "pki/gatekeeper.key")),
+                                ca=str(root / "pki/ca.crt"))
+    namespaces = {"shop": {"kind": "Namespace", "metadata": {"name": "shop", "labels": {"signed": "required"}}},
+                  "sandbox": {"kind": "Namespace", "metadata": {"name": "sandbox"}},
+                  "default": {"kind": "Namespace", "metadata": {"name": "default"}}}
+    steps = []
+    for title, constraint, cases in scenarios(images):
+        print(f"\n== {title}")
+        policies = PolicySet(_templates(), [parse_constraint(constraint, title)], external, namespaces)
+        for namespace, name, image, expected in cases:
+            command = f"kubectl -n {namespace} create deployment {name} --image={image}"
+            answer = admit(policies, _deployment(name, image, namespace))
+            output = answer.kubectl()
+            got = "denied" if not answer.allowed else "audited" if answer.dryrun else "created"
+            print(f"$ {command}\n{output}")
+            if answer.dryrun:
+                for violation in answer.dryrun:
+                    print(f"  (audit reports: [{violation.constraint.name}] {violation.message})")
+            steps.append(Step(title.split(":")[0], command, expected, got, output))
+    return steps
 
 
 def _start(config_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
@@ -110,60 +204,46 @@ def _wait_ready(process: subprocess.Popen[bytes], metrics_listen: str, log: Path
     raise RuntimeError("provider did not become ready")
 
 
-def _client(root: Path) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    session.cert = (str(root / "pki/gatekeeper.crt"), str(root / "pki/gatekeeper.key"))
-    session.verify = str(root / "pki/ca.crt")
-    return session
-
-
-def _row(image: DemoImage, item: dict[str, Any]) -> tuple[str, str, bool]:
-    if "error" in item:
-        return "ERROR", item["error"], image.expect_verified is False
-    facts = item["value"]
-    if facts["verified"]:
-        return "VERIFIED", f"by {', '.join(facts['authorities'])} at {facts['digest'][:19]}…", image.expect_verified
-    return "DENIED", facts["reason"], not image.expect_verified
+def _summary(steps: list[Step]) -> bool:
+    print(f"\n{'SCENARIO':<32} {'DEPLOYMENT':<60} {'EXPECTED':<9} {'GOT':<9}")
+    ok = True
+    for step in steps:
+        mark = "ok" if step.expected == step.got else "MISMATCH"
+        ok &= step.expected == step.got
+        target = step.command.split("create deployment ", 1)[1][:59]
+        print(f"{step.scenario:<32} {target:<60} {step.expected:<9} {step.got:<9} {mark}")
+    return ok
 
 
 def run_demo(serve: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="sigwarden-demo-") as tmp:
         root = Path(tmp)
         config_path, images = build_workspace(root)
-        print(f"workspace: {root}")
-        print("  made: a server CA and certificate, a Gatekeeper-like client certificate, a cosign key pair,")
-        print("        an OCI layout store with a signed, an unsigned and a tampered image\n")
+        print(f"workspace {root}: a cosign key pair, a notation CA and signing certificate with a trust policy,")
+        print("a kritis PKIX key, a server certificate and a Gatekeeper-like client certificate; an OCI layout")
+        print("store with attested, cosign-signed, notation-signed, unsigned and tampered images.")
         process, server = _start(config_path)
         try:
             _wait_ready(process, server["metricsListen"], root / "provider.log")
-            url = f"https://{server['listen']}/verify"
-            print(f"provider: {url} (TLS, client certificate required, pinned to {GATEKEEPER_CN})\n")
-            body = {"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
-                    "request": {"keys": [image.key for image in images]}}
-            items = _client(root).post(url, json=body, timeout=10).json()["response"]["items"]
-            ok = True
-            print(f"{'IMAGE':<58} {'RESULT':<9} WHY")
-            for image, item in zip(images, items, strict=True):
-                verdict, why, as_expected = _row(image, item)
-                ok &= as_expected
-                print(f"{image.key[:57]:<58} {verdict:<9} {why}")
-                print(f"{'':<58} {'':<9} ({image.story})")
-            print("\nfull facts of the first answer:")
-            print(json.dumps(items[0]["value"], indent=2)[:1500])
+            url = f"https://{server['listen']}"
+            print(f"provider: {url} (TLS; client certificate required and pinned to {GATEKEEPER_CN})")
+            ok = _summary(replay(root, url, images))
+            print("\nall decisions as expected" if ok else "\nSOME DECISIONS DIFFER FROM THE EXPECTED ONES")
             if serve:
-                _keep_serving(root, url, body)
+                _keep_serving(root, url, images)
             return 0 if ok else 1
         finally:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=15)
 
 
-def _keep_serving(root: Path, url: str, body: dict[str, Any]) -> None:
+def _keep_serving(root: Path, url: str, images: dict[str, str]) -> None:
     pki = root / "pki"
+    body = {"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
+            "request": {"keys": [images["cosign"], images["unsigned"]]}}
     print("\nthe provider keeps running; try it (Ctrl-C to stop):")
     print(f"  curl --cacert {pki}/ca.crt --cert {pki}/gatekeeper.crt --key {pki}/gatekeeper.key \\\n"
-          f"       -H 'Content-Type: application/json' -d '{json.dumps(body)}' {url}")
+          f"       -H 'Content-Type: application/json' -d '{json.dumps(body)}' {url}/verify")
     try:
         while True:
             time.sleep(3600)

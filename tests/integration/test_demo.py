@@ -1,4 +1,4 @@
-"""The README's first command: the demo runs to the end and makes the right decisions."""
+"""The README's first command: the demo runs the seeds' scenarios to the end with the right decisions."""
 
 from __future__ import annotations
 
@@ -7,15 +7,24 @@ import subprocess
 import sys
 
 
-def test_demo_verifies_signed_and_rejects_unsigned_and_tampered() -> None:
-    result = subprocess.run([sys.executable, "-m", "provider", "demo"], capture_output=True, text=True, timeout=120)
+def test_demo_replays_the_seed_transcripts() -> None:
+    result = subprocess.run([sys.executable, "-m", "provider", "demo"], capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = {m.group(1): (m.group(2), m.group(3)) for m in
-            re.finditer(r"^(\S+)\s+(VERIFIED|DENIED|ERROR)\s+(.*)$", result.stdout, re.MULTILINE)}
-    assert rows["demo.local/kritis-demo/alpine:3.11"][0] == "VERIFIED"
-    assert any(k.startswith("demo.local/kritis-demo/alpine@sha256:") and v[0] == "VERIFIED" for k, v in rows.items())
-    assert rows["alpine:3.11"] == ("DENIED", rows["alpine:3.11"][1])
-    assert rows["alpine:3.11"][1].startswith("no signatures found for sha256:")
-    verdict, why = rows["demo.local/team/app:v1"]
-    assert verdict == "DENIED" and re.search(r"signature is for sha256:\w+, not for sha256:\w+", why)
-    assert rows["demo.local/Team/App"] == ("ERROR", "INVALID_REFERENCE: repository name must be lowercase")
+    out = result.stdout
+    # kritis: the unsigned tag is denied with kritis' message, the attested digest is admitted.
+    assert re.search(r'^Error from server: admission webhook "validation.gatekeeper.sh" denied the request: '
+                     r"\[kritis-attested-images\] image alpine:3.11 is not attested", out, re.MULTILINE)
+    assert "deployment.apps/test-allow created" in out
+    # cosign webhook: signed admitted in the labelled namespace, tampered denied, unlabelled namespace untouched.
+    assert "deployment.apps/web created" in out
+    assert re.search(r"\[signed-required\] image demo.local/shop/payments:1.0 is not attested: .*signature is for "
+                     r"sha256:\w+, not for sha256:\w+", out)
+    assert "deployment.apps/scratch created" in out
+    # Ratify/AKS: audit admits and reports, deny blocks.
+    assert "(audit reports: [notation-audit] image alpine:3.11 is not attested" in out
+    assert "[notation-deny] image alpine:3.11 is not attested" in out
+    rows = re.findall(r"^(\S.{31}) (\S+ --image=\S+)\s+(\w+)\s+(\w+)\s+(ok|MISMATCH)$", out, re.MULTILINE)
+    assert len(rows) == 9 and {row[4] for row in rows} == {"ok"}
+    assert [row[3] for row in rows] == ["denied", "created", "created", "denied", "created", "created", "audited",
+                                        "created", "denied"]
+    assert out.rstrip().endswith("all decisions as expected")
