@@ -72,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     admit.add_argument("-f", "--filename", required=True, type=Path, help="the object(s) to admit")
     admit.add_argument("--operation", default="CREATE", choices=["CREATE", "UPDATE"])
 
+    audit = commands.add_parser("audit", help="compliance report: every object against every constraint")
+    _add_provider(audit)
+    audit.add_argument("--manifests", type=Path, action="append", default=[],
+                       help="Kubernetes manifests: files, directories, multi-document YAML, kind: List")
+    audit.add_argument("--constraints", type=Path, action="append", default=[], help="constraint files or dirs")
+    audit.add_argument("--templates", type=Path, action="append", help="templates (default: the project's)")
+    audit.add_argument("--namespaces", type=Path, action="append", default=[], help="Namespace objects")
+    audit.add_argument("--gatekeeper-status", type=Path, action="append", default=[],
+                       help="output of `kubectl get constraints -A -o json`")
+    audit.add_argument("--json", type=Path, help="write the JSON report here")
+    audit.add_argument("--junit", type=Path, help="write JUnit XML here")
+    audit.add_argument("--html", type=Path, help="write the self-contained HTML report here")
+    audit.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
     importer = commands.add_parser("import", help="convert another tool's configuration")
     import_commands = importer.add_subparsers(dest="import_command", required=True, metavar="TOOL")
     kritis = import_commands.add_parser("kritis", help="AttestationAuthority and GenericAttestationPolicy YAML")
@@ -208,6 +222,12 @@ def cmd_admit(args: argparse.Namespace) -> int:
     return EXIT_FAILED if denied else EXIT_OK
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from provider.audit.command import run_audit
+
+    return run_audit(args, default_templates(), _external_data)
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from provider import kritis
 
@@ -224,7 +244,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"serve": cmd_serve, "verify": cmd_verify, "resolve": cmd_resolve, "demo": cmd_demo,
-                "config": cmd_config_check, "policy": cmd_policy_test, "admit": cmd_admit, "import": cmd_import}
+                "config": cmd_config_check, "policy": cmd_policy_test, "admit": cmd_admit, "import": cmd_import,
+                "audit": cmd_audit}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
