@@ -8,6 +8,7 @@ declare -A wanted=(
   [redis-server]=redis-server         # shared cache tests
   [skopeo]=skopeo                     # real simple-signing (GPG) signer for interop tests
   [gpg]=gnupg                         # the OpenPGP keys skopeo signs with
+  [chromium]=chromium                 # renders the HTML audit report headless
 )
 
 missing=()
