@@ -26,6 +26,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provider.devkit import cosign, notation
+from provider.devkit.kube import deployment
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.pki import issue, make_ca
 from provider.policy.external import HTTPExternalData
@@ -112,15 +113,6 @@ def build_workspace(root: Path) -> tuple[Path, dict[str, str]]:
     return path, images
 
 
-def _deployment(name: str, image: str, namespace: str = "default") -> dict[str, Any]:
-    container = image.split("/")[-1].split("@")[0].split(":")[0]
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": container, "image": image}]}}}}
-
-
 def _constraint(name: str, action: str, match: dict[str, Any], authorities: list[str]) -> dict[str, Any]:
     return {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sSignedImages", "metadata": {"name": name},
             "spec": {"enforcementAction": action, "match": {"kinds": POD_KINDS, **match},
@@ -172,7 +164,7 @@ def replay(root: Path, url: str, images: dict[str, str]) -> list[Step]:
         policies = PolicySet(_templates(), [parse_constraint(constraint, title)], external, namespaces)
         for namespace, name, image, expected in cases:
             command = f"kubectl -n {namespace} create deployment {name} --image={image}"
-            answer = admit(policies, _deployment(name, image, namespace))
+            answer = admit(policies, deployment(name, image, namespace))
             output = answer.kubectl()
             got = "denied" if not answer.allowed else "audited" if answer.dryrun else "created"
             print(f"$ {command}\n{output}")

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import ProviderPKI, ProviderProcess, free_port, write_yaml
+from tests.registry import RegistryServer
 
 
 @pytest.fixture
@@ -34,3 +35,11 @@ def start_provider(tmp_path: Path, pki: ProviderPKI) -> Iterator[Callable[..., P
     yield start
     for provider in started:
         provider.stop()
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[RegistryServer]:
+    """A plain-HTTP docker-registry on loopback."""
+    server = RegistryServer(tmp_path / "registry")
+    yield server
+    server.stop()

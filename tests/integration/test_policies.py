@@ -7,12 +7,12 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from provider.config import load_config
 from provider.devkit.fixtures import ALPINE, SIGNED, World, build_world
+from provider.devkit.kube import deployment
 from provider.engine import Engine
 from provider.policy.external import EngineExternalData, HTTPExternalData
 from provider.policy.gatekeeper import PolicySet
@@ -28,16 +28,6 @@ SAMPLES = ROOT / "constraints" / "samples"
 @pytest.fixture
 def world(tmp_path: Path) -> World:
     return build_world(tmp_path / "world")
-
-
-def deployment(name: str, image: str, namespace: str = "default") -> dict[str, Any]:
-    """What `kubectl create deployment NAME --image=IMAGE` sends."""
-    container = image.split("/")[-1].split("@")[0].split(":")[0]
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}},
-                                  "spec": {"containers": [{"name": container, "image": image}]}}}}
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -28,13 +28,6 @@ KEY = ec.generate_private_key(ec.SECP256R1())
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RegistryServer]:
-    server = RegistryServer(tmp_path / "registry")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def secure_registry(tmp_path: Path, pki: ProviderPKI) -> Iterator[RegistryServer]:
     server = RegistryServer(tmp_path / "secure-registry", pki=pki, users={"ci": "s3cret"})
     yield server

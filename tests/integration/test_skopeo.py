@@ -23,13 +23,6 @@ from tests.registry import RegistryServer
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[RegistryServer]:
-    server = RegistryServer(tmp_path / "registry")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def lookaside(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     root = tmp_path / "lookaside"
     root.mkdir()
