@@ -20,6 +20,7 @@ MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.ima
 MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 OTHER_DIGEST = "sha256:" + hashlib.sha256(b"something else").hexdigest()
 TOKEN = "good-token"
+REFERRER_DIGESTS = ["sha256:" + "a" * 64, "sha256:" + "b" * 64]
 
 
 class HostileRegistry:
@@ -36,6 +37,9 @@ class HostileRegistry:
                 pass
 
             def do_HEAD(self) -> None:
+                self.do_GET()
+
+            def do_POST(self) -> None:
                 self.do_GET()
 
             def do_GET(self) -> None:
@@ -87,6 +91,25 @@ class HostileRegistry:
             if "/manifests/" in path:
                 return send(h, 200, MANIFEST)
             return send(h, 404, b"{}")
+        if path == "/v2/referred/manifests/v1":
+            return send(h, 200, MANIFEST)
+        if path.startswith(f"/v2/referred/referrers/{MANIFEST_DIGEST}"):
+            page = 2 if "page=2" in path else 1
+            index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": REFERRER_DIGESTS[page - 1],
+                "size": 100, "artifactType": "application/vnd.cncf.notary.signature"}]}
+            link = {"Link": f'</v2/referred/referrers/{MANIFEST_DIGEST}?page=2>; rel="next"'} if page == 1 else {}
+            return send(h, 200, json.dumps(index).encode(), link)
+        if path.startswith("/oauth2/token"):
+            form = h.rfile.read(int(h.headers.get("Content-Length", "0"))).decode()
+            if "grant_type=refresh_token" in form and "refresh_token=refresh-me" in form:
+                return send(h, 200, json.dumps({"access_token": TOKEN}).encode())
+            return send(h, 401, b"{}")
+        if path.startswith("/v2/oauth/"):
+            if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+                challenge = f'Bearer realm="http://{self.host}/oauth2/token",service="hostile"'
+                return send(h, 401, b"{}", {"WWW-Authenticate": challenge})
+            return send(h, 200, MANIFEST)
         if path.startswith("/v2/flaky/manifests/v1"):
             if self.hits[path] < 3:
                 return send(h, 503, b'{"errors":[{"code":"UNAVAILABLE"}]}', {"Retry-After": "0"})

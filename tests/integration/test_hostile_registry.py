@@ -12,7 +12,7 @@ import pytest
 from provider.config import build_config
 from provider.engine import Engine
 from tests.helpers import VECTORS, write_yaml
-from tests.hostile import MANIFEST_DIGEST, OTHER_DIGEST, HostileRegistry
+from tests.hostile import MANIFEST_DIGEST, OTHER_DIGEST, REFERRER_DIGESTS, HostileRegistry
 
 
 @pytest.fixture
@@ -93,3 +93,31 @@ def test_persistent_503_carries_the_registry_message(tmp_path: Path, hostile: Ho
     error = check(tmp_path, hostile, "down:v1")
     assert error == f"REGISTRY_UNAVAILABLE: registry {hostile.host} answered 503 for down/manifests/v1: " \
                     "UNAVAILABLE maintenance"
+
+
+def test_referrers_api_with_link_pagination(tmp_path: Path, hostile: HostileRegistry) -> None:
+    from provider.reference import parse_reference
+
+    e = engine(tmp_path, hostile)
+    store = e.router.select(parse_reference(f"{hostile.host}/referred:v1"))
+    image = store.resolve(parse_reference(f"{hostile.host}/referred:v1"), time.monotonic() + 5)
+    found = store.discover(image, time.monotonic() + 5)
+    e.shutdown()
+    assert [a.descriptor.digest for a in found] == REFERRER_DIGESTS
+    assert {a.source for a in found} == {"referrers"}
+    assert hostile.hits[f"/v2/referred/referrers/{MANIFEST_DIGEST}?page=2"] == 1
+    # The referrers-tag fallback is not asked when the API answered; cosign's tags still are.
+    assert not any(path.endswith(MANIFEST_DIGEST.replace(":", "-")) for path in hostile.hits)
+    assert any(path.endswith(".sig") for path in hostile.hits)
+
+
+def test_identity_token_is_exchanged_at_the_token_service(tmp_path: Path, hostile: HostileRegistry) -> None:
+    import json as json_module
+
+    config = tmp_path / "dockerconfig.json"
+    config.write_text(json_module.dumps({"auths": {hostile.host: {"identitytoken": "refresh-me"}}}))
+    e = engine(tmp_path, hostile, auth={"dockerConfig": str(config)})
+    item = e.resolve([f"{hostile.host}/oauth:v1"], "t")[0]
+    e.shutdown()
+    assert item.value == f"{hostile.host}/oauth:v1@{MANIFEST_DIGEST}"
+    assert hostile.hits["/oauth2/token"] == 1
