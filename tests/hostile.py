@@ -8,8 +8,8 @@ import contextlib
 import hashlib
 import json
 import threading
-import time
 from collections import Counter
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.helpers import free_port
@@ -24,10 +24,13 @@ REFERRER_DIGESTS = ["sha256:" + "a" * 64, "sha256:" + "b" * 64]
 
 
 class HostileRegistry:
-    def __init__(self, slow_seconds: float = 3.0) -> None:
+    def __init__(self, slow_seconds: float = 30.0) -> None:
         self.port = free_port()
         self.slow_seconds = slow_seconds
         self.hits: Counter[str] = Counter()
+        # Slow answers wait for this (or slow_seconds): a test can see a request still in flight.
+        self.release = threading.Event()
+        self.in_flight = 0
         registry = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,7 +58,14 @@ class HostileRegistry:
         return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        self.release.set()
         self.server.shutdown()
+
+    def _drip(self) -> Iterator[bytes]:
+        """One byte every 0.2 s until released: headers come fast, the body never finishes in time."""
+        for _ in range(int(self.slow_seconds * 5)):
+            self.release.wait(0.2)
+            yield b" "
 
     def route(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path
@@ -74,10 +84,15 @@ class HostileRegistry:
         if path.startswith("/v2/loop2/manifests/"):
             return send(h, 302, b"", {"Location": "/v2/loop/manifests/v1"})
         if path.startswith("/v2/slow/manifests/"):
-            time.sleep(self.slow_seconds)
+            self.in_flight += 1
+            self.release.wait(self.slow_seconds)
+            self.in_flight -= 1
             return send(h, 200, MANIFEST)
         if path.startswith("/v2/drip/manifests/"):
-            return send_chunked(h, (time.sleep(0.2) or b" " for _ in range(int(self.slow_seconds * 5))))
+            self.in_flight += 1
+            send_chunked(h, ((self.release.wait(0.2) and b" ") or b" " for _ in range(int(self.slow_seconds * 5))))
+            self.in_flight -= 1
+            return None
         if path.startswith("/token"):
             expected = "Basic " + base64.b64encode(b"ci:pw").decode()
             if h.headers.get("Authorization") != expected:
