@@ -45,6 +45,8 @@ class RegistryStore:
         self.max_blob_bytes = verification.max_blob_bytes
         # tag reference → (digest, manifest bytes that hashed to it); never outlives the facts TTL.
         self._tags: TTLCache[str, tuple[str, bytes]] = TTLCache(TAG_CACHE_ENTRIES, verification.cache.ttl)
+        # Hosts whose registry answered that it has no referrers API: ask them again only after the TTL.
+        self._no_referrers_api: TTLCache[str, bool] = TTLCache(1024, verification.cache.ttl)
         self._lock = threading.Lock()
 
     # --- Store protocol ------------------------------------------------------------------------------
@@ -152,12 +154,18 @@ class RegistryStore:
                        seen: set[str]) -> list[SignatureArtifact] | None:
         """Artifacts from the OCI 1.1 referrers API, or None when the registry has no such API."""
         reference = image.reference
+        with self._lock:
+            if reference.registry in self._no_referrers_api:
+                return None
         path = f"{reference.repository}/referrers/{image.digest}"
         found: list[SignatureArtifact] = []
         for _ in range(MAX_REFERRER_PAGES):
             response = self.client.get(reference.registry, reference.repository, path, deadline,
                                        MAX_MANIFEST_BYTES, accept=OCI_INDEX, ok=(200, 400, 404, 405))
             if response.status != 200:
+                if not found:
+                    with self._lock:
+                        self._no_referrers_api[reference.registry] = True
                 return found or None
             index = parse_manifest(response.body, f"referrers of {image.digest}")
             found.extend(referrers_from_index(index, seen))
