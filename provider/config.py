@@ -674,6 +674,13 @@ def _server(root: _Node) -> ServerConfig:
         raise tls.error("key" if tls_config.cert else "cert", "cert and key go together")
     if tls_config.client_names and tls_config.client_ca is None:
         raise tls.error("clientNames", "pinning client names needs clientCA (client certificates)")
+    if tls_config.client_ca is not None:
+        # Checked here so an empty or broken CA file stops `serve` with a clear message (fail closed).
+        try:
+            if not x509.load_pem_x509_certificates(tls_config.client_ca.read_bytes()):
+                raise ValueError("no certificates")
+        except (ValueError, OSError) as exc:
+            raise tls.error("clientCA", f"{tls_config.client_ca} holds no PEM certificate: {exc}") from None
     defaults = ServerConfig()
     return ServerConfig(
         listen=_address(node, "listen", defaults.listen),

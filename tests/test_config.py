@@ -159,3 +159,11 @@ def test_configuration_reference_documents_every_accepted_key() -> None:
     doc = (Path(__file__).resolve().parents[1] / "docs/configuration.md").read_text()
     documented = set(re.findall(r"^\| `([^`]+)` \|", doc, re.MULTILINE))
     assert documented == set(accepted_keys())
+
+
+def test_empty_client_ca_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "ca.crt").write_text("")
+    path = write_yaml(tmp_path / "c.yaml", {"server": {"tls": {"clientCA": "ca.crt"}}})
+    with pytest.raises(ConfigError, match="holds no PEM certificate") as caught:
+        load_config(path)
+    assert caught.value.field_path == "server.tls.clientCA"
