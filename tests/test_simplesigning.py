@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provider.config import ConfigError, build_config
@@ -135,7 +136,7 @@ def test_unreachable_lookaside_is_an_error_not_a_verdict(tmp_path: Path) -> None
 
 def test_kritis_examples_load_and_convert(tmp_path: Path) -> None:
     output = convert(load(sorted((VECTORS / "kritis").glob("*.yaml"))))
-    documents = list(__import__("yaml").safe_load_all(output))
+    documents = list(yaml.safe_load_all(output))
     config, constraint = documents
     assert [a["name"] for a in config["authorities"]] == ["test-attestor-1"]
     assert constraint["kind"] == "K8sSignedImages" and constraint["metadata"]["name"] == "my-gap"

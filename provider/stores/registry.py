@@ -74,20 +74,20 @@ class RegistryStore:
     def discover(self, image: ResolvedImage, deadline: float) -> Sequence[SignatureArtifact]:
         reference = image.reference
         seen: set[str] = set()
-        found = self._referrers_api(image, deadline, seen)
-        tags = cosign_tags(image.digest)
-        for tag, source in tags.items():
-            if source == "referrers" and found is not None:
-                continue  # the referrers API answered; the fallback tag is for registries without it
+        from_api = self._referrers_api(image, deadline, seen)
+        found = list(from_api or [])
+        for tag, source in cosign_tags(image.digest).items():
+            if source == "referrers" and from_api is not None:
+                continue  # the referrers API answered; the referrers tag is the fallback for registries without it
             manifest, digest, descriptor = self._manifest_by_tag(reference, tag, deadline)
             if manifest is None or digest in seen:
                 continue
             seen.add(digest)
             if source == "referrers":
-                found = referrers_from_index(manifest, seen)
+                found.extend(referrers_from_index(manifest, seen))
             else:
-                found = (found or []) + [SignatureArtifact(descriptor, source, manifest)]
-        return (found or [])[: self.max_signatures]
+                found.append(SignatureArtifact(descriptor, source, manifest))
+        return found[: self.max_signatures]
 
     def fetch_manifest(self, reference: Reference, descriptor: Descriptor, deadline: float) -> dict[str, Any]:
         data = self._manifest_bytes(reference, descriptor.digest, deadline, error=ArtifactError)

@@ -14,6 +14,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -59,7 +60,7 @@ def constraint(tmp: Path, kind: str) -> Path:
 
 
 def run(tmp: Path, config: Path, objects: list[dict], kind: str) -> tuple[float, int, int, int]:
-    engine = Engine(build_config(__import__("yaml").safe_load(config.read_text()), config))
+    engine = Engine(build_config(yaml.safe_load(config.read_text()), config))
     memo = MemoExternalData(EngineExternalData(engine, timeout=600))
     policies = PolicySet.from_paths([ROOT / "constraints/templates", constraint(tmp, kind)], memo)
     tracemalloc.start()

@@ -4,6 +4,7 @@ same concurrency. Each engine run starts with empty caches."""
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import tempfile
 import time
@@ -37,7 +38,7 @@ def floor(registry: RegistryServer, keys: list[tuple[str, str]]) -> tuple[float,
     def fetch(repo_tag: tuple[str, str]) -> int:
         repo, tag = repo_tag
         manifest = session.get(f"{registry.url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
-        digest = "sha256:" + __import__("hashlib").sha256(manifest.content).hexdigest()
+        digest = "sha256:" + hashlib.sha256(manifest.content).hexdigest()
         sig = session.get(f"{registry.url}/v2/{repo}/manifests/{digest.replace(':', '-')}.sig",
                           headers={"Accept": ACCEPT}).json()
         session.get(f"{registry.url}/v2/{repo}/blobs/{sig['layers'][0]['digest']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -166,7 +167,7 @@ def test_tag_cache_revalidates_with_head_and_sees_a_moved_tag(tmp_path: Path, re
     moved = store.resolve(ref, time.monotonic() + 5)
     assert moved.digest != first.digest
     session = registry.session()
-    assert moved.digest == "sha256:" + __import__("hashlib").sha256(session.get(
+    assert moved.digest == "sha256:" + hashlib.sha256(session.get(
         f"{registry.url}/v2/team/app/manifests/v1",
         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).content).hexdigest()
     engine.shutdown()
