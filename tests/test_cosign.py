@@ -319,3 +319,22 @@ def test_expired_certificate_verifies_only_with_a_log_entry_inside_its_validity(
         assert "expired" in facts["signatures"][0]["reason"].lower() or "valid" in facts["signatures"][0]["reason"]
     else:
         assert facts["signatures"][0]["signer"]["subject"] == "builder@corp.example"
+
+
+@pytest.mark.parametrize("name", ["pemcosignkey", "pemsigstorekey"])
+def test_encrypted_cosign_private_keys_load_and_sign(tmp_path: Path, name: str) -> None:
+    from provider.devkit.cosignkeys import load_cosign_private_key
+
+    key = load_cosign_private_key((VECTORS / f"cosign/keys_test.go-{name}.key").read_bytes(), b"hello")
+    writer, digest = own_image(tmp_path)
+    cosign.sign_image(writer, digest, f"{REG}/own", key)
+    assert verify(tmp_path, f"{REG}/own:v1", [keyed("a", write_key(tmp_path, key))])["verified"] is True
+
+
+def test_encrypted_key_with_sec1_inside_or_wrong_password_is_rejected() -> None:
+    from provider.devkit.cosignkeys import KeyFileError, load_cosign_private_key
+
+    with pytest.raises(KeyFileError, match="not PKCS#8"):
+        load_cosign_private_key((VECTORS / "cosign/keys_test.go-pemcosigneckey.key").read_bytes(), b"hello")
+    with pytest.raises(KeyFileError, match="wrong password"):
+        load_cosign_private_key((VECTORS / "cosign/keys_test.go-pemcosignkey.key").read_bytes(), b"hullo")
