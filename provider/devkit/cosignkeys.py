@@ -1,7 +1,8 @@
 """cosign's encrypted private key files (`cosign generate-key-pair`), for signing with a user's own key.
 
-Needs PyNaCl (in the `test` extra). The PEM body is JSON: an scrypt KDF with its salt, a NaCl secretbox nonce and the ciphertext. The plaintext
-must be a PKCS#8 private key; cosign rejects SEC1 (`EC PRIVATE KEY`) bodies, and so does this loader.
+Needs PyNaCl (in the `test` extra). The PEM body is JSON: an scrypt KDF with its salt, a NaCl secretbox
+nonce and the ciphertext. The plaintext must be a PKCS#8 private key; cosign rejects SEC1
+(`EC PRIVATE KEY`) bodies, and so does this loader.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def load_cosign_private_key(pem: bytes, password: bytes) -> PrivateKeyTypes:
     except (ValueError, KeyError, TypeError) as exc:
         raise KeyFileError(f"malformed key file: {exc}") from None
     try:
-        keys.PrivateKeyInfo.load(plaintext, strict=True).native  # PKCS#8, not SEC1
+        _ = keys.PrivateKeyInfo.load(plaintext, strict=True).native  # parses only PKCS#8, not SEC1
     except ValueError:
         raise KeyFileError("the decrypted key is not PKCS#8 (cosign rejects SEC1 EC keys)") from None
     return load_der_private_key(plaintext, password=None)
