@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cachetools import TTLCache
@@ -48,6 +49,8 @@ class RegistryStore:
         # Hosts whose registry answered that it has no referrers API: ask them again only after the TTL.
         self._no_referrers_api: TTLCache[str, bool] = TTLCache(1024, verification.cache.ttl)
         self._lock = threading.Lock()
+        # Discovery asks several tags per image at once; its own pool, so it never waits on the engine's.
+        self._pool = ThreadPoolExecutor(max_workers=2 * verification.concurrency, thread_name_prefix="sigwarden-fetch")
 
     # --- Store protocol ------------------------------------------------------------------------------
 
@@ -72,14 +75,23 @@ class RegistryStore:
         return self._resolved(reference, digest, response.body)
 
     def discover(self, image: ResolvedImage, deadline: float) -> Sequence[SignatureArtifact]:
+        """Referrers (API, else the referrers tag) and cosign's tags, asked in parallel."""
         reference = image.reference
+        tags = cosign_tags(image.digest)
+        with self._lock:
+            api_absent = reference.registry in self._no_referrers_api
+        pending = {tag: self._pool.submit(self._manifest_by_tag, reference, tag, deadline)
+                   for tag, source in tags.items() if source != "referrers" or api_absent}
         seen: set[str] = set()
-        from_api = self._referrers_api(image, deadline, seen)
+        from_api = None if api_absent else self._referrers_api(image, deadline, seen)
+        fallback = next(tag for tag, source in tags.items() if source == "referrers")
+        if from_api is None and fallback not in pending:
+            pending[fallback] = self._pool.submit(self._manifest_by_tag, reference, fallback, deadline)
         found = list(from_api or [])
-        for tag, source in cosign_tags(image.digest).items():
-            if source == "referrers" and from_api is not None:
-                continue  # the referrers API answered; the referrers tag is the fallback for registries without it
-            manifest, digest, descriptor = self._manifest_by_tag(reference, tag, deadline)
+        for tag, source in tags.items():
+            if tag not in pending:
+                continue
+            manifest, digest, descriptor = pending[tag].result()
             if manifest is None or digest in seen:
                 continue
             seen.add(digest)

@@ -4,6 +4,7 @@ same concurrency. Each engine run starts with empty caches."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import tempfile
@@ -25,10 +26,54 @@ from tests.registry import RegistryServer
 
 SIZES = (10, 100)
 CONCURRENCY = 32
+LATENCY = 0.010  # seconds added to every request by the delay proxy (a registry 10 ms away)
+
+
+class DelayProxy:
+    """A loopback TCP proxy that holds each request for LATENCY before forwarding it: a distant registry."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+        import threading
+
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(256)
+        self.port = self.listener.getsockname()[1]
+        self.target_port = target_port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pipe, args=(client, upstream, LATENCY), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, 0.0), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: object, sink: object, delay: float) -> None:
+        try:
+            while data := source.recv(65536):  # type: ignore[attr-defined]
+                if delay:
+                    time.sleep(delay)
+                sink.sendall(data)  # type: ignore[attr-defined]
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.close()  # type: ignore[attr-defined]
 ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"
 
 
-def floor(registry: RegistryServer, keys: list[tuple[str, str]]) -> tuple[float, int]:
+def floor(registry: RegistryServer, keys: list[tuple[str, str]], host: str) -> tuple[float, int]:
     """Minimal fetches for a key-signed image: manifest by tag, .sig manifest, payload blob."""
     session = requests.Session()
     session.trust_env = False
@@ -37,11 +82,12 @@ def floor(registry: RegistryServer, keys: list[tuple[str, str]]) -> tuple[float,
 
     def fetch(repo_tag: tuple[str, str]) -> int:
         repo, tag = repo_tag
-        manifest = session.get(f"{registry.url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
+        url = f"http://{host}"
+        manifest = session.get(f"{url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
         digest = "sha256:" + hashlib.sha256(manifest.content).hexdigest()
-        sig = session.get(f"{registry.url}/v2/{repo}/manifests/{digest.replace(':', '-')}.sig",
+        sig = session.get(f"{url}/v2/{repo}/manifests/{digest.replace(':', '-')}.sig",
                           headers={"Accept": ACCEPT}).json()
-        session.get(f"{registry.url}/v2/{repo}/blobs/{sig['layers'][0]['digest']}")
+        session.get(f"{url}/v2/{repo}/blobs/{sig['layers'][0]['digest']}")
         return 3
 
     started = time.perf_counter()
@@ -50,9 +96,9 @@ def floor(registry: RegistryServer, keys: list[tuple[str, str]]) -> tuple[float,
     return time.perf_counter() - started, trips
 
 
-def sigwarden(tmp: Path, registry: RegistryServer, keys: list[str]) -> tuple[float, int, int]:
+def sigwarden(tmp: Path, host: str, keys: list[str]) -> tuple[float, int, int]:
     data = {"server": {"requestDeadline": "60s"}, "verification": {"concurrency": CONCURRENCY},
-            "stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host]}],
+            "stores": [{"type": "registry", "match": ["*"], "insecure": [host]}],
             "authorities": [{"name": "bench", "cosign": {"publicKeys": ["cosign.pub"]}}]}
     engine = Engine(build_config(data, write_yaml(tmp / "config.yaml", data)))
     started = time.perf_counter()
@@ -77,14 +123,17 @@ def main() -> None:
                 digest = writer.add_image("v1", f"image {i}".encode())["digest"]
                 cosign.sign_image(writer, digest, f"{registry.host}/bench/img{i}", key)
                 registry.push_layout(writer.path, f"bench/img{i}")
-            print(f"{'N':>4} {'who':>9} {'wall s':>8} {'trips':>6} {'trips/img':>9} {'verified':>8}")
-            for n in SIZES:
-                repos = [(f"bench/img{i}", "v1") for i in range(n)]
-                base_wall, base_trips = floor(registry, repos)
-                wall, trips, verified = sigwarden(tmp, registry, [f"{registry.host}/{r}:{t}" for r, t in repos])
-                print(f"{n:>4} {'floor':>9} {base_wall:>8.3f} {base_trips:>6} {base_trips / n:>9.1f} {'-':>8}")
-                print(f"{n:>4} {'sigwarden':>9} {wall:>8.3f} {trips:>6} {trips / n:>9.1f} {verified:>8}")
-                print(f"{n:>4} {'ratio':>9} {wall / base_wall:>8.2f} {trips / base_trips:>6.2f}")
+            proxy = DelayProxy(registry.port)
+            for label, host in (("loopback", registry.host), (f"+{LATENCY * 1000:.0f}ms", f"127.0.0.1:{proxy.port}")):
+                print(f"\nregistry {label}")
+                print(f"{'N':>4} {'who':>9} {'wall s':>8} {'trips':>6} {'trips/img':>9} {'verified':>8}")
+                for n in SIZES:
+                    repos = [(f"bench/img{i}", "v1") for i in range(n)]
+                    base_wall, base_trips = floor(registry, repos, host)
+                    wall, trips, verified = sigwarden(tmp, host, [f"{host}/{r}:{t}" for r, t in repos])
+                    print(f"{n:>4} {'floor':>9} {base_wall:>8.3f} {base_trips:>6} {base_trips / n:>9.1f} {'-':>8}")
+                    print(f"{n:>4} {'sigwarden':>9} {wall:>8.3f} {trips:>6} {trips / n:>9.1f} {verified:>8}")
+                    print(f"{n:>4} {'ratio':>9} {wall / base_wall:>8.2f} {trips / base_trips:>6.2f}")
         finally:
             registry.stop()
 
