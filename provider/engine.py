@@ -91,6 +91,7 @@ class Engine:
     def shutdown(self) -> None:
         """Stop taking work; running jobs finish in the background."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.router.close()
 
     # --- batch machinery -----------------------------------------------------------------------------
 

@@ -31,6 +31,12 @@ class StoreRouter:
     def from_config(cls, config: Config, metrics: Metrics) -> StoreRouter:
         return cls(tuple((s.match, build_store(s, config, metrics)) for s in config.stores))
 
+    def close(self) -> None:
+        for _, store in self.routes:
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+
     def select(self, reference: Reference) -> Store:
         for patterns, store in self.routes:
             if any(pattern_matches(p, reference.name) for p in patterns):

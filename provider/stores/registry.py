@@ -52,6 +52,11 @@ class RegistryStore:
         # Discovery asks several tags per image at once; its own pool, so it never waits on the engine's.
         self._pool = ThreadPoolExecutor(max_workers=2 * verification.concurrency, thread_name_prefix="sigwarden-fetch")
 
+    def close(self) -> None:
+        """Release the fetch threads and pooled connections (the engine is being replaced)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.client.session.close()
+
     # --- Store protocol ------------------------------------------------------------------------------
 
     def resolve(self, reference: Reference, deadline: float) -> ResolvedImage:
