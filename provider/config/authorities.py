@@ -1,0 +1,270 @@
+"""Authorities: cosign, notation and kritis-style trust material, read and checked once at load time."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import glob
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
+
+from provider.config.model import (
+    AttestationAuthority,
+    AttestationKey,
+    Authority,
+    ConfigError,
+    CosignAuthority,
+    Identity,
+    KeylessConfig,
+    NotationAuthority,
+    PKIConfig,
+    PublicKey,
+)
+from provider.config.reader import SCHEMA, FileReader, Node
+from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
+
+
+def _identities(node: Node, key: str) -> tuple[Identity, ...]:
+    identities = []
+    for where, item in node.items(key):
+        entry = Node(item, where, node.source, SCHEMA["authorities[].cosign.keyless.identities[]"])
+        if not (entry.has("subject") or entry.has("subjectRegExp")):
+            raise ConfigError(node.source, where, "needs subject or subjectRegExp")
+        identities.append(Identity(
+            subject=entry.data.get("subject"),
+            subject_regexp=_regexp(entry, "subjectRegExp"),
+            issuer=entry.data.get("issuer"),
+            issuer_regexp=_regexp(entry, "issuerRegExp"),
+        ))
+    return tuple(identities)
+
+
+def _regexp(node: Node, key: str) -> re.Pattern[str] | None:
+    if not node.has(key):
+        return None
+    text = node.string(key)
+    try:
+        # Anchored like cosign: a pattern never matches a longer string by accident.
+        return re.compile(rf"(?:{text})\Z")
+    except re.error as exc:
+        raise node.error(key, f"invalid regular expression: {exc}") from None
+
+
+def _cosign(node: Node, reader: FileReader) -> CosignAuthority:
+    tlog = node.string("tlog", "optional", choices=("optional", "required"))
+    rekor_keys = reader.public_keys(node, "rekorKeys")
+    keyless = None
+    if node.has("keyless"):
+        kl = node.child("keyless", SCHEMA["authorities[].cosign.keyless"])
+        if not kl.has("trustedRoot") and not kl.data.get("fulcioRoots"):
+            raise kl.error("fulcioRoots", "keyless needs trustedRoot or fulcioRoots")
+        trusted_root = kl.path("trustedRoot")
+        root_roots, root_intermediates, root_keys = (
+            _trusted_root(kl, reader.json(kl, "trustedRoot", trusted_root)) if trusted_root else ((), (), ()))
+        keyless = KeylessConfig(
+            trusted_root=trusted_root,
+            roots=reader.certificates(kl, "fulcioRoots") + root_roots,
+            intermediates=reader.certificates(kl, "fulcioIntermediates") + root_intermediates,
+            rekor_keys=(reader.public_keys(kl, "rekorKeys") or rekor_keys) + root_keys,
+            identities=_identities(kl, "identities"),
+        )
+        if not keyless.identities:
+            raise kl.error("identities", "keyless needs at least one identity (any signer would pass)")
+    pki = None
+    if node.has("pki"):
+        pk = node.child("pki", SCHEMA["authorities[].cosign.pki"])
+        pki = PKIConfig(reader.certificates(pk, "roots"), reader.certificates(pk, "intermediates"),
+                        _identities(pk, "identities"))
+        if not pki.roots:
+            raise pk.error("roots", "pki needs at least one root certificate")
+    authority = CosignAuthority(
+        public_keys=reader.public_keys(node, "publicKeys"),
+        tlog=tlog,
+        rekor_keys=rekor_keys,
+        docker_reference=node.string("dockerReference", "ignore", choices=("ignore", "repository")),
+        keyless=keyless,
+        pki=pki,
+    )
+    if not (authority.public_keys or keyless or pki):
+        raise node.error("publicKeys", "a cosign authority needs publicKeys, keyless or pki")
+    if tlog == "required" and not (rekor_keys or keyless):
+        raise node.error("rekorKeys", "tlog: required needs rekorKeys to check the log entries")
+    return authority
+
+
+def _trusted_root(node: Node, data: Any) -> tuple[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...],
+                                                  tuple[PublicKey, ...]]:
+    """Fulcio roots, intermediates and Rekor keys from a Sigstore `trusted_root.json`."""
+    roots: list[x509.Certificate] = []
+    intermediates: list[x509.Certificate] = []
+    keys: list[PublicKey] = []
+    try:
+        for authority in data.get("certificateAuthorities", []):
+            chain = [x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"]))
+                     for c in authority.get("certChain", {}).get("certificates", [])]
+            if chain:  # leaf-most first: the last certificate is the root
+                roots.append(chain[-1])
+                intermediates.extend(chain[:-1])
+        for index, log in enumerate(data.get("tlogs", [])):
+            raw = base64.b64decode(log["publicKey"]["rawBytes"])
+            keys.append(PublicKey(origin=f"trustedRoot.tlogs[{index}]", key=load_der_public_key(raw)))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise node.error("trustedRoot", f"not a Sigstore trusted root: {exc}") from None
+    if not roots:
+        raise node.error("trustedRoot", "the trusted root lists no certificate authorities")
+    return tuple(roots), tuple(intermediates), tuple(keys)
+
+
+def _notation(node: Node, reader: FileReader) -> NotationAuthority:
+    stores_node = node.child("trustStores", set(node.data.get("trustStores") or {}))
+    stores: dict[str, tuple[x509.Certificate, ...]] = {}
+    for name in stores_node.data:
+        store_type, _, store_name = str(name).partition(":")
+        if store_type not in ("ca", "signingAuthority", "tsa") or not store_name:
+            raise stores_node.error(str(name), "trust store names are <ca|signingAuthority|tsa>:<name>")
+        stores[str(name)] = reader.certificates(stores_node, str(name))
+        if not stores[str(name)]:
+            raise stores_node.error(str(name), "trust store has no certificates")
+    if not stores:
+        raise node.error("trustStores", "a notation authority needs at least one trust store")
+    policy_node = node.child("trustPolicy", SCHEMA["authorities[].notation.trustPolicy"])
+    if policy_node.has("file") == policy_node.has("inline"):
+        raise node.error("trustPolicy", "give exactly one of file or inline")
+    if policy_node.has("file"):
+        path = policy_node.path("file")
+        assert path is not None
+        policy = reader.json(policy_node, "file", path)
+    else:
+        policy = policy_node.data["inline"]
+    if not isinstance(policy, dict):
+        raise node.error("trustPolicy", "not a notation trust policy document (a JSON object)")
+    try:
+        document = parse_trust_policy(policy, known_stores=tuple(stores))
+    except TrustPolicyError as exc:
+        raise node.error("trustPolicy", str(exc)) from None
+    return NotationAuthority(trust_stores=stores, trust_policy=document)
+
+
+def _attestation(node: Node) -> AttestationAuthority:
+    return AttestationAuthority(
+        keys=_attestation_keys(node),
+        lookaside=node.data.get("lookaside", ""),
+        docker_reference=node.string("dockerReference", "repository", choices=("ignore", "repository")),
+    )
+
+
+def _attestation_keys(node: Node) -> tuple[AttestationKey, ...]:
+    """Keys in kritis' shapes: `publicKeyData` (+ `publicKeyId`) and/or v1beta1 `publicKeys[]`."""
+    keys: list[AttestationKey] = []
+    if node.has("publicKeyData"):
+        raw = node.string("publicKeyData")
+        try:
+            material = base64.b64decode(raw, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise node.error("publicKeyData", "expected base64 of a PEM public key or an armoured PGP key") from None
+        keys.append(_attestation_key(node, "publicKeyData", str(node.data.get("publicKeyId", "")), material, ""))
+    for where, item in node.items("publicKeys"):
+        entry = Node(item, where, node.source, SCHEMA["authorities[].attestation.publicKeys[]"])
+        key_id = str(entry.data.get("keyId", ""))
+        if entry.string("keyType", choices=("PGP", "PKIX")) == "PGP":
+            keys.append(_attestation_key(entry, "asciiArmoredPgpPublicKey", key_id,
+                                         entry.string("asciiArmoredPgpPublicKey"), ""))
+        else:
+            pkix = entry.child("pkixPublicKey", SCHEMA["authorities[].attestation.publicKeys[].pkixPublicKey"])
+            keys.append(_attestation_key(pkix, "publicKeyPem", key_id, pkix.string("publicKeyPem"),
+                                         pkix.data.get("signatureAlgorithm", "")))
+    if not keys:
+        raise node.error("publicKeys", "an attestation authority needs publicKeyData or publicKeys")
+    return tuple(keys)
+
+
+def _attestation_key(node: Node, key: str, key_id: str, material: str, algorithm: str) -> AttestationKey:
+    if "-----BEGIN" not in material:
+        # kritis stores armour and PEM base64-encoded in its CRDs.
+        try:
+            material = base64.b64decode(material, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise node.error(key, "neither PEM/armoured text nor base64 of it") from None
+    if "BEGIN PGP PUBLIC KEY BLOCK" in material:
+        import pysequoia
+
+        try:
+            cert = pysequoia.Cert.from_bytes(material.encode())
+        except Exception as exc:  # pysequoia raises RuntimeError with a Rust backtrace appended
+            raise node.error(key, f"corrupt OpenPGP public key: {str(exc).splitlines()[0]}") from None
+        return AttestationKey(key_id=key_id or cert.fingerprint.upper(), kind="pgp", pgp=cert)
+    if "BEGIN PUBLIC KEY" in material:
+        try:
+            public = load_pem_public_key(material.encode())
+        except ValueError as exc:
+            raise node.error(key, f"unparsable PEM public key: {exc}") from None
+        return AttestationKey(key_id=key_id, kind="pkix", pkix=PublicKey(key_id or "pkix", public),
+                              signature_algorithm=algorithm)
+    raise node.error(key, "neither a PEM public key nor an ASCII-armoured PGP public key")
+
+
+
+
+def parse_authority(where: str, data: Any, source: Path, reader: FileReader) -> Authority:
+    node = Node(data, where, source, SCHEMA["authorities[]"])
+    name = node.string("name")
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?", name):
+        raise node.error("name", f"{name!r}: use lowercase letters, digits, '.', '_' or '-' (max 63)")
+    sections = [k for k in ("cosign", "notation", "attestation") if node.has(k)]
+    if not sections:
+        raise ConfigError(source, where, f"authority {name!r} needs a cosign, notation or attestation section")
+    return Authority(
+        name=name,
+        scopes=node.strings("scopes"),
+        cosign=_cosign(node.child("cosign", SCHEMA["authorities[].cosign"]), reader) if node.has("cosign") else None,
+        notation=_notation(node.child("notation", SCHEMA["authorities[].notation"]), reader)
+        if node.has("notation") else None,
+        attestation=_attestation(node.child("attestation", SCHEMA["authorities[].attestation"]))
+        if node.has("attestation") else None,
+    )
+
+
+def _kritis_authority(where: str, doc: dict[str, Any], source: Path) -> Authority:
+    """A kritis `AttestationAuthority` document, in the v1beta1 `publicKeys` or the `publicKeyData` shape."""
+    meta = Node(doc.get("metadata") or {}, f"{where}.metadata", source, set(doc.get("metadata") or {}))
+    spec = Node(doc.get("spec") or {}, f"{where}.spec", source, set(doc.get("spec") or {}))
+    keys = _attestation_keys(spec)
+    return Authority(name=meta.string("name"), attestation=AttestationAuthority(keys=keys))
+
+
+def included_authorities(root: Node, reader: FileReader) -> list[Authority]:
+    authorities: list[Authority] = []
+    for where, pattern in root.items("include"):
+        if not isinstance(pattern, str):
+            raise ConfigError(root.source, where, "expected a file glob")
+        matches = sorted(glob.glob(str(root.source.parent / pattern)))
+        if not matches and not any(ch in pattern for ch in "*?["):
+            raise ConfigError(root.source, where, f"file not found: {root.source.parent / pattern}")
+        for file_name in matches:
+            path = Path(file_name).resolve()
+            reader.sources.append(path)
+            authorities.extend(_authorities_from_file(path, reader))
+    return authorities
+
+
+def _authorities_from_file(path: Path, reader: FileReader) -> list[Authority]:
+    try:
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(path, "", f"cannot read YAML: {exc}") from None
+    found: list[Authority] = []
+    for index, doc in enumerate(documents):
+        where = f"document[{index}]"
+        if isinstance(doc, dict) and doc.get("kind") == "AttestationAuthority":
+            found.append(_kritis_authority(where, doc, path))
+        elif isinstance(doc, dict) and "authorities" in doc and len(doc) == 1:
+            node = Node(doc, "", path, {"authorities"})
+            found.extend(parse_authority(w, item, path, reader) for w, item in node.items("authorities"))
+        else:
+            raise ConfigError(path, where, "expected kind: AttestationAuthority or an `authorities:` list")
+    return found

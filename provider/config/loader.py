@@ -1,0 +1,150 @@
+"""Load a config file: the server, verification, mutation and store sections, and the authorities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+
+from provider.config.authorities import included_authorities, parse_authority
+from provider.config.model import (
+    CacheConfig,
+    Config,
+    ConfigError,
+    Credentials,
+    MutationConfig,
+    RegistryAuth,
+    ServerConfig,
+    StoreConfig,
+    TLSConfig,
+    VerificationConfig,
+)
+from provider.config.reader import SCHEMA, FileReader, Node
+
+
+def _server(root: Node) -> ServerConfig:
+    node = root.child("server", SCHEMA["server"])
+    tls = node.child("tls", SCHEMA["server.tls"])
+    tls_config = TLSConfig(cert=tls.path("cert"), key=tls.path("key"), client_ca=tls.path("clientCA"),
+                           client_names=tls.strings("clientNames"))
+    if (tls_config.cert is None) != (tls_config.key is None):
+        raise tls.error("key" if tls_config.cert else "cert", "cert and key go together")
+    if tls_config.client_names and tls_config.client_ca is None:
+        raise tls.error("clientNames", "pinning client names needs clientCA (client certificates)")
+    if tls_config.client_ca is not None:
+        # Checked here so an empty or broken CA file stops `serve` with a clear message (fail closed).
+        try:
+            if not x509.load_pem_x509_certificates(tls_config.client_ca.read_bytes()):
+                raise ValueError("no certificates")
+        except (ValueError, OSError) as exc:
+            raise tls.error("clientCA", f"{tls_config.client_ca} holds no PEM certificate: {exc}") from None
+    defaults = ServerConfig()
+    return ServerConfig(
+        listen=_address(node, "listen", defaults.listen),
+        metrics_listen=_address(node, "metricsListen", defaults.metrics_listen),
+        request_deadline=node.duration("requestDeadline", defaults.request_deadline),
+        max_keys=node.integer("maxKeys", defaults.max_keys),
+        max_body_bytes=node.integer("maxBodyBytes", defaults.max_body_bytes, minimum=1024),
+        threads=node.integer("threads", defaults.threads),
+        reload_interval=node.duration("reloadInterval", defaults.reload_interval),
+        tls=tls_config,
+    )
+
+
+def _address(node: Node, key: str, default: str) -> str:
+    value = node.string(key, default)
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise node.error(key, f"expected host:port, got {value!r}")
+    return value
+
+
+def _verification(root: Node) -> VerificationConfig:
+    node = root.child("verification", SCHEMA["verification"])
+    cache = node.child("cache", SCHEMA["verification.cache"])
+    d = CacheConfig()
+    defaults = VerificationConfig()
+    return VerificationConfig(
+        concurrency=node.integer("concurrency", defaults.concurrency),
+        max_signatures=node.integer("maxSignatures", defaults.max_signatures),
+        max_blob_bytes=node.integer("maxBlobBytes", defaults.max_blob_bytes, minimum=1024),
+        max_predicate_bytes=node.integer("maxPredicateBytes", defaults.max_predicate_bytes, minimum=0),
+        cache=CacheConfig(
+            ttl=cache.duration("ttl", d.ttl),
+            unverified_ttl=cache.duration("unverifiedTtl", d.unverified_ttl),
+            error_ttl=cache.duration("errorTtl", d.error_ttl),
+            max_entries=cache.integer("maxEntries", d.max_entries),
+        ),
+    )
+
+
+def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
+    stores = []
+    for where, item in root.items("stores"):
+        node = Node(item, where, root.source, SCHEMA["stores[]"])
+        store_type = node.string("type", choices=("registry", "oci-layout"))
+        match = node.strings("match", ("*",))
+        if store_type == "oci-layout":
+            path = node.path("path")
+            if path is None:
+                raise node.error("path", "an oci-layout store needs a path")
+            if not path.is_dir():
+                raise node.error("path", f"not a directory: {path}")
+            stores.append(StoreConfig(type=store_type, match=match, path=path))
+            continue
+        auth = node.child("auth", SCHEMA["stores[].auth"])
+        docker_config = auth.path("dockerConfig")
+        if docker_config is not None:
+            reader.json(auth, "dockerConfig", docker_config)
+        static = {}
+        for host in (auth.data.get("static") or {}):
+            cred = auth.child("static", set(auth.data["static"])).child(
+                str(host), SCHEMA["stores[].auth.static.<host>"])
+            static[str(host)] = Credentials(cred.data.get("username", ""), cred.data.get("password", ""),
+                                            cred.data.get("identityToken", ""))
+        ca = node.path("ca")
+        if ca is not None:
+            reader.certificate_file(node, f"{where}.ca", ca)
+        stores.append(StoreConfig(type=store_type, match=match, insecure=node.strings("insecure"), ca=ca,
+                                  auth=RegistryAuth(docker_config=docker_config, static=static)))
+    return tuple(stores)
+
+
+def load_config(path: str | Path) -> Config:
+    """Load, validate and resolve a config file. Raises ConfigError naming file and field."""
+    source = Path(path).resolve()
+    try:
+        text = source.read_text()
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot read config: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "", f"not valid YAML: {exc}") from None
+    return build_config(data if data is not None else {}, source)
+
+
+def build_config(data: Any, source: Path) -> Config:
+    """Validate an already-parsed config mapping as if it was read from `source`."""
+    root = Node(data, "", source, SCHEMA[""])
+    reader = FileReader()
+    authorities = [parse_authority(w, item, source, reader) for w, item in root.items("authorities")]
+    authorities.extend(included_authorities(root, reader))
+    names = [a.name for a in authorities]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(source, "authorities", f"duplicate authority name {duplicates[0]!r}")
+    server = _server(root)
+    mutation = root.child("mutation", SCHEMA["mutation"])
+    stores = _stores(root, reader)
+    return Config(
+        path=source,
+        server=server,
+        verification=_verification(root),
+        mutation=MutationConfig(keep_tag=mutation.boolean("keepTag", True)),
+        stores=stores or (StoreConfig(type="registry", match=("*",)),),
+        authorities=tuple(authorities),
+        sources=tuple(dict.fromkeys([source, *reader.sources])),
+    )

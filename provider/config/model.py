@@ -1,0 +1,212 @@
+"""The configuration model: frozen dataclasses that the loader fills and the engine reads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from provider.verifiers.notation.trustpolicy import TrustPolicyDocument
+
+
+class ConfigError(Exception):
+    """A configuration problem, with the file and field it concerns."""
+
+    def __init__(self, source: Path | str, field_path: str, problem: str) -> None:
+        self.source = str(source)
+        self.field_path = field_path
+        self.problem = problem
+        where = f"{self.source}: {field_path}" if field_path else self.source
+        super().__init__(f"{where}: {problem}")
+
+
+# --- durations -------------------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Parse `2.5s`, `300ms`, `5m` or `1h` into seconds."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(f"expected a duration such as 2.5s, 300ms or 5m, got {text!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+# --- the configuration model -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TLSConfig:
+    cert: Path | None = None
+    key: Path | None = None
+    client_ca: Path | None = None
+    client_names: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(p for p in (self.cert, self.key, self.client_ca) if p is not None)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen: str = "0.0.0.0:8443"
+    metrics_listen: str = "0.0.0.0:9090"
+    request_deadline: float = 2.5
+    max_keys: int = 1024
+    max_body_bytes: int = 1024 * 1024
+    threads: int = 16
+    reload_interval: float = 2.0
+    tls: TLSConfig = field(default_factory=TLSConfig)
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    ttl: float = 300.0
+    unverified_ttl: float = 30.0
+    error_ttl: float = 10.0
+    max_entries: int = 100_000
+
+
+@dataclass(frozen=True)
+class VerificationConfig:
+    concurrency: int = 32
+    max_signatures: int = 16
+    max_blob_bytes: int = 1024 * 1024
+    max_predicate_bytes: int = 64 * 1024
+    cache: CacheConfig = field(default_factory=CacheConfig)
+
+
+@dataclass(frozen=True)
+class MutationConfig:
+    keep_tag: bool = True
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str = ""
+    password: str = field(default="", repr=False)
+    identity_token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    docker_config: Path | None = None
+    static: Mapping[str, Credentials] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    type: str
+    match: tuple[str, ...]
+    path: Path | None = None
+    insecure: tuple[str, ...] = ()
+    ca: Path | None = None
+    auth: RegistryAuth = field(default_factory=RegistryAuth)
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A trusted public key and where it came from (for reasons and key IDs)."""
+
+    origin: str
+    key: PublicKeyTypes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A certificate identity requirement, mirroring cosign's --certificate-identity flags (anchored)."""
+
+    subject: str | None = None
+    subject_regexp: re.Pattern[str] | None = None
+    issuer: str | None = None
+    issuer_regexp: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class KeylessConfig:
+    trusted_root: Path | None
+    roots: tuple[x509.Certificate, ...]  # Fulcio roots
+    intermediates: tuple[x509.Certificate, ...]
+    rekor_keys: tuple[PublicKey, ...]
+    identities: tuple[Identity, ...]
+
+
+@dataclass(frozen=True)
+class PKIConfig:
+    roots: tuple[x509.Certificate, ...]
+    intermediates: tuple[x509.Certificate, ...]
+    identities: tuple[Identity, ...]
+
+
+@dataclass(frozen=True)
+class CosignAuthority:
+    public_keys: tuple[PublicKey, ...] = ()
+    tlog: str = "optional"  # optional | required
+    rekor_keys: tuple[PublicKey, ...] = ()
+    docker_reference: str = "ignore"  # ignore | repository
+    keyless: KeylessConfig | None = None
+    pki: PKIConfig | None = None
+
+
+@dataclass(frozen=True)
+class NotationAuthority:
+    trust_stores: Mapping[str, tuple[x509.Certificate, ...]]
+    trust_policy: TrustPolicyDocument
+
+
+@dataclass(frozen=True)
+class AttestationKey:
+    """A kritis-style key: an OpenPGP certificate (pysequoia) or a PKIX public key."""
+
+    key_id: str
+    kind: str  # pgp | pkix
+    pgp: Any = field(default=None, repr=False)
+    pkix: PublicKey | None = field(default=None, repr=False)
+    signature_algorithm: str = ""
+
+
+@dataclass(frozen=True)
+class AttestationAuthority:
+    keys: tuple[AttestationKey, ...]
+    lookaside: str = ""
+    docker_reference: str = "repository"
+
+
+@dataclass(frozen=True)
+class Authority:
+    name: str
+    scopes: tuple[str, ...] = ()
+    cosign: CosignAuthority | None = None
+    notation: NotationAuthority | None = None
+    attestation: AttestationAuthority | None = None
+
+    def covers(self, reference: str) -> bool:
+        """True when `reference` (normalised) falls in this authority's scopes; no scopes = every image."""
+        return not self.scopes or any(pattern_matches(p, reference) for p in self.scopes)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    server: ServerConfig
+    verification: VerificationConfig
+    mutation: MutationConfig
+    stores: tuple[StoreConfig, ...]
+    authorities: tuple[Authority, ...]
+    # Every file this config was built from, so a change to any of them triggers a reload.
+    sources: tuple[Path, ...] = ()
+
+
+def pattern_matches(pattern: str, reference: str) -> bool:
+    """Glob-like match used by `scopes` and store `match`: `*` alone matches all, trailing `*` is a prefix."""
+    if pattern == "*":
+        return True
+    if pattern.endswith("*"):
+        return reference.startswith(pattern[:-1])
+    return reference == pattern or reference.startswith(pattern + ":") or reference.startswith(pattern + "@")

@@ -1,0 +1,205 @@
+"""Reading YAML with errors that name the file and the field, and reading the files a config references."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from provider.config.model import ConfigError, PublicKey, parse_duration
+
+# Every key the loader accepts, by section ("[]" = each list item, "<host>" = any map key). The loader uses
+# these sets, and docs/configuration.md is checked against them so the reference cannot drift.
+SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
+    "": {"server", "verification", "mutation", "stores", "authorities", "include"},
+    "server": {"listen", "metricsListen", "requestDeadline", "maxKeys", "maxBodyBytes", "threads",
+               "reloadInterval", "tls"},
+    "server.tls": {"cert", "key", "clientCA", "clientNames"},
+    "verification": {"concurrency", "maxSignatures", "maxBlobBytes", "maxPredicateBytes", "cache"},
+    "verification.cache": {"ttl", "unverifiedTtl", "errorTtl", "maxEntries"},
+    "mutation": {"keepTag"},
+    "stores[]": {"type", "match", "path", "insecure", "ca", "auth"},
+    "stores[].auth": {"dockerConfig", "static"},
+    "stores[].auth.static.<host>": {"username", "password", "identityToken"},
+    "authorities[]": {"name", "scopes", "cosign", "notation", "attestation"},
+    "authorities[].cosign": {"publicKeys", "tlog", "rekorKeys", "dockerReference", "keyless", "pki"},
+    "authorities[].cosign.publicKeys[]": {"file", "pem"},
+    "authorities[].cosign.keyless": {"trustedRoot", "fulcioRoots", "fulcioIntermediates", "rekorKeys",
+                                     "identities"},
+    "authorities[].cosign.keyless.identities[]": {"subject", "subjectRegExp", "issuer", "issuerRegExp"},
+    "authorities[].cosign.pki": {"roots", "intermediates", "identities"},
+    "authorities[].notation": {"trustStores", "trustPolicy"},
+    "authorities[].notation.trustPolicy": {"file", "inline"},
+    "authorities[].attestation": {"publicKeyData", "publicKeyId", "publicKeys", "lookaside", "dockerReference"},
+    "authorities[].attestation.publicKeys[]": {"keyType", "keyId", "asciiArmoredPgpPublicKey", "pkixPublicKey"},
+    "authorities[].attestation.publicKeys[].pkixPublicKey": {"publicKeyPem", "signatureAlgorithm"},
+}.items()}
+
+
+def accepted_keys() -> list[str]:
+    """Dotted paths of every accepted key, e.g. `server.tls.clientCA`."""
+    return sorted(f"{section}.{key}" if section else key for section, keys in SCHEMA.items() for key in keys)
+
+
+class Node:
+    """A mapping from the YAML plus where it lives, so every error can name file and field."""
+
+    def __init__(self, data: Any, where: str, source: Path, allowed: set[str] | frozenset[str]) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(source, where, f"expected a mapping, got {_kind(data)}")
+        unknown = sorted(str(k) for k in data if k not in allowed)
+        if unknown:
+            raise ConfigError(source, _join(where, unknown[0]),
+                              f"unknown key (accepted here: {', '.join(sorted(allowed))})")
+        self.data = data
+        self.where = where
+        self.source = source
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.source, _join(self.where, key), problem)
+
+    def has(self, key: str) -> bool:
+        return self.data.get(key) is not None
+
+    def child(self, key: str, allowed: set[str] | frozenset[str]) -> Node:
+        return Node(self.data.get(key) or {}, _join(self.where, key), self.source, allowed)
+
+    def string(self, key: str, default: str | None = None, choices: tuple[str, ...] = ()) -> str:
+        value = self.data.get(key, default)
+        if value is None:
+            raise self.error(key, "is required")
+        if not isinstance(value, str) or not value:
+            raise self.error(key, f"expected a non-empty string, got {_kind(value)}")
+        if choices and value not in choices:
+            raise self.error(key, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def integer(self, key: str, default: int, minimum: int = 1) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"expected an integer, got {_kind(value)}")
+        if value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {_kind(value)}")
+        return value
+
+    def duration(self, key: str, default: float) -> float:
+        if key not in self.data:
+            return default
+        try:
+            seconds = parse_duration(self.data[key])
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
+        if seconds <= 0:
+            raise self.error(key, "must be greater than zero")
+        return seconds
+
+    def strings(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.data.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.error(key, "expected a list of non-empty strings")
+        return tuple(value)
+
+    def path(self, key: str, must_exist: bool = True) -> Path | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise self.error(key, f"expected a file path, got {_kind(value)}")
+        resolved = (self.source.parent / value).resolve()
+        if must_exist and not resolved.exists():
+            raise self.error(key, f"file not found: {resolved}")
+        return resolved
+
+    def items(self, key: str) -> Iterator[tuple[str, Any]]:
+        value = self.data.get(key) or []
+        if not isinstance(value, list):
+            raise self.error(key, f"expected a list, got {_kind(value)}")
+        for index, item in enumerate(value):
+            yield f"{_join(self.where, key)}[{index}]", item
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+class FileReader:
+    """Reads referenced files once and records them as config sources."""
+
+    def __init__(self) -> None:
+        self.sources: list[Path] = []
+
+    def read(self, node: Node, key: str, path: Path) -> bytes:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise node.error(key, f"cannot read {path}: {exc.strerror}") from None
+        self.sources.append(path)
+        return data
+
+    def public_key(self, node: Node, key: str, pem: bytes, origin: str) -> PublicKey:
+        try:
+            return PublicKey(origin=origin, key=load_pem_public_key(pem))
+        except (ValueError, TypeError) as exc:
+            raise node.error(key, f"not a PEM public key ({origin}): {exc}") from None
+
+    def public_keys(self, node: Node, key: str) -> tuple[PublicKey, ...]:
+        """A list of `{file: …}` or `{pem: …}` entries, or plain file paths."""
+        keys = []
+        for where, item in node.items(key):
+            if isinstance(item, str):
+                item = {"file": item}
+            entry = Node(item, where, node.source, SCHEMA["authorities[].cosign.publicKeys[]"])
+            if entry.has("file") == entry.has("pem"):
+                raise ConfigError(node.source, where, "give exactly one of file or pem")
+            if entry.has("file"):
+                path = entry.path("file")
+                assert path is not None
+                keys.append(self.public_key(entry, "file", self.read(entry, "file", path), path.name))
+            else:
+                keys.append(self.public_key(entry, "pem", entry.string("pem").encode(), f"{where}.pem"))
+        return tuple(keys)
+
+    def certificates(self, node: Node, key: str) -> tuple[x509.Certificate, ...]:
+        certs: list[x509.Certificate] = []
+        for where, item in node.items(key):
+            if not isinstance(item, str):
+                raise ConfigError(node.source, where, "expected a certificate file path")
+            path = (node.source.parent / item).resolve()
+            certs.extend(self.certificate_file(node, where, path))
+        return tuple(certs)
+
+    def certificate_file(self, node: Node, where: str, path: Path) -> list[x509.Certificate]:
+        if not path.exists():
+            raise ConfigError(node.source, where, f"file not found: {path}")
+        data = path.read_bytes()
+        self.sources.append(path)
+        try:
+            if b"-----BEGIN" in data:
+                return x509.load_pem_x509_certificates(data)
+            return [x509.load_der_x509_certificate(data)]
+        except ValueError as exc:
+            raise ConfigError(node.source, where, f"{path.name} is not a PEM or DER certificate: {exc}") from None
+
+    def json(self, node: Node, key: str, path: Path) -> Any:
+        """Read and parse a referenced JSON file (trust roots, trust policies, docker config)."""
+        try:
+            return json.loads(self.read(node, key, path))
+        except json.JSONDecodeError as exc:
+            raise node.error(key, f"{path.name} is not valid JSON: {exc}") from None
