@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from provider.facts import rfc3339
 from provider.policy.external import ExternalData, gatekeeper_shape
-from provider.policy.gatekeeper import AUDIT_POINT, VALIDATION_POINT, Constraint, PolicySet, Review, matches
+from provider.policy.gatekeeper import AUDIT_POINT, VALIDATION_POINT, Constraint, PolicySet, Review
 
 BATCH = 100
 POD_SPEC_PATHS = {"Pod": ("spec",), "CronJob": ("spec", "jobTemplate", "spec", "template", "spec")}
@@ -172,11 +172,9 @@ def audit(policies: PolicySet, objects: Sequence[dict[str, Any]], memo: MemoExte
     results: list[Result] = []
     audited = [o for o in objects if o.get("kind") != "Namespace"]
     for obj in tqdm(audited, desc="evaluating objects", unit="obj", disable=not progress or None, leave=False):
-        review = Review(obj, operation="")
-        violations = policies.evaluate(review)
-        for constraint in policies.constraints:
-            if not matches(constraint.match, obj, policies.namespaces):
-                continue
+        matched = policies.matching(obj)
+        violations = policies.evaluate(Review(obj, operation=""), matched)
+        for constraint in matched:
             messages = [v.message for v in violations if v.constraint is constraint]
             results.append(Result(object_ref(obj), constraint_json(constraint), not messages, messages, "sigwarden",
                                   [memo.facts(i) for i in object_images(obj)]))

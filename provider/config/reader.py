@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +146,16 @@ class FileReader:
         self.sources: list[Path] = []
 
     def read(self, node: Node, key: str, path: Path) -> bytes:
+        return self._load(path, lambda problem: node.error(key, problem))
+
+    def _load(self, path: Path, error: Callable[[str], ConfigError]) -> bytes:
+        """Read a referenced file and record it as a source (a change to it triggers a reload)."""
         try:
             data = path.read_bytes()
+        except FileNotFoundError:
+            raise error(f"file not found: {path}") from None
         except OSError as exc:
-            raise node.error(key, f"cannot read {path}: {exc.strerror}") from None
+            raise error(f"cannot read {path}: {exc.strerror}") from None
         self.sources.append(path)
         return data
 
@@ -186,10 +192,7 @@ class FileReader:
         return tuple(certs)
 
     def certificate_file(self, node: Node, where: str, path: Path) -> list[x509.Certificate]:
-        if not path.exists():
-            raise ConfigError(node.source, where, f"file not found: {path}")
-        data = path.read_bytes()
-        self.sources.append(path)
+        data = self._load(path, lambda problem: ConfigError(node.source, where, problem))
         try:
             if b"-----BEGIN" in data:
                 return x509.load_pem_x509_certificates(data)

@@ -171,12 +171,17 @@ class PolicySet:
         engine.add_policy(f"{template.kind}.rego", template.rego)
         return engine
 
+    def matching(self, obj: Mapping[str, Any]) -> list[Constraint]:
+        """The constraints whose `match` selects `obj`."""
+        return [c for c in self.constraints if matches(c.match, obj, self.namespaces)]
+
     def evaluate(self, review: Review, constraints: Sequence[Constraint] | None = None) -> list[Violation]:
-        """Violations of every matching constraint, whatever its enforcement action."""
+        """Violations of the given constraints (default: every matching one), whatever their enforcement action.
+
+        Constraints passed in are taken as already matched.
+        """
         violations = []
-        for constraint in constraints if constraints is not None else self.constraints:
-            if not matches(constraint.match, review.object, self.namespaces):
-                continue
+        for constraint in constraints if constraints is not None else self.matching(review.object):
             engine = self._engines[constraint.kind]
             engine.set_input({"review": review.to_input(), "parameters": dict(constraint.parameters)})
             raw = json.loads(engine.eval_rule_as_json(f"data.{self.templates[constraint.kind].package}.violation"))

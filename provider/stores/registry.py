@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from cachetools import TTLCache
+from cachetools import LRUCache, TTLCache
 
 from provider.config import StoreConfig, VerificationConfig
 from provider.digests import DigestMismatch, check_digest, compute_digest
@@ -34,6 +34,7 @@ from provider.stores.registry_client import RegistryClient
 ACCEPT_MANIFESTS = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
 MAX_REFERRER_PAGES = 10
 TAG_CACHE_ENTRIES = 10_000
+VERIFIED_CACHE_BYTES = 32 * 1024 * 1024
 
 
 class RegistryStore:
@@ -46,6 +47,9 @@ class RegistryStore:
         self.max_blob_bytes = verification.max_blob_bytes
         # tag reference → (digest, manifest bytes that hashed to it); never outlives the facts TTL.
         self._tags: TTLCache[str, tuple[str, bytes]] = TTLCache(TAG_CACHE_ENTRIES, verification.cache.ttl)
+        # Content that passed its digest check, by (repository, digest): immutable, so safe to reuse. Several
+        # verifiers may read the same referrer manifest or payload blob for one image; it is fetched once.
+        self._verified: LRUCache[tuple[str, str], bytes] = LRUCache(VERIFIED_CACHE_BYTES, getsizeof=len)
         # Hosts whose registry answered that it has no referrers API: ask them again only after the TTL.
         self._no_referrers_api: TTLCache[str, bool] = TTLCache(1024, verification.cache.ttl)
         self._lock = threading.Lock()
@@ -114,6 +118,9 @@ class RegistryStore:
         if descriptor.size > self.max_blob_bytes:
             raise ArtifactError(ErrorCode.REGISTRY_UNAVAILABLE, f"blob {descriptor.digest} is {descriptor.size} "
                                                                 f"bytes, over the {self.max_blob_bytes}-byte limit")
+        cached = self._cached(reference, descriptor.digest)
+        if cached is not None:
+            return cached
         try:
             response = self.client.get(reference.registry, reference.repository,
                                        f"{reference.repository}/blobs/{descriptor.digest}", deadline,
@@ -123,7 +130,7 @@ class RegistryStore:
             raise ArtifactError(exc.code, exc.message) from None
         except DigestMismatch as exc:
             raise ArtifactError(ErrorCode.REGISTRY_UNAVAILABLE, f"blob {descriptor.digest}: {exc}") from None
-        return response.body
+        return self._remember(reference, descriptor.digest, response.body)
 
     # --- helpers -------------------------------------------------------------------------------------
 
@@ -150,8 +157,21 @@ class RegistryStore:
             return None  # fall back to a full GET, which reports errors properly
         return cached if head.headers.get("Docker-Content-Digest", "") == cached[0] else None
 
+    def _cached(self, reference: Reference, digest: str) -> bytes | None:
+        with self._lock:
+            return self._verified.get((reference.name, digest))
+
+    def _remember(self, reference: Reference, digest: str, data: bytes) -> bytes:
+        if len(data) <= VERIFIED_CACHE_BYTES // 8:
+            with self._lock:
+                self._verified[(reference.name, digest)] = data
+        return data
+
     def _manifest_bytes(self, reference: Reference, digest: str, deadline: float,
                         error: type[Exception]) -> bytes:
+        cached = self._cached(reference, digest)
+        if cached is not None:
+            return cached
         try:
             response = self.client.get(reference.registry, reference.repository,
                                        f"{reference.repository}/manifests/{digest}", deadline, MAX_MANIFEST_BYTES,
@@ -165,7 +185,7 @@ class RegistryStore:
         except DigestMismatch as exc:
             raise error(ErrorCode.REGISTRY_UNAVAILABLE,
                         f"registry {reference.registry} served a manifest for {digest} that {exc}") from None
-        return response.body
+        return self._remember(reference, digest, response.body)
 
     def _referrers_api(self, image: ResolvedImage, deadline: float,
                        seen: set[str]) -> list[SignatureArtifact] | None:

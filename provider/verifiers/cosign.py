@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provider.config import Authority, CosignAuthority
+from provider.reference import InvalidReference, parse_reference
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
 from provider.verifiers.base import SignatureResult, VerifierOutcome
@@ -94,8 +95,6 @@ def check_payload(payload: bytes, image: ResolvedImage, docker_reference: str,
 
 
 def _repository(docker_reference: str) -> str:
-    from provider.reference import InvalidReference, parse_reference
-
     try:
         return parse_reference(docker_reference).name
     except InvalidReference:
