@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 
 from provider.devkit.pki import Issued, issue, make_ca
@@ -64,56 +59,6 @@ class ProviderPKI:
     @property
     def client_pair(self) -> tuple[str, str]:
         return self.path("client.crt"), self.path("client.key")
-
-
-class ProviderProcess:
-    """`sigwarden serve` as a subprocess on loopback ports; stopped by `stop()`."""
-
-    def __init__(self, config_path: Path, port: int, metrics_port: int) -> None:
-        self.config_path = config_path
-        self.port = port
-        self.metrics_port = metrics_port
-        self.log_path = config_path.with_suffix(".log")
-        self._log = self.log_path.open("wb")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen([sys.executable, "-m", "provider", "serve", "--config", str(config_path)],
-                                        stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}"
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"provider exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(f"{self.metrics_url}/readyz", timeout=1).status_code == 200:
-                    with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"provider not ready after {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self._log.close()
 
 
 def provider_request(keys: list[Any], api_version: str = "externaldata.gatekeeper.sh/v1beta1") -> dict[str, Any]:

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -29,6 +24,7 @@ from provider.devkit import cosign, notation
 from provider.devkit.kube import deployment
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.pki import issue, make_ca
+from provider.devkit.process import ProviderProcess
 from provider.policy.external import HTTPExternalData
 from provider.policy.gatekeeper import PolicySet, parse_constraint, parse_template
 from provider.policy.suite import admit
@@ -175,27 +171,6 @@ def replay(root: Path, url: str, images: dict[str, str]) -> list[Step]:
     return steps
 
 
-def _start(config_path: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    config = yaml.safe_load(config_path.read_text())
-    log = (config_path.parent / "provider.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "provider", "serve", "--config", str(config_path)],
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    return process, config["server"]
-
-
-def _wait_ready(process: subprocess.Popen[bytes], metrics_listen: str, log: Path) -> None:
-    for _ in range(300):
-        if process.poll() is not None:
-            raise RuntimeError(f"provider exited early:\n{log.read_text()}")
-        try:
-            if requests.get(f"http://{metrics_listen}/readyz", timeout=1).status_code == 200:
-                return
-        except requests.exceptions.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("provider did not become ready")
-
-
 def _summary(steps: list[Step]) -> bool:
     print(f"\n{'SCENARIO':<32} {'DEPLOYMENT':<60} {'EXPECTED':<9} {'GOT':<9}")
     ok = True
@@ -214,10 +189,12 @@ def run_demo(serve: bool = False) -> int:
         print(f"workspace {root}: a cosign key pair, a notation CA and signing certificate with a trust policy,")
         print("a kritis PKIX key, a server certificate and a Gatekeeper-like client certificate; an OCI layout")
         print("store with attested, cosign-signed, notation-signed, unsigned and tampered images.")
-        process, server = _start(config_path)
+        server = yaml.safe_load(config_path.read_text())["server"]
+        process = ProviderProcess(config_path, int(server["listen"].rsplit(":", 1)[1]),
+                                  int(server["metricsListen"].rsplit(":", 1)[1]))
         try:
-            _wait_ready(process, server["metricsListen"], root / "provider.log")
-            url = f"https://{server['listen']}"
+            process.wait_ready()
+            url = process.url
             print(f"provider: {url} (TLS; client certificate required and pinned to {GATEKEEPER_CN})")
             ok = _summary(replay(root, url, images))
             print("\nall decisions as expected" if ok else "\nSOME DECISIONS DIFFER FROM THE EXPECTED ONES")
@@ -225,8 +202,7 @@ def run_demo(serve: bool = False) -> int:
                 _keep_serving(root, url, images)
             return 0 if ok else 1
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=15)
+            process.stop()
 
 
 def _keep_serving(root: Path, url: str, images: dict[str, str]) -> None:
