@@ -22,7 +22,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from provider.devkit.layout import LayoutWriter
-from tests.helpers import ProviderPKI, ProviderProcess, free_port, provider_request, write_yaml
+from provider.devkit.process import ProviderProcess
+from tests.helpers import ProviderPKI, free_port, provider_request, write_yaml
 
 REG = "bench.example"
 BATCHES = (1, 10, 100)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ProviderPKI, ProviderProcess, free_port, write_yaml
+from provider.devkit.process import ProviderProcess
+from tests.helpers import ProviderPKI, free_port, write_yaml
 from tests.registry import RegistryServer
 
 

@@ -13,11 +13,12 @@ import pytest
 from provider.config import load_config
 from provider.devkit.fixtures import ALPINE, SIGNED, World, build_world
 from provider.devkit.kube import deployment
+from provider.devkit.process import ProviderProcess
 from provider.engine import Engine
 from provider.policy.external import EngineExternalData, HTTPExternalData
 from provider.policy.gatekeeper import PolicySet
 from provider.policy.suite import admit
-from tests.helpers import ProviderPKI, ProviderProcess, write_yaml
+from tests.helpers import ProviderPKI, write_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = sorted(str(p) for p in (ROOT / "policies").glob("*/suite.yaml"))

@@ -14,12 +14,13 @@ import requests
 
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.pki import issue, make_ca
+from provider.devkit.process import ProviderProcess
 from provider.digests import compute_digest
 from provider.facts import facts_schema
 from provider.metrics import Metrics
 from provider.server.health import serve_health
 from provider.state import ProviderState
-from tests.helpers import GATEKEEPER_NAME, ProviderPKI, ProviderProcess, metric_value, provider_request, write_yaml
+from tests.helpers import GATEKEEPER_NAME, ProviderPKI, metric_value, provider_request, write_yaml
 
 REG = "airgap.example"
 Start = Callable[..., ProviderProcess]
