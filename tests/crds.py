@@ -1,4 +1,4 @@
-"""Validate Gatekeeper objects against the real CRD schemas in ../shared/gatekeeper-crds/."""
+"""Validate Gatekeeper objects against the real CRD schemas vendored in tests/crds/."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-CRDS = Path(__file__).resolve().parents[2] / "shared" / "gatekeeper-crds"
+CRDS = Path(__file__).resolve().parent / "crds"
 
 
 def _strict(schema: Any) -> Any:

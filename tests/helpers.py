@@ -76,4 +76,4 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
     return 0.0
 
 
-VECTORS = Path(os.environ.get("SIGWARDEN_VECTORS", Path(__file__).resolve().parents[2] / "shared" / "vectors"))
+VECTORS = Path(__file__).resolve().parent / "vectors"

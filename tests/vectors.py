@@ -1,4 +1,4 @@
-"""Arrange the shared signature vectors into OCI layouts (read in place; nothing is copied into the repo)."""
+"""Arrange the vendored signature vectors (tests/vectors/) into OCI layouts."""
 
 from __future__ import annotations
 
