@@ -1,5 +1,7 @@
 # Two entry points a newcomer needs: `make demo` and `make test`.
 VENV ?= .venv
+# Wheels of every runtime dependency: the packaging test installs the built wheel from here, offline.
+WHEELHOUSE ?= .wheelhouse
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
@@ -16,8 +18,7 @@ lint: deps
 	$(BIN)/ruff check provider tests scripts
 
 policy-test: deps
-	rm -rf .policy-world && $(BIN)/python -c 'from pathlib import Path; from provider.devkit.fixtures import build_world; build_world(Path(".policy-world"))'
-	$(BIN)/sigwarden policy test --config .policy-world/config.yaml policies/*/suite.yaml
+	$(BIN)/sigwarden policy test
 
 templates: deps
 	$(BIN)/python scripts/build_templates.py
@@ -31,10 +32,12 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) . setuptools wheel
+	rm -f $(WHEELHOUSE)/sigwarden-*.whl
 	touch $@
 
 system-deps:
 	bash scripts/install-system-deps.sh
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(WHEELHOUSE) build *.egg-info .pytest_cache

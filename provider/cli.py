@@ -1,4 +1,9 @@
-"""The `sigwarden` command. Exit codes: 0 ok / all verified, 1 some image not verified, 2 usage/config/runtime error."""
+"""The `sigwarden` command.
+
+Exit codes: 0 ok / all verified; 1 the checked thing failed (an image not verified, an object denied, a violation,
+a failed test, generated files that differ); 2 usage, config, Rego or runtime error, as one line naming the file
+(and position where there is one). `--debug` shows the traceback of unexpected errors.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provider import __version__
-from provider.config import Config, ConfigError, load_config
+from provider.config import ConfigError, load_config
 from provider.engine import Engine, Item
 
 if TYPE_CHECKING:
@@ -24,14 +29,18 @@ DEFAULT_CONFIG = "/etc/sigwarden/config.yaml"
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", default=os.environ.get("SIGWARDEN_CONFIG", DEFAULT_CONFIG),
-                        help="config file (default: $SIGWARDEN_CONFIG or %(default)s)")
+    parser.add_argument("--config", "-c", help=f"config file (default: $SIGWARDEN_CONFIG or {DEFAULT_CONFIG})")
+
+
+def config_path(args: argparse.Namespace) -> str:
+    return args.config or os.environ.get("SIGWARDEN_CONFIG") or DEFAULT_CONFIG
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sigwarden", description=(
         "Image signature verification provider for OPA Gatekeeper external data."))
     parser.add_argument("--version", action="version", version=f"sigwarden {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the provider (HTTPS, mTLS when a client CA is set)")
@@ -53,20 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_commands.add_parser("check", help="validate a config file and its trust material")
+    check.add_argument("--for", dest="purpose", choices=["serve", "verify"], default="serve",
+                       help="serve (default) also checks what the server needs: TLS certificate, key, client CA")
     check.add_argument("file")
 
     policy = commands.add_parser("policy", help="policy tools")
     policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     suite = policy_commands.add_parser("test", help="run gator-style suites with real external data")
     _add_provider(suite)
-    suite.add_argument("suites", nargs="+", metavar="SUITE")
+    suite.add_argument("suites", nargs="*", metavar="SUITE",
+                       help="suite files (default: the shipped suites, against the built-in image fixtures)")
+    build = policy_commands.add_parser("build", help="write ready-to-apply templates, constraints and Provider")
+    build.add_argument("outdir", type=Path, metavar="OUTDIR")
+    build.add_argument("--check", action="store_true", help="compare OUTDIR instead of writing; exit 1 if it differs")
 
     admit = commands.add_parser("admit", help="what Gatekeeper's webhook would answer for an object")
     _add_provider(admit)
-    admit.add_argument("--constraints", required=True, type=Path, action="append",
-                       help="constraint files or directories (templates found there are used too)")
-    admit.add_argument("--templates", type=Path, action="append",
-                       help="ConstraintTemplate files or directories (default: the project's templates)")
+    _add_policy_paths(admit)
     admit.add_argument("--namespaces", type=Path, action="append", default=[],
                        help="Namespace objects for namespaceSelector matching")
     admit.add_argument("-f", "--filename", required=True, type=Path, help="the object(s) to admit")
@@ -76,8 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_provider(audit)
     audit.add_argument("--manifests", type=Path, action="append", default=[],
                        help="Kubernetes manifests: files, directories, multi-document YAML, kind: List")
-    audit.add_argument("--constraints", type=Path, action="append", default=[], help="constraint files or dirs")
-    audit.add_argument("--templates", type=Path, action="append", help="templates (default: the project's)")
+    _add_policy_paths(audit)
     audit.add_argument("--namespaces", type=Path, action="append", default=[], help="Namespace objects")
     audit.add_argument("--gatekeeper-status", type=Path, action="append", default=[],
                        help="output of `kubectl get constraints -A -o json`")
@@ -96,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_policy_paths(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--constraints", type=Path, action="append", default=[],
+                        help="files or directories with constraints and/or templates (default: the shipped samples)")
+    parser.add_argument("--templates", type=Path, action="append", default=[],
+                        help="more files or directories with templates (the shipped ones are always available)")
+
+
 def _add_provider(parser: argparse.ArgumentParser) -> None:
     _add_config(parser)
     parser.add_argument("--provider", metavar="URL", help="call a running provider instead of --config")
@@ -110,16 +128,12 @@ def _external_data(args: argparse.Namespace) -> tuple[ExternalData, Engine | Non
     if args.provider:
         cert = (args.cert, args.key) if args.cert else None
         return HTTPExternalData(args.provider, cert=cert, ca=args.ca), None
-    engine = Engine(_load(args.config))
+    engine = Engine(load_config(config_path(args)))
     return EngineExternalData(engine), engine
 
 
-def _load(path: str) -> Config:
-    return load_config(path)
-
-
 def _run_engine(args: argparse.Namespace, endpoint: str) -> list[Item]:
-    engine = Engine(_load(args.config))
+    engine = Engine(load_config(config_path(args)))
     try:
         run = engine.verify if endpoint == "verify" else engine.resolve
         return run(args.images, uuid.uuid4().hex, deadline=time.monotonic() + args.timeout)
@@ -127,13 +141,18 @@ def _run_engine(args: argparse.Namespace, endpoint: str) -> list[Item]:
         engine.shutdown()
 
 
+def is_verified(item: Item) -> bool:
+    return not item.error and bool(item.value.get("verified"))
+
+
 def _verify_text(item: Item) -> str:
+    """One line per image; admission is Rego's decision, so this only says verified or not, and why."""
     if item.error:
-        return f"ERROR     {item.key}: {item.error}"
+        return f"not verified  {item.key}: {item.error}"
     facts = item.value
     if facts["verified"]:
-        return f"VERIFIED  {item.key} {facts['digest']} by {', '.join(facts['authorities'])}"
-    return f"DENIED    {item.key} {facts['digest']}: {facts['reason']}"
+        return f"verified      {item.key} {facts['digest']} by {', '.join(facts['authorities'])}"
+    return f"not verified  {item.key} {facts.get('digest') or ''}: {facts['reason']}".replace("  :", ":")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -142,7 +161,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps([item.to_json() for item in items], indent=2))
     else:
         print("\n".join(_verify_text(item) for item in items))
-    return EXIT_OK if all(not i.error and i.value["verified"] for i in items) else EXIT_FAILED
+    return EXIT_OK if all(is_verified(item) for item in items) else EXIT_FAILED
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
@@ -155,29 +174,71 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    config = _load(args.file)
-    print(f"{config.path}: ok ({len(config.authorities)} authorities, {len(config.stores)} stores, "
-          f"{len(config.sources)} files)")
+    from provider.config.checks import check_serve, config_warnings
+
+    config = load_config(args.file)
+    if args.purpose == "serve":
+        check_serve(config)
+    print(f"{config.path}: ok for {args.purpose} ({len(config.authorities)} authorities, {len(config.stores)} "
+          f"stores, {len(config.sources)} files)")
+    for warning in config_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from provider.config.checks import check_serve
     from provider.server.runner import serve
 
-    config = _load(args.config)
-    if config.server.tls.cert is None:
-        raise ConfigError(config.path, "server.tls", "cert and key are required to serve (TLS only)")
+    config = load_config(config_path(args))
+    check_serve(config)
     serve(config, args.log_level)
     return EXIT_OK
 
 
+def cmd_policy(args: argparse.Namespace) -> int:
+    return cmd_policy_build(args) if args.policy_command == "build" else cmd_policy_test(args)
+
+
+def cmd_policy_build(args: argparse.Namespace) -> int:
+    from provider.policy.build import bundle
+
+    output = bundle(args.outdir)
+    if args.check:
+        problems = output.drift()
+        print("\n".join(problems) if problems else f"{args.outdir}: up to date")
+        return EXIT_FAILED if problems else EXIT_OK
+    written = output.write()
+    print(f"{args.outdir}: wrote {len(written)} files (templates/, samples/, provider.yaml, mutation/)")
+    return EXIT_OK
+
+
 def cmd_policy_test(args: argparse.Namespace) -> int:
+    if args.suites or args.config or args.provider or os.environ.get("SIGWARDEN_CONFIG"):
+        return _run_suites(args, [Path(s) for s in args.suites] or _shipped_suites())
+    import tempfile
+
+    from provider.devkit.fixtures import build_world
+
+    with tempfile.TemporaryDirectory(prefix="sigwarden-policy-test-") as tmp:
+        args.config = str(build_world(Path(tmp)).config)
+        print(f"shipped suites against the built-in image fixtures ({tmp})")
+        return _run_suites(args, _shipped_suites())
+
+
+def _shipped_suites() -> list[Path]:
+    from provider import catalog
+
+    return catalog.suite_files()
+
+
+def _run_suites(args: argparse.Namespace, suites: list[Path]) -> int:
     from provider.policy.suite import run_suite
 
     external, engine = _external_data(args)
     passed = failed = 0
     try:
-        for suite in args.suites:
+        for suite in suites:
             for result in run_suite(Path(suite), external):
                 label = f"{suite} {result.test}/{result.case}"
                 if result.passed:
@@ -195,24 +256,23 @@ def cmd_policy_test(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def default_templates() -> list[Path]:
-    """The project's generated templates, when running from a source checkout."""
-    candidate = Path(__file__).resolve().parents[1] / "constraints" / "templates"
-    return [candidate] if candidate.is_dir() else []
-
-
 def cmd_admit(args: argparse.Namespace) -> int:
-    from provider.policy.gatekeeper import PolicySet, load_documents
+    from provider.policy.discovery import discover
+    from provider.policy.gatekeeper import PolicySet, load_documents, namespaces_from
     from provider.policy.suite import admit
 
-    templates = args.templates or default_templates()
-    if not templates:
-        raise ValueError("no ConstraintTemplates found: pass --templates DIR")
+    namespaces = namespaces_from(args.namespaces)
+    found = discover([*args.templates, *args.constraints], namespaces)
+    for warning in found.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    objects = load_documents([args.filename])
+    if not objects:
+        raise ValueError(f"{args.filename}: no Kubernetes objects found")
     external, engine = _external_data(args)
     denied = False
     try:
-        policies = PolicySet.from_paths([*templates, *args.constraints], external, args.namespaces)
-        for obj, _ in load_documents([args.filename]):
+        policies = PolicySet(found.templates, found.constraints, external, namespaces)
+        for obj, _ in objects:
             answer = admit(policies, obj, args.operation)
             print(answer.kubectl(args.operation))
             denied |= not answer.allowed
@@ -225,7 +285,7 @@ def cmd_admit(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from provider.audit.command import run_audit
 
-    return run_audit(args, default_templates(), _external_data)
+    return run_audit(args, _external_data)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -241,20 +301,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(serve=args.serve)
 
 
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"serve": cmd_serve, "verify": cmd_verify, "resolve": cmd_resolve, "demo": cmd_demo,
-                "config": cmd_config_check, "policy": cmd_policy_test, "admit": cmd_admit, "import": cmd_import,
+                "config": cmd_config_check, "policy": cmd_policy, "admit": cmd_admit, "import": cmd_import,
                 "audit": cmd_audit}
     try:
         return handlers[args.command](args)
     except ConfigError as exc:
-        print(f"sigwarden: config error: {exc}", file=sys.stderr)
+        print(f"sigwarden: config error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except (ValueError, OSError) as exc:  # PolicyError is a ValueError
-        print(f"sigwarden: {exc}", file=sys.stderr)
+        print(f"sigwarden: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        return EXIT_ERROR
+    except Exception as exc:  # never a traceback for a user, unless asked for
+        if args.debug:
+            raise
+        print(f"sigwarden: internal error: {type(exc).__name__}: {_one_line(exc)} (--debug shows the traceback)",
+              file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -1,4 +1,7 @@
-"""Regenerate constraints/templates/ from policies/ (a test fails when they drift)."""
+"""Regenerate every copy of the shipped policies: package data, constraints/ and the Helm chart.
+
+`--check` exits 1 when any copy differs from what the generator makes (a test runs the same check).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from provider.policy.templates import build_all  # noqa: E402
+from provider.policy.build import drift, repository_outputs  # noqa: E402
 
 if __name__ == "__main__":
-    # The chart ships the same templates (Helm can only read files inside the chart).
-    for path in build_all(ROOT / "policies", ROOT / "constraints" / "templates",
-                          ROOT / "helm" / "sigwarden" / "files" / "constrainttemplates"):
-        print(path.relative_to(ROOT))
+    outputs = repository_outputs(ROOT)
+    if "--check" in sys.argv[1:]:
+        problems = drift(outputs)
+        print("\n".join(problems) or "all generated copies are up to date")
+        sys.exit(1 if problems else 0)
+    for output in outputs:
+        for path in output.write():
+            print(path.relative_to(ROOT))

@@ -8,15 +8,16 @@ import jsonschema
 import pytest
 import yaml
 
-from provider.policy.templates import build_all
+from provider import catalog
+from provider.policy.build import Output, bundle, drift, repository_outputs
 from tests.crds import constraint_schema, validate_object
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted((ROOT / "constraints").rglob("*.yaml"))
+SHIPPED = sorted([*(ROOT / "constraints").rglob("*.yaml"), *catalog.template_files()])
 TEMPLATES = {d["spec"]["crd"]["spec"]["names"]["kind"]: d
-             for p in (ROOT / "constraints/templates").glob("*.yaml") for d in yaml.safe_load_all(p.read_text())}
-CONSTRAINTS = sorted([*(ROOT / "constraints/samples").glob("*.yaml"),
-                      *(ROOT / "policies").glob("*/samples/constraint*.yaml")])
+             for p in catalog.template_files() for d in yaml.safe_load_all(p.read_text())}
+CONSTRAINTS = sorted([*(ROOT / "constraints/samples").glob("*.yaml"), *catalog.sample_constraints(),
+                      *catalog.POLICIES.glob("*/samples/constraint*.yaml")])
 
 
 def documents(path: Path) -> list[dict]:
@@ -36,7 +37,7 @@ def test_constraints_fit_their_templates(path: Path) -> None:
 
 
 def test_constraint_schema_rejects_unknown_parameters_and_match_typos() -> None:
-    (constraint,) = documents(ROOT / "constraints/samples/kritis-style.yaml")
+    (constraint,) = documents(catalog.SAMPLES / "kritis-style.yaml")
     schema = constraint_schema(TEMPLATES["K8sSignedImages"])
     constraint["spec"]["parameters"]["requireAl"] = True
     with pytest.raises(jsonschema.ValidationError, match="requireAl"):
@@ -47,11 +48,41 @@ def test_constraint_schema_rejects_unknown_parameters_and_match_typos() -> None:
         jsonschema.validate(constraint, schema)
 
 
-def test_generated_templates_equal_the_committed_ones(tmp_path: Path) -> None:
-    for generated in build_all(ROOT / "policies", tmp_path):
-        committed = ROOT / "constraints/templates" / generated.name
-        assert committed.read_text() == generated.read_text(), f"run scripts/build_templates.py ({generated.name})"
-    assert {p.name for p in tmp_path.iterdir()} == {p.name for p in (ROOT / "constraints/templates").glob("*.yaml")}
+def test_every_generated_copy_is_up_to_date() -> None:
+    """Package data, constraints/ and the Helm chart hold exactly what the one generator makes."""
+    assert drift(repository_outputs(ROOT)) == [], "run `make templates`"
+
+
+def test_templates_carry_the_library_they_import() -> None:
+    for kind, template in TEMPLATES.items():
+        (target,) = template["spec"]["targets"]
+        if "import data.lib.sigwarden" in target["rego"]:
+            assert target["libs"] == [(catalog.LIB / "images.rego").read_text()], kind
+
+
+def test_build_check_reports_every_kind_of_drift(tmp_path: Path) -> None:
+    output = bundle(tmp_path / "out")
+    assert {p.relative_to(tmp_path / "out").as_posix() for p in output.write()} >= {
+        "templates/k8ssignedimages.yaml", "samples/kritis-style.yaml", "provider.yaml",
+        "mutation/pin-image-digests.yaml"}
+    assert output.drift() == []
+    (tmp_path / "out/templates/k8ssignedimages.yaml").write_text("edited")
+    (tmp_path / "out/samples/kritis-style.yaml").unlink()
+    (tmp_path / "out/templates/old.yaml").write_text("stale")
+    (tmp_path / "out/kustomization.yaml").write_text("not ours")
+    problems = output.drift()
+    assert len(problems) == 3
+    assert any("k8ssignedimages.yaml: differs" in p for p in problems)
+    assert any("kritis-style.yaml: missing" in p for p in problems)
+    assert any("old.yaml: not generated" in p for p in problems)
+    output.write()
+    assert output.drift() == [] and (tmp_path / "out/kustomization.yaml").read_text() == "not ours"
+
+
+def test_an_output_only_owns_its_patterns(tmp_path: Path) -> None:
+    (tmp_path / "notes.yaml").write_text("x")
+    output = Output(tmp_path, {"a/b.yaml": b"y"}, ("a/*.yaml",))
+    assert output.drift() == [f"{tmp_path / 'a/b.yaml'}: missing"]
 
 
 def test_the_validator_rejects_a_typo() -> None:

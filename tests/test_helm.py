@@ -13,6 +13,7 @@ import pytest
 import yaml
 from cryptography import x509
 
+from provider import catalog
 from provider.config import load_config
 from provider.devkit.pki import issue, make_ca
 from tests.crds import constraint_schema, validate_object
@@ -157,7 +158,7 @@ def test_rendered_config_passes_config_check(case: str, tmp_path: Path) -> None:
 
 def test_rendered_templates_equal_the_project_templates() -> None:
     rendered = {t["metadata"]["name"]: t for t in of_kind(render({}), "ConstraintTemplate")}
-    project = {p.stem: yaml.safe_load(p.read_text()) for p in (ROOT / "constraints/templates").glob("*.yaml")}
+    project = {p.parent.name: yaml.safe_load(p.read_text()) for p in catalog.template_files()}
     assert rendered == project
 
 

@@ -6,28 +6,29 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from provider.audit.gatekeeper_status import gatekeeper_results
 from provider.audit.html import render_html
 from provider.audit.junit import junit_xml
 from provider.audit.run import AuditReport, MemoExternalData, audit
-from provider.policy.gatekeeper import PolicySet, load_documents
+from provider.policy.discovery import discover
+from provider.policy.gatekeeper import PolicySet, load_documents, namespaces_from
 
 
-def build_report(args: argparse.Namespace, templates: list[Path],
+def build_report(args: argparse.Namespace,
                  external_data: Callable[[argparse.Namespace], tuple[Any, Any]]) -> AuditReport:
     report = AuditReport([], [], 0, 0)
     if args.manifests:
-        if not args.constraints:
-            raise ValueError("--manifests needs --constraints (the constraints to evaluate)")
         objects = [doc for doc, _ in load_documents(args.manifests)]
-        namespaces = [*args.namespaces, *args.manifests]
+        namespaces = namespaces_from([*args.namespaces, *args.manifests])
+        found = discover([*(args.templates or []), *args.constraints], namespaces)
+        for warning in found.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         upstream, engine = external_data(args)
         try:
             memo = MemoExternalData(upstream)
-            policies = PolicySet.from_paths([*(args.templates or templates), *args.constraints], memo, namespaces)
+            policies = PolicySet(found.templates, found.constraints, memo, namespaces)
             report = audit(policies, objects, memo, progress=not args.no_progress)
         finally:
             if engine is not None:
@@ -41,11 +42,10 @@ def build_report(args: argparse.Namespace, templates: list[Path],
     return report
 
 
-def run_audit(args: argparse.Namespace, templates: list[Path],
-              external_data: Callable[[argparse.Namespace], tuple[Any, Any]]) -> int:
+def run_audit(args: argparse.Namespace, external_data: Callable[[argparse.Namespace], tuple[Any, Any]]) -> int:
     if not args.manifests and not args.gatekeeper_status:
-        raise ValueError("give --manifests (with --constraints) and/or --gatekeeper-status")
-    report = build_report(args, templates, external_data).to_json()
+        raise ValueError("give --manifests (objects to audit) and/or --gatekeeper-status")
+    report = build_report(args, external_data).to_json()
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     if args.junit:

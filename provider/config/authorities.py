@@ -13,6 +13,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
+from provider import yamlerrors
 from provider.config.model import (
     AttestationAuthority,
     AttestationKey,
@@ -255,8 +256,10 @@ def included_authorities(root: Node, reader: FileReader) -> list[Authority]:
 def _authorities_from_file(path: Path, reader: FileReader) -> list[Authority]:
     try:
         documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(path, "", f"cannot read YAML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, "", yamlerrors.problem(exc)) from None
     found: list[Authority] = []
     for index, doc in enumerate(documents):
         where = f"document[{index}]"

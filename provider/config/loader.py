@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from cryptography import x509
 
+from provider import yamlerrors
 from provider.config.authorities import included_authorities, parse_authority
 from provider.config.model import (
     CacheConfig,
@@ -122,7 +123,7 @@ def load_config(path: str | Path) -> Config:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(source, "", f"not valid YAML: {exc}") from None
+        raise ConfigError(source, "", yamlerrors.problem(exc)) from None
     return build_config(data if data is not None else {}, source)
 
 

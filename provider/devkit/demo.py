@@ -25,12 +25,12 @@ from provider.devkit.kube import deployment
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.pki import issue, make_ca
 from provider.devkit.process import ProviderProcess
+from provider.policy.discovery import shipped_templates
 from provider.policy.external import HTTPExternalData
-from provider.policy.gatekeeper import PolicySet, parse_constraint, parse_template
+from provider.policy.gatekeeper import PolicySet, parse_constraint
 from provider.policy.suite import admit
 
 GATEKEEPER_CN = "gatekeeper-webhook-service.gatekeeper-system.svc"
-ROOT = Path(__file__).resolve().parents[2]
 POD_KINDS = [{"apiGroups": [""], "kinds": ["Pod"]}, {"apiGroups": ["apps"], "kinds": ["Deployment"]}]
 
 
@@ -115,11 +115,6 @@ def _constraint(name: str, action: str, match: dict[str, Any], authorities: list
                      "parameters": {"authorities": authorities, "requireAll": True}}}
 
 
-def _templates() -> list[Any]:
-    directory = ROOT / "constraints" / "templates"
-    if not directory.is_dir():
-        raise RuntimeError("the demo runs from a source checkout (constraints/templates not found)")
-    return [parse_template(yaml.safe_load(p.read_text()), str(p)) for p in sorted(directory.glob("*.yaml"))]
 
 
 
@@ -155,9 +150,10 @@ def replay(root: Path, url: str, images: dict[str, str]) -> list[Step]:
                   "sandbox": {"kind": "Namespace", "metadata": {"name": "sandbox"}},
                   "default": {"kind": "Namespace", "metadata": {"name": "default"}}}
     steps = []
+    templates = shipped_templates()
     for title, constraint, cases in scenarios(images):
         print(f"\n== {title}")
-        policies = PolicySet(_templates(), [parse_constraint(constraint, title)], external, namespaces)
+        policies = PolicySet(templates, [parse_constraint(constraint, title)], external, namespaces)
         for namespace, name, image, expected in cases:
             command = f"kubectl -n {namespace} create deployment {name} --image={image}"
             answer = admit(policies, deployment(name, image, namespace))

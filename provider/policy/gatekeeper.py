@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import regorus
 import yaml
 
+from provider import yamlerrors
 from provider.policy.external import ExternalData
 
 VALIDATION_POINT = "validation.gatekeeper.sh"
@@ -95,14 +97,32 @@ def load_documents(paths: Iterable[Path]) -> list[tuple[dict[str, Any], str]]:
         for file in files:
             try:
                 documents = list(yaml.safe_load_all(file.read_text()))
-            except (OSError, yaml.YAMLError) as exc:
-                raise PolicyError(f"{file}: cannot read YAML: {exc}") from None
+            except OSError as exc:
+                raise PolicyError(f"{file}: cannot read: {exc.strerror or exc}") from None
+            except yaml.YAMLError as exc:
+                raise PolicyError(yamlerrors.describe(file, exc)) from None
             for doc in documents:
                 if not isinstance(doc, dict):
                     continue
                 items = doc.get("items") if doc.get("kind", "").endswith("List") else None
                 found.extend((item, str(file)) for item in (items if isinstance(items, list) else [doc]))
     return found
+
+
+def _rego_error(exc: Exception, template: Template, name: str) -> PolicyError:
+    """regorus reports `--> file:line:col` and `error: …` among a backtrace: keep those two, as one line."""
+    text = str(exc)
+    position = re.search(r"-->\s*\S+?:(\d+):(\d+)", text)
+    problem = re.search(r"^error: (.+)$", text, re.MULTILINE)
+    where = f"{name} line {position[1]}:{position[2]}" if position else name
+    return PolicyError(f"{template.source}: {template.kind}: Rego error in {where}: "
+                       f"{problem[1] if problem else text.strip().splitlines()[0]}")
+
+
+def namespaces_from(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
+    """Namespace objects by name (for namespaceSelector), from any files or directories."""
+    return {d["metadata"]["name"]: d for d, _ in load_documents(paths)
+            if d.get("kind") == "Namespace" and isinstance(d.get("metadata"), dict) and d["metadata"].get("name")}
 
 
 def parse_template(doc: dict[str, Any], source: str) -> Template:
@@ -158,17 +178,18 @@ class PolicySet:
                 templates.append(parse_template(doc, source))
             elif str(doc.get("apiVersion", "")).startswith("constraints.gatekeeper.sh/"):
                 constraints.append(parse_constraint(doc, source))
-        namespaces = {d["metadata"]["name"]: d for d, _ in load_documents(namespace_paths)
-                      if d.get("kind") == "Namespace"}
-        return cls(templates, constraints, external_data, namespaces)
+        return cls(templates, constraints, external_data, namespaces_from(namespace_paths))
 
     def _engine(self, template: Template) -> regorus.Engine:
         engine = regorus.Engine()
         engine.set_rego_v0(True)
         engine.add_extension("external_data", 1, self.external_data)
-        for index, lib in enumerate(template.libs):
-            engine.add_policy(f"{template.kind}.lib{index}.rego", lib)
-        engine.add_policy(f"{template.kind}.rego", template.rego)
+        sources = [(f"libs[{index}]", lib) for index, lib in enumerate(template.libs)]
+        for name, rego in [*sources, ("rego", template.rego)]:
+            try:
+                engine.add_policy(f"{template.kind}.{name}.rego", rego)
+            except RuntimeError as exc:
+                raise _rego_error(exc, template, name) from None
         return engine
 
     def matching(self, obj: Mapping[str, Any]) -> list[Constraint]:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from provider import catalog
 from provider.audit.run import MemoExternalData, audit
 from provider.config import build_config
 from provider.devkit import cosign
@@ -62,7 +63,7 @@ def constraint(tmp: Path, kind: str) -> Path:
 def run(tmp: Path, config: Path, objects: list[dict], kind: str) -> tuple[float, int, int, int]:
     engine = Engine(build_config(yaml.safe_load(config.read_text()), config))
     memo = MemoExternalData(EngineExternalData(engine, timeout=600))
-    policies = PolicySet.from_paths([ROOT / "constraints/templates", constraint(tmp, kind)], memo)
+    policies = PolicySet.from_paths([*catalog.template_files(), constraint(tmp, kind)], memo)
     tracemalloc.start()
     started = time.perf_counter()
     report = audit(policies, objects, memo).to_json()

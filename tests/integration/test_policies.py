@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from provider import catalog
 from provider.config import load_config
 from provider.devkit.fixtures import ALPINE, SIGNED, World, build_world
 from provider.devkit.kube import deployment
@@ -21,9 +22,9 @@ from provider.policy.suite import admit
 from tests.helpers import ProviderPKI, write_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITES = sorted(str(p) for p in (ROOT / "policies").glob("*/suite.yaml"))
+SUITES = [str(p) for p in catalog.suite_files()]
 TEMPLATES = ROOT / "constraints" / "templates"
-SAMPLES = ROOT / "constraints" / "samples"
+SAMPLES = catalog.SAMPLES
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_every_suite_passes_against_the_live_provider_over_mtls(
 
 def test_suites_fail_when_an_assertion_does_not_hold(world: World, tmp_path: Path) -> None:
     suite = tmp_path / "suite.yaml"
-    samples = ROOT / "policies/k8ssignedimages/samples"
+    samples = catalog.POLICIES / "k8ssignedimages/samples"
     write_yaml(suite, {"kind": "Suite", "apiVersion": "test.gatekeeper.sh/v1alpha1", "tests": [{
         "name": "wrong-expectation", "template": str(TEMPLATES / "k8ssignedimages.yaml"),
         "constraint": str(samples / "constraint.yaml"),
@@ -127,7 +128,7 @@ def test_provider_system_error_fails_closed_unless_allowed(tmp_path: Path) -> No
 def test_the_custom_template_in_the_docs_works(world: World, tmp_path: Path) -> None:
     doc = (ROOT / "docs/writing-policies.md").read_text()
     rego = re.search(r"```rego\n(.*?)```", doc, re.DOTALL).group(1)
-    libs = [(ROOT / "policies/lib/images.rego").read_text()]
+    libs = [(catalog.LIB / "images.rego").read_text()]
     template = {"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
                 "metadata": {"name": "k8sprodnotation"},
                 "spec": {"crd": {"spec": {"names": {"kind": "K8sProdNotation"}}},

@@ -1,0 +1,43 @@
+"""What `config check` adds to loading: the checks `serve` makes before it starts, and advice.
+
+Loading already validates every field and reads the trust material. `check_serve` refuses what the server would
+refuse, so `config check` (which checks for `serve` by default) and `serve` can never disagree.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+from provider.config.model import Config, ConfigError
+
+
+def check_serve(config: Config) -> None:
+    """Raise ConfigError for anything that would stop `serve`: no TLS, an unreadable or mismatched key/cert,
+    an unusable client CA."""
+    from provider.server.tls import build_server_context
+
+    tls = config.server.tls
+    if tls.cert is None or tls.key is None:
+        raise ConfigError(config.path, "server.tls", "cert and key are required to serve (TLS only)")
+    try:
+        build_server_context(tls)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        detail = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise ConfigError(config.path, "server.tls", f"cannot build the TLS context from {tls.cert}, {tls.key}"
+                          f"{f', {tls.client_ca}' if tls.client_ca else ''}: {detail}") from None
+
+
+def config_warnings(config: Config) -> list[str]:
+    """Settings that load but are probably not what the operator meant."""
+    warnings = []
+    if not config.authorities:
+        warnings.append("no authorities: no image can ever be verified")
+    for index, store in enumerate(config.stores):
+        if "*" in store.match and (store.auth.static or store.auth.docker_config):
+            warnings.append(f"stores[{index}] matches every registry (*) and has credentials: they may be sent "
+                            "to any registry a Pod names; list the registries they belong to in match")
+    tls = config.server.tls
+    if tls.client_ca is not None and not tls.client_names:
+        warnings.append("server.tls.clientCA without clientNames: any certificate that CA signed may call the "
+                        "provider; pin Gatekeeper's name with clientNames")
+    return warnings
