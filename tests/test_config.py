@@ -141,8 +141,10 @@ def test_unparsable_yaml_and_empty_file(tmp_path: Path) -> None:
 def test_config_check_command(tmp_path: Path, cosign_pub: Path, capsys: pytest.CaptureFixture[str]) -> None:
     authority = {"name": "a", "cosign": {"publicKeys": ["cosign.pub"]}}
     good = write_yaml(tmp_path / "good.yaml", {"authorities": [authority]})
-    assert main(["config", "check", str(good)]) == 0
-    assert "ok (1 authorities" in capsys.readouterr().out
+    assert main(["config", "check", "--for", "verify", str(good)]) == 0
+    assert "ok for verify (1 authorities" in capsys.readouterr().out
+    assert main(["config", "check", str(good)]) == 2  # serve (the default) needs TLS
+    assert "server.tls: cert and key are required to serve" in capsys.readouterr().err
     bad = write_yaml(tmp_path / "bad.yaml", {"server": {"requestDeadline": 3}})
     assert main(["config", "check", str(bad)]) == 2
     err = capsys.readouterr().err

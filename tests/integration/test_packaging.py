@@ -116,6 +116,8 @@ def test_admit_and_audit_default_to_the_shipped_templates_and_constraints(instal
     unsigned = write_yaml(empty / "unsigned.yaml", pod("other", "registry.sigwarden.test/team/unsigned:v1"))
     allowed = run(installed / "sigwarden", "admit", "--config", config, "-f", "signed.yaml", cwd=empty)
     assert allowed.returncode == 0 and "pod/app created" in allowed.stdout, allowed.stdout + allowed.stderr
+    # The label-required sample selects namespaces by label, and no Namespace objects were given: say so.
+    assert "signed-required-namespaces has a namespaceSelector but no Namespace objects were given" in allowed.stderr
     denied = run(installed / "sigwarden", "admit", "--config", config, "-f", "unsigned.yaml", cwd=empty)
     assert denied.returncode == 1, denied.stdout + denied.stderr
     assert "[kritis-attested-images] image registry.sigwarden.test/team/unsigned:v1 is not attested" in denied.stdout
