@@ -12,7 +12,7 @@ demo: deps
 
 test: deps system-deps
 	$(BIN)/ruff check provider tests scripts
-	$(BIN)/python -m pytest
+	bash scripts/offline.sh $(BIN)/python -m pytest
 
 lint: deps
 	$(BIN)/ruff check provider tests scripts
