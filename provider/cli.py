@@ -18,6 +18,7 @@ from provider.engine import Engine, Item
 
 if TYPE_CHECKING:
     from provider.policy.external import ExternalData
+    from provider.policy.gatekeeper import PolicySet
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 DEFAULT_CONFIG = "/etc/sigwarden/config.yaml"
@@ -201,6 +202,14 @@ def default_templates() -> list[Path]:
     return [candidate] if candidate.is_dir() else []
 
 
+def warn_about_patterns(policies: PolicySet) -> None:
+    """kubectl-style warnings for constraint image patterns whose `*` reaches past a host or path."""
+    from provider.policy.patterns import constraint_pattern_warnings
+
+    for warning in constraint_pattern_warnings(policies.constraints):
+        print(f"Warning: {warning}", file=sys.stderr)
+
+
 def cmd_admit(args: argparse.Namespace) -> int:
     from provider.policy.gatekeeper import PolicySet, load_documents
     from provider.policy.suite import admit
@@ -212,6 +221,7 @@ def cmd_admit(args: argparse.Namespace) -> int:
     denied = False
     try:
         policies = PolicySet.from_paths([*templates, *args.constraints], external, args.namespaces)
+        warn_about_patterns(policies)
         for obj, _ in load_documents([args.filename]):
             answer = admit(policies, obj, args.operation)
             print(answer.kubectl(args.operation))

@@ -14,6 +14,7 @@ from provider.audit.html import render_html
 from provider.audit.junit import junit_xml
 from provider.audit.run import AuditReport, MemoExternalData, audit
 from provider.policy.gatekeeper import PolicySet, load_documents
+from provider.policy.patterns import constraint_pattern_warnings
 
 
 def build_report(args: argparse.Namespace, templates: list[Path],
@@ -28,6 +29,8 @@ def build_report(args: argparse.Namespace, templates: list[Path],
         try:
             memo = MemoExternalData(upstream)
             policies = PolicySet.from_paths([*(args.templates or templates), *args.constraints], memo, namespaces)
+            for warning in constraint_pattern_warnings(policies.constraints):
+                print(f"Warning: {warning}", file=sys.stderr)
             report = audit(policies, objects, memo, progress=not args.no_progress)
         finally:
             if engine is not None:
