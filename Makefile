@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint deps system-deps bench clean policy-test templates
+.PHONY: demo test lint deps system-deps bench clean policy-test templates fuzz
 
 demo: deps
 	$(BIN)/sigwarden demo
@@ -18,6 +18,10 @@ lint: deps
 policy-test: deps
 	rm -rf .policy-world && $(BIN)/python -c 'from pathlib import Path; from provider.devkit.fixtures import build_world; build_world(Path(".policy-world"))'
 	$(BIN)/sigwarden policy test --config .policy-world/config.yaml policies/*/suite.yaml
+
+# The fuzz tests with many more examples than CI runs (SIGWARDEN_FUZZ_EXAMPLES per test, default 5000).
+fuzz: deps
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m fuzz --timeout=0 -p no:cacheprovider tests
 
 templates: deps
 	$(BIN)/python scripts/build_templates.py

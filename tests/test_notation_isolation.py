@@ -20,6 +20,8 @@ from provider.devkit import notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
 from provider.facts import facts_schema
+from provider.verifiers.notation.revocation import RevocationChecker
+from provider.verifiers.notation.verifier import NotationVerifier
 from tests.helpers import write_yaml
 
 IDENTITY = notation.identity_with_intermediate("ec-256")
@@ -161,3 +163,40 @@ def test_unknown_critical_headers_fail_closed(tmp_path: Path, kind: str) -> None
     assert facts["verified"] is False
     assert facts["signatures"][0]["reason"] == ("malformed signature envelope: critical headers "
                                                 "['io.example.mustUnderstand'] are not understood")
+
+
+# --- an unforeseen failure stays with its signature ---------------------------------------------------------
+
+class RevocationThatBreaksOn(RevocationChecker):
+    """A revocation checker with a fault for one certificate: stands in for any bug below the verifier."""
+
+    def __init__(self, leaf: Any) -> None:
+        super().__init__()
+        self.leaf = leaf
+
+    def problem(self, chain: Any) -> str:
+        if chain[0] == self.leaf:
+            raise RuntimeError("fault")
+        return super().problem(chain)
+
+
+def test_an_unforeseen_error_in_one_signature_is_that_signatures_result(tmp_path: Path) -> None:
+    writer = LayoutWriter(tmp_path / "layouts/registry.example", "app")
+    image = writer.add_image("v1")
+    broken = notation.identity_with_intermediate("ec-256")
+    notation.attach(writer, image, notation.sign(notation.target_of(image), broken))
+    notation.attach(writer, image, notation.sign(notation.target_of(image), IDENTITY))
+    (tmp_path / "root.pem").write_bytes(IDENTITY.root_pem + broken.root_pem)
+    data = {"stores": [{"type": "oci-layout", "path": str(tmp_path / "layouts"), "match": ["*"]}],
+            "authorities": [{"name": "acme", "notation": {"trustStores": {"ca:acme": [str(tmp_path / "root.pem")]},
+                                                          "trustPolicy": {"inline": policy()}}}]}
+    config = build_config(data, write_yaml(tmp_path / "config.yaml", data))
+    engine = Engine(config, verifiers=[NotationVerifier(revocation=RevocationThatBreaksOn(broken.chain[0]))])
+    try:
+        item = engine.verify(["registry.example/app:v1"], "t")[0]
+    finally:
+        engine.shutdown()
+    assert not item.error, item.error
+    assert item.value["verified"] is True
+    reasons = sorted(s["reason"] for s in item.value["signatures"])
+    assert reasons == ["", "signature could not be checked (RuntimeError); it is not trusted"]

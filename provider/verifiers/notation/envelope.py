@@ -16,7 +16,7 @@ from typing import Any
 
 import cbor2
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -193,9 +193,18 @@ def _certificates(ders: list[bytes]) -> tuple[x509.Certificate, ...]:
         if not isinstance(der, bytes):
             raise EnvelopeError(f"certificate {index} of the envelope's chain is not a byte string")
         try:
-            certificates.append(x509.load_der_x509_certificate(der))
-        except (ValueError, TypeError):
-            raise EnvelopeError(f"certificate {index} of the envelope's chain does not parse") from None
+            certificate = x509.load_der_x509_certificate(der)
+            # cryptography parses fields lazily: read what verification uses now, so a bad field is this
+            # envelope's error and not an exception deep in chain building.
+            certificate.subject.rfc4514_string()
+            certificate.issuer.rfc4514_string()
+            _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc, certificate.extensions,
+                 certificate.signature_hash_algorithm)
+            certificate.public_key()
+        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+            raise EnvelopeError(f"certificate {index} of the envelope's chain does not parse: "
+                                f"{str(exc)[:120]}") from None
+        certificates.append(certificate)
     return tuple(certificates)
 
 
