@@ -156,7 +156,11 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from provider.policy.patterns import config_pattern_warnings
+
     config = _load(args.file)
+    for warning in config_pattern_warnings(config):
+        print(f"Warning: {warning}", file=sys.stderr)
     print(f"{config.path}: ok ({len(config.authorities)} authorities, {len(config.stores)} stores, "
           f"{len(config.sources)} files)")
     return EXIT_OK

@@ -222,3 +222,12 @@ def test_admit_and_audit_print_the_warning(tmp_path: Path, capsys: pytest.Captur
     out = capsys.readouterr()
     assert code == 0
     assert "image pattern 'registry.example*' can cross the registry host boundary" in out.err
+
+
+def test_config_check_warns_about_scopes_and_store_patterns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_yaml(tmp_path / "config.yaml", {
+        "stores": [{"type": "registry", "match": ["Registry.Example*", "*"]}]})
+    assert cli.main(["config", "check", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert ("Warning: stores[0].match: image pattern 'registry.example*' can cross the registry host boundary"
+            in err)

@@ -3,7 +3,7 @@
 A trailing `*` is a plain prefix on the normalised reference, so `registry.example*` also matches
 `registry.example.evil.com/…` and `registry.example:5000/…`, and `registry.example/team*` matches
 `registry.example/team-evil/…`. Such patterns are legal (a prefix is sometimes meant) but deserve a warning
-wherever constraints or config are read: `sigwarden admit`, `audit` and `policy build`.
+wherever constraints or config are read: `sigwarden admit`, `audit`, `policy build` and `config check`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from provider.config import Config
 from provider.reference import normalise_pattern
 
 # Constraint parameters that hold image patterns, in the shipped templates.
@@ -71,4 +72,14 @@ def constraint_pattern_warnings(constraints: Sequence[object]) -> list[PatternWa
             if isinstance(patterns, list):
                 where = f"{getattr(constraint, 'kind', '')} {getattr(constraint, 'name', '')} parameters.{parameter}"
                 warnings.extend(pattern_warnings(patterns, where))
+    return warnings
+
+
+def config_pattern_warnings(config: Config) -> list[PatternWarning]:
+    """Warnings for the config's authority scopes and store `match` patterns."""
+    warnings = []
+    for index, authority in enumerate(config.authorities):
+        warnings.extend(pattern_warnings(authority.scopes, f"authorities[{index}] ({authority.name}).scopes"))
+    for index, store in enumerate(config.stores):
+        warnings.extend(pattern_warnings(store.match, f"stores[{index}].match"))
     return warnings
