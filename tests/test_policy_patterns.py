@@ -1,7 +1,7 @@
 """Image patterns in the shipped templates: matched on the normalised reference, and warned about when risky.
 
 The Rego normaliser (policies/lib/images.rego) must agree with provider/reference.py on every reference and
-pattern; hypothesis compares the two through regorus.
+pattern; hypothesis compares the two through regorus (marked fuzz: `make fuzz` runs many more examples).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import regorus
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from provider import cli
@@ -74,7 +74,7 @@ def references(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.fuzz
 @given(references())
 def test_rego_normalises_every_reference_like_the_provider(text: str) -> None:
     expected = python_normalised(text)
@@ -82,7 +82,7 @@ def test_rego_normalises_every_reference_like_the_provider(text: str) -> None:
         assert rego_call("normalized", text) == expected
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.fuzz
 @given(references(), st.booleans())
 def test_rego_normalises_patterns_like_the_provider(text: str, prefix: bool) -> None:
     pattern = text.split("@")[0] + ("*" if prefix else "")
@@ -97,7 +97,7 @@ def matches_by_the_documented_rule(reference: str, pattern: str) -> bool:
     return reference == pattern or reference.startswith((pattern + ":", pattern + "@"))
 
 
-@settings(max_examples=100, deadline=None)
+@pytest.mark.fuzz
 @given(references(), references(), st.integers(min_value=1, max_value=80), st.booleans(), st.booleans())
 def test_rego_matches_patterns_by_the_documented_rule(image: str, other: str, cut: int, own: bool,
                                                       prefix: bool) -> None:
