@@ -6,15 +6,18 @@ the `*` statement trusts the dev CA. Every spelling of the prod repository must 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from provider.config import build_config
+from provider.config import Credentials, RegistryAuth, build_config
 from provider.devkit import notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
+from provider.reference import parse_reference
+from provider.stores.auth import CredentialStore
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
 from tests.helpers import write_yaml
 
@@ -104,3 +107,15 @@ def test_config_scopes_store_patterns_and_insecure_hosts_are_normalised(tmp_path
     assert authority.scopes == ("registry.example/prod/*", "docker.io/library/nginx")
     assert authority.covers("registry.example/prod/app")
     assert not authority.covers("registry.example:5000/prod/app")
+
+
+def test_credentials_are_found_for_the_normalised_registry(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"auths": {"https://Mirror.Example:443": {"username": "m", "password": "p"}}}))
+    store = CredentialStore(RegistryAuth(docker_config=config,
+                                         static={"REGISTRY.example:0443": Credentials("u", "p")}))
+    registry = parse_reference("Registry.Example:443/prod/app").registry
+    found = store.for_host(registry)
+    assert found is not None and found.username == "u"
+    mirror = store.for_host(parse_reference("mirror.example/app").registry)
+    assert mirror is not None and mirror.username == "m"
