@@ -5,7 +5,7 @@ WHEELHOUSE ?= .wheelhouse
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint deps system-deps bench clean policy-test templates
+.PHONY: demo test lint deps system-deps bench clean policy-test templates fuzz
 
 demo: deps
 	$(BIN)/sigwarden demo
@@ -19,6 +19,10 @@ lint: deps
 
 policy-test: deps
 	$(BIN)/sigwarden policy test
+
+# The fuzz tests with many more examples than CI runs (SIGWARDEN_FUZZ_EXAMPLES per test, default 5000).
+fuzz: deps
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m fuzz --timeout=0 -p no:cacheprovider tests
 
 templates: deps
 	$(BIN)/python scripts/build_templates.py

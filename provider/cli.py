@@ -201,8 +201,14 @@ def cmd_policy(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_build(args: argparse.Namespace) -> int:
+    from provider import catalog
     from provider.policy.build import bundle
+    from provider.policy.gatekeeper import load_documents, parse_constraint
+    from provider.policy.patterns import constraint_pattern_warnings
 
+    samples = [parse_constraint(doc, source) for doc, source in load_documents(catalog.sample_constraints())]
+    for warning in constraint_pattern_warnings(samples):
+        print(f"warning: {warning}", file=sys.stderr)
     output = bundle(args.outdir)
     if args.check:
         problems = output.drift()

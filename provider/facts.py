@@ -37,6 +37,8 @@ def _signature_json(sig: SignatureResult) -> dict[str, Any]:
         data["timestamp"] = {"time": sig.timestamp}
     if sig.warnings:
         data["warnings"] = list(sig.warnings)
+    if sig.checks:
+        data["checks"] = dict(sig.checks)
     return data
 
 

@@ -1,7 +1,10 @@
 """Image reference grammar and normalisation, following the distribution reference implementation.
 
 `alpine` becomes `docker.io/library/alpine:latest`; `localhost:5000/a/b:t@sha256:…` keeps its host, tag and
-digest. Anything the grammar rejects raises InvalidReference with the reason.
+digest. Beyond the grammar, every spelling of one registry becomes one value: the host is lowercased (DNS is
+case-insensitive), the HTTPS default port 443 and leading zeros of a port are dropped, and `index.docker.io` is
+`docker.io`. Scopes, store patterns and trust policy scopes are matched only on this form, so an alias cannot
+reach another statement. Anything the grammar rejects raises InvalidReference with the reason.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ _REFERENCE = re.compile(
 _ANCHORED_DOMAIN = re.compile(rf"^{_DOMAIN}$")
 _ANCHORED_REPOSITORY = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
 _HEX64 = re.compile(r"^[a-f0-9]{64}$")
+
+HTTPS_DEFAULT_PORT = 443
 
 # Digest algorithms accepted, with the exact length of their lowercase hex encoding.
 DIGEST_HEX_LENGTH = {"sha256": 64, "sha512": 128}
@@ -83,18 +88,82 @@ def validate_digest(digest: str) -> str:
     return digest
 
 
+def looks_like_host(component: str) -> bool:
+    """The distribution rule: a first path component is a registry host only if it looks like one."""
+    return "." in component or ":" in component or component == "localhost" or component.lower() != component
+
+
+def normalise_host(host: str) -> str:
+    """`REGISTRY.example:0443` → `registry.example`; `index.docker.io` → `docker.io`. Raises on a bad port."""
+    host = host.lower()
+    name, port = host, ""
+    if host.startswith("["):
+        end = host.find("]")
+        name, port = host[:end + 1], host[end + 2:] if host[end + 1:end + 2] == ":" else ""
+    elif ":" in host:
+        name, port = host.split(":", 1)
+    if port:
+        if not port.isdigit() or not 0 < int(port) <= 65535:
+            raise InvalidReference(f"invalid registry host {host!r}: port must be 1 to 65535")
+        port = "" if int(port) == HTTPS_DEFAULT_PORT else str(int(port))
+    host = f"{name}:{port}" if port else name
+    return DEFAULT_DOMAIN if host == LEGACY_DEFAULT_DOMAIN else host
+
+
 def _split_domain(name: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
-    # The distribution rule: the first component is a host only if it looks like one.
-    if not sep or ("." not in first and ":" not in first and first != "localhost" and first.lower() == first):
+    if not sep or not looks_like_host(first):
         domain, remainder = DEFAULT_DOMAIN, name
     else:
         domain, remainder = first, rest
-    if domain == LEGACY_DEFAULT_DOMAIN:
-        domain = DEFAULT_DOMAIN
-    if domain == DEFAULT_DOMAIN and "/" not in remainder:
+    if _is_docker_hub(domain) and "/" not in remainder:
         remainder = OFFICIAL_REPOSITORY_PREFIX + remainder
     return domain, remainder
+
+
+def _is_docker_hub(host: str) -> bool:
+    try:
+        return normalise_host(host) == DEFAULT_DOMAIN
+    except InvalidReference:
+        return False
+
+
+def normalise_pattern(pattern: str) -> str:
+    """An image pattern (`scopes`, store `match`, `exemptImages`) in the normalised reference form.
+
+    `*` alone stays. A pattern whose first component looks like a host gets that host normalised; without a
+    host the pattern is on Docker Hub (`nginx` → `docker.io/library/nginx`, `acme/*` → `docker.io/acme/*`).
+    A one-component prefix that names a host (`registry.example*`) stays a host prefix. `library/` is added
+    to a one-component Docker Hub repository unless it starts with `*`: `docker.io/*` is all of Docker Hub.
+    """
+    if pattern == "*":
+        return pattern
+    first, sep, rest = pattern.partition("/")
+    if not sep and pattern.endswith("*") and _names_a_host(first):
+        return _host_part(first)
+    if sep and looks_like_host(first):
+        host = _host_part(first)
+    else:
+        host, rest = DEFAULT_DOMAIN, pattern
+    if host == DEFAULT_DOMAIN and "/" not in rest and not rest.startswith("*"):
+        rest = OFFICIAL_REPOSITORY_PREFIX + rest
+    return f"{host}/{rest}"
+
+
+def _names_a_host(component: str) -> bool:
+    """`registry.example*`, `localhost:50*` or `[::1]*` name a host; `nginx:1.*` is a repository and tag."""
+    name = component.rstrip("*")
+    return name.startswith("[") or "." in name.split(":", 1)[0] or name.split(":", 1)[0] == "localhost"
+
+
+def _host_part(text: str) -> str:
+    """Normalise the host of a pattern; one with `*` inside is left to the pattern check to warn about."""
+    if "*" in text:
+        return text.lower()
+    try:
+        return normalise_host(text)
+    except InvalidReference:
+        return text.lower()
 
 
 @lru_cache(maxsize=8192)
@@ -129,7 +198,7 @@ def parse_reference(text: str, default_tag: str = "latest") -> Reference:
     tag = match.group("tag")
     if tag is None and digest is None:
         tag = default_tag
-    return Reference(registry=domain, repository=remainder, tag=tag, digest=digest)
+    return Reference(registry=normalise_host(domain), repository=remainder, tag=tag, digest=digest)
 
 
 def _explain(text: str, name_only: str, domain: str, remainder: str) -> str:

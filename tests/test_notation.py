@@ -128,13 +128,16 @@ def test_expired_envelope_is_only_logged_below_strict(tmp_path: Path, level: str
     assert result.warnings == ("signature expired at 2022-07-29T23:59:00Z",)
 
 
-def test_wabbit_networks_plugin_envelope(tmp_path: Path) -> None:
-    auth = authority(tmp_path, {"ca:wabbit": [NV / "truststore/wabbit-networks.io.crt"]}, policy_with(["ca:wabbit"]))
+@pytest.mark.parametrize("level", ["strict", "audit"])
+def test_wabbit_networks_plugin_envelope_fails_closed(tmp_path: Path, level: str) -> None:
+    """notation-go refuses a signature naming a verification plugin it cannot load, at any level."""
+    auth = authority(tmp_path, {"ca:wabbit": [NV / "truststore/wabbit-networks.io.crt"]},
+                     policy_with(["ca:wabbit"], level))
     digest = "sha256:fe7e9333395060c2f5e63cf36a38fba10176f183b4163a5794e081a480abba5f"
     result = envelope_check(auth, NV / "mock/ca_compatible_pluginver_sig_env_1.0.0.json", digest, 942)
-    assert result.verified is True, result.reason
-    assert result.warnings == ("verification plugin io.cncf.notary.plugin.unittest.mock was not run (notation "
-                               "plugins are not supported)",)
+    assert result.verified is False
+    assert result.reason == ("signature requires verification plugin io.cncf.notary.plugin.unittest.mock, which is "
+                             "not available (notation plugins are not supported)")
 
 
 def test_envelope_with_metadata_is_intact_but_signed_by_another_wabbit_key(tmp_path: Path) -> None:
@@ -148,6 +151,10 @@ def test_envelope_with_metadata_is_intact_but_signed_by_another_wabbit_key(tmp_p
                       policy_with(["ca:wabbit"], "audit"))
     logged = envelope_check(audit, NV / "mock/sig_env_with_metadata.json", digest, 942)
     assert logged.verified is True and "is not in the trust store" in logged.warnings[0]
+    # The facts say which validation only held because it was logged (templates tell the two apart).
+    assert rejected.checks == {"integrity": "passed", "authenticity": "failed"}
+    assert logged.checks == {"integrity": "passed", "authenticity": "logged", "expiry": "passed",
+                             "authenticTimestamp": "logged", "revocation": "passed"}
 
 
 def test_descriptor_mismatches_are_integrity_failures(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provider.reference import InvalidReference, Reference, parse_reference
+from provider.config import pattern_matches
+from provider.reference import InvalidReference, Reference, normalise_host, normalise_pattern, parse_reference
 
 SHA = "sha256:" + "a" * 64
 
@@ -23,7 +24,14 @@ SHA = "sha256:" + "a" * 64
     ("ghcr.io/acme/app@" + SHA, "ghcr.io/acme/app@" + SHA),
     ("ghcr.io/acme/app:v1@" + SHA, "ghcr.io/acme/app:v1@" + SHA),
     ("registry.example/a__b/c-d/e.f:V_1.0-rc", "registry.example/a__b/c-d/e.f:V_1.0-rc"),
-    ("Registry.Example/app", "Registry.Example/app:latest"),
+    ("Registry.Example/app", "registry.example/app:latest"),
+    ("REGISTRY.example/prod/app", "registry.example/prod/app:latest"),
+    ("registry.example:443/prod/app:v1", "registry.example/prod/app:v1"),
+    ("registry.example:0443/prod/app", "registry.example/prod/app:latest"),
+    ("registry.example:05000/prod/app", "registry.example:5000/prod/app:latest"),
+    ("INDEX.DOCKER.IO/alpine", "docker.io/library/alpine:latest"),
+    ("docker.io:443/alpine", "docker.io/library/alpine:latest"),
+    ("[FE80::1]:443/app", "[fe80::1]/app:latest"),
     ("ghcr.io/acme/app@sha512:" + "b" * 128, "ghcr.io/acme/app@sha512:" + "b" * 128),
 ])
 def test_normalises_like_the_reference_implementation(text: str, expected: str) -> None:
@@ -46,6 +54,8 @@ def test_normalises_like_the_reference_implementation(text: str, expected: str) 
     (" alpine", "white space"),
     ("-bad.example/app", "invalid registry host"),
     ("ex.com/" + "a" * 260, "longer than 255"),
+    ("registry.example:70000/app", "port must be 1 to 65535"),
+    ("registry.example:0/app", "port must be 1 to 65535"),
 ])
 def test_rejects_with_a_reason(text: str, reason: str) -> None:
     with pytest.raises(InvalidReference, match=reason):
@@ -62,7 +72,8 @@ def test_parts_and_pinning() -> None:
 
 
 component = st.from_regex(r"[a-z0-9]{1,5}(?:(?:[._]|__|-{1,2})[a-z0-9]{1,5}){0,2}", fullmatch=True)
-host = st.from_regex(r"[a-z][a-z0-9-]{0,6}[a-z0-9]\.[a-z]{2,5}(?::[0-9]{1,5})?", fullmatch=True)
+host = st.from_regex(r"[a-zA-Z][a-zA-Z0-9-]{0,6}[a-zA-Z0-9]\.[a-zA-Z]{2,5}(?::(?:0?443|[1-9][0-9]{0,3}))?",
+                     fullmatch=True)
 tag = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
 hexdigest = st.from_regex(r"[a-f0-9]{64}", fullmatch=True)
 
@@ -72,7 +83,8 @@ hexdigest = st.from_regex(r"[a-f0-9]{64}", fullmatch=True)
 def test_grammar_round_trips(host: str, path: list[str], tag: str | None, digest: str | None) -> None:
     text = host + "/" + "/".join(path) + (f":{tag}" if tag else "") + (f"@sha256:{digest}" if digest else "")
     ref = parse_reference(text)
-    assert ref.registry == host
+    assert ref.registry == normalise_host(host)
+    assert ref.registry == ref.registry.lower() and not ref.registry.endswith(":443")
     assert ref.repository == "/".join(path)
     assert ref.digest == (f"sha256:{digest}" if digest else None)
     assert ref.tag == (tag if tag else (None if digest else "latest"))
@@ -87,3 +99,42 @@ def test_arbitrary_text_parses_or_raises_invalid_reference(text: str) -> None:
         assert str(exc)
     else:
         assert parse_reference(str(ref)) == ref
+
+
+def test_every_spelling_of_one_image_is_one_value() -> None:
+    spellings = ["registry.example/prod/app:v1", "REGISTRY.example/prod/app:v1", "registry.example:443/prod/app:v1",
+                 "Registry.Example:0443/prod/app:v1"]
+    assert len({parse_reference(s) for s in spellings}) == 1
+    hub = ["alpine", "library/alpine", "docker.io/alpine", "index.docker.io/library/alpine", "DOCKER.IO/alpine",
+           "docker.io:443/library/alpine:latest"]
+    assert len({parse_reference(s) for s in hub}) == 1
+
+
+@pytest.mark.parametrize(("pattern", "expected"), [
+    ("*", "*"),
+    ("nginx", "docker.io/library/nginx"),
+    ("nginx*", "docker.io/library/nginx*"),
+    ("alpine:3.11", "docker.io/library/alpine:3.11"),
+    ("acme/*", "docker.io/acme/*"),
+    ("docker.io/*", "docker.io/*"),
+    ("INDEX.docker.io/nginx", "docker.io/library/nginx"),
+    ("Registry.Example:443/prod/*", "registry.example/prod/*"),
+    ("registry.example*", "registry.example*"),
+    ("localhost:5000/*", "localhost:5000/*"),
+])
+def test_patterns_are_normalised_like_references(pattern: str, expected: str) -> None:
+    assert normalise_pattern(pattern) == expected
+
+
+@pytest.mark.parametrize(("pattern", "image", "matches"), [
+    ("registry.example/prod/*", "REGISTRY.example/prod/app", True),
+    ("registry.example/prod/*", "registry.example:443/prod/app", True),
+    ("registry.example/prod/app", "registry.example:443/prod/app:v1", True),
+    ("registry.example/*", "registry.example:5000/prod/app", False),
+    ("registry.example/prod/app", "registry.example:5000/prod/app", False),
+    ("REGISTRY.EXAMPLE:443/prod/*", "registry.example/prod/app", True),
+    ("nginx", "docker.io/library/nginx:1.25", True),
+    ("nginx", "nginx.evil.example/nginx", False),
+])
+def test_patterns_match_only_the_normalised_reference(pattern: str, image: str, matches: bool) -> None:
+    assert pattern_matches(normalise_pattern(pattern), parse_reference(image).name) is matches

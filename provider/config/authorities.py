@@ -27,6 +27,7 @@ from provider.config.model import (
     PublicKey,
 )
 from provider.config.reader import SCHEMA, FileReader, Node
+from provider.reference import normalise_pattern
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
 
 
@@ -221,7 +222,7 @@ def parse_authority(where: str, data: Any, source: Path, reader: FileReader) -> 
         raise ConfigError(source, where, f"authority {name!r} needs a cosign, notation or attestation section")
     return Authority(
         name=name,
-        scopes=node.strings("scopes"),
+        scopes=tuple(normalise_pattern(p) for p in node.strings("scopes")),
         cosign=_cosign(node.child("cosign", SCHEMA["authorities[].cosign"]), reader) if node.has("cosign") else None,
         notation=_notation(node.child("notation", SCHEMA["authorities[].notation"]), reader)
         if node.has("notation") else None,

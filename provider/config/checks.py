@@ -9,6 +9,7 @@ from __future__ import annotations
 import ssl
 
 from provider.config.model import Config, ConfigError
+from provider.policy.patterns import config_pattern_warnings
 
 
 def check_serve(config: Config) -> None:
@@ -36,6 +37,7 @@ def config_warnings(config: Config) -> list[str]:
         if "*" in store.match and (store.auth.static or store.auth.docker_config):
             warnings.append(f"stores[{index}] matches every registry (*) and has credentials: they may be sent "
                             "to any registry a Pod names; list the registries they belong to in match")
+    warnings.extend(str(w) for w in config_pattern_warnings(config))
     tls = config.server.tls
     if tls.client_ca is not None and not tls.client_names:
         warnings.append("server.tls.clientCA without clientNames: any certificate that CA signed may call the "

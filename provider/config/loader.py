@@ -23,6 +23,7 @@ from provider.config.model import (
     VerificationConfig,
 )
 from provider.config.reader import SCHEMA, FileReader, Node
+from provider.reference import InvalidReference, normalise_host, normalise_pattern
 
 
 def _server(root: Node) -> ServerConfig:
@@ -86,7 +87,7 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
     for where, item in root.items("stores"):
         node = Node(item, where, root.source, SCHEMA["stores[]"])
         store_type = node.string("type", choices=("registry", "oci-layout"))
-        match = node.strings("match", ("*",))
+        match = tuple(normalise_pattern(p) for p in node.strings("match", ("*",)))
         if store_type == "oci-layout":
             path = node.path("path")
             if path is None:
@@ -108,7 +109,11 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
         ca = node.path("ca")
         if ca is not None:
             reader.certificate_file(node, f"{where}.ca", ca)
-        stores.append(StoreConfig(type=store_type, match=match, insecure=node.strings("insecure"), ca=ca,
+        try:
+            insecure = tuple(normalise_host(host) for host in node.strings("insecure"))
+        except InvalidReference as exc:
+            raise node.error("insecure", str(exc)) from None
+        stores.append(StoreConfig(type=store_type, match=match, insecure=insecure, ca=ca,
                                   auth=RegistryAuth(docker_config=docker_config, static=static)))
     return tuple(stores)
 

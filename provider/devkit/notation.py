@@ -127,34 +127,54 @@ def target_of(descriptor: dict[str, Any]) -> dict[str, Any]:
     return {"mediaType": descriptor["mediaType"], "digest": descriptor["digest"], "size": descriptor["size"]}
 
 
+def _merge(headers: dict[Any, Any], changes: dict[Any, Any] | None) -> dict[Any, Any]:
+    """`headers` with `changes` applied; a change to `DELETE` removes the header."""
+    for key, value in (changes or {}).items():
+        if value is DELETE:
+            headers.pop(key, None)
+        else:
+            headers[key] = value
+    return headers
+
+
+DELETE = object()
+
+
 def sign(target: dict[str, Any], identity: SigningIdentity, envelope: str = "jws", algorithm: str = "",
-         signing_time: datetime.datetime | None = None, expiry: datetime.datetime | None = None) -> bytes:
-    """A notary.x509 signature over `target` (a descriptor dict) in a JWS or COSE envelope."""
+         signing_time: datetime.datetime | None = None, expiry: datetime.datetime | None = None,
+         protected: dict[Any, Any] | None = None, unprotected: dict[Any, Any] | None = None) -> bytes:
+    """A notary.x509 signature over `target` (a descriptor dict) in a JWS or COSE envelope.
+
+    `protected` and `unprotected` change headers (JWS names, COSE labels) before signing, to build the odd
+    envelopes real registries can serve.
+    """
     algorithm = algorithm or algorithm_for(identity.key)
     payload = json.dumps({"targetArtifact": target}, separators=(",", ":")).encode()
     moment = (signing_time or _now()).replace(microsecond=0)
     critical = ["io.cncf.notary.signingScheme"] + (["io.cncf.notary.expiry"] if expiry else [])
     ders = [c.public_bytes(serialization.Encoding.DER) for c in identity.chain]
     if envelope == "jws":
-        protected: dict[str, Any] = {"alg": algorithm, "crit": critical, "cty": PAYLOAD_CONTENT_TYPE,
-                                     "io.cncf.notary.signingScheme": "notary.x509",
-                                     "io.cncf.notary.signingTime": moment.isoformat().replace("+00:00", "Z")}
+        jws_headers: dict[str, Any] = {"alg": algorithm, "crit": critical, "cty": PAYLOAD_CONTENT_TYPE,
+                                       "io.cncf.notary.signingScheme": "notary.x509",
+                                       "io.cncf.notary.signingTime": moment.isoformat().replace("+00:00", "Z")}
         if expiry:
-            protected["io.cncf.notary.expiry"] = expiry.replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        protected_b64, payload_b64 = _b64url(json.dumps(protected).encode()), _b64url(payload)
+            jws_headers["io.cncf.notary.expiry"] = expiry.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        protected_b64 = _b64url(json.dumps(_merge(jws_headers, protected)).encode())
+        payload_b64 = _b64url(payload)
         signature = _raw_signature(identity.key, f"{protected_b64}.{payload_b64}".encode(), algorithm)
+        header = _merge({"x5c": [base64.b64encode(d).decode() for d in ders],
+                         "io.cncf.notary.signingAgent": "sigwarden-devkit"}, unprotected)
         return json.dumps({"payload": payload_b64, "protected": protected_b64, "signature": _b64url(signature),
-                           "header": {"x5c": [base64.b64encode(d).decode() for d in ders],
-                                      "io.cncf.notary.signingAgent": "sigwarden-devkit"}}).encode()
+                           "header": header}).encode()
     headers: dict[Any, Any] = {1: _COSE_ALG[algorithm], 2: critical, 3: PAYLOAD_CONTENT_TYPE,
                                "io.cncf.notary.signingScheme": "notary.x509",
                                "io.cncf.notary.signingTime": cbor2.CBORTag(1, int(moment.timestamp()))}
     if expiry:
         headers["io.cncf.notary.expiry"] = cbor2.CBORTag(1, int(expiry.timestamp()))
-    protected_bytes = cbor2.dumps(headers)
+    protected_bytes = cbor2.dumps(_merge(headers, protected))
     signature = _raw_signature(identity.key, cbor2.dumps(["Signature1", protected_bytes, b"", payload]), algorithm)
-    unprotected = {33: ders, "io.cncf.notary.signingAgent": "sigwarden-devkit"}
-    return cbor2.dumps(cbor2.CBORTag(18, [protected_bytes, unprotected, payload, signature]))
+    cose_unprotected = _merge({33: ders, "io.cncf.notary.signingAgent": "sigwarden-devkit"}, unprotected)
+    return cbor2.dumps(cbor2.CBORTag(18, [protected_bytes, cose_unprotected, payload, signature]))
 
 
 def attach(writer: LayoutWriter, image: dict[str, Any], envelope: bytes, kind: str = "jws") -> dict[str, Any]:

@@ -22,6 +22,7 @@ from provider.policy.gatekeeper import (
     parse_constraint,
     parse_template,
 )
+from provider.policy.patterns import constraint_pattern_warnings
 
 
 @dataclass
@@ -51,7 +52,8 @@ def discover(paths: Sequence[Path], namespaces: Mapping[str, Any] | None = None)
                    if str(doc.get("apiVersion", "")).startswith("constraints.gatekeeper.sh/")]
     if paths and not constraints:
         raise PolicyError(f"no constraints found in {', '.join(map(str, paths))}")
-    return Discovered(list(templates.values()), constraints, selector_warnings(constraints, namespaces or {}))
+    warnings = [*selector_warnings(constraints, namespaces or {}), *map(str, constraint_pattern_warnings(constraints))]
+    return Discovered(list(templates.values()), constraints, warnings)
 
 
 def selector_warnings(constraints: Iterable[Constraint], namespaces: Mapping[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provider.config import Credentials, RegistryAuth
+from provider.reference import InvalidReference, normalise_host
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
@@ -38,7 +39,12 @@ def _entry_credentials(host: str, entry: dict[str, object]) -> Credentials:
 
 def _host_of(key: str) -> str:
     host = re.sub(r"^https?://", "", key).split("/", 1)[0]
-    return "docker.io" if key in DOCKER_HUB_KEYS or host in DOCKER_HUB_KEYS else host
+    if key in DOCKER_HUB_KEYS or host in DOCKER_HUB_KEYS:
+        return "docker.io"
+    try:
+        return normalise_host(host)  # looked up with the normalised registry of a reference
+    except InvalidReference:
+        return host
 
 
 def load_docker_config(path: Path) -> dict[str, Credentials]:

@@ -43,6 +43,8 @@ class SignatureResult:
     warnings: tuple[str, ...] = ()
     artifact_type: str = ""
     extensions: Mapping[str, Any] = field(default_factory=dict)
+    # Per validation (notation: integrity, authenticity, …): passed | failed | logged | skipped.
+    checks: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from provider.reference import InvalidReference, parse_reference
+
 CHECKS = ("integrity", "authenticity", "authenticTimestamp", "expiry", "revocation")
 LEVELS: dict[str, dict[str, str]] = {
     "strict": dict.fromkeys(CHECKS, "enforce"),
@@ -112,6 +114,21 @@ def _actions(level: str, override: Mapping[str, Any], policy: str) -> dict[str, 
     return actions
 
 
+def _normalised_scope(scope: str) -> str:
+    """A registry scope in the form images are matched in (lowercase host, no default port, Docker Hub rules)."""
+    if scope == "*":
+        return scope
+    invalid = TrustPolicyError(f'registry scope "{scope}" is not valid, make sure it is a fully qualified '
+                               "repository without a tag or digest")
+    if "/" not in scope or "@" in scope or ":" in scope.split("/", 1)[1]:
+        raise invalid
+    try:
+        reference = parse_reference(scope, default_tag="")
+    except InvalidReference:
+        raise invalid from None
+    return reference.name
+
+
 def parse_trust_policy(document: Mapping[str, Any], known_stores: Sequence[str] = ()) -> TrustPolicyDocument:
     """Validate a trust policy document; `known_stores` are the store names the authority defines."""
     if document.get("version") != "1.0":
@@ -140,6 +157,8 @@ def parse_trust_policy(document: Mapping[str, Any], known_stores: Sequence[str] 
         if "*" in registry_scopes and len(registry_scopes) > 1:
             raise TrustPolicyError(f'trust policy statement "{name}" uses wildcard registry scope "*", a wildcard '
                                    "scope cannot be used in conjunction with other scope values")
+        # Matched on the normalised form, so two spellings of one repository are one scope.
+        registry_scopes = [_normalised_scope(scope) for scope in registry_scopes]
         for scope in registry_scopes:
             if scope in scopes:
                 what = ('registry scope "*" is present in multiple trust policy statements, one of the statements '
@@ -147,9 +166,6 @@ def parse_trust_policy(document: Mapping[str, Any], known_stores: Sequence[str] 
                     f'registry scope "{scope}" is present in multiple trust policy statements, one registry scope '
                     "value can only be associated with one statement")
                 raise TrustPolicyError(what)
-            if scope != "*" and ("/" not in scope or "@" in scope or ":" in scope.split("/", 1)[1]):
-                raise TrustPolicyError(f'registry scope "{scope}" is not valid, make sure it is a fully qualified '
-                                       "repository without a tag or digest")
             scopes[scope] = name
         verification = raw.get("signatureVerification") or {}
         level = verification.get("level")

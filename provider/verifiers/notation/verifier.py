@@ -9,6 +9,7 @@ and overrides say.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +35,8 @@ from provider.verifiers.notation.revocation import RevocationChecker
 from provider.verifiers.notation.timestamp import Timestamp, TimestampError, verify_timestamp
 from provider.verifiers.notation.trustpolicy import TrustPolicy
 
+log = logging.getLogger("sigwarden.notation")
+
 NOTARY_ARTIFACT_TYPE = "application/vnd.cncf.notary.signature"
 ENVELOPE_MEDIA_TYPES = (JWS_MEDIA_TYPE, COSE_MEDIA_TYPE)
 _ONE_LAYER = ("a notation signature manifest must have exactly one layer of type application/jose+json or "
@@ -57,14 +60,25 @@ class _Outcome:
     failure: str = ""
     warnings: list[str] = field(default_factory=list)
     timestamp: Timestamp | None = None
+    # check → passed | failed | logged | skipped; checks after an enforced failure are not run and not listed.
+    checks: dict[str, str] = field(default_factory=dict)
 
-    def apply(self, action: str, problem: str) -> None:
-        if not problem or action == "skip" or self.failure:
+    def apply(self, check: str, action: str, problem: str | Callable[[], str]) -> None:
+        """Run one validation under its action; a callable problem is only evaluated when the check runs."""
+        if self.failure:
             return
-        if action == "enforce":
-            self.failure = problem
+        if action == "skip":
+            self.checks[check] = "skipped"
+            return
+        reason = problem() if callable(problem) else problem
+        if not reason:
+            self.checks[check] = "passed"
+        elif action == "enforce":
+            self.failure = reason
+            self.checks[check] = "failed"
         else:
-            self.warnings.append(problem)
+            self.warnings.append(reason)
+            self.checks[check] = "logged"
 
 
 class NotationVerifier:
@@ -84,8 +98,19 @@ class NotationVerifier:
         for blob in self._signatures(image, artifacts, store, deadline):
             for authority in authorities:
                 assert authority.notation is not None
-                results.append(self.check(image, blob, authority.name, authority.notation))
+                results.append(self.isolated_check(image, blob, authority.name, authority.notation))
         return VerifierOutcome(signatures=tuple(results))
+
+    def isolated_check(self, image: ResolvedImage, blob: SignatureBlob, authority: str,
+                       settings: NotationAuthority) -> SignatureResult:
+        """`check`, with anything unforeseen in one signature kept to that signature (never the whole image)."""
+        try:
+            return self.check(image, blob, authority, settings)
+        except Exception as exc:  # registry content must never turn the image into INTERNAL
+            log.exception("notation signature %s of %s could not be checked", blob.artifact, image.digest)
+            return SignatureResult("notation", blob.artifact, authority, False,
+                                   f"signature could not be checked ({type(exc).__name__}); it is not trusted",
+                                   artifact_type=NOTARY_ARTIFACT_TYPE)
 
     def _signatures(self, image: ResolvedImage, artifacts: Sequence[SignatureArtifact], store: Store,
                     deadline: float) -> list[SignatureBlob]:
@@ -100,7 +125,8 @@ class NotationVerifier:
                 if artifact.descriptor.artifact_type == NOTARY_ARTIFACT_TYPE:
                     blobs.append(SignatureBlob(digest, "", problem=f"signature manifest could not be fetched: {exc}"))
                 continue
-            config_type = (manifest.get("config") or {}).get("mediaType")
+            config = manifest.get("config")
+            config_type = config.get("mediaType") if isinstance(config, dict) else None
             if NOTARY_ARTIFACT_TYPE not in (manifest.get("artifactType"), config_type):
                 continue
             layers = [d for d in map(descriptor_from_json, manifest.get("layers") or []) if d is not None]
@@ -131,7 +157,8 @@ class NotationVerifier:
                                    signed_at=rfc3339(signed) if signed else None,
                                    timestamp=rfc3339(stamp.time) if stamp else None,
                                    warnings=tuple(outcome.warnings) if outcome else (),
-                                   artifact_type=NOTARY_ARTIFACT_TYPE, extensions=extensions)
+                                   artifact_type=NOTARY_ARTIFACT_TYPE, extensions=extensions,
+                                   checks=dict(outcome.checks) if outcome else {})
 
         policy = settings.trust_policy.policy_for(image.reference.name)
         if policy is None:
@@ -157,8 +184,14 @@ class NotationVerifier:
         outcome = _Outcome()
         now = self.clock()
         # Integrity: always enforced.
-        outcome.apply("enforce", envelope.check_signature() or _target_problem(image, envelope))
+        outcome.apply("integrity", "enforce", envelope.check_signature() or _target_problem(image, envelope))
         if outcome.failure:
+            return outcome
+        # Like notation-go: a signature that asks for a verification plugin cannot be verified without it,
+        # whatever the level says.
+        if envelope.plugin_problem:
+            outcome.failure = envelope.plugin_problem
+            outcome.checks["verificationPlugin"] = "failed"
             return outcome
         # Authenticity: a chain to a trust store of the scheme's type, and a trusted identity.
         store_type = "signingAuthority" if envelope.signing_scheme == SCHEME_SIGNING_AUTHORITY else "ca"
@@ -175,22 +208,21 @@ class NotationVerifier:
         if not authenticity and not policy.identity_matches(envelope.leaf.subject):
             authenticity = (f"signing certificate subject {envelope.leaf.subject.rfc4514_string()} is not a trusted "
                             f'identity of trust policy statement "{policy.name}"')
-        outcome.apply(policy.actions["authenticity"], authenticity)
+        outcome.apply("authenticity", policy.actions["authenticity"], authenticity)
         if outcome.failure:
             return outcome
         # Expiry of the signature itself.
-        if envelope.expiry is not None and envelope.expiry < now:
-            outcome.apply(policy.actions["expiry"], f"signature expired at {rfc3339(envelope.expiry)}")
+        expiry = envelope.expiry
+        outcome.apply("expiry", policy.actions["expiry"],
+                      f"signature expired at {rfc3339(expiry)}" if expiry is not None and expiry < now else "")
         if outcome.failure:
             return outcome
-        outcome.apply(policy.actions["authenticTimestamp"], self._authentic_time(envelope, policy, settings, outcome,
-                                                                                 now))
+        outcome.apply("authenticTimestamp", policy.actions["authenticTimestamp"],
+                      lambda: self._authentic_time(envelope, policy, settings, outcome, now))
         if outcome.failure:
             return outcome
-        outcome.apply(policy.actions["revocation"], self.revocation.problem(envelope.certificates))
-        if envelope.verification_plugin and not outcome.failure:
-            outcome.warnings.append(f"verification plugin {envelope.verification_plugin} was not run "
-                                    "(notation plugins are not supported)")
+        outcome.apply("revocation", policy.actions["revocation"],
+                      lambda: self.revocation.problem(envelope.certificates))
         return outcome
 
     def _authentic_time(self, envelope: Envelope, policy: TrustPolicy, settings: NotationAuthority,

@@ -12,6 +12,10 @@ required_authorities := {a | a := input.parameters.authorities[_]}
 
 exempt_patterns := object.get(input.parameters, "exemptImages", [])
 
+default accept_audit_level := false
+
+accept_audit_level := input.parameters.acceptAuditLevel
+
 prefix := sprintf("%v: ", [input.parameters.message]) {
   input.parameters.message != ""
 } else = ""
@@ -66,30 +70,63 @@ violation[{"msg": msg, "details": {"image": image, "reason": reason, "digest": f
   entry := object.get(response, "responses", [])[_]
   image := entry[0]
   facts := entry[1]
+  # The provider's normal form decides too, so no spelling of an exempt image is checked.
+  not images.exempt_reference(object.get(facts, "reference", ""), exempt_patterns)
   reason := unattested(facts)
   msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
 }
 
+# A notation signature at the trust policy's audit level is "verified" even when its authenticity failed
+# (notation only logs it; Ratify's isSuccess keeps that). It vouches for its authority here only when the
+# constraint opts in with acceptAuditLevel.
+audit_only(s) {
+  s.checks.authenticity == "logged"
+}
+
+counts(s) {
+  s.verified
+  accept_audit_level
+}
+
+counts(s) {
+  s.verified
+  not audit_only(s)
+}
+
+vouching(facts) := {s.authority | s := facts.signatures[_]; counts(s)}
+
 # An image the provider answered for, but not with what this constraint requires.
 unattested(facts) := reason {
   count(required_authorities) == 0
-  not facts.verified
-  reason := facts.reason
+  count(vouching(facts)) == 0
+  reason := why_not(facts)
 }
 
 unattested(facts) := reason {
   count(required_authorities) > 0
   not input.parameters.requireAll
-  count(required_authorities & {a | a := facts.authorities[_]}) == 0
+  count(required_authorities & vouching(facts)) == 0
   reason := sprintf("not verified by any of %v%v", [sort_set(required_authorities), detail(facts)])
 }
 
 unattested(facts) := reason {
   count(required_authorities) > 0
   input.parameters.requireAll
-  missing := required_authorities - {a | a := facts.authorities[_]}
+  missing := required_authorities - vouching(facts)
   count(missing) > 0
   reason := sprintf("missing attestation by %v%v", [sort_set(missing), detail(facts)])
+}
+
+why_not(facts) := facts.reason {
+  facts.reason != ""
+} else := audit_level_reason(facts)
+
+audit_level_reason(facts) := sprintf("signed only at the notation audit level, authenticity failed (%v); set acceptAuditLevel to accept", [concat("; ", reasons)]) {
+  reasons := [sprintf("%v: %v", [s.authority, concat(", ", s.warnings)]) |
+    s := facts.signatures[_]
+    s.verified
+    audit_only(s)
+  ]
 }
 
 # Why, in the constraint's own terms: the listed authorities' rejections when there are any, else the
@@ -103,6 +140,8 @@ detail(facts) := sprintf(" (%v)", [concat("; ", reasons)]) {
   count(reasons) > 0
 } else = sprintf(" (%v)", [facts.reason]) {
   facts.reason != ""
+} else = sprintf(" (%v)", [audit_level_reason(facts)]) {
+  count([s | s := facts.signatures[_]; s.verified; audit_only(s)]) > 0
 } else = ""
 
 sort_set(s) := concat(", ", sort([x | x := s[_]]))
