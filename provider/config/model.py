@@ -72,7 +72,7 @@ class CacheConfig:
     error_ttl: float = 10.0
     tag_ttl: float = 5.0
     max_entries: int = 100_000
-    max_bytes: int = 128 * 1024 * 1024
+    max_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
