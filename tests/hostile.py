@@ -32,6 +32,7 @@ class HostileRegistry:
         self.scheme = "https" if tls else "http"
         self.slow_seconds = slow_seconds
         self.hits: Counter[str] = Counter()
+        self.authorization: list[str | None] = []  # the Authorization header of every request, in order
         # `/v2/redirect/…` answers 302 to this URL; `/v2/realm/…` challenges with this token realm.
         self.redirect_to = ""
         self.realm = ""
@@ -59,6 +60,7 @@ class HostileRegistry:
 
             def do_GET(self) -> None:
                 registry.hits[self.path] += 1
+                registry.authorization.append(self.headers.get("Authorization"))
                 registry.route(self)
 
         self.server = ThreadingHTTPServer((address, self.port), Handler)
@@ -108,6 +110,11 @@ class HostileRegistry:
             return send(h, 200, MANIFEST)
         if path.startswith("/v2/drip1/"):
             return self._drip_one_byte_per_second(h)
+        if path.startswith("/v2/private-redirect/"):
+            if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+                challenge = f'Bearer realm="{self.url}/token",service="hostile"'
+                return send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge})
+            return send(h, 302, b"", {"Location": self.redirect_to})
         if path.startswith("/v2/redirect/"):
             return send(h, 302, b"", {"Location": self.redirect_to})
         if path.startswith("/v2/realm/"):

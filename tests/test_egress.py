@@ -122,3 +122,11 @@ def test_bad_cidrs_are_config_errors(tmp_path: Any) -> None:
     with pytest.raises(ConfigError, match="is not a CIDR") as caught:
         build_config(data, write_yaml(tmp_path / "c.yaml", data))
     assert caught.value.field_path == "stores[0].denyNetworks"
+
+
+def test_a_name_that_does_not_resolve_is_a_connection_failure_not_an_egress_refusal() -> None:
+    from provider.stores.egress import ResolutionFailed
+
+    policy = EgressPolicy(api_server=(), resolver=resolving({}))
+    with pytest.raises(ResolutionFailed, match=r"cannot resolve nope\.test: Name or service not known"):
+        policy.resolve("nope.test", 443)

@@ -42,6 +42,10 @@ class EgressRefused(Exception):
     """A connection the egress policy does not allow; the message says which address and why."""
 
 
+class ResolutionFailed(OSError):
+    """The name does not resolve (an OSError, so HTTP clients treat it as a failed connection)."""
+
+
 def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
     """CIDRs (or single addresses) from the config; raises ValueError naming the bad one."""
     networks = []
@@ -152,7 +156,7 @@ class EgressPolicy:
         try:
             infos = self.resolver(host.strip("[]"), port, 0, socket.SOCK_STREAM)
         except socket.gaierror as exc:
-            raise EgressRefused(f"cannot resolve {host}: {exc.strerror}") from None
+            raise ResolutionFailed(f"cannot resolve {host}: {exc.strerror}") from None
         allowed, problems = [], []
         for info in infos:
             problem = self.refusal(host, port, str(info[4][0]))
@@ -166,5 +170,5 @@ class EgressPolicy:
                 "; name the host in a store's match or insecure list (or allowNetworks) to allow it")
             raise EgressRefused(f"egress policy refuses {host}:{port}: {problems[0]}{hint}")
         if not allowed:
-            raise EgressRefused(f"cannot resolve {host}: no addresses")
+            raise ResolutionFailed(f"cannot resolve {host}: no addresses")
         return allowed

@@ -30,7 +30,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from provider.errors import ErrorCode, ItemError
 from provider.metrics import Metrics
-from provider.stores.egress import EgressPolicy, EgressRefused
+from provider.stores.egress import EgressPolicy, EgressRefused, ResolutionFailed
 
 USER_AGENT = "sigwarden"
 CONNECT_TIMEOUT = 5.0
@@ -283,6 +283,9 @@ class Outbound:
         except EgressRefused as exc:
             self._count("egress_refused")
             raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, str(exc)) from None
+        except ResolutionFailed as exc:
+            self._count("connection_error")
+            raise FetchFailed(ErrorCode.REGISTRY_UNAVAILABLE, f"cannot reach {what}: {exc}") from None
         address = f"[{first[0]}]:{port}" if ":" in str(first[0]) else f"{first[0]}:{port}"
         try:
             with self.limits.slot(address, not self.policy.is_explicit(host, port), deadline):

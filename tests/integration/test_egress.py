@@ -23,7 +23,7 @@ import pytest
 from provider.config import build_config
 from provider.engine import Engine
 from tests.helpers import VECTORS, ProviderPKI, write_yaml
-from tests.hostile import HostileRegistry
+from tests.hostile import TOKEN, HostileRegistry
 
 
 class Listener:
@@ -221,3 +221,17 @@ def test_metadata_address_inside_a_network_namespace(tmp_path: Path) -> None:
         "address")
     # The control: a store that names the address does reach the listener in the namespace.
     assert out["named"]["accepted"] >= 1
+
+
+def test_redirect_to_another_host_carries_no_credentials(tmp_path: Path, hostile: HostileRegistry) -> None:
+    cdn = HostileRegistry()
+    try:
+        hostile.redirect_to = f"{cdn.url}/v2/cdn/manifests/v1"
+        store = {"type": "registry", "match": ["*"], "insecure": [hostile.host, cdn.host],
+                 "auth": {"static": {hostile.host: {"username": "ci", "password": "pw"}}}}
+        found = errors_for(engine(tmp_path, [store]), [f"{hostile.host}/private-redirect:v1"])
+        assert found[f"{hostile.host}/private-redirect:v1"].startswith("NOT_FOUND: ")  # the CDN has no such thing
+        assert f"Bearer {TOKEN}" in hostile.authorization  # the registry itself got the token
+        assert cdn.hits["/v2/cdn/manifests/v1"] >= 1 and set(cdn.authorization) == {None}
+    finally:
+        cdn.stop()
