@@ -80,13 +80,33 @@ def test_per_address_limit_answers_saturated_and_frees_on_release() -> None:
     limits = ConcurrencyLimits(per_address=2, wildcard=100)
     deadline = time.monotonic() + 5
     with limits.slot("10.0.0.1:443", False, deadline), limits.slot("10.0.0.1:443", False, deadline):
-        with pytest.raises(Saturated, match=r"2 fetches to 10\.0\.0\.1:443 are already in flight"), \
+        with pytest.raises(Saturated, match=r"2 fetches to 10\.0\.0\.1:443 are in flight and not finishing"), \
                 limits.slot("10.0.0.1:443", False, deadline):
             pass
         with limits.slot("10.0.0.2:443", False, deadline):  # another address is not affected
             pass
     with limits.slot("10.0.0.1:443", False, deadline):  # released
         pass
+
+
+def test_a_busy_but_healthy_address_makes_fetches_wait_for_a_slot_not_fail() -> None:
+    limits = ConcurrencyLimits(per_address=1, wildcard=100)
+    deadline = time.monotonic() + 30
+    order: list[str] = []
+
+    def holder() -> None:
+        with limits.slot("10.0.0.1:443", False, deadline):
+            order.append("holder")
+            time.sleep(0.1)  # a quick fetch
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    while not order:
+        time.sleep(0.01)
+    with limits.slot("10.0.0.1:443", False, deadline):  # waits for the holder, then gets the slot
+        order.append("waiter")
+    thread.join()
+    assert order == ["holder", "waiter"]
 
 
 def test_wildcard_cap_counts_every_address() -> None:
@@ -110,3 +130,30 @@ def test_token_cache_is_bounded_in_bytes_least_recently_used_first() -> None:
     assert [cache.get("registry.example", f"repository:r{i}:pull") is not None for i in range(100)].count(True) == kept
     assert cache.get("registry.example", "repository:r99:pull") == token
     assert cache.get("registry.example", "repository:r0:pull") is None
+
+
+def test_dns_rebinding_between_check_and_connect_is_caught_at_connect() -> None:
+    """The first answer passes the early check; the name then rebinds to a refused address."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    answers = iter([["127.0.0.2"], ["127.0.0.1"], ["127.0.0.1"]])
+
+    def rebinding(host: str, port_: int, family: int = 0, kind: int = 0) -> list:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port_)) for a in next(answers)]
+
+    policy = EgressPolicy(allow_networks=parse_networks(["127.0.0.2/32"]), api_server=(), resolver=rebinding)
+    client = Outbound(policy)
+    try:
+        with pytest.raises(ItemError) as caught:
+            client.fetch("GET", f"http://rebind.test:{port}/v2/", time.monotonic() + 5, 1024)
+        assert str(caught.value) == (f"REGISTRY_UNAVAILABLE: egress policy refuses rebind.test:{port}: 127.0.0.1 is a "
+                                     "loopback address; name the host in a store's match or insecure list (or "
+                                     "allowNetworks) to allow it")
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nothing ever connected
+    finally:
+        client.close()
+        listener.close()

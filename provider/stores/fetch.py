@@ -34,8 +34,8 @@ from provider.stores.egress import EgressPolicy, EgressRefused, ResolutionFailed
 
 USER_AGENT = "sigwarden"
 CONNECT_TIMEOUT = 5.0
-# How long a fetch waits for a free slot to a busy address before it answers "saturated".
-SLOT_WAIT = 0.2
+# A server whose oldest fetch in flight is this old (seconds) counts as slow: no more waiting for its slots.
+STALLED = 1.0
 
 
 class FetchFailed(ItemError):
@@ -201,45 +201,64 @@ class _GuardedAdapter(HTTPAdapter):
 
 class ConcurrencyLimits:
     """At most `per_address` fetches in flight to one resolved address and port, and at most `wildcard`
-    in flight to hosts no store names explicitly (an attacker can invent any number of names and ports)."""
+    in flight to hosts no store names explicitly (an attacker can invent any number of names and ports).
+
+    A fetch that finds the limit reached waits while the fetches holding it make progress (a healthy
+    registry frees slots within milliseconds); once the oldest of them has been in flight for `STALLED`
+    seconds the server counts as slow, and waiting stops: the item answers at once, so fetches for a
+    slow server never pile up on the verification threads.
+    """
 
     def __init__(self, per_address: int, wildcard: int) -> None:
         self.per_address = per_address
         self.wildcard = wildcard
-        self._busy: dict[str, int] = {}
-        self._wildcard_busy = 0
+        self._started: dict[str, list[float]] = {}  # address → start times of the fetches in flight
+        self._wildcard_started: list[float] = []
         self._free = threading.Condition()
 
     @contextlib.contextmanager
     def slot(self, address: str, wildcard: bool, deadline: float) -> Iterator[None]:
-        give_up = min(deadline, time.monotonic() + SLOT_WAIT)
         with self._free:
-            while self._busy.get(address, 0) >= self.per_address or (wildcard and
-                                                                     self._wildcard_busy >= self.wildcard):
-                remaining = give_up - time.monotonic()
-                if remaining <= 0:
+            while True:
+                holders = self._holders(address, wildcard)
+                if holders is None:
+                    break
+                now = time.monotonic()
+                give_up = min(deadline, min(holders) + STALLED)
+                if now >= give_up:
                     raise Saturated(ErrorCode.REGISTRY_UNAVAILABLE, self._saturated(address, wildcard))
-                self._free.wait(remaining)
-            self._busy[address] = self._busy.get(address, 0) + 1
-            self._wildcard_busy += wildcard
+                self._free.wait(give_up - now)
+            started = time.monotonic()
+            self._started.setdefault(address, []).append(started)
+            if wildcard:
+                self._wildcard_started.append(started)
         try:
             yield
         finally:
             with self._free:
-                left = self._busy[address] - 1
-                if left:
-                    self._busy[address] = left
-                else:
-                    del self._busy[address]
-                self._wildcard_busy -= wildcard
+                running = self._started[address]
+                running.remove(started)
+                if not running:
+                    del self._started[address]
+                if wildcard:
+                    self._wildcard_started.remove(started)
                 self._free.notify_all()
 
+    def _holders(self, address: str, wildcard: bool) -> list[float] | None:
+        """Start times of the fetches holding the limit this one is waiting on; None when a slot is free."""
+        running = self._started.get(address, [])
+        if len(running) >= self.per_address:
+            return running
+        if wildcard and len(self._wildcard_started) >= self.wildcard:
+            return self._wildcard_started
+        return None
+
     def _saturated(self, address: str, wildcard: bool) -> str:
-        if self._busy.get(address, 0) >= self.per_address:
-            return (f"{self.per_address} fetches to {address} are already in flight (concurrencyPerAddress); "
-                    "that server is slow or busy, other registries are unaffected")
-        return (f"{self.wildcard} fetches to hosts reached through a wildcard store are already in flight "
-                "(concurrencyWildcard)")
+        if len(self._started.get(address, [])) >= self.per_address:
+            return (f"{self.per_address} fetches to {address} are in flight and not finishing "
+                    "(concurrencyPerAddress); that server is slow, other registries are unaffected")
+        return (f"{self.wildcard} fetches to hosts reached through a wildcard store are in flight and not "
+                "finishing (concurrencyWildcard)")
 
 
 # --- the fetch ---------------------------------------------------------------------------------------------

@@ -235,3 +235,14 @@ def test_redirect_to_another_host_carries_no_credentials(tmp_path: Path, hostile
         assert cdn.hits["/v2/cdn/manifests/v1"] >= 1 and set(cdn.authorization) == {None}
     finally:
         cdn.stop()
+
+
+def test_token_realm_is_under_the_same_egress_policy(tmp_path: Path, hostile: HostileRegistry,
+                                                     listeners: dict[str, Listener]) -> None:
+    other = listeners["other"]
+    hostile.realm = f"http://127.0.0.2:{other.port}/token"  # a realm the store does not name
+    store = {"type": "registry", "match": ["*"], "insecure": [hostile.host]}
+    found = errors_for(engine(tmp_path, [store]), [f"{hostile.host}/realm:v1"])
+    assert found[f"{hostile.host}/realm:v1"].startswith(
+        f"REGISTRY_UNAVAILABLE: egress policy refuses 127.0.0.2:{other.port}: 127.0.0.2 is a loopback address")
+    assert other.accepted == 0
