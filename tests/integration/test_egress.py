@@ -246,3 +246,22 @@ def test_token_realm_is_under_the_same_egress_policy(tmp_path: Path, hostile: Ho
     assert found[f"{hostile.host}/realm:v1"].startswith(
         f"REGISTRY_UNAVAILABLE: egress policy refuses 127.0.0.2:{other.port}: 127.0.0.2 is a loopback address")
     assert other.accepted == 0
+
+
+def test_the_server_answers_egress_errors_and_connects_nowhere(start_provider: Any, pki: ProviderPKI,
+                                                               listeners: dict[str, Listener]) -> None:
+    import requests
+
+    from tests.helpers import provider_request
+
+    provider = start_provider({})  # the default config: one registry store matching "*"
+    keys = [f"127.0.0.1:{listeners['v4'].port}/app:v1", f"[::1]:{listeners['v6'].port}/app:v1",
+            "169.254.169.254/latest:v1"]
+    for path in ("/verify", "/mutate"):
+        response = requests.post(provider.url + path, json=provider_request(keys), cert=pki.client_pair,
+                                 verify=pki.path("ca.crt"), timeout=10)
+        items = response.json()["response"]["items"]
+        assert [item["key"] for item in items] == keys
+        for item in items:
+            assert item["error"].startswith("REGISTRY_UNAVAILABLE: egress policy refuses "), item
+    assert listeners["v4"].accepted == 0 and listeners["v6"].accepted == 0
