@@ -157,3 +157,22 @@ def test_dns_rebinding_between_check_and_connect_is_caught_at_connect() -> None:
     finally:
         client.close()
         listener.close()
+
+
+def test_a_slow_name_lookup_is_abandoned_at_the_deadline() -> None:
+    answered = threading.Event()
+
+    def slow_dns(host: str, port: int, family: int = 0, kind: int = 0) -> list:
+        answered.wait(30)  # a resolver that takes as long as the test lets it
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    client = Outbound(EgressPolicy(api_server=(), resolver=slow_dns))
+    try:
+        with pytest.raises(ItemError) as caught:
+            client.fetch("GET", "http://slow-dns.test/v2/", time.monotonic() + 0.3, 1024)
+        # Had the fetch waited for the resolver, it would have got an answer (and an egress refusal).
+        assert str(caught.value) == "TIMEOUT: resolving slow-dns.test did not finish in time"
+        assert not answered.is_set()
+    finally:
+        answered.set()
+        client.close()

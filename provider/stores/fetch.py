@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import ipaddress
 import itertools
 import os
 import re
@@ -30,12 +31,13 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from provider.errors import ErrorCode, ItemError
 from provider.metrics import Metrics
-from provider.stores.egress import EgressPolicy, EgressRefused, ResolutionFailed
+from provider.stores.egress import AddrInfo, EgressPolicy, EgressRefused, ResolutionFailed
 
 USER_AGENT = "sigwarden"
 CONNECT_TIMEOUT = 5.0
 # A server whose oldest fetch in flight is this old (seconds) counts as slow: no more waiting for its slots.
 STALLED = 1.0
+MAX_PENDING_LOOKUPS = 256
 
 
 class FetchFailed(ItemError):
@@ -128,6 +130,51 @@ class _Watchdog:
 WATCHDOG = _Watchdog()
 
 
+class _Lookups:
+    """Name resolution under the fetch's deadline. getaddrinfo cannot be interrupted, so a slow lookup
+    runs on its own thread and is abandoned at the deadline (its thread ends when the resolver gives up);
+    a bounded number may be pending, so slow DNS cannot pile up threads either."""
+
+    def __init__(self, limit: int = MAX_PENDING_LOOKUPS) -> None:
+        self.limit = limit
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    def resolve(self, policy: EgressPolicy, host: str, port: int, deadline: float) -> list[AddrInfo]:
+        try:
+            ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+            return policy.resolve(host, port)  # a literal address: no lookup, nothing to wait for
+        except ValueError:
+            pass
+        with self._lock:
+            if self._pending >= self.limit:
+                raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{self.limit} name lookups are already pending; "
+                                                                f"not resolving {host}")
+            self._pending += 1
+        outcome: dict[str, Any] = {}
+
+        def lookup() -> None:
+            try:
+                outcome["addresses"] = policy.resolve(host, port)
+            except BaseException as exc:  # handed to the waiting fetch
+                outcome["error"] = exc
+            finally:
+                with self._lock:
+                    self._pending -= 1
+
+        thread = threading.Thread(target=lookup, name="sigwarden-lookup", daemon=True)
+        thread.start()
+        thread.join(max(deadline - time.monotonic(), 0.0))
+        if thread.is_alive():
+            raise ItemError(ErrorCode.TIMEOUT, f"resolving {host} did not finish in time")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["addresses"]
+
+
+LOOKUPS = _Lookups()
+
+
 # --- connections that check the egress policy on the address they connect to --------------------------------
 
 class _Guarded(HTTPConnection):
@@ -137,7 +184,10 @@ class _Guarded(HTTPConnection):
     _watch: socket.socket | None = None
 
     def _new_conn(self) -> socket.socket:
-        addresses = self.policy.resolve(self._dns_host, self.port)  # raises EgressRefused, never connects
+        scope = WATCHDOG.current
+        deadline = scope.deadline if scope is not None else time.monotonic() + CONNECT_TIMEOUT
+        # Raises EgressRefused before any connection when an address is not allowed.
+        addresses = LOOKUPS.resolve(self.policy, self._dns_host, self.port, deadline)
         last: OSError | None = None
         for family, socktype, proto, _, address in addresses:
             sock = socket.socket(family, socktype, proto)
@@ -151,7 +201,6 @@ class _Guarded(HTTPConnection):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # A second descriptor for the watchdog: TLS wrapping detaches the original socket object.
             self._watch = socket.socket(fileno=os.dup(sock.fileno()))
-            scope = WATCHDOG.current
             if scope is not None:
                 scope.attach(self)
             return sock
@@ -298,7 +347,7 @@ class Outbound:
             raise self._timeout(what, url)
         try:
             # Checked before any connection; the connection checks again on the address it really uses.
-            first = self.policy.resolve(host, port)[0][4]
+            first = LOOKUPS.resolve(self.policy, host, port, deadline)[0][4]
         except EgressRefused as exc:
             self._count("egress_refused")
             raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, str(exc)) from None
