@@ -1,12 +1,20 @@
 """The batch executor behind /verify and /mutate.
 
-For each distinct key of a request: parse the reference, answer from the cache or join the verification
-already running for it, else start one on a bounded thread pool. Whatever is not finished by the request
-deadline is answered `TIMEOUT`; that work carries on and fills the cache, so Gatekeeper's retry succeeds.
+For each distinct key of a request: parse the reference, answer from the cache or join the work already
+running for it, else start it on a bounded thread pool. Whatever is not finished by the request deadline is
+answered `TIMEOUT`; that work carries on and fills this provider's cache. Gatekeeper (3.13 and later)
+caches every item it receives, errors included, for its own TTL (3 min by default), so a `TIMEOUT` item is
+only retried once that entry expires: such items are marked `transient`, so the front end can report them
+as a system error (which Gatekeeper does not cache) instead, and the docs recommend a short Gatekeeper TTL.
+
+The cache is bounded in bytes. Facts are kept once per (repository, digest) as compact JSON, whatever tag
+or `tag@digest` spelling asked for them; a tag's digest is remembered separately, for `tagTtl` only, so a
+re-pointed tag never rides on the verified facts of the digest it used to name.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -23,6 +31,7 @@ from provider.facts import build_facts, for_request
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
 from provider.stores import StoreRouter
+from provider.stores.base import ResolvedImage
 from provider.verifiers import default_verifiers
 from provider.verifiers.base import AttestationResult, SignatureResult, Verifier
 
@@ -30,15 +39,28 @@ log = logging.getLogger("sigwarden.engine")
 
 # How long background work may go on after its request was answered with TIMEOUT.
 JOB_BUDGET_FACTOR = 4
+# Bytes a cache entry costs beyond its value and error text: key tuple and strings, the entry object and
+# cachetools' bookkeeping (measured by tests/benchmarks/bench_cache.py, rounded up).
+ENTRY_OVERHEAD = 760
+MAX_ERROR_CHARS = 1024
+
+# ("facts", name, digest): facts or an error; ("tag", name, tag): a digest (tagTtl) or a resolution error;
+# ("verify-tag", name, tag): an error met before the tag's digest was known.
+CacheKey = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
 class Item:
-    """One answer of a provider response: a value, or an error string `CODE: message`."""
+    """One answer of a provider response: a value, or an error string `CODE: message`.
+
+    `transient` marks an answer that says nothing about the image (the work did not finish in time): a
+    front end should not let Gatekeeper cache it (report it as a system error rather than an item).
+    """
 
     key: str
     value: Any = None
     error: str = ""
+    transient: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "error": self.error} if self.error else {"key": self.key, "value": self.value}
@@ -52,13 +74,31 @@ class Item:
         return "resolved"
 
 
-@dataclass(frozen=True)
-class _Result:
-    """What one job produced, kept in the cache for `ttl` seconds."""
+def transient_system_error(items: Sequence[Item]) -> str:
+    """A systemError sentence for the transient items of a response ("" when there are none)."""
+    unfinished = [item.key for item in items if item.transient]
+    if not unfinished:
+        return ""
+    shown = ", ".join(unfinished[:3]) + (f" (+{len(unfinished) - 3} more)" if len(unfinished) > 3 else "")
+    return f"{ErrorCode.TIMEOUT}: not finished in time, retry shortly: {shown}"
 
-    value: Any
-    error: ItemError | None
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """What one job produced: facts as compact JSON, a digest, or an error reason (never a traceback)."""
+
+    value: bytes | str | None
+    error: str
     ttl: float
+    digest: str = ""
+
+    @classmethod
+    def failed(cls, error: ItemError, ttl: float) -> _Result:
+        return cls(None, str(error)[:MAX_ERROR_CHARS], ttl)
+
+    @property
+    def size(self) -> int:
+        return len(self.value or b"") + len(self.error) + len(self.digest) + ENTRY_OVERHEAD
 
 
 class Engine:
@@ -71,9 +111,10 @@ class Engine:
         self.router = router or StoreRouter.from_config(config, self.metrics)
         self.verifiers = tuple(verifiers if verifiers is not None else default_verifiers(config.verification))
         cache = config.verification.cache
-        self._cache: TLRUCache[tuple[str, str], _Result] = TLRUCache(
-            maxsize=cache.max_entries, ttu=lambda _key, result, now: now + result.ttl)
-        self._inflight: dict[tuple[str, str], Future[_Result]] = {}
+        self._cache: TLRUCache[CacheKey, _Result] = TLRUCache(
+            maxsize=cache.max_bytes, ttu=lambda _key, result, now: now + result.ttl,
+            getsizeof=lambda result: result.size)
+        self._inflight: dict[CacheKey, Future[_Result]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=config.verification.concurrency,
                                         thread_name_prefix="sigwarden-verify")
@@ -82,24 +123,35 @@ class Engine:
 
     def verify(self, keys: Sequence[str], trace_id: str, deadline: float | None = None) -> list[Item]:
         """Facts for every distinct key, in request order."""
-        return self._run("verify", keys, trace_id, deadline, self._verify_one)
+        budget = self.config.server.request_deadline
+        return self._run("verify", keys, trace_id, deadline, budget)
 
     def resolve(self, keys: Sequence[str], trace_id: str, deadline: float | None = None) -> list[Item]:
-        """Digest-pinned references for every distinct key, in request order."""
-        return self._run("resolve", keys, trace_id, deadline, self._resolve_one, keep_pinned=True)
+        """Digest-pinned references for every distinct key, in request order (under `mutation.deadline`)."""
+        return self._run("resolve", keys, trace_id, deadline, self.config.mutation.deadline)
 
     def shutdown(self) -> None:
         """Stop taking work; running jobs finish in the background."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.router.close()
 
+    @property
+    def cache_bytes(self) -> int:
+        """What the cache holds, by its own accounting (bounded by `verification.cache.maxBytes`)."""
+        with self._lock:
+            return int(self._cache.currsize)
+
+    def cache_entries(self) -> int:
+        with self._lock:
+            return len(self._cache)
+
     # --- batch machinery -----------------------------------------------------------------------------
 
     def _run(self, kind: str, keys: Sequence[str], trace_id: str, deadline: float | None,
-             job: Callable[[Reference], _Result], keep_pinned: bool = False) -> list[Item]:
-        deadline = deadline if deadline is not None else time.monotonic() + self.config.server.request_deadline
+             budget: float) -> list[Item]:
+        deadline = deadline if deadline is not None else time.monotonic() + budget
         answers: dict[str, Item] = {}
-        pending: dict[str, Future[_Result]] = {}
+        pending: dict[str, tuple[Reference, Future[_Result]]] = {}
         hits = 0
         for key in dict.fromkeys(keys):
             try:
@@ -107,68 +159,126 @@ class Engine:
             except InvalidReference as exc:
                 answers[key] = Item(key, error=f"{ErrorCode.INVALID_REFERENCE}: {exc}")
                 continue
-            if keep_pinned and reference.digest:
+            if kind == "resolve" and reference.digest:
                 # Mutation must be idempotent: a pinned reference comes back exactly as sent.
                 answers[key] = Item(key, value=key)
                 continue
-            cache_key = (kind, str(reference))
-            with self._lock:
-                hit = self._cache.get(cache_key)
-                if hit is None:
-                    future = self._inflight.get(cache_key)
-                    if future is None:
-                        future = self._pool.submit(self._job, cache_key, reference, job)
-                        self._inflight[cache_key] = future
+            hit, future = self._lookup(kind, reference)
             if hit is not None:
                 hits += 1
-                answers[key] = self._item(key, hit, cached=True, trace_id=trace_id)
+                answers[key] = self._item(kind, key, reference, hit, cached=True, trace_id=trace_id)
             else:
-                pending[key] = future
+                assert future is not None
+                pending[key] = (reference, future)
         if hits:
             self.metrics.cache_hits.labels(kind).inc(hits)
         if pending:
             self.metrics.cache_misses.labels(kind).inc(len(pending))
-            wait(pending.values(), timeout=max(0.0, deadline - time.monotonic()))
-        for key, future in pending.items():
+            wait([f for _, f in pending.values()], timeout=max(0.0, deadline - time.monotonic()))
+        for key, (reference, future) in pending.items():
             if future.done() and not future.cancelled():
-                answers[key] = self._item(key, future.result(), cached=False, trace_id=trace_id)
+                answers[key] = self._item(kind, key, reference, future.result(), cached=False, trace_id=trace_id)
             else:
-                budget = self.config.server.request_deadline
                 answers[key] = Item(key, error=f"{ErrorCode.TIMEOUT}: {kind} of {key} did not finish within "
-                                               f"{budget:g}s; it continues and a retry will be answered from cache")
+                                               f"{budget:g}s; it goes on, and a request after it finished is "
+                                               "answered from the provider's cache", transient=True)
         return [answers[key] for key in dict.fromkeys(keys)]
 
-    def _job(self, cache_key: tuple[str, str], reference: Reference,
-             job: Callable[[Reference], _Result]) -> _Result:
+    def _lookup(self, kind: str, reference: Reference) -> tuple[_Result | None, Future[_Result] | None]:
+        """A cached result, or the future of the job (running or newly started) that will produce it."""
+        with self._lock:
+            digest = reference.digest
+            if not digest:
+                tag = self._cache.get(("tag", reference.name, reference.tag or "latest"))
+                if tag is not None and (kind == "resolve" or tag.error):
+                    return tag, None
+                digest = tag.digest if tag is not None else ""
+            if kind == "resolve":
+                key: CacheKey = ("tag", reference.name, reference.tag or "latest")
+                job: Callable[[Reference], _Result] = self._resolve_one
+            elif digest:
+                key = ("facts", reference.name, digest)
+                hit = self._cache.get(key)
+                if hit is not None:
+                    return hit, None
+                job = self._verify_one if reference.digest else self._verify_pinned(digest)
+            else:
+                key = ("verify-tag", reference.name, reference.tag or "latest")
+                failed = self._cache.get(key)
+                if failed is not None:
+                    return failed, None
+                job = self._verify_one
+            future = self._inflight.get(key)
+            if future is None:
+                future = self._pool.submit(self._job, key, reference, job)
+                self._inflight[key] = future
+            return None, future
+
+    def _job(self, key: CacheKey, reference: Reference, job: Callable[[Reference], _Result]) -> _Result:
+        error_ttl = self.config.verification.cache.error_ttl
         try:
             result = job(reference)
         except ItemError as exc:
-            result = _Result(None, exc, self.config.verification.cache.error_ttl)
+            result = _Result.failed(exc, error_ttl)
         except Exception as exc:  # never let a bug become a 500 or an unanswered key
             log.exception("internal error while checking %s", reference)
-            error = ItemError(ErrorCode.INTERNAL, f"{type(exc).__name__} while checking {reference}")
-            result = _Result(None, error, self.config.verification.cache.error_ttl)
+            result = _Result.failed(ItemError(ErrorCode.INTERNAL, f"{type(exc).__name__} while checking "
+                                                                  f"{reference}"), error_ttl)
         with self._lock:
-            self._cache[cache_key] = result
-            self._inflight.pop(cache_key, None)
+            if result.error:
+                self._remember(key, result)  # successes were stored by the job, under their digest
+                tag = self._cache.get(("tag", key[1], key[2])) if key[0] == "verify-tag" else None
+                if tag is not None and tag.digest:
+                    self._remember(("facts", key[1], tag.digest), result)  # the digest's check failed
+            self._inflight.pop(key, None)
         return result
 
-    def _item(self, key: str, result: _Result, cached: bool, trace_id: str) -> Item:
-        if result.error is not None:
-            return Item(key, error=str(result.error))
-        if isinstance(result.value, dict):
-            return Item(key, value=for_request(result.value, key, cached, trace_id))
-        return Item(key, value=result.value)
+    def _remember(self, key: CacheKey, result: _Result) -> None:
+        """Store under the lock, within both bounds: bytes (by the cache) and entries."""
+        if result.size > self._cache.maxsize:
+            return
+        while len(self._cache) >= self.config.verification.cache.max_entries:
+            self._cache.popitem()
+        self._cache[key] = result
+
+    def _item(self, kind: str, key: str, reference: Reference, result: _Result, cached: bool,
+              trace_id: str) -> Item:
+        if result.error:
+            return Item(key, error=result.error)
+        if kind == "resolve":
+            pinned = reference.with_digest(result.digest, keep_tag=self.config.mutation.keep_tag)
+            return Item(key, value=str(pinned))
+        assert isinstance(result.value, bytes)
+        facts = for_request(json.loads(result.value), key, cached, trace_id)
+        facts["reference"] = str(reference)  # facts are shared by every spelling of this digest
+        return Item(key, value=facts)
 
     def _job_deadline(self) -> float:
         return time.monotonic() + JOB_BUDGET_FACTOR * self.config.server.request_deadline
 
     # --- the per-image work --------------------------------------------------------------------------
 
+    def _resolve_image(self, reference: Reference, deadline: float) -> ResolvedImage:
+        """Resolve through the store and remember a tag's digest for `tagTtl`."""
+        image = self.router.select(reference).resolve(reference, deadline)
+        if not reference.digest:
+            result = _Result(None, "", self.config.verification.cache.tag_ttl, image.digest)
+            with self._lock:
+                self._remember(("tag", reference.name, reference.tag or "latest"), result)
+        return image
+
+    def _verify_pinned(self, digest: str) -> Callable[[Reference], _Result]:
+        """Verify a tag whose digest is known (and still trusted): fetch by digest, not by tag."""
+        return lambda reference: self._verify_one(reference.with_digest(digest))
+
     def _verify_one(self, reference: Reference) -> _Result:
         deadline = self._job_deadline()
         store = self.router.select(reference)
-        image = store.resolve(reference, deadline)
+        image = self._resolve_image(reference, deadline)
+        with self._lock:
+            hit = self._cache.get(("facts", image.reference.name, image.digest))
+        if hit is not None:
+            return hit  # another tag (or spelling) of this digest was verified already
         artifacts = store.discover(image, deadline)
         in_scope = [a for a in self.config.authorities if a.covers(image.reference.name)]
         signatures: list[SignatureResult] = []
@@ -184,9 +294,12 @@ class Engine:
             attestations.extend(outcome.attestations)
         facts = build_facts(image, signatures, attestations, len(artifacts), len(in_scope))
         cache = self.config.verification.cache
-        return _Result(facts, None, cache.ttl if facts["verified"] else cache.unverified_ttl)
+        result = _Result(json.dumps(facts, separators=(",", ":")).encode(), "",
+                         cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest)
+        with self._lock:
+            self._remember(("facts", image.reference.name, image.digest), result)
+        return result
 
     def _resolve_one(self, reference: Reference) -> _Result:
-        image = self.router.select(reference).resolve(reference, self._job_deadline())
-        pinned = reference.with_digest(image.digest, keep_tag=self.config.mutation.keep_tag)
-        return _Result(str(pinned), None, self.config.verification.cache.ttl)
+        image = self._resolve_image(reference, self._job_deadline())
+        return _Result(None, "", self.config.verification.cache.tag_ttl, image.digest)

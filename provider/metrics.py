@@ -31,8 +31,12 @@ class Metrics:
         self.cache_misses = Counter("sigwarden_cache_misses_total", "Answers that needed fresh work.",
                                     ["cache"], registry=r)
         self.registry_requests = Counter(
-            "sigwarden_registry_requests_total", "HTTP requests to registries, by status code.",
+            "sigwarden_registry_requests_total", "HTTP requests to registries, by status code (or "
+            "connection_error, tls_error, timeout, egress_refused, saturated).",
             ["status"], registry=r)
+        self.outbound_in_flight = Gauge(
+            "sigwarden_outbound_requests_in_flight", "Outbound fetches (registries, token services, CRLs, "
+            "lookaside) holding a thread right now.", registry=r)
         self.config_reloads = Counter(
             "sigwarden_config_reloads_total", "Config reload attempts, by result (success, failure).",
             ["result"], registry=r)

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -24,10 +25,22 @@ REFERRER_DIGESTS = ["sha256:" + "a" * 64, "sha256:" + "b" * 64]
 
 
 class HostileRegistry:
-    def __init__(self, slow_seconds: float = 30.0) -> None:
+    def __init__(self, slow_seconds: float = 30.0, tls: ssl.SSLContext | None = None,
+                 address: str = "127.0.0.1") -> None:
         self.port = free_port()
+        self.address = address
+        self.scheme = "https" if tls else "http"
         self.slow_seconds = slow_seconds
         self.hits: Counter[str] = Counter()
+        self.authorization: list[str | None] = []  # the Authorization header of every request, in order
+        # `/v2/redirect/…` answers 302 to this URL; `/v2/realm/…` challenges with this token realm.
+        self.redirect_to = ""
+        self.realm = ""
+        # Connections of `/v2/drip1/…` (one byte per second) now open, and those the client closed on us.
+        self.dripping = 0
+        self.drips = 0
+        self.dropped = 0
+        self.lock = threading.Lock()
         # Slow answers wait for this (or slow_seconds): a test can see a request still in flight.
         self.release = threading.Event()
         self.in_flight = 0
@@ -47,15 +60,22 @@ class HostileRegistry:
 
             def do_GET(self) -> None:
                 registry.hits[self.path] += 1
+                registry.authorization.append(self.headers.get("Authorization"))
                 registry.route(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer((address, self.port), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}"
 
     def stop(self) -> None:
         self.release.set()
@@ -88,6 +108,18 @@ class HostileRegistry:
             self.release.wait(self.slow_seconds)
             self.in_flight -= 1
             return send(h, 200, MANIFEST)
+        if path.startswith("/v2/drip1/"):
+            return self._drip_one_byte_per_second(h)
+        if path.startswith("/v2/private-redirect/"):
+            if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+                challenge = f'Bearer realm="{self.url}/token",service="hostile"'
+                return send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge})
+            return send(h, 302, b"", {"Location": self.redirect_to})
+        if path.startswith("/v2/redirect/"):
+            return send(h, 302, b"", {"Location": self.redirect_to})
+        if path.startswith("/v2/realm/"):
+            challenge = f'Bearer realm="{self.realm}",service="hostile"'
+            return send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge})
         if path.startswith("/v2/drip/manifests/"):
             self.in_flight += 1
             send_chunked(h, ((self.release.wait(0.2) and b" ") or b" " for _ in range(int(self.slow_seconds * 5))))
@@ -132,6 +164,29 @@ class HostileRegistry:
         if path.startswith("/v2/down/"):
             return send(h, 503, b'{"errors":[{"code":"UNAVAILABLE","message":"maintenance"}]}')
         return send(h, 404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known"}]}')
+
+
+    def _drip_one_byte_per_second(self, h: BaseHTTPRequestHandler) -> None:
+        with self.lock:
+            self.dripping += 1
+            self.drips += 1
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            h.send_header("Content-Length", str(int(self.slow_seconds)))
+            h.end_headers()
+            h.wfile.flush()
+            for _ in range(int(self.slow_seconds)):
+                if self.release.wait(1.0):
+                    return
+                h.wfile.write(b" ")
+                h.wfile.flush()
+        except OSError:
+            with self.lock:
+                self.dropped += 1
+        finally:
+            with self.lock:
+                self.dripping -= 1
 
 
 def send(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:

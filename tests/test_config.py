@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provider.cli import main
-from provider.config import ConfigError, load_config, parse_duration
+from provider.config import ConfigError, build_config, load_config, parse_duration
 from tests.helpers import VECTORS, write_yaml
 
 
@@ -169,3 +169,22 @@ def test_empty_client_ca_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="holds no PEM certificate") as caught:
         load_config(path)
     assert caught.value.field_path == "server.tls.clientCA"
+
+
+def test_cache_size_tag_ttl_mutation_deadline_and_store_limits(tmp_path: Path) -> None:
+    data = {"verification": {"cache": {"maxBytes": "32MiB", "tagTtl": "2s"}}, "mutation": {"deadline": "500ms"},
+            "stores": [{"type": "registry", "match": ["*"], "allowNetworks": ["10.0.0.0/8"],
+                        "denyNetworks": ["10.96.0.0/12", "fd00::/8"], "concurrencyPerAddress": 4,
+                        "concurrencyWildcard": 16}]}
+    config = build_config(data, write_yaml(tmp_path / "c.yaml", data))
+    assert config.verification.cache.max_bytes == 32 * 1024 * 1024 and config.verification.cache.tag_ttl == 2.0
+    assert config.mutation.deadline == 0.5
+    store = config.stores[0]
+    assert (store.allow_networks, store.deny_networks) == (("10.0.0.0/8",), ("10.96.0.0/12", "fd00::/8"))
+    assert (store.concurrency_per_address, store.concurrency_wildcard) == (4, 16)
+    assert build_config({}, tmp_path / "c.yaml").verification.cache.max_bytes == 64 * 1024 * 1024
+    for bad, problem in (("lots", "expected a size such as"), ("12KiB", "must be at least 1048576 bytes")):
+        data = {"verification": {"cache": {"maxBytes": bad}}}
+        with pytest.raises(ConfigError, match=problem) as caught:
+            build_config(data, write_yaml(tmp_path / "c.yaml", data))
+        assert caught.value.field_path == "verification.cache.maxBytes"

@@ -180,3 +180,77 @@ def test_oversize_manifest_is_refused(tmp_path: Path, size: int) -> None:
     item = engine.verify([f"{REG}/big:v1"], "t")[0]
     assert item.error.startswith("REGISTRY_UNAVAILABLE: ") and "limit" in item.error
     engine.shutdown()
+
+
+def test_one_cache_entry_per_repository_and_digest(tmp_path: Path) -> None:
+    engine, root = make_engine(tmp_path)
+    writer = LayoutWriter(root / REG, "team/app")
+    digest = writer.add_image("v1")["digest"]
+    writer.add_image("alias")  # the same content: the same digest under a second tag
+    first = engine.verify([f"{REG}/team/app:v1"], "t")[0].value
+    spellings = [f"{REG}/team/app@{digest}", f"{REG}/team/app:v1@{digest}", f"{REG}/team/app:alias"]
+    others = engine.verify(spellings, "t")
+    assert first["cached"] is False
+    # Both digest spellings are cache hits; the second tag needs its tag resolved, but no new verification.
+    assert [item.value["cached"] for item in others][:2] == [True, True]
+    # Each answer names the reference it was asked about; the facts themselves are the same object.
+    assert [item.value["reference"] for item in others] == spellings
+    assert {item.value["checkedAt"] for item in others} == {first["checkedAt"]}
+    facts_keys = [key for key in engine._cache if key[0] == "facts"]
+    assert facts_keys == [("facts", f"{REG}/team/app", digest)]
+    engine.shutdown()
+
+
+def test_a_repointed_tag_is_seen_after_tag_ttl_not_after_the_facts_ttl(tmp_path: Path) -> None:
+    engine, root = make_engine(tmp_path, cache={"ttl": "1h", "unverifiedTtl": "1h", "tagTtl": "200ms"})
+    writer = LayoutWriter(root / REG, "team/app")
+    old = writer.add_image("v1", b"old")["digest"]
+    assert engine.verify([f"{REG}/team/app:v1"], "t")[0].value["digest"] == old
+    new = writer.add_image("v1", b"new")["digest"]  # the tag now names other content
+    assert new != old
+    time.sleep(0.3)  # past tagTtl, far within the facts TTL of the old digest
+    again = engine.verify([f"{REG}/team/app:v1"], "t")[0].value
+    assert again["digest"] == new and again["cached"] is False
+    assert engine.resolve([f"{REG}/team/app:v1"], "t")[0].value == f"{REG}/team/app:v1@{new}"
+    engine.shutdown()
+
+
+def test_cached_errors_keep_a_reason_not_an_exception(tmp_path: Path) -> None:
+    engine, _ = make_engine(tmp_path)
+    error = engine.verify([f"{REG}/team/missing:v1"], "t")[0].error
+    assert error.startswith("NOT_FOUND: ")
+    stored = list(engine._cache.values())
+    assert stored and all(type(result.error) is str and not isinstance(result.value, BaseException)
+                          for result in stored)
+    assert engine.verify([f"{REG}/team/missing:v1"], "t")[0].error == error  # answered from the cache
+    assert engine.metrics.cache_hits.labels("verify")._value.get() == 1
+    engine.shutdown()
+
+
+def test_cache_stays_within_max_bytes(tmp_path: Path) -> None:
+    from provider.engine import ENTRY_OVERHEAD, _Result
+
+    engine, _ = make_engine(tmp_path, cache={"maxBytes": "1MiB"})
+    facts = b"{" + b'"x":0,' * 300 + b'"y":1}'
+    for index in range(5000):  # ~12 MiB of results offered to a 1 MiB cache
+        with engine._lock:
+            engine._remember(("facts", f"{REG}/app{index}", "sha256:" + "0" * 64), _Result(facts, "", 3600.0))
+    assert engine.cache_bytes <= 1024 * 1024
+    assert engine.cache_entries() == (1024 * 1024) // (len(facts) + ENTRY_OVERHEAD)
+    assert ("facts", f"{REG}/app4999", "sha256:" + "0" * 64) in engine._cache  # least recently used went first
+    assert ("facts", f"{REG}/app0", "sha256:" + "0" * 64) not in engine._cache
+    engine.shutdown()
+
+
+def test_mutate_answers_within_its_own_deadline(tmp_path: Path) -> None:
+    from provider.engine import transient_system_error
+
+    engine, root = make_engine(tmp_path, concurrency=4)
+    object.__setattr__(engine.config, "mutation", type(engine.config.mutation)(deadline=0.2))
+    fifo, data = blocking_image(root)
+    item = engine.resolve([f"{REG}/slow/app:v1"], "t")[0]
+    assert item.error.startswith("TIMEOUT: resolve of airgap.example/slow/app:v1 did not finish within 0.2s")
+    assert item.transient is True
+    assert transient_system_error([item]) == "TIMEOUT: not finished in time, retry shortly: airgap.example/slow/app:v1"
+    release(fifo, data)
+    engine.shutdown()

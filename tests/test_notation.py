@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from provider.engine import Engine
 from provider.facts import facts_schema
 from provider.reference import parse_reference
 from provider.stores.base import ResolvedImage
+from provider.stores.egress import EgressPolicy
+from provider.stores.fetch import Outbound
+from provider.verifiers.notation.revocation import RevocationChecker
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
 from tests.helpers import VECTORS, write_yaml
@@ -255,7 +259,8 @@ def test_config_reports_trust_policy_errors_with_the_field(tmp_path: Path) -> No
 # --- own signers: every algorithm, both envelopes, an intermediate CA; and the negatives --------------------
 
 def own_check(tmp_path: Path, identity: notation.SigningIdentity, envelope: bytes, kind: str,
-              level: str = "strict", root_pem: bytes | None = None, target: dict | None = None) -> Any:
+              level: str = "strict", root_pem: bytes | None = None, target: dict | None = None,
+              verifier: NotationVerifier | None = None) -> Any:
     (tmp_path / "root.pem").write_bytes(root_pem or identity.root_pem)
     auth = authority(tmp_path, {"ca:acme": [tmp_path / "root.pem"]}, policy_with(
         ["ca:acme"], level, ["x509.subject: C=US, ST=WA, O=Acme, CN=Acme Release Signer"]))
@@ -263,8 +268,8 @@ def own_check(tmp_path: Path, identity: notation.SigningIdentity, envelope: byte
     image = ResolvedImage(parse_reference(f"registry.example/app@{target['digest']}"), target["digest"],
                           target["mediaType"], target["size"], b"")
     media = "application/jose+json" if kind == "jws" else "application/cose"
-    return NotationVerifier().check(image, SignatureBlob("sha256:" + "0" * 64, media, envelope), auth.name,
-                                    auth.notation)
+    return (verifier or NotationVerifier()).check(image, SignatureBlob("sha256:" + "0" * 64, media, envelope),
+                                                  auth.name, auth.notation)
 
 
 IMAGE = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -363,6 +368,7 @@ class CRLServer:
 
         self.crl: bytes | None = None
         self.hits = 0
+        self.drip = False  # send the status line one byte every 0.2 s, for a long time
         self.port = free_port()
         server = self
 
@@ -372,6 +378,15 @@ class CRLServer:
 
             def do_GET(self) -> None:
                 server.hits += 1
+                if server.drip:
+                    for byte in b"HTTP/1.1 200 OK\r\n" * 10:
+                        time.sleep(0.2)
+                        try:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        except OSError:
+                            return
+                    return
                 body = server.crl
                 self.send_response(200 if body is not None else 503)
                 self.send_header("Content-Length", str(len(body or b"")))
@@ -405,24 +420,53 @@ def crl_server() -> Any:
     server.httpd.shutdown()
 
 
+def reaching(server: CRLServer, timeout: float = 5.0) -> NotationVerifier:
+    """A verifier whose CRL fetches may reach the loopback test server (named explicitly)."""
+    policy = EgressPolicy(explicit=frozenset({f"127.0.0.1:{server.port}"}))
+    return NotationVerifier(RevocationChecker(timeout, Outbound(policy)))
+
+
 def test_revocation_through_a_crl_distribution_point(tmp_path: Path, crl_server: CRLServer) -> None:
     identity = notation.identity_with_intermediate("ec-256", crl_url=crl_server.url)
     envelope = notation.sign(IMAGE, identity)
     crl_server.publish(identity, revoked_serials=[12345])
-    assert own_check(tmp_path, identity, envelope, "jws").verified is True
+    assert own_check(tmp_path, identity, envelope, "jws", verifier=reaching(crl_server)).verified is True
     crl_server.publish(identity, revoked_serials=[identity.chain[0].serial_number])
-    revoked = own_check(tmp_path, identity, envelope, "jws")  # a new verifier: no cached CRL
+    revoked = own_check(tmp_path, identity, envelope, "jws", verifier=reaching(crl_server))  # no cached CRL
     assert revoked.verified is False
     assert revoked.reason.startswith("certificate CN=Acme Release Signer,O=Acme,L=Seattle,ST=WA,C=US was revoked at")
-    assert own_check(tmp_path, identity, envelope, "jws", level="permissive").warnings[0].startswith(
-        "certificate CN=Acme Release Signer")
+    assert own_check(tmp_path, identity, envelope, "jws", level="permissive",
+                     verifier=reaching(crl_server)).warnings[0].startswith("certificate CN=Acme Release Signer")
+
+
+def test_crl_on_loopback_is_refused_by_the_default_egress_policy(tmp_path: Path, crl_server: CRLServer) -> None:
+    identity = notation.identity_with_intermediate("ec-256", crl_url=crl_server.url)
+    envelope = notation.sign(IMAGE, identity)
+    crl_server.publish(identity, revoked_serials=[])
+    refused = own_check(tmp_path, identity, envelope, "jws")
+    assert refused.verified is False
+    assert f"egress policy refuses 127.0.0.1:{crl_server.port}: 127.0.0.1 is a loopback address" in refused.reason
+    assert crl_server.hits == 0  # refused before any connection
+
+
+def test_crl_that_times_out_is_a_warning_under_log_level_and_a_failure_under_enforce(
+        tmp_path: Path, crl_server: CRLServer) -> None:
+    identity = notation.identity_with_intermediate("ec-256", crl_url=crl_server.url)
+    envelope = notation.sign(IMAGE, identity)
+    crl_server.drip = True  # headers never finish
+    logged = own_check(tmp_path, identity, envelope, "jws", level="permissive",
+                       verifier=reaching(crl_server, timeout=0.5))
+    assert logged.verified is True
+    assert any("did not answer in time" in w for w in logged.warnings), logged.warnings
+    enforced = own_check(tmp_path, identity, envelope, "jws", verifier=reaching(crl_server, timeout=0.5))
+    assert enforced.verified is False and "did not answer in time" in enforced.reason
 
 
 def test_unreachable_crl_fails_closed_under_strict(tmp_path: Path, crl_server: CRLServer) -> None:
     identity = notation.identity_with_intermediate("ec-256", crl_url=crl_server.url)
     envelope = notation.sign(IMAGE, identity)
     crl_server.crl = None  # the CRL endpoint answers 503
-    strict = own_check(tmp_path, identity, envelope, "jws")
+    strict = own_check(tmp_path, identity, envelope, "jws", verifier=reaching(crl_server))
     assert strict.verified is False and "revocation status of" in strict.reason and "HTTP 503" in strict.reason
     (tmp_path / "root.pem").write_bytes(identity.root_pem)
     airgapped = authority(tmp_path, {"ca:acme": [tmp_path / "root.pem"]}, policy_with(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,9 @@ def _verification(root: Node) -> VerificationConfig:
             ttl=cache.duration("ttl", d.ttl),
             unverified_ttl=cache.duration("unverifiedTtl", d.unverified_ttl),
             error_ttl=cache.duration("errorTtl", d.error_ttl),
+            tag_ttl=cache.duration("tagTtl", d.tag_ttl),
             max_entries=cache.integer("maxEntries", d.max_entries),
+            max_bytes=_size(cache, "maxBytes", d.max_bytes, minimum=1024 * 1024),
         ),
     )
 
@@ -113,9 +116,46 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
             insecure = tuple(normalise_host(host) for host in node.strings("insecure"))
         except InvalidReference as exc:
             raise node.error("insecure", str(exc)) from None
+        defaults = StoreConfig(type=store_type, match=match)
         stores.append(StoreConfig(type=store_type, match=match, insecure=insecure, ca=ca,
-                                  auth=RegistryAuth(docker_config=docker_config, static=static)))
+                                  auth=RegistryAuth(docker_config=docker_config, static=static),
+                                  allow_networks=_networks(node, "allowNetworks"),
+                                  deny_networks=_networks(node, "denyNetworks"),
+                                  concurrency_per_address=node.integer("concurrencyPerAddress",
+                                                                       defaults.concurrency_per_address),
+                                  concurrency_wildcard=node.integer("concurrencyWildcard",
+                                                                    defaults.concurrency_wildcard)))
     return tuple(stores)
+
+
+def _networks(node: Node, key: str) -> tuple[str, ...]:
+    from provider.stores.egress import parse_networks  # provider.stores imports this package
+
+    values = node.strings(key)
+    try:
+        parse_networks(values)
+    except ValueError as exc:
+        raise node.error(key, str(exc)) from None
+    return values
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(KiB|MiB|GiB)?\s*$")
+_SIZE_UNITS = {None: 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
+
+
+def _size(node: Node, key: str, default: int, minimum: int) -> int:
+    """A byte size: an integer or a string such as `128MiB`."""
+    value = node.data.get(key, default)
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if not match:
+            raise node.error(key, f"expected a size such as 134217728 or 128MiB, got {value!r}")
+        value = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise node.error(key, f"expected a size such as 134217728 or 128MiB, got {type(value).__name__}")
+    if value < minimum:
+        raise node.error(key, f"must be at least {minimum} bytes, got {value}")
+    return value
 
 
 def load_config(path: str | Path) -> Config:
@@ -149,7 +189,8 @@ def build_config(data: Any, source: Path) -> Config:
         path=source,
         server=server,
         verification=_verification(root),
-        mutation=MutationConfig(keep_tag=mutation.boolean("keepTag", True)),
+        mutation=MutationConfig(keep_tag=mutation.boolean("keepTag", True),
+                                deadline=mutation.duration("deadline", MutationConfig().deadline)),
         stores=stores or (StoreConfig(type="registry", match=("*",)),),
         authorities=tuple(authorities),
         sources=tuple(dict.fromkeys([source, *reader.sources])),

@@ -70,7 +70,9 @@ class CacheConfig:
     ttl: float = 300.0
     unverified_ttl: float = 30.0
     error_ttl: float = 10.0
+    tag_ttl: float = 5.0
     max_entries: int = 100_000
+    max_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class VerificationConfig:
 @dataclass(frozen=True)
 class MutationConfig:
     keep_tag: bool = True
+    # Gatekeeper's mutating webhook times out after 1 s by default; answer well before it.
+    deadline: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,10 @@ class StoreConfig:
     insecure: tuple[str, ...] = ()
     ca: Path | None = None
     auth: RegistryAuth = field(default_factory=RegistryAuth)
+    allow_networks: tuple[str, ...] = ()
+    deny_networks: tuple[str, ...] = ()
+    concurrency_per_address: int = 8
+    concurrency_wildcard: int = 64
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cachetools import LRUCache
+
 from provider.config import Credentials, RegistryAuth
 from provider.reference import InvalidReference, normalise_host
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
+TOKEN_CACHE_BYTES = 8 * 1024 * 1024
+TOKEN_ENTRY_OVERHEAD = 400
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 
 
@@ -90,10 +94,11 @@ class CredentialStore:
 
 
 class TokenCache:
-    """Bearer tokens by (host, scope) until shortly before they expire."""
+    """Bearer tokens by (host, scope) until shortly before they expire, least recently used first out
+    when their total size passes `max_bytes` (registry tokens can be tens of KB each)."""
 
-    def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+    def __init__(self, max_bytes: int = TOKEN_CACHE_BYTES) -> None:
+        self._tokens: LRUCache[tuple[str, str], tuple[str, float]] = LRUCache(max_bytes, getsizeof=_token_size)
         self._lock = threading.Lock()
 
     def get(self, host: str, scope: str) -> str | None:
@@ -104,4 +109,16 @@ class TokenCache:
     def put(self, host: str, scope: str, token: str, expires_in: float) -> None:
         with self._lock:
             # Renew a little early so a token never expires mid-request.
-            self._tokens[(host, scope)] = (token, time.monotonic() + max(expires_in - 10, 5))
+            entry = (token, time.monotonic() + max(expires_in - 10, 5))
+            if _token_size(entry) <= self._tokens.maxsize:
+                self._tokens[(host, scope)] = entry
+
+    @property
+    def size_bytes(self) -> int:
+        with self._lock:
+            return int(self._tokens.currsize)
+
+
+def _token_size(entry: tuple[str, float]) -> int:
+    # The token string dominates; the rest is the key, tuple and float (measured, rounded up).
+    return len(entry[0]) + TOKEN_ENTRY_OVERHEAD

@@ -6,22 +6,33 @@ Signatures are numbered from 1 and read until the first one that does not exist.
 
 from __future__ import annotations
 
-import time
+import threading
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import requests
-
 from provider.errors import ErrorCode, ItemError
 from provider.reference import Reference
+from provider.stores.egress import EgressPolicy
+from provider.stores.fetch import FetchFailed, Outbound
 
 
 class LookasideStore:
-    def __init__(self, max_signatures: int = 16, max_bytes: int = 1024 * 1024) -> None:
+    def __init__(self, max_signatures: int = 16, max_bytes: int = 1024 * 1024,
+                 outbound: Outbound | None = None) -> None:
         self.max_signatures = max_signatures
         self.max_bytes = max_bytes
-        self.session = requests.Session()
-        self.session.trust_env = False
+        self.outbound = outbound
+        # The lookaside URL comes from the config, so its host counts as named explicitly.
+        self._by_host: dict[str, Outbound] = {}
+        self._lock = threading.Lock()
+
+    def _outbound(self, netloc: str) -> Outbound:
+        if self.outbound is not None:
+            return self.outbound
+        with self._lock:
+            if netloc not in self._by_host:
+                self._by_host[netloc] = Outbound(EgressPolicy(explicit=frozenset({netloc.lower()})))
+            return self._by_host[netloc]
 
     def signatures(self, base: str, reference: Reference, digest: str, deadline: float) -> list[bytes]:
         algorithm, encoded = digest.split(":", 1)
@@ -43,22 +54,17 @@ class LookasideStore:
             with path.open("rb") as handle:
                 data = handle.read(self.max_bytes + 1)
         elif parsed.scheme in ("http", "https"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ItemError(ErrorCode.TIMEOUT, f"lookaside {parsed.netloc} did not answer in time")
             try:
-                response = self.session.get(url, timeout=(min(remaining, 5.0), remaining), stream=True)
-                if response.status_code == 404:
-                    return None
-                if response.status_code != 200:
-                    raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE,
-                                    f"lookaside {parsed.netloc} answered {response.status_code} for {parsed.path}")
-                data = response.raw.read(self.max_bytes + 1, decode_content=True)
-            except requests.exceptions.Timeout:
-                raise ItemError(ErrorCode.TIMEOUT, f"lookaside {parsed.netloc} did not answer in time") from None
-            except requests.exceptions.RequestException as exc:
+                response = self._outbound(parsed.netloc).fetch("GET", url, deadline, self.max_bytes + 1,
+                                               what=f"lookaside {parsed.netloc}")
+            except FetchFailed as exc:
+                raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, exc.message) from None
+            if response.status == 404:
+                return None
+            if response.status != 200:
                 raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE,
-                                f"cannot reach lookaside {parsed.netloc}: {type(exc).__name__}") from None
+                                f"lookaside {parsed.netloc} answered {response.status} for {parsed.path}")
+            data = response.body
         else:
             raise ItemError(ErrorCode.INTERNAL, f"lookaside URL scheme {parsed.scheme!r} is not supported")
         if len(data) > self.max_bytes:

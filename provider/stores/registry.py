@@ -28,12 +28,14 @@ from provider.stores.base import (
     ResolvedImage,
     SignatureArtifact,
 )
+from provider.stores.egress import EgressPolicy, explicit_hosts, parse_networks
+from provider.stores.fetch import ConcurrencyLimits, Outbound
 from provider.stores.manifests import cosign_tags, parse_manifest, platforms_of, referrers_from_index
-from provider.stores.registry_client import RegistryClient
+from provider.stores.registry_client import API_HOSTS, RegistryClient
 
 ACCEPT_MANIFESTS = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
 MAX_REFERRER_PAGES = 10
-TAG_CACHE_ENTRIES = 10_000
+TAG_CACHE_BYTES = 16 * 1024 * 1024
 VERIFIED_CACHE_BYTES = 32 * 1024 * 1024
 
 
@@ -41,12 +43,14 @@ class RegistryStore:
     """Resolves and discovers over the OCI distribution API (with the referrers-tag and cosign-tag fallbacks)."""
 
     def __init__(self, store: StoreConfig, verification: VerificationConfig, metrics: Metrics) -> None:
-        self.client = RegistryClient(CredentialStore(store.auth), store.insecure,
-                                     str(store.ca) if store.ca else None, verification.concurrency, metrics)
+        self.client = RegistryClient(CredentialStore(store.auth), store.insecure, outbound_for(store, metrics,
+                                                                                              verification))
         self.max_signatures = verification.max_signatures
         self.max_blob_bytes = verification.max_blob_bytes
-        # tag reference → (digest, manifest bytes that hashed to it); never outlives the facts TTL.
-        self._tags: TTLCache[str, tuple[str, bytes]] = TTLCache(TAG_CACHE_ENTRIES, verification.cache.ttl)
+        # tag reference → (digest, manifest bytes that hashed to it), revalidated with a HEAD before reuse;
+        # bounded in bytes (manifests can be MiBs) and never outliving the facts TTL.
+        self._tags: TTLCache[str, tuple[str, bytes]] = TTLCache(TAG_CACHE_BYTES, verification.cache.ttl,
+                                                                getsizeof=_tag_entry_size)
         # Content that passed its digest check, by (repository, digest): immutable, so safe to reuse. Several
         # verifiers may read the same referrer manifest or payload blob for one image; it is fetched once.
         self._verified: LRUCache[tuple[str, str], bytes] = LRUCache(VERIFIED_CACHE_BYTES, getsizeof=len)
@@ -59,7 +63,7 @@ class RegistryStore:
     def close(self) -> None:
         """Release the fetch threads and pooled connections (the engine is being replaced)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self.client.session.close()
+        self.client.close()
 
     # --- Store protocol ------------------------------------------------------------------------------
 
@@ -80,7 +84,8 @@ class RegistryStore:
                             f"registry {reference.registry} claims {claimed} for {reference} but the manifest "
                             f"bytes hash to {digest}")
         with self._lock:
-            self._tags[str(reference)] = (digest, response.body)
+            if _tag_entry_size((digest, response.body)) <= TAG_CACHE_BYTES // 8:
+                self._tags[str(reference)] = (digest, response.body)
         return self._resolved(reference, digest, response.body)
 
     def discover(self, image: ResolvedImage, deadline: float) -> Sequence[SignatureArtifact]:
@@ -224,6 +229,19 @@ class RegistryStore:
         manifest = parse_manifest(response.body, f"{reference.name}:{tag}")
         return manifest, digest, Descriptor(str(manifest.get("mediaType", "")), digest, len(response.body),
                                             str(manifest.get("artifactType", "")))
+
+
+def outbound_for(store: StoreConfig, metrics: Metrics, verification: VerificationConfig) -> Outbound:
+    """The egress policy and concurrency limits a registry store's config asks for."""
+    policy = EgressPolicy(explicit=explicit_hosts(store.match, store.insecure, API_HOSTS),
+                          allow_networks=parse_networks(store.allow_networks),
+                          deny_networks=parse_networks(store.deny_networks))
+    limits = ConcurrencyLimits(store.concurrency_per_address, store.concurrency_wildcard)
+    return Outbound(policy, limits, str(store.ca) if store.ca else None, metrics, verification.concurrency)
+
+
+def _tag_entry_size(entry: tuple[str, bytes]) -> int:
+    return len(entry[1]) + 200  # the digest string, tuple and key, rounded up
 
 
 def _next_link(link: str) -> str:

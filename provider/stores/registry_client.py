@@ -11,19 +11,12 @@ import email.utils
 import json
 import logging
 import random
-import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from urllib.parse import urljoin, urlparse
-
-import requests
-from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
+from urllib.parse import urlencode, urljoin, urlparse
 
 from provider.errors import ErrorCode, ItemError
-from provider.metrics import Metrics
 from provider.stores.auth import Challenge, CredentialStore, TokenCache, parse_challenge
+from provider.stores.fetch import USER_AGENT, Fetched, FetchFailed, Outbound
 
 log = logging.getLogger("sigwarden.registry")
 
@@ -32,33 +25,22 @@ MAX_RETRIES = 3
 MAX_TOKEN_BYTES = 64 * 1024
 RETRY_STATUSES = frozenset({-1, 429, 500, 502, 503, 504})  # -1: the connection failed
 API_HOSTS = {"docker.io": "registry-1.docker.io"}
-USER_AGENT = "sigwarden"
 
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    body: bytes
-    headers: Mapping[str, str]  # case-insensitive
-    url: str
+Response = Fetched
 
 
 class RegistryClient:
     """GETs and HEADs against one store's registries, sharing a connection pool and token cache."""
 
-    def __init__(self, credentials: CredentialStore, insecure: tuple[str, ...], ca: str | None,
-                 pool_size: int, metrics: Metrics) -> None:
+    def __init__(self, credentials: CredentialStore, insecure: tuple[str, ...], outbound: Outbound,
+                 tokens: TokenCache | None = None) -> None:
         self.credentials = credentials
         self.insecure = frozenset(insecure)
-        self.metrics = metrics
-        self.tokens = TokenCache()
-        self.session = requests.Session()
-        self.session.trust_env = False  # no .netrc credentials sent to arbitrary hosts
-        self.session.verify = ca or True
-        self.session.headers["User-Agent"] = USER_AGENT
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.outbound = outbound
+        self.tokens = tokens or TokenCache()
+
+    def close(self) -> None:
+        self.outbound.close()
 
     def base_url(self, host: str) -> str:
         scheme = "http" if host in self.insecure else "https"
@@ -90,62 +72,41 @@ class RegistryClient:
     def _send(self, method: str, url: str, host: str, scope: str, accept: str, deadline: float,
               max_bytes: int) -> Response:
         visited: set[str] = set()
+        registry = urlparse(self.base_url(host)).netloc
         for _ in range(MAX_REDIRECTS + 1):
             headers = {"Accept": accept} if accept else {}
             # Credentials go only to the registry itself, never to a redirect target elsewhere.
-            if urlparse(url).netloc == urlparse(self.base_url(host)).netloc:
+            if urlparse(url).netloc == registry:
                 headers.update(self._auth_header(host, scope))
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ItemError(ErrorCode.TIMEOUT, f"registry {host} did not answer in time ({url})")
             try:
-                raw = self.session.request(method, url, headers=headers, stream=True, allow_redirects=False,
-                                           timeout=(min(remaining, 5.0), remaining))
-                body = b"" if method == "HEAD" else self._read(raw, url, deadline, max_bytes)
-            except requests.exceptions.SSLError as exc:
-                self.metrics.registry_requests.labels("tls_error").inc()
-                raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"TLS error talking to {host}: {_short(exc)}") \
-                    from None
-            except requests.exceptions.Timeout:
-                self.metrics.registry_requests.labels("timeout").inc()
-                raise ItemError(ErrorCode.TIMEOUT, f"registry {host} did not answer in time ({url})") from None
-            except requests.exceptions.RequestException as exc:
-                self.metrics.registry_requests.labels("connection_error").inc()
-                return Response(-1, b"", CaseInsensitiveDict(), _short(exc))
-            self.metrics.registry_requests.labels(str(raw.status_code)).inc()
-            response = Response(raw.status_code, body, CaseInsensitiveDict(raw.headers), url)
-            if raw.status_code not in (301, 302, 303, 307, 308):
+                response = self.outbound.fetch(method, url, deadline, max_bytes, what=f"registry {host}",
+                                               headers=headers)
+            except FetchFailed as exc:
+                return Response(-1, b"", {}, exc.message)
+            if response.status not in (301, 302, 303, 307, 308):
                 return response
-            location = raw.headers.get("Location", "")
+            location = response.headers.get("Location", "")
             target = urljoin(url, location)
             if not location or target in visited or urlparse(target).scheme not in ("http", "https"):
                 raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE,
                                 f"registry {host} sent a redirect loop or an unusable redirect for {url}")
+            self._check_redirect(host, url, target)
             visited.add(url)
             url = target
         raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"registry {host} redirected more than {MAX_REDIRECTS} "
                                                         f"times for {url}")
 
-    def _read(self, raw: requests.Response, url: str, deadline: float, max_bytes: int) -> bytes:
-        try:
-            declared = int(raw.headers.get("Content-Length", "-1"))
-        except ValueError:
-            declared = -1
-        if declared > max_bytes:
-            raw.close()
+    def _check_redirect(self, host: str, source: str, target: str) -> None:
+        """Never from https to plain http, unless the target host is listed as insecure."""
+        parsed = urlparse(target)
+        if urlparse(source).scheme == "https" and parsed.scheme == "http" and parsed.netloc not in self.insecure:
             raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE,
-                            f"{url} is {declared} bytes, over the {max_bytes}-byte limit")
-        chunks, total = [], 0
-        for chunk in raw.iter_content(chunk_size=65536):
-            total += len(chunk)
-            if total > max_bytes:
-                raw.close()
-                raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{url} is over the {max_bytes}-byte limit")
-            if time.monotonic() > deadline:
-                raw.close()
-                raise ItemError(ErrorCode.TIMEOUT, f"{url} was still sending when the deadline passed")
-            chunks.append(chunk)
-        return b"".join(chunks)
+                            f"registry {host} redirected {source} to plain http ({target}); refused because "
+                            f"{parsed.netloc} is not listed as insecure")
+
+    def _plain_http_allowed(self, url: str) -> bool:
+        parsed = urlparse(url)
+        return parsed.scheme == "https" or parsed.netloc in self.insecure
 
     # --- auth ----------------------------------------------------------------------------------------
 
@@ -180,24 +141,31 @@ class RegistryClient:
         if challenge.params.get("service"):
             params["service"] = challenge.params["service"]
         credentials = self.credentials.for_host(host)
-        remaining = max(deadline - time.monotonic(), 0.1)
+        has_secret = bool(credentials and (credentials.identity_token or credentials.username))
+        if has_secret and not self._plain_http_allowed(realm):
+            raise ItemError(ErrorCode.UNAUTHORIZED,
+                            f"registry {host} sent a token realm over plain http ({realm}); credentials are "
+                            f"not sent there unless {urlparse(realm).netloc} is listed as insecure")
+        what = f"token service for {host}"
         try:
             if credentials and credentials.identity_token:
-                raw = self.session.post(realm, data={**params, "grant_type": "refresh_token", "client_id": USER_AGENT,
-                                                     "refresh_token": credentials.identity_token},
-                                        timeout=remaining, allow_redirects=False)
+                form = {**params, "grant_type": "refresh_token", "client_id": USER_AGENT,
+                        "refresh_token": credentials.identity_token}
+                raw = self.outbound.fetch("POST", realm, deadline, MAX_TOKEN_BYTES, what=what, data=form)
             else:
                 auth = (credentials.username, credentials.password) if credentials and credentials.username else None
-                raw = self.session.get(realm, params=params, auth=auth, timeout=remaining, allow_redirects=False)
-        except requests.exceptions.RequestException as exc:
-            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"token service {realm}: {_short(exc)}") from None
-        if raw.status_code in (401, 403):
+                separator = "&" if "?" in realm else "?"
+                raw = self.outbound.fetch("GET", f"{realm}{separator}{urlencode(params)}", deadline,
+                                          MAX_TOKEN_BYTES, what=what, auth=auth)
+        except FetchFailed as exc:
+            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"token service {realm}: {exc.message}") from None
+        if raw.status in (401, 403):
             raise ItemError(ErrorCode.UNAUTHORIZED, f"token service for {host} refused the credentials "
-                                                    f"({raw.status_code})")
-        if raw.status_code != 200 or len(raw.content) > MAX_TOKEN_BYTES:
-            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"token service for {host} answered {raw.status_code}")
+                                                    f"({raw.status})")
+        if raw.status != 200:
+            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"token service for {host} answered {raw.status}")
         try:
-            data = raw.json()
+            data = json.loads(raw.body)
             token = data.get("token") or data.get("access_token")
         except (ValueError, AttributeError):
             token = None
@@ -245,12 +213,3 @@ def _registry_message(body: bytes) -> str:
         return f"{first.get('code', '')} {first.get('message', '')}".strip()[:200]
     except (ValueError, AttributeError, IndexError, TypeError):
         return ""
-
-
-def _short(exc: Exception) -> str:
-    """The root cause of a requests error, without urllib3's wrapping ("[Errno 111] Connection refused")."""
-    text = str(exc)
-    cause = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
-    if cause:
-        return cause.group(1).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__

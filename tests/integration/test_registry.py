@@ -37,7 +37,9 @@ def secure_registry(tmp_path: Path, pki: ProviderPKI) -> Iterator[RegistryServer
 
 def engine_for(tmp_path: Path, store: dict[str, Any], authorities: list[dict[str, Any]] | None = None) -> Engine:
     (tmp_path / "cosign.pub").write_bytes(cosign.public_pem(KEY))
-    data = {"server": {"requestDeadline": "5s"}, "stores": [{"type": "registry", "match": ["*"], **store}],
+    # The test registries listen on loopback, which a wildcard store reaches only when allowNetworks says so.
+    store = {"type": "registry", "match": ["*"], "allowNetworks": ["127.0.0.1/32"], **store}
+    data = {"server": {"requestDeadline": "5s"}, "stores": [store],
             "authorities": authorities if authorities is not None else
             [{"name": "release", "cosign": {"publicKeys": ["cosign.pub"]}}]}
     return Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))

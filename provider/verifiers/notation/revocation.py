@@ -7,22 +7,24 @@ cached until their nextUpdate. A certificate without distribution points has not
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import requests
 from cryptography import x509
 
+from provider.errors import ItemError
 from provider.facts import rfc3339
+from provider.stores.fetch import Outbound
 
 MAX_CRL_BYTES = 10 * 1024 * 1024
 
 
 class RevocationChecker:
-    def __init__(self, timeout: float = 5.0) -> None:
+    def __init__(self, timeout: float = 5.0, outbound: Outbound | None = None) -> None:
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.trust_env = False
+        # CRL URLs come from certificates: fetched under the wildcard egress policy unless told otherwise.
+        self.outbound = outbound or Outbound()
         self._cache: dict[str, x509.CertificateRevocationList] = {}
         self._lock = threading.Lock()
 
@@ -48,12 +50,13 @@ class RevocationChecker:
         if cached is not None and cached.next_update_utc is not None and cached.next_update_utc > now:
             return cached
         try:
-            response = self.session.get(url, timeout=self.timeout, stream=True)
-            data = response.raw.read(MAX_CRL_BYTES + 1, decode_content=True)
-        except requests.exceptions.RequestException as exc:
-            raise ValueError(f"CRL {url} could not be fetched ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise ValueError(f"CRL {url} answered HTTP {response.status_code}")
+            response = self.outbound.fetch("GET", url, time.monotonic() + self.timeout, MAX_CRL_BYTES + 1,
+                                           what=f"CRL {url}")
+            data = response.body
+        except ItemError as exc:
+            raise ValueError(f"CRL {url} could not be fetched ({exc})") from None
+        if response.status != 200:
+            raise ValueError(f"CRL {url} answered HTTP {response.status}")
         if len(data) > MAX_CRL_BYTES:
             raise ValueError(f"CRL {url} is larger than {MAX_CRL_BYTES} bytes")
         try:

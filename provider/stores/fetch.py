@@ -1,0 +1,446 @@
+"""The one way sigwarden fetches over the network: egress-checked, concurrency-limited, under a total deadline.
+
+Registries, token services, lookaside stores, CRL distribution points and timestamp services are all
+reached through `Outbound.fetch`. A fetch never outlives its deadline: socket timeouts bound each wait,
+and a watchdog shuts the socket down when the wall-clock budget is spent, so a server that drips one byte
+per second (headers, TLS handshake or body) frees its thread on time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import ipaddress
+import itertools
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+from provider.errors import ErrorCode, ItemError
+from provider.metrics import Metrics
+from provider.stores.egress import AddrInfo, EgressPolicy, EgressRefused, ResolutionFailed
+
+USER_AGENT = "sigwarden"
+CONNECT_TIMEOUT = 5.0
+# A server whose oldest fetch in flight is this old (seconds) counts as slow: no more waiting for its slots.
+STALLED = 1.0
+MAX_PENDING_LOOKUPS = 256
+
+
+class FetchFailed(ItemError):
+    """The connection failed (refused, reset); worth a retry, unlike a TIMEOUT or an egress refusal."""
+
+
+class Saturated(ItemError):
+    """Too many fetches to one address (or through wildcard stores) are already in flight."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    status: int
+    body: bytes
+    headers: Mapping[str, str]  # case-insensitive
+    url: str
+
+
+# --- the watchdog: shuts sockets down when their fetch's budget is spent ----------------------------------
+
+class _Scope:
+    """One fetch's budget and the connections it used."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.connections: set[_Guarded] = set()
+        self.expired = False
+        self.done = False
+        self.lock = threading.Lock()
+
+    def attach(self, connection: _Guarded) -> None:
+        with self.lock:
+            if self.expired:
+                connection.abort()
+            self.connections.add(connection)
+
+    def expire(self) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.expired = True
+            connections, self.connections = self.connections, set()
+        for connection in connections:
+            connection.abort()
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Scope]] = []
+        self._counter = itertools.count()
+        self._wake = threading.Condition()
+        self._local = threading.local()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def current(self) -> _Scope | None:
+        return getattr(self._local, "scope", None)
+
+    @contextlib.contextmanager
+    def scope(self, deadline: float) -> Iterator[_Scope]:
+        scope = _Scope(deadline)
+        with self._wake:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sigwarden-fetch-watchdog", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, (deadline, next(self._counter), scope))
+            self._wake.notify()
+        self._local.scope = scope
+        try:
+            yield scope
+        finally:
+            self._local.scope = None
+            with scope.lock:
+                scope.done = True
+                scope.connections.clear()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                if wait is None or wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                _, _, scope = heapq.heappop(self._heap)
+            scope.expire()
+
+
+WATCHDOG = _Watchdog()
+
+
+class _Lookups:
+    """Name resolution under the fetch's deadline. getaddrinfo cannot be interrupted, so a slow lookup
+    runs on its own thread and is abandoned at the deadline (its thread ends when the resolver gives up);
+    a bounded number may be pending, so slow DNS cannot pile up threads either."""
+
+    def __init__(self, limit: int = MAX_PENDING_LOOKUPS) -> None:
+        self.limit = limit
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    def resolve(self, policy: EgressPolicy, host: str, port: int, deadline: float) -> list[AddrInfo]:
+        try:
+            ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+            return policy.resolve(host, port)  # a literal address: no lookup, nothing to wait for
+        except ValueError:
+            pass
+        with self._lock:
+            if self._pending >= self.limit:
+                raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{self.limit} name lookups are already pending; "
+                                                                f"not resolving {host}")
+            self._pending += 1
+        outcome: dict[str, Any] = {}
+
+        def lookup() -> None:
+            try:
+                outcome["addresses"] = policy.resolve(host, port)
+            except BaseException as exc:  # handed to the waiting fetch
+                outcome["error"] = exc
+            finally:
+                with self._lock:
+                    self._pending -= 1
+
+        thread = threading.Thread(target=lookup, name="sigwarden-lookup", daemon=True)
+        thread.start()
+        thread.join(max(deadline - time.monotonic(), 0.0))
+        if thread.is_alive():
+            raise ItemError(ErrorCode.TIMEOUT, f"resolving {host} did not finish in time")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["addresses"]
+
+
+LOOKUPS = _Lookups()
+
+
+# --- connections that check the egress policy on the address they connect to --------------------------------
+
+class _Guarded(HTTPConnection):
+    """Resolves, checks every address against the policy, connects only to an allowed one."""
+
+    policy: EgressPolicy = EgressPolicy()
+    _watch: socket.socket | None = None
+
+    def _new_conn(self) -> socket.socket:
+        scope = WATCHDOG.current
+        deadline = scope.deadline if scope is not None else time.monotonic() + CONNECT_TIMEOUT
+        # Raises EgressRefused before any connection when an address is not allowed.
+        addresses = LOOKUPS.resolve(self.policy, self._dns_host, self.port, deadline)
+        last: OSError | None = None
+        for family, socktype, proto, _, address in addresses:
+            sock = socket.socket(family, socktype, proto)
+            try:
+                sock.settimeout(self.timeout if isinstance(self.timeout, int | float) else CONNECT_TIMEOUT)
+                sock.connect(address)
+            except OSError as exc:
+                sock.close()
+                last = exc
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # A second descriptor for the watchdog: TLS wrapping detaches the original socket object.
+            self._watch = socket.socket(fileno=os.dup(sock.fileno()))
+            if scope is not None:
+                scope.attach(self)
+            return sock
+        if isinstance(last, TimeoutError):
+            raise ConnectTimeoutError(self, f"connecting to {self.host}:{self.port} timed out")
+        raise NewConnectionError(self, f"cannot connect to {self.host}:{self.port}: "
+                                       f"{getattr(last, 'strerror', None) or last}")
+
+    def request(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        scope = WATCHDOG.current
+        if scope is not None and self._watch is not None:
+            scope.attach(self)  # a pooled connection serves this fetch now
+        super().request(*args, **kwargs)
+
+    def abort(self) -> None:
+        """Unblock whatever thread is reading or writing this connection (called by the watchdog)."""
+        watch = self._watch
+        if watch is not None:
+            with contextlib.suppress(OSError):
+                watch.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        super().close()
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
+
+
+def _pool_classes(policy: EgressPolicy) -> dict[str, type[HTTPConnectionPool]]:
+    plain = type("GuardedHTTPConnection", (_Guarded,), {"policy": policy})
+    tls = type("GuardedHTTPSConnection", (_Guarded, HTTPSConnection), {"policy": policy})
+    return {"http": type("GuardedHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": plain}),
+            "https": type("GuardedHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": tls})}
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def __init__(self, policy: EgressPolicy, pool_size: int) -> None:
+        self._pools = _pool_classes(policy)
+        super().__init__(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self._pools  # type: ignore[assignment]
+
+
+# --- concurrency limits ------------------------------------------------------------------------------------
+
+class ConcurrencyLimits:
+    """At most `per_address` fetches in flight to one resolved address and port, and at most `wildcard`
+    in flight to hosts no store names explicitly (an attacker can invent any number of names and ports).
+
+    A fetch that finds the limit reached waits while the fetches holding it make progress (a healthy
+    registry frees slots within milliseconds); once the oldest of them has been in flight for `STALLED`
+    seconds the server counts as slow, and waiting stops: the item answers at once, so fetches for a
+    slow server never pile up on the verification threads.
+    """
+
+    def __init__(self, per_address: int, wildcard: int) -> None:
+        self.per_address = per_address
+        self.wildcard = wildcard
+        self._started: dict[str, list[float]] = {}  # address → start times of the fetches in flight
+        self._wildcard_started: list[float] = []
+        self._free = threading.Condition()
+
+    @contextlib.contextmanager
+    def slot(self, address: str, wildcard: bool, deadline: float) -> Iterator[None]:
+        with self._free:
+            while True:
+                holders = self._holders(address, wildcard)
+                if holders is None:
+                    break
+                now = time.monotonic()
+                give_up = min(deadline, min(holders) + STALLED)
+                if now >= give_up:
+                    raise Saturated(ErrorCode.REGISTRY_UNAVAILABLE, self._saturated(address, wildcard))
+                self._free.wait(give_up - now)
+            started = time.monotonic()
+            self._started.setdefault(address, []).append(started)
+            if wildcard:
+                self._wildcard_started.append(started)
+        try:
+            yield
+        finally:
+            with self._free:
+                running = self._started[address]
+                running.remove(started)
+                if not running:
+                    del self._started[address]
+                if wildcard:
+                    self._wildcard_started.remove(started)
+                self._free.notify_all()
+
+    def _holders(self, address: str, wildcard: bool) -> list[float] | None:
+        """Start times of the fetches holding the limit this one is waiting on; None when a slot is free."""
+        running = self._started.get(address, [])
+        if len(running) >= self.per_address:
+            return running
+        if wildcard and len(self._wildcard_started) >= self.wildcard:
+            return self._wildcard_started
+        return None
+
+    def _saturated(self, address: str, wildcard: bool) -> str:
+        if len(self._started.get(address, [])) >= self.per_address:
+            return (f"{self.per_address} fetches to {address} are in flight and not finishing "
+                    "(concurrencyPerAddress); that server is slow, other registries are unaffected")
+        return (f"{self.wildcard} fetches to hosts reached through a wildcard store are in flight and not "
+                "finishing (concurrencyWildcard)")
+
+
+# --- the fetch ---------------------------------------------------------------------------------------------
+
+class Outbound:
+    """An HTTP client bound to one egress policy and one set of concurrency limits."""
+
+    def __init__(self, policy: EgressPolicy | None = None, limits: ConcurrencyLimits | None = None,
+                 ca: str | None = None, metrics: Metrics | None = None, pool_size: int = 32) -> None:
+        self.policy = policy or EgressPolicy()
+        self.limits = limits or ConcurrencyLimits(8, 64)
+        self.metrics = metrics
+        self.session = requests.Session()
+        self.session.trust_env = False  # no proxy variables, no .netrc credentials for arbitrary hosts
+        self.session.verify = ca or True
+        self.session.headers["User-Agent"] = USER_AGENT
+        adapter = _GuardedAdapter(self.policy, pool_size)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def fetch(self, method: str, url: str, deadline: float, max_bytes: int, *, what: str = "",
+              headers: Mapping[str, str] | None = None, **kwargs: Any) -> Fetched:
+        """One request, no redirects followed; the body is read whole, up to `max_bytes`.
+
+        Raises ItemError: TIMEOUT past the deadline, REGISTRY_UNAVAILABLE for an egress refusal, a
+        saturated address, TLS errors or an oversize body, FetchFailed when the connection failed.
+        """
+        parsed = urlparse(url)
+        what = what or parsed.netloc
+        host, port = parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
+        if parsed.scheme not in ("http", "https") or not host:
+            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{what}: {url!r} is not an http(s) URL")
+        if deadline - time.monotonic() <= 0:
+            raise self._timeout(what, url)
+        try:
+            # Checked before any connection; the connection checks again on the address it really uses.
+            first = LOOKUPS.resolve(self.policy, host, port, deadline)[0][4]
+        except EgressRefused as exc:
+            self._count("egress_refused")
+            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, str(exc)) from None
+        except ResolutionFailed as exc:
+            self._count("connection_error")
+            raise FetchFailed(ErrorCode.REGISTRY_UNAVAILABLE, f"cannot reach {what}: {exc}") from None
+        address = f"[{first[0]}]:{port}" if ":" in str(first[0]) else f"{first[0]}:{port}"
+        try:
+            with self.limits.slot(address, not self.policy.is_explicit(host, port), deadline):
+                return self._fetch(method, url, deadline, max_bytes, what, headers, kwargs)
+        except Saturated:
+            self._count("saturated")
+            raise
+
+    def _fetch(self, method: str, url: str, deadline: float, max_bytes: int, what: str,
+               headers: Mapping[str, str] | None, kwargs: dict[str, Any]) -> Fetched:
+        gauge = self.metrics.outbound_in_flight if self.metrics else None
+        if gauge is not None:
+            gauge.inc()
+        try:
+            with WATCHDOG.scope(deadline) as scope:
+                try:
+                    raw, body = self._exchange(method, url, deadline, max_bytes, headers, kwargs)
+                except EgressRefused as exc:
+                    self._count("egress_refused")
+                    raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, str(exc)) from None
+                except requests.exceptions.SSLError as exc:
+                    if scope.expired:
+                        raise self._timeout(what, url) from None
+                    self._count("tls_error")
+                    raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"TLS error talking to {what}: "
+                                                                    f"{short_error(exc)}") from None
+                except (requests.exceptions.Timeout, TimeoutError):
+                    raise self._timeout(what, url) from None
+                except (requests.exceptions.RequestException, OSError) as exc:
+                    if scope.expired:
+                        raise self._timeout(what, url) from None
+                    self._count("connection_error")
+                    raise FetchFailed(ErrorCode.REGISTRY_UNAVAILABLE, f"cannot reach {what}: "
+                                                                      f"{short_error(exc)}") from None
+                # A shut-down socket can look like a complete body that ends at the close: never trust it.
+                if scope.expired:
+                    raise self._timeout(what, url)
+        finally:
+            if gauge is not None:
+                gauge.dec()
+        if self.metrics is not None:
+            self.metrics.registry_requests.labels(str(raw.status_code)).inc()
+        return Fetched(raw.status_code, body, CaseInsensitiveDict(raw.headers), url)
+
+    def _exchange(self, method: str, url: str, deadline: float, max_bytes: int,
+                  headers: Mapping[str, str] | None, kwargs: dict[str, Any]) -> tuple[requests.Response, bytes]:
+        remaining = max(deadline - time.monotonic(), 0.001)
+        raw = self.session.request(method, url, headers=dict(headers or {}), stream=True, allow_redirects=False,
+                                   timeout=(min(remaining, CONNECT_TIMEOUT), remaining), **kwargs)
+        try:
+            # HEAD: reading the (empty) content hands the connection back to the pool.
+            return raw, raw.content if method == "HEAD" else _read(raw, url, max_bytes)
+        except BaseException:
+            raw.close()  # closes the connection too: the server sees it go, the pool never reuses it
+            raise
+
+    def _timeout(self, what: str, url: str) -> ItemError:
+        self._count("timeout")
+        return ItemError(ErrorCode.TIMEOUT, f"{what} did not answer in time ({url})")
+
+    def _count(self, status: str) -> None:
+        if self.metrics is not None:
+            self.metrics.registry_requests.labels(status).inc()
+
+
+def _read(raw: requests.Response, url: str, max_bytes: int) -> bytes:
+    try:
+        declared = int(raw.headers.get("Content-Length", "-1"))
+    except ValueError:
+        declared = -1
+    if declared > max_bytes:
+        raw.close()
+        raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{url} is {declared} bytes, over the {max_bytes}-byte limit")
+    chunks, total = [], 0
+    for chunk in raw.iter_content(chunk_size=65536):
+        total += len(chunk)
+        if total > max_bytes:
+            raw.close()
+            raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{url} is over the {max_bytes}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def short_error(exc: BaseException) -> str:
+    """The root cause of a requests error, without urllib3's wrapping ("Connection refused")."""
+    text = str(exc)
+    cause = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if cause:
+        return cause.group(1).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__

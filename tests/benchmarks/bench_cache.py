@@ -1,0 +1,135 @@
+"""Memory of the facts cache: 100k entries each of verified facts, unverified facts and errors.
+
+Each scenario runs in its own process (RSS never shrinks after a free) and prints the RSS growth, the
+bytes per entry the cache accounts for and the RSS bytes per entry. The baseline, measured in the same
+run, is the previous representation: facts as Python dicts and errors as the exception that was raised
+(its traceback keeps the failing frames alive). The last scenario offers all 300k entries to the default
+`verification.cache.maxBytes` and shows the bound held.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provider.config import build_config
+from provider.devkit import cosign
+from provider.devkit.layout import LayoutWriter
+from provider.engine import Engine, _Result
+from provider.errors import ErrorCode, ItemError
+from tests.helpers import write_yaml
+
+ENTRIES = 100_000
+REG = "bench.example"
+
+
+def rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def sample_results(tmp: Path, max_bytes: str) -> tuple[Engine, dict[str, Any], dict[str, Any], str]:
+    """A verified and an unverified facts object and an error, produced by real verifications."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    writer = LayoutWriter(tmp / "layouts" / REG, "team/app")
+    signed = writer.add_image("signed", b"signed")["digest"]
+    writer.add_image("unsigned", b"unsigned")
+    cosign.sign_image(writer, signed, f"{REG}/team/app", key)
+    (tmp / "cosign.pub").write_bytes(cosign.public_pem(key))
+    data = {"verification": {"cache": {"maxBytes": max_bytes, "maxEntries": 10_000_000}},
+            "stores": [{"type": "oci-layout", "path": "layouts", "match": ["*"]}],
+            "authorities": [{"name": "release", "cosign": {"publicKeys": ["cosign.pub"]}}]}
+    engine = Engine(build_config(data, write_yaml(tmp / "config.yaml", data)))
+    verified, unverified, error = engine.verify([f"{REG}/team/app:signed", f"{REG}/team/app:unsigned",
+                                                 f"{REG}/team/missing:v1"], "t")
+    assert verified.value["verified"] and not unverified.value["verified"] and error.error
+    return engine, verified.value, unverified.value, error.error
+
+
+def raised(message: str) -> ItemError:
+    """An ItemError with a traceback a few frames deep, as the engine used to keep it."""
+    def fetch(depth: int) -> None:
+        if depth == 0:
+            raise ItemError(ErrorCode.NOT_FOUND, message)
+        fetch(depth - 1)
+    try:
+        fetch(6)
+    except ItemError as exc:
+        return exc
+    raise AssertionError("unreachable")
+
+
+def scenario(kind: str, max_bytes: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as name:
+        engine, verified, unverified, error = sample_results(Path(name), max_bytes)
+        facts = {"verified": verified, "unverified": unverified}
+        baseline: dict[tuple[str, str], Any] = {}
+        before = rss()
+        plain = kind.removeprefix("baseline-")
+        kinds = ["verified", "unverified", "error"] if plain == "all" else [plain]
+        for which in kinds:
+            for index in range(ENTRIES):
+                repo = f"{REG}/team/app{index:06d}"
+                digest = f"sha256:{index:064x}"
+                if kind.startswith("baseline"):
+                    # The old cache: a facts dict built per image, or the exception with its traceback.
+                    baseline[(which, f"{repo}@{digest}")] = (
+                        json.loads(json.dumps(dict(facts[which], reference=repo))) if which != "error"
+                        else raised(f"{repo} not found"))
+                    continue
+                if which == "error":
+                    result = _Result(None, error.replace(f"{REG}/team/missing", repo), 10.0)
+                else:
+                    data = json.dumps(dict(facts[which], reference=repo), separators=(",", ":")).encode()
+                    result = _Result(data, "", 300.0, digest)
+                with engine._lock:
+                    engine._remember((which, repo, digest), result)
+        grown = rss() - before
+        entries = len(baseline) or engine.cache_entries()
+        accounted = engine.cache_bytes if not baseline else 0
+        engine.shutdown()
+        return {"kind": kind, "entries": entries, "rss": grown, "accounted": accounted,
+                "bound": engine.config.verification.cache.max_bytes}
+
+
+def run(kind: str, max_bytes: str) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, __file__, kind, max_bytes], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    mib = 1024 * 1024
+    print(f"{'scenario':<28} {'entries':>8} {'RSS MiB':>8} {'RSS B/entry':>12} {'counted B/entry':>16} "
+          f"{'bound MiB':>10} {'vs baseline':>12}")
+    for kind in ("verified", "unverified", "error"):
+        ours, old = run(kind, "4GiB"), run(f"baseline-{kind}", "4GiB")
+        for label, row in ((f"{kind} (old: dict/exception)", old), (kind, ours)):
+            ratio = f"{row['rss'] / old['rss']:.2f}" if row is ours else "1.00"
+            counted = f"{row['accounted'] / row['entries']:.0f}" if row["accounted"] else "-"
+            print(f"{label:<28} {row['entries']:>8} {row['rss'] / mib:>8.1f} {row['rss'] / row['entries']:>12.0f} "
+                  f"{counted:>16} {'-':>10} {ratio:>12}")
+    bounded = run("all", "64MiB")
+    held = "held" if bounded["accounted"] <= bounded["bound"] else "EXCEEDED"
+    print(f"{'300k offered, default bound':<28} {bounded['entries']:>8} {bounded['rss'] / mib:>8.1f} "
+          f"{bounded['rss'] / bounded['entries']:>12.0f} {bounded['accounted'] / bounded['entries']:>16.0f} "
+          f"{bounded['bound'] / mib:>10.0f} {'':>12}")
+    print(f"bound {held}: the cache accounts {bounded['accounted'] / mib:.1f} MiB for a {bounded['bound'] / mib:.0f} "
+          f"MiB bound; RSS grew {bounded['rss'] / mib:.1f} MiB "
+          f"({bounded['rss'] / bounded['bound']:.2f} x the bound)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3:
+        print(json.dumps(scenario(sys.argv[1], sys.argv[2])))
+    else:
+        main()

@@ -1,0 +1,178 @@
+"""Outbound fetches: the total deadline (connect, TLS handshake, every byte), concurrency limits, token cache."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from provider.errors import ItemError
+from provider.stores.auth import TOKEN_ENTRY_OVERHEAD, TokenCache
+from provider.stores.egress import EgressPolicy, parse_networks
+from provider.stores.fetch import ConcurrencyLimits, Outbound, Saturated
+
+
+class Stall:
+    """A loopback server that accepts and then sends `script` one byte every 0.2 s (or nothing at all)."""
+
+    def __init__(self, script: bytes = b"") -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.script = script
+        self.closed_by_peer = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        conn.settimeout(0.2)
+        sent = 0
+        while True:
+            if sent < len(self.script):
+                try:
+                    conn.send(self.script[sent:sent + 1])
+                except OSError:
+                    break
+                sent += 1
+            try:
+                if conn.recv(65536) == b"":
+                    break  # the client shut the connection down
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        self.closed_by_peer.set()
+        conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def outbound() -> Iterator[Outbound]:
+    client = Outbound(EgressPolicy(allow_networks=parse_networks(["127.0.0.1/32"]), api_server=()))
+    yield client
+    client.close()
+
+
+@pytest.mark.parametrize("scheme, script", [
+    ("https", b""),  # the TLS handshake never gets an answer
+    ("http", b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody" * 10),  # headers drip in, a byte at a time
+])
+def test_a_fetch_never_outlives_its_deadline(outbound: Outbound, scheme: str, script: bytes) -> None:
+    stall = Stall(script)
+    try:
+        with pytest.raises(ItemError) as caught:
+            outbound.fetch("GET", f"{scheme}://127.0.0.1:{stall.port}/v2/", time.monotonic() + 0.6, 1024,
+                           what="slow server")
+        assert str(caught.value) == f"TIMEOUT: slow server did not answer in time ({scheme}://127.0.0.1:" \
+                                    f"{stall.port}/v2/)"
+        assert stall.closed_by_peer.wait(10), "the provider kept the connection open past its deadline"
+    finally:
+        stall.close()
+
+
+def test_per_address_limit_answers_saturated_and_frees_on_release() -> None:
+    limits = ConcurrencyLimits(per_address=2, wildcard=100)
+    deadline = time.monotonic() + 5
+    with limits.slot("10.0.0.1:443", False, deadline), limits.slot("10.0.0.1:443", False, deadline):
+        with pytest.raises(Saturated, match=r"2 fetches to 10\.0\.0\.1:443 are in flight and not finishing"), \
+                limits.slot("10.0.0.1:443", False, deadline):
+            pass
+        with limits.slot("10.0.0.2:443", False, deadline):  # another address is not affected
+            pass
+    with limits.slot("10.0.0.1:443", False, deadline):  # released
+        pass
+
+
+def test_a_busy_but_healthy_address_makes_fetches_wait_for_a_slot_not_fail() -> None:
+    limits = ConcurrencyLimits(per_address=1, wildcard=100)
+    deadline = time.monotonic() + 30
+    order: list[str] = []
+
+    def holder() -> None:
+        with limits.slot("10.0.0.1:443", False, deadline):
+            order.append("holder")
+            time.sleep(0.1)  # a quick fetch
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    while not order:
+        time.sleep(0.01)
+    with limits.slot("10.0.0.1:443", False, deadline):  # waits for the holder, then gets the slot
+        order.append("waiter")
+    thread.join()
+    assert order == ["holder", "waiter"]
+
+
+def test_wildcard_cap_counts_every_address() -> None:
+    limits = ConcurrencyLimits(per_address=8, wildcard=2)
+    deadline = time.monotonic() + 5
+    with limits.slot("10.0.0.1:1", True, deadline), limits.slot("10.0.0.2:2", True, deadline):
+        with pytest.raises(Saturated, match="2 fetches to hosts reached through a wildcard store"), \
+                limits.slot("10.0.0.3:3", True, deadline):
+            pass
+        with limits.slot("10.0.0.3:3", False, deadline):  # a host a store names is outside the wildcard cap
+            pass
+
+
+def test_token_cache_is_bounded_in_bytes_least_recently_used_first() -> None:
+    cache = TokenCache(max_bytes=1024 * 1024)
+    token = "t" * 60_000  # registry tokens of this size exist
+    for index in range(100):
+        cache.put("registry.example", f"repository:r{index}:pull", token, 300)
+    assert cache.size_bytes <= 1024 * 1024
+    kept = 1024 * 1024 // (len(token) + TOKEN_ENTRY_OVERHEAD)
+    assert [cache.get("registry.example", f"repository:r{i}:pull") is not None for i in range(100)].count(True) == kept
+    assert cache.get("registry.example", "repository:r99:pull") == token
+    assert cache.get("registry.example", "repository:r0:pull") is None
+
+
+def test_dns_rebinding_between_check_and_connect_is_caught_at_connect() -> None:
+    """The first answer passes the early check; the name then rebinds to a refused address."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.5)
+    port = listener.getsockname()[1]
+    answers = iter([["127.0.0.2"], ["127.0.0.1"], ["127.0.0.1"]])
+
+    def rebinding(host: str, port_: int, family: int = 0, kind: int = 0) -> list:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port_)) for a in next(answers)]
+
+    policy = EgressPolicy(allow_networks=parse_networks(["127.0.0.2/32"]), api_server=(), resolver=rebinding)
+    client = Outbound(policy)
+    try:
+        with pytest.raises(ItemError) as caught:
+            client.fetch("GET", f"http://rebind.test:{port}/v2/", time.monotonic() + 5, 1024)
+        assert str(caught.value) == (f"REGISTRY_UNAVAILABLE: egress policy refuses rebind.test:{port}: 127.0.0.1 is a "
+                                     "loopback address; name the host in a store's match or insecure list (or "
+                                     "allowNetworks) to allow it")
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nothing ever connected
+    finally:
+        client.close()
+        listener.close()
+
+
+def test_a_slow_name_lookup_is_abandoned_at_the_deadline() -> None:
+    answered = threading.Event()
+
+    def slow_dns(host: str, port: int, family: int = 0, kind: int = 0) -> list:
+        answered.wait(30)  # a resolver that takes as long as the test lets it
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    client = Outbound(EgressPolicy(api_server=(), resolver=slow_dns))
+    try:
+        with pytest.raises(ItemError) as caught:
+            client.fetch("GET", "http://slow-dns.test/v2/", time.monotonic() + 0.3, 1024)
+        # Had the fetch waited for the resolver, it would have got an answer (and an egress refusal).
+        assert str(caught.value) == "TIMEOUT: resolving slow-dns.test did not finish in time"
+        assert not answered.is_set()
+    finally:
+        answered.set()
+        client.close()
