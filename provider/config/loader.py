@@ -123,6 +123,8 @@ def load_config(path: str | Path) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, "", f"not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(source, "", "not valid YAML: it nests too deeply") from None
     return build_config(data if data is not None else {}, source)
 
 

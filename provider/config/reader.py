@@ -206,3 +206,5 @@ class FileReader:
             return json.loads(self.read(node, key, path))
         except json.JSONDecodeError as exc:
             raise node.error(key, f"{path.name} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise node.error(key, f"{path.name} is not valid JSON: it nests too deeply") from None
