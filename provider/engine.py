@@ -23,6 +23,7 @@ from provider.facts import build_facts, for_request
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
 from provider.stores import StoreRouter
+from provider.stores.selection import select
 from provider.verifiers import default_verifiers
 from provider.verifiers.base import AttestationResult, SignatureResult, Verifier
 
@@ -169,8 +170,9 @@ class Engine:
         deadline = self._job_deadline()
         store = self.router.select(reference)
         image = store.resolve(reference, deadline)
-        artifacts = store.discover(image, deadline)
         in_scope = [a for a in self.config.authorities if a.covers(image.reference.name)]
+        selection = select(store.discover(image, deadline), self.config.verification.max_signatures, in_scope)
+        artifacts = selection.artifacts
         signatures: list[SignatureResult] = []
         attestations: list[AttestationResult] = []
         for verifier in self.verifiers:
@@ -182,7 +184,8 @@ class Engine:
             self.metrics.verifier_seconds.labels(verifier.name).observe(time.perf_counter() - started)
             signatures.extend(outcome.signatures)
             attestations.extend(outcome.attestations)
-        facts = build_facts(image, signatures, attestations, len(artifacts), len(in_scope))
+        facts = build_facts(image, signatures, attestations, selection.found, len(in_scope),
+                            omitted=selection.omitted, max_signatures=selection.limit)
         cache = self.config.verification.cache
         return _Result(facts, None, cache.ttl if facts["verified"] else cache.unverified_ttl)
 
