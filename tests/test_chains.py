@@ -205,3 +205,25 @@ def test_oversized_rsa_modulus_is_rejected_before_use() -> None:
     pem = cert.public_bytes(Encoding.PEM).decode()
     with pytest.raises(cosign_chain.CertificateError, match="RSA key of 9000 bits, over the limit of 8192"):
         cosign_chain.load_certificates(pem)
+
+
+def test_hostile_chain_reason_reaches_the_notation_result(tmp_path: Any) -> None:
+    from provider.devkit import notation
+    from provider.reference import parse_reference
+    from provider.stores.base import ResolvedImage
+    from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
+    from tests.test_notation import IMAGE, authority, policy_with
+
+    signer = leaf(sans=(x509.DNSName("release.evil.example"),))
+    chain = chain_of(root(), intermediate(extra=((NAME_CONSTRAINTS, True),)), signer)
+    identity = notation.SigningIdentity(signer.key, chain, chain[-1])
+    (tmp_path / "root.pem").write_bytes(identity.root_pem)
+    auth = authority(tmp_path, {"ca:acme": [tmp_path / "root.pem"]}, policy_with(["ca:acme"]))
+    image = ResolvedImage(parse_reference(f"registry.example/app@{IMAGE['digest']}"), IMAGE["digest"],
+                          IMAGE["mediaType"], IMAGE["size"], b"")
+    blob = SignatureBlob("sha256:" + "0" * 64, "application/jose+json", notation.sign(IMAGE, identity))
+    result = NotationVerifier().check(image, blob, auth.name, auth.notation)
+    assert result.verified is False
+    assert result.reason.startswith("signature is not produced by a trusted signer: certificate chain does not "
+                                    "validate:")
+    assert "name constraint" in result.reason and "<Certificate" not in result.reason
