@@ -3,13 +3,14 @@
 The chain in an envelope runs leaf first, each certificate issued by the next, ending in a self-signed root
 that must be one of the trust store's certificates (a self-signed signing certificate may be the whole
 chain). RFC 5280 path validation (signatures, CA basic constraints, path length, name constraints, validity,
-unknown critical extensions) is the library's; the Notary Project's own rules are extension validators on
-top: codeSigning (or exactly timeStamping for a TSA) and digitalSignature on the leaf, keyCertSign on CAs,
-RSA >= 2048, EC >= 256, no SHA-1.
+unknown critical extensions) is the library's; the Notary Project's extension rules are validators in its
+extension policies: codeSigning (or exactly timeStamping for a TSA) and digitalSignature on the leaf,
+keyCertSign on CAs.
 
-Two rules the library cannot express stay here and are small: the envelope's chain must be exactly the path
-the library built (notation does not search for paths), and with no verification time the validity check
-is made at a moment inside every certificate's validity window (notation checks validity separately).
+What the library cannot express stays here and is small: the envelope's chain must be exactly the path the
+library built (notation does not search for paths); with no verification time, validity is checked at a
+moment inside every certificate's validity window (notation checks validity in a later step); key sizes
+(RSA >= 2048, EC >= 256) and no SHA-1, for clear reasons; a leaf subject naming an attribute twice.
 """
 
 from __future__ import annotations
