@@ -116,9 +116,12 @@ def test_discovery_keeps_signature_artifacts_only_up_to_a_multiple_of_the_limit(
     found = [artifact("a", "application/spdx+json"), artifact("b", "application/vnd.cncf.notary.signature"),
              artifact("c", "application/vnd.dev.sigstore.bundle.v0.3+json"), artifact("d", ""),
              artifact("e", "", source="cosign-tag"), artifact("f", "application/vnd.in-toto+json")]
-    assert [a.descriptor.digest[7] for a in signatures_only(found, 16)] == ["b", "c", "d", "e"]
+    assert [a.descriptor.digest[7] for a in signatures_only(found, 16)] == ["e", "b", "c", "d"]
     many = [artifact("b", "application/vnd.cncf.notary.signature")] * 50
     assert len(signatures_only(many, 2)) == 2 * DISCOVERY_FACTOR
     selection = select(found, 3)
-    assert [a.descriptor.digest[7] for a in selection.artifacts] == ["b", "c", "d"]
+    assert [a.descriptor.digest[7] for a in selection.artifacts] == ["e", "b", "c"]
     assert (selection.found, selection.omitted) == (4, 1)
+    # cosign's tags are never pushed out by referrers, however many.
+    assert signatures_only([*many, artifact("e", "", source="cosign-tag")], 1)[0].source == "cosign-tag"
+    assert select([*many, artifact("e", "", source="cosign-tag")], 1).artifacts[0].source == "cosign-tag"

@@ -4,11 +4,12 @@ Only signature artifacts count: referrers whose artifact type names a Notary Pro
 Sigstore bundle (or that give no type, which cannot be told apart without fetching them), and cosign's
 signature and attestation tags. SBOMs, scan reports and other referrers are neither fetched nor counted.
 
-Stores enumerate up to `DISCOVERY_FACTOR` times the limit; the engine then checks `maxSignatures` of them,
-the ones a cheap look can already reject last: a notation signature manifest names the thumbprints of its
-certificate chain in an annotation, and one naming no certificate of any trust store in scope cannot
-verify. Anyone with push rights can still copy a trusted thumbprint into fake signatures; pushing more than
-`maxSignatures` of those pushes a valid signature out, which the facts then say (`signatureLimit`).
+Stores enumerate cosign's tags and up to `DISCOVERY_FACTOR` times the limit of referrers; the engine checks
+`maxSignatures` of them, the tags first and the referrers a cheap look can already reject last: a notation
+signature manifest names the thumbprints of its certificate chain in an annotation, and one naming no
+certificate of any trust store in scope cannot verify. Anyone with push rights can still copy a trusted
+thumbprint into fake signatures; pushing more than `maxSignatures` of those pushes a valid signature out,
+which the facts then say (`signatureLimit`).
 """
 
 from __future__ import annotations
@@ -61,8 +62,12 @@ def is_signature(artifact: SignatureArtifact) -> bool:
 
 
 def signatures_only(found: Iterable[SignatureArtifact], max_signatures: int) -> list[SignatureArtifact]:
-    """What a store returns from discovery: signature artifacts only, at most DISCOVERY_FACTOR times the limit."""
-    return [a for a in found if is_signature(a)][: max(1, max_signatures) * DISCOVERY_FACTOR]
+    """What a store returns from discovery: signature artifacts only, cosign's tags first (one each, already
+    read), then referrers up to DISCOVERY_FACTOR times the limit."""
+    signatures = [a for a in found if is_signature(a)]
+    tags = [a for a in signatures if a.source != "referrers"]
+    referrers = [a for a in signatures if a.source == "referrers"]
+    return tags + referrers[: max(1, max_signatures) * DISCOVERY_FACTOR]
 
 
 def trusted_thumbprints(authorities: Iterable[Authority]) -> frozenset[str]:
@@ -94,6 +99,7 @@ def select(found: Sequence[SignatureArtifact], max_signatures: int,
     """Signature artifacts to check, at most `max_signatures`; ones with an untrusted signer go last."""
     signatures = [a for a in found if is_signature(a)]
     trusted = trusted_thumbprints(authorities)
-    # Stable: discovery order among equals. Without notation authorities there is nothing to rule out.
-    ordered = sorted(signatures, key=lambda a: _signer_unknown(a, trusted)) if trusted else signatures
+    # Stable, discovery order among equals: cosign's tags (referrers cannot push them out), then referrers,
+    # those whose signer is ruled out last.
+    ordered = sorted(signatures, key=lambda a: (a.source == "referrers", bool(trusted) and _signer_unknown(a, trusted)))
     return Selection(tuple(ordered[: max(0, max_signatures)]), len(signatures), max_signatures)
