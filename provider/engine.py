@@ -170,8 +170,9 @@ class Engine:
         deadline = self._job_deadline()
         store = self.router.select(reference)
         image = store.resolve(reference, deadline)
+        artifacts = store.discover(image, deadline)
         in_scope = [a for a in self.config.authorities if a.covers(image.reference.name)]
-        selection = select(store.discover(image, deadline), self.config.verification.max_signatures, in_scope)
+        selection = select(artifacts, self.config.verification.max_signatures, in_scope)
         artifacts = selection.artifacts
         signatures: list[SignatureResult] = []
         attestations: list[AttestationResult] = []

@@ -255,10 +255,8 @@ def included_authorities(root: Node, reader: FileReader) -> list[Authority]:
 def _authorities_from_file(path: Path, reader: FileReader) -> list[Authority]:
     try:
         documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+    except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(path, "", f"cannot read YAML: {exc}") from None
-    except RecursionError:
-        raise ConfigError(path, "", "cannot read YAML: it nests too deeply") from None
     found: list[Authority] = []
     for index, doc in enumerate(documents):
         where = f"document[{index}]"
