@@ -97,6 +97,20 @@ def _identities(raw: Sequence[Any], policy: str) -> tuple[Mapping[str, str] | No
     return tuple(parsed)
 
 
+def _strings(raw: Mapping[str, Any], key: str, policy: str) -> list[str]:
+    """A statement's list-of-strings field (absent = empty); anything else is a TrustPolicyError."""
+    value = raw.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TrustPolicyError(f'trust policy statement "{policy}" has {key} that is not a list of strings')
+    return value
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TrustPolicyError(f"{what} is not a JSON object")
+    return value
+
+
 def _actions(level: str, override: Mapping[str, Any], policy: str) -> dict[str, str]:
     actions = dict(LEVELS[level])
     for check, action in override.items():
@@ -110,20 +124,6 @@ def _actions(level: str, override: Mapping[str, Any], policy: str) -> dict[str, 
             raise TrustPolicyError(f'trust policy statement "{policy}" cannot skip the authenticity validation')
         actions[check] = action
     return actions
-
-
-def _strings(raw: Mapping[str, Any], key: str, policy: str) -> list[str]:
-    """A statement's list-of-strings field (absent = empty); anything else is a TrustPolicyError."""
-    value = raw.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise TrustPolicyError(f'trust policy statement "{policy}" has {key} that is not a list of strings')
-    return value
-
-
-def _mapping(value: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise TrustPolicyError(f"{what} is not a JSON object")
-    return value
 
 
 def parse_trust_policy(document: Mapping[str, Any], known_stores: Sequence[str] = ()) -> TrustPolicyDocument:
