@@ -32,6 +32,7 @@ from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
 from provider.stores import StoreRouter
 from provider.stores.base import ResolvedImage
+from provider.stores.selection import select
 from provider.verifiers import default_verifiers
 from provider.verifiers.base import AttestationResult, SignatureResult, Verifier
 
@@ -281,6 +282,8 @@ class Engine:
             return hit  # another tag (or spelling) of this digest was verified already
         artifacts = store.discover(image, deadline)
         in_scope = [a for a in self.config.authorities if a.covers(image.reference.name)]
+        selection = select(artifacts, self.config.verification.max_signatures, in_scope)
+        artifacts = selection.artifacts
         signatures: list[SignatureResult] = []
         attestations: list[AttestationResult] = []
         for verifier in self.verifiers:
@@ -292,7 +295,8 @@ class Engine:
             self.metrics.verifier_seconds.labels(verifier.name).observe(time.perf_counter() - started)
             signatures.extend(outcome.signatures)
             attestations.extend(outcome.attestations)
-        facts = build_facts(image, signatures, attestations, len(artifacts), len(in_scope))
+        facts = build_facts(image, signatures, attestations, selection.found, len(in_scope),
+                            omitted=selection.omitted, max_signatures=selection.limit)
         cache = self.config.verification.cache
         result = _Result(json.dumps(facts, separators=(",", ":")).encode(), "",
                          cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest)

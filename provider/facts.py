@@ -78,10 +78,20 @@ def unverified_reason(image: ResolvedImage, signatures: Sequence[SignatureResult
 
 def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
                 attestations: Sequence[AttestationResult], artifact_count: int,
-                authorities_in_scope: int) -> dict[str, Any]:
-    """The per-image facts, without the per-request fields (`image`, `cached`, `traceID`)."""
+                authorities_in_scope: int, omitted: int = 0, max_signatures: int = 0) -> dict[str, Any]:
+    """The per-image facts, without the per-request fields (`image`, `cached`, `traceID`).
+
+    `omitted` signature artifacts were found but not checked: over the `max_signatures` limit.
+    """
     verified_by = sorted({s.authority for s in signatures if s.verified})
     verified = bool(verified_by)
+    reason = "" if verified else unverified_reason(image, signatures, artifact_count, authorities_in_scope)
+    limit = {}
+    if omitted:
+        limit = {"signatureLimit": {"maxSignatures": max_signatures, "found": artifact_count, "omitted": omitted}}
+        if not verified:
+            reason += (f" ({omitted} more signature artifact(s) not checked: over verification.maxSignatures "
+                       f"{max_signatures})")
     return {
         "reference": str(image.reference),
         "digest": image.digest,
@@ -91,13 +101,13 @@ def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
                       for p in image.platforms],
         "verified": verified,
         "isSuccess": verified,
-        "reason": "" if verified else unverified_reason(image, signatures, artifact_count,
-                                                        authorities_in_scope),
+        "reason": reason,
         "authorities": verified_by,
         "signatures": [_signature_json(s) for s in signatures],
         "attestations": [_attestation_json(a) for a in attestations],
         "verifierReports": [_verifier_report(image, s) for s in signatures],
         "checkedAt": rfc3339(),
+        **limit,
     }
 
 

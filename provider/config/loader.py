@@ -162,11 +162,11 @@ def load_config(path: str | Path) -> Config:
     """Load, validate and resolve a config file. Raises ConfigError naming file and field."""
     source = Path(path).resolve()
     try:
-        text = source.read_text()
+        text = FileReader().parsed(source, source.read_text)
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read config: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = FileReader().parsed(source, lambda: yaml.safe_load(text))
     except yaml.YAMLError as exc:
         raise ConfigError(source, "", yamlerrors.problem(exc)) from None
     return build_config(data if data is not None else {}, source)
@@ -177,7 +177,7 @@ def build_config(data: Any, source: Path) -> Config:
     root = Node(data, "", source, SCHEMA[""])
     reader = FileReader()
     authorities = [parse_authority(w, item, source, reader) for w, item in root.items("authorities")]
-    authorities.extend(included_authorities(root, reader))
+    authorities.extend(reader.parsed(source, lambda: included_authorities(root, reader)))
     names = [a.name for a in authorities]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -207,3 +207,18 @@ class FileReader:
             return json.loads(self.read(node, key, path))
         except json.JSONDecodeError as exc:
             raise node.error(key, f"{path.name} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise node.error(key, f"{path.name} is not valid JSON: it nests too deeply") from None
+
+    def parsed(self, source: Path, parse: Callable[[], Any]) -> Any:
+        """Run `parse`; text that is not UTF-8, or nests deeper than the parser can recurse, is a ConfigError.
+
+        It names the file this reader read last (an included file), else `source`.
+        """
+        try:
+            return parse()
+        except UnicodeDecodeError:
+            problem = "cannot read YAML: the file is not UTF-8 text"
+        except RecursionError:
+            problem = "cannot read YAML: it nests too deeply"
+        raise ConfigError(self.sources[-1] if self.sources else source, "", problem)

@@ -80,7 +80,7 @@ class Store(Protocol):
         ...
 
     def discover(self, image: ResolvedImage, deadline: float) -> Sequence[SignatureArtifact]:
-        """Signature artifacts attached to the image, at most the configured number."""
+        """Signature artifacts attached to the image (see provider.stores.selection for which and how many)."""
         ...
 
     def fetch_manifest(self, reference: Reference, descriptor: Descriptor, deadline: float) -> Mapping[str, Any]:

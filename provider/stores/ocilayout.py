@@ -31,6 +31,7 @@ from provider.stores.manifests import (
     platforms_of,
     referrers_from_index,
 )
+from provider.stores.selection import signatures_only
 
 REF_NAME = "org.opencontainers.image.ref.name"
 
@@ -95,7 +96,7 @@ class OCILayoutStore:
                 found.extend(referrers_from_index(manifest, seen))
             else:
                 found.append(SignatureArtifact(descriptor, tags[tag], manifest))
-        return found[: self.max_signatures]
+        return signatures_only(found, self.max_signatures)
 
     def fetch_manifest(self, reference: Reference, descriptor: Descriptor, deadline: float) -> dict[str, Any]:
         data = self._read_blob(self._layout(reference), descriptor, MAX_MANIFEST_BYTES)

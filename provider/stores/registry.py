@@ -32,6 +32,7 @@ from provider.stores.egress import EgressPolicy, explicit_hosts, parse_networks
 from provider.stores.fetch import ConcurrencyLimits, Outbound
 from provider.stores.manifests import cosign_tags, parse_manifest, platforms_of, referrers_from_index
 from provider.stores.registry_client import API_HOSTS, RegistryClient
+from provider.stores.selection import DISCOVERY_FACTOR, is_signature, signatures_only
 
 ACCEPT_MANIFESTS = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
 MAX_REFERRER_PAGES = 10
@@ -113,7 +114,7 @@ class RegistryStore:
                 found.extend(referrers_from_index(manifest, seen))
             else:
                 found.append(SignatureArtifact(descriptor, source, manifest))
-        return found[: self.max_signatures]
+        return signatures_only(found, self.max_signatures)
 
     def fetch_manifest(self, reference: Reference, descriptor: Descriptor, deadline: float) -> dict[str, Any]:
         data = self._manifest_bytes(reference, descriptor.digest, deadline, error=ArtifactError)
@@ -212,7 +213,8 @@ class RegistryStore:
             index = parse_manifest(response.body, f"referrers of {image.digest}")
             found.extend(referrers_from_index(index, seen))
             next_path = _next_link(response.headers.get("Link", ""))
-            if not next_path or len(found) >= self.max_signatures:
+            # Only signature artifacts count towards how far to page (SBOMs and scan reports do not).
+            if not next_path or sum(map(is_signature, found)) >= self.max_signatures * DISCOVERY_FACTOR:
                 break
             path = next_path
         return found

@@ -7,10 +7,12 @@ swapped for one that requires codeSigning (the same adjustment sigstore-python m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 from cryptography.x509.verification import (
     Criticality,
@@ -22,9 +24,12 @@ from cryptography.x509.verification import (
 )
 
 from provider.config import Identity
+from provider.verifiers.limits import MAX_CHAIN_BYTES, LimitError, check_certificate_chain, check_public_key
 
 FULCIO_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
 FULCIO_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+# Intermediates the path may go through (Fulcio has one; private PKIs rarely more than three).
+MAX_INTERMEDIATES = 8
 
 
 class CertificateError(ValueError):
@@ -32,10 +37,37 @@ class CertificateError(ValueError):
 
 
 def load_certificates(pem: str) -> list[x509.Certificate]:
+    """Certificates a signature carries (annotation PEM), bounded in number and size."""
+    if len(pem) > 2 * MAX_CHAIN_BYTES:  # PEM is base64 of the DER and a few header lines
+        raise CertificateError(f"certificate annotation is {len(pem)} characters, over the limit for "
+                               f"{MAX_CHAIN_BYTES} bytes of certificates")
     try:
-        return x509.load_pem_x509_certificates(pem.encode())
-    except ValueError as exc:
+        certificates = x509.load_pem_x509_certificates(pem.encode())
+        check_certificate_chain(certificates)
+        for cert in certificates:  # before any signature is checked with these keys
+            check_public_key(cert.public_key(), f"certificate {cert.subject.rfc4514_string()}")
+    except LimitError as exc:
+        raise CertificateError(str(exc)) from None
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise CertificateError(f"certificate does not parse: {exc}") from None
+    return certificates
+
+
+_ENCOUNTERED = re.compile(r" \(encountered processing <Certificate\(subject=<Name\((?P<name>.*?)\)>, \.\.\.\)>\)")
+
+
+def verification_reason(exc: VerificationError, candidates: Sequence[x509.Certificate], at: datetime) -> str:
+    """The library's reason, readable: no Python-object dump, and naming the certificates not valid at `at`."""
+    text = str(exc).removeprefix("validation failed: ")
+    text = re.sub(r"Python extension validator failed: \w+: ", "", text)
+    text = _ENCOUNTERED.sub(lambda m: f" (certificate {m.group('name')})", text)
+    if "not valid at validation time" in text:
+        stale = [f"{c.subject.rfc4514_string()} (valid {c.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ} to "
+                 f"{c.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ})" for c in candidates
+                 if not c.not_valid_before_utc <= at <= c.not_valid_after_utc]
+        if stale:
+            text += "; expired or not yet valid: " + ", ".join(stale)
+    return text
 
 
 def _code_signing_allowed(_policy: Policy, _cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
@@ -62,14 +94,15 @@ def verify_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificat
                  .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, _can_sign_certificates))
     ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC,
                                                                      _code_signing_allowed)
-    verifier = (PolicyBuilder().store(Store(list(roots))).time(at)
+    verifier = (PolicyBuilder().store(Store(list(roots))).time(at).max_chain_depth(MAX_INTERMEDIATES)
                 .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
                 .build_client_verifier())
     try:
         verifier.verify(leaf, list(intermediates))
     except VerificationError as exc:
+        reason = verification_reason(exc, [leaf, *intermediates, *roots], at)
         raise CertificateError(f"certificate chain does not verify to a trusted root at {at:%Y-%m-%dT%H:%M:%SZ}: "
-                               f"{exc}") from None
+                               f"{reason}") from None
 
 
 def certificate_subject(cert: x509.Certificate) -> str:

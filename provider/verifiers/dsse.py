@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from provider.verifiers.limits import LimitError, load_json
+
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 
@@ -32,10 +34,12 @@ class Envelope:
 def parse_envelope(data: bytes) -> Envelope:
     """Parse a DSSE envelope; raise ValueError saying what is wrong with it."""
     try:
-        raw = json.loads(data)
+        raw = load_json(data, "DSSE envelope")
         payload = base64.b64decode(raw["payload"], validate=True)
         signatures = tuple(base64.b64decode(s["sig"], validate=True) for s in raw["signatures"])
         payload_type = raw["payloadType"]
+    except LimitError:
+        raise
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise ValueError("not a DSSE envelope (payloadType, payload, signatures)") from None
     if not isinstance(payload_type, str) or not signatures:
@@ -54,10 +58,12 @@ def parse_statement(payload_type: str, payload: bytes) -> Statement:
     if payload_type != IN_TOTO_PAYLOAD:
         raise ValueError(f"payload type is {payload_type!r}, not {IN_TOTO_PAYLOAD!r}")
     try:
-        raw = json.loads(payload)
+        raw = load_json(payload, "in-toto statement")
         digests = tuple(f"{alg}:{value}" for subject in raw["subject"]
                         for alg, value in (subject.get("digest") or {}).items())
         return Statement(str(raw["predicateType"]), raw.get("predicate"), digests)
+    except LimitError:
+        raise
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ValueError("payload is not an in-toto statement (subject, predicateType)") from None
 

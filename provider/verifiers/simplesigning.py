@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Sequence
 
 import pysequoia
@@ -20,6 +19,7 @@ from provider.stores.lookaside import LookasideStore
 from provider.verifiers.base import SignatureResult, Signer, VerifierOutcome
 from provider.verifiers.cosign import SIGNATURE_ANNOTATION, check_payload, read_layers
 from provider.verifiers.keys import key_id, verify_signature
+from provider.verifiers.limits import LimitError, check_openpgp_message, load_json
 
 ATOMIC_TYPE = "atomic container signature"
 COSIGN_TYPE = "cosign container image signature"
@@ -62,9 +62,11 @@ class SimpleSigningVerifier:
         """One lookaside signature: an OpenPGP message, or a sigstore-json layer for a PKIX key."""
         if blob.startswith(SIGSTORE_JSON_MAGIC):
             try:
-                layer = json.loads(blob[len(SIGSTORE_JSON_MAGIC):])
+                layer = load_json(blob[len(SIGSTORE_JSON_MAGIC):], "sigstore-json signature")
                 payload = base64.b64decode(layer["payload"], validate=True)
                 signature = base64.b64decode(layer["annotations"][SIGNATURE_ANNOTATION], validate=True)
+            except LimitError as exc:
+                return _result(artifact, authority, f"sigstore-json signature refused: {exc}")
             except (ValueError, KeyError, TypeError, binascii.Error):
                 return _result(artifact, authority, "malformed sigstore-json signature")
             return self._pkix(image, payload, signature, artifact, authority, settings, COSIGN_TYPE)
@@ -75,6 +77,10 @@ class SimpleSigningVerifier:
         certs = [k.pgp for k in settings.keys if k.kind == "pgp"]
         if not certs:
             return _result(artifact, authority, f"an OpenPGP signature, but authority {authority} has no PGP key")
+        try:
+            check_openpgp_message(blob)  # before Sequoia decompresses or walks it
+        except LimitError as exc:
+            return _result(artifact, authority, f"OpenPGP signature refused: {exc}")
         try:
             verified = pysequoia.verify(bytes=blob, store=lambda _ids: certs)
         except Exception as exc:  # pysequoia reports every failure as RuntimeError with a backtrace

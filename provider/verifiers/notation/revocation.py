@@ -1,23 +1,31 @@
 """Certificate revocation for notation signatures: CRLs from the certificates' distribution points.
 
 CRLs are fetched over HTTP(S) with a timeout and a size cap, checked against their issuer's key, and
-cached until their nextUpdate. A certificate without distribution points has nothing to check.
+cached until their nextUpdate. The cache is keyed by URL and issuer (subject and key), and a cached CRL's
+signature is checked again against the issuer of each chain that uses it: a distribution point shared by
+two CAs, or a CRL fetched for another chain, never vouches for the wrong issuer. A certificate without
+distribution points has nothing to check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from cachetools import TLRUCache
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from provider.errors import ItemError
 from provider.facts import rfc3339
 from provider.stores.fetch import Outbound
 
 MAX_CRL_BYTES = 10 * 1024 * 1024
+# Distinct (URL, issuer) pairs kept; certificates choose their URLs, so the cache must not grow without end.
+MAX_CACHED_CRLS = 256
 
 
 class RevocationChecker:
@@ -25,7 +33,8 @@ class RevocationChecker:
         self.timeout = timeout
         # CRL URLs come from certificates: fetched under the wildcard egress policy unless told otherwise.
         self.outbound = outbound or Outbound()
-        self._cache: dict[str, x509.CertificateRevocationList] = {}
+        self._cache: TLRUCache[tuple[str, str], x509.CertificateRevocationList] = TLRUCache(
+            maxsize=MAX_CACHED_CRLS, ttu=_expires_at, timer=lambda: datetime.now(UTC).timestamp())
         self._lock = threading.Lock()
 
     def problem(self, chain: Sequence[x509.Certificate]) -> str:
@@ -45,9 +54,11 @@ class RevocationChecker:
 
     def _crl(self, url: str, issuer: x509.Certificate) -> x509.CertificateRevocationList:
         now = datetime.now(UTC)
+        key = (url, _issuer_id(issuer))
         with self._lock:
-            cached = self._cache.get(url)
-        if cached is not None and cached.next_update_utc is not None and cached.next_update_utc > now:
+            cached = self._cache.get(key)
+        if cached is not None:
+            _check_issuer(cached, issuer, url)  # per chain, even for a CRL this issuer's key already verified
             return cached
         try:
             response = self.outbound.fetch("GET", url, time.monotonic() + self.timeout, MAX_CRL_BYTES + 1,
@@ -63,13 +74,28 @@ class RevocationChecker:
             crl = (x509.load_pem_x509_crl(data) if data.lstrip().startswith(b"-----") else x509.load_der_x509_crl(data))
         except ValueError:
             raise ValueError(f"CRL {url} does not parse") from None
-        if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-            raise ValueError(f"CRL {url} is not signed by {issuer.subject.rfc4514_string()}")
+        _check_issuer(crl, issuer, url)
         if crl.next_update_utc is not None and crl.next_update_utc < now:
             raise ValueError(f"CRL {url} is stale (nextUpdate {rfc3339(crl.next_update_utc)})")
-        with self._lock:
-            self._cache[url] = crl
+        if crl.next_update_utc is not None:  # without nextUpdate there is no safe time to keep it
+            with self._lock:
+                self._cache[key] = crl
         return crl
+
+
+def _issuer_id(issuer: x509.Certificate) -> str:
+    """The issuer's subject and key: two CAs with one name but different keys are different issuers."""
+    spki = issuer.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(issuer.subject.public_bytes() + b"\x00" + spki).hexdigest()
+
+
+def _check_issuer(crl: x509.CertificateRevocationList, issuer: x509.Certificate, url: str) -> None:
+    if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+        raise ValueError(f"CRL {url} is not signed by {issuer.subject.rfc4514_string()}")
+
+
+def _expires_at(_key: object, crl: x509.CertificateRevocationList, now: float) -> float:
+    return crl.next_update_utc.timestamp() if crl.next_update_utc is not None else now
 
 
 def _crl_urls(cert: x509.Certificate) -> list[str]:

@@ -1,7 +1,8 @@
 """RFC 3161 timestamp countersignatures (`io.cncf.notary.timestampSignature`).
 
 asn1crypto parses the token (it accepts the real GlobalSign tokens, whose certificate SET is not in DER
-order); cryptography checks the CMS signature; the TSA chain is checked with the Notary Project rules.
+order); cryptography checks the CMS signature and builds and validates the TSA's path to a tsa trust store
+certificate under the Notary Project's timestamping rules.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from provider.verifiers.notation.chain import ChainError, verify_chain
+from provider.verifiers.notation.chain import ChainError, build_path
 
 _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
@@ -87,19 +88,6 @@ def _check_cms_signature(signer_info: cms.SignerInfo, signer: x509.Certificate, 
         raise TimestampError("the timestamp token's signature does not verify") from None
 
 
-def _tsa_chain(signer: x509.Certificate, pool: Sequence[x509.Certificate],
-               trust_store: Sequence[x509.Certificate]) -> list[x509.Certificate]:
-    """Leaf-first chain from the signer through the token's and store's certificates to a self-signed root."""
-    chain = [signer]
-    candidates = [*pool, *trust_store]
-    while chain[-1].issuer != chain[-1].subject and len(chain) < 8:
-        issuer = next((c for c in candidates if c.subject == chain[-1].issuer and c not in chain), None)
-        if issuer is None:
-            break
-        chain.append(issuer)
-    return chain
-
-
 def verify_timestamp(token: bytes, signature: bytes, trust_store: Sequence[x509.Certificate]) -> Timestamp:
     """Verify a countersignature over `signature` (the envelope's raw signature bytes) against TSA roots."""
     if not trust_store:
@@ -129,7 +117,9 @@ def verify_timestamp(token: bytes, signature: bytes, trust_store: Sequence[x509.
     signer = _signer(signed_data, certificates)
     _check_cms_signature(signer_info, signer, content)
     try:
-        verify_chain(_tsa_chain(signer, certificates, trust_store), trust_store, gen_time, purpose="timeStamping")
+        # Path building as RFC 3161 clients do it: the token's certificates are candidate intermediates.
+        others = [c for c in certificates if c != signer]
+        build_path(signer, others, trust_store, gen_time, purpose="timeStamping")
     except ChainError as exc:
         raise TimestampError(f"the timestamp authority is not trusted: {exc}") from None
     return Timestamp(gen_time, accuracy)

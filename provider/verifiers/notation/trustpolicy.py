@@ -99,6 +99,20 @@ def _identities(raw: Sequence[Any], policy: str) -> tuple[Mapping[str, str] | No
     return tuple(parsed)
 
 
+def _strings(raw: Mapping[str, Any], key: str, policy: str) -> list[str]:
+    """A statement's list-of-strings field (absent = empty); anything else is a TrustPolicyError."""
+    value = raw.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TrustPolicyError(f'trust policy statement "{policy}" has {key} that is not a list of strings')
+    return value
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TrustPolicyError(f"{what} is not a JSON object")
+    return value
+
+
 def _actions(level: str, override: Mapping[str, Any], policy: str) -> dict[str, str]:
     actions = dict(LEVELS[level])
     for check, action in override.items():
@@ -131,6 +145,7 @@ def _normalised_scope(scope: str) -> str:
 
 def parse_trust_policy(document: Mapping[str, Any], known_stores: Sequence[str] = ()) -> TrustPolicyDocument:
     """Validate a trust policy document; `known_stores` are the store names the authority defines."""
+    document = _mapping(document, "the trust policy document")
     if document.get("version") != "1.0":
         raise TrustPolicyError(f'trust policy document has unsupported version "{document.get("version")}" '
                                '(supported: "1.0")')
@@ -143,14 +158,14 @@ def parse_trust_policy(document: Mapping[str, Any], known_stores: Sequence[str] 
     for raw in statements:
         if not isinstance(raw, Mapping):
             raise TrustPolicyError("a trust policy statement is not an object")
-        name = str(raw.get("name") or "")
-        if not name:
+        name = raw.get("name") or ""
+        if not isinstance(name, str) or not name:
             raise TrustPolicyError("a trust policy statement is missing a name, every statement requires a name")
         if name in names:
             raise TrustPolicyError(f'multiple trust policy statements use the same name "{name}", statement names '
                                    "must be unique")
         names.add(name)
-        registry_scopes = [str(s) for s in raw.get("registryScopes") or []]
+        registry_scopes = _strings(raw, "registryScopes", name)
         if not registry_scopes:
             raise TrustPolicyError(f'trust policy statement "{name}" has zero registry scopes, it must specify '
                                    "registry scopes with at least one value")
@@ -167,14 +182,16 @@ def parse_trust_policy(document: Mapping[str, Any], known_stores: Sequence[str] 
                     "value can only be associated with one statement")
                 raise TrustPolicyError(what)
             scopes[scope] = name
-        verification = raw.get("signatureVerification") or {}
+        verification = _mapping(raw.get("signatureVerification") or {},
+                                f'signatureVerification of trust policy statement "{name}"')
         level = verification.get("level")
-        if level not in LEVELS:
+        if not isinstance(level, str) or level not in LEVELS:
             raise TrustPolicyError(f'trust policy statement "{name}" uses invalid signatureVerification level '
                                    f'"{level}"')
-        actions = _actions(level, verification.get("override") or {}, name)
-        stores = tuple(str(s) for s in raw.get("trustStores") or [])
-        identities_raw = list(raw.get("trustedIdentities") or [])
+        actions = _actions(level, _mapping(verification.get("override") or {},
+                                           f'signatureVerification.override of trust policy statement "{name}"'), name)
+        stores = tuple(_strings(raw, "trustStores", name))
+        identities_raw = _strings(raw, "trustedIdentities", name)
         if level == "skip":
             if stores or identities_raw:
                 raise TrustPolicyError(f'trust policy statement "{name}" is set to skip signature verification '

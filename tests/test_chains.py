@@ -1,0 +1,229 @@
+"""Hostile X.509 chains against the library-backed path validation of notation, TSA and cosign certificates."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from provider.verifiers import certificates as cosign_chain
+from provider.verifiers.notation import chain as notation_chain
+
+NOW = datetime.datetime.now(datetime.UTC)
+DAY = datetime.timedelta(days=1)
+CODE_SIGNING = (ExtendedKeyUsageOID.CODE_SIGNING,)
+
+
+@dataclass
+class Spec:
+    """One certificate of a test chain; the defaults make a good code-signing chain."""
+
+    name: str
+    ca: bool = False
+    path_length: int | None = None
+    ekus: tuple[x509.ObjectIdentifier, ...] = CODE_SIGNING
+    key_cert_sign: bool | None = None
+    not_before: datetime.datetime = NOW - DAY
+    not_after: datetime.datetime = NOW + 30 * DAY
+    sans: tuple[x509.GeneralName, ...] = ()
+    extra: tuple[tuple[x509.ExtensionType, bool], ...] = ()
+    subject: x509.Name | None = None
+    key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+
+
+def build(spec: Spec, issuer: tuple[x509.Certificate, Any] | None = None) -> tuple[x509.Certificate, Any]:
+    subject = spec.subject or x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme"),
+                                         x509.NameAttribute(NameOID.COMMON_NAME, spec.name)])
+    issuer_cert, issuer_key = issuer or (None, spec.key)
+    signs_certs = spec.ca if spec.key_cert_sign is None else spec.key_cert_sign
+    builder = (x509.CertificateBuilder().subject_name(subject)
+               .issuer_name(issuer_cert.subject if issuer_cert else subject)
+               .public_key(spec.key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(spec.not_before).not_valid_after(spec.not_after)
+               .add_extension(x509.BasicConstraints(ca=spec.ca, path_length=spec.path_length), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=not spec.ca, key_cert_sign=signs_certs,
+                                            crl_sign=spec.ca, content_commitment=False, key_encipherment=False,
+                                            data_encipherment=False, key_agreement=False, encipher_only=False,
+                                            decipher_only=False), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(spec.key.public_key()), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                              critical=False))
+    if spec.ekus and not spec.ca:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(spec.ekus)), critical=False)
+    if spec.sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(spec.sans)), critical=False)
+    for extension, critical in spec.extra:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(issuer_key, hashes.SHA256()), spec.key
+
+
+def chain_of(*specs: Spec) -> list[x509.Certificate]:
+    """Root first in `specs`; the chain comes back leaf first, as an envelope carries it."""
+    issued: list[tuple[x509.Certificate, Any]] = []
+    for spec in specs:
+        issued.append(build(spec, issued[-1] if issued else None))
+    return [cert for cert, _ in reversed(issued)]
+
+
+def root() -> Spec:
+    return Spec("Acme Root", ca=True)
+
+
+def intermediate(**changes: Any) -> Spec:
+    return Spec("Acme Signing CA", **{"ca": True, **changes})
+
+
+def leaf(**changes: Any) -> Spec:
+    return Spec("Acme Release Signer", **{"sans": (x509.RFC822Name("release@acme.example"),), **changes})
+
+
+def notation_problem(chain: list[x509.Certificate], at: datetime.datetime | None = None,
+                     purpose: str = "codeSigning") -> str:
+    try:
+        notation_chain.verify_chain(chain, [chain[-1]], at, purpose)
+    except notation_chain.ChainError as exc:
+        return str(exc)
+    return ""
+
+
+def cosign_problem(chain: list[x509.Certificate]) -> str:
+    try:
+        cosign_chain.verify_chain(chain[0], chain[1:-1], [chain[-1]], NOW)
+    except cosign_chain.CertificateError as exc:
+        return str(exc)
+    return ""
+
+
+def test_good_chains_validate() -> None:
+    chain = chain_of(root(), intermediate(), leaf())
+    assert notation_problem(chain) == "" and notation_problem(chain, NOW) == "" and cosign_problem(chain) == ""
+    self_signed = chain_of(leaf())
+    assert notation_problem(self_signed) == ""  # a self-signed signing certificate may be the whole chain
+
+
+NAME_CONSTRAINTS = x509.NameConstraints(permitted_subtrees=[x509.DNSName("acme.example")], excluded_subtrees=None)
+UNKNOWN_CRITICAL = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00")
+# case: (chain maker, what notation says, what cosign says)
+HOSTILE: dict[str, tuple[Callable[[], list[x509.Certificate]], str, str]] = {
+    "wrong EKU (serverAuth)": (lambda: chain_of(root(), intermediate(), leaf(ekus=(ExtendedKeyUsageOID.SERVER_AUTH,))),
+                               "extended key usages not allowed for signing: serverAuth",
+                               "extended key usage does not include codeSigning"),
+    "CA:false intermediate": (lambda: chain_of(root(), intermediate(ca=False, key_cert_sign=True, ekus=()), leaf()),
+                              "basicConstraints.cA must be asserted", "basicConstraints.cA must be asserted"),
+    "intermediate without keyCertSign": (lambda: chain_of(root(), intermediate(key_cert_sign=False), leaf()),
+                                         "lacks the keyCertSign key usage",
+                                         "key usage does not allow signing certificates"),
+    "path length exceeded": (lambda: chain_of(Spec("Acme Root", ca=True, path_length=0), intermediate(), leaf()),
+                             "path length", "path length"),
+    "name constraints violated": (
+        lambda: chain_of(root(), intermediate(extra=((NAME_CONSTRAINTS, True),)),
+                         leaf(sans=(x509.DNSName("release.evil.example"),))), "name constraint", "name constraint"),
+    "unknown critical extension": (lambda: chain_of(root(), intermediate(), leaf(extra=((UNKNOWN_CRITICAL, True),))),
+                                   "unaccounted-for critical extensions", "unaccounted-for critical extensions"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_chains_are_rejected_by_notation_and_cosign(case: str) -> None:
+    make, notation_says, cosign_says = HOSTILE[case]
+    chain = make()
+    assert notation_says.lower() in notation_problem(chain).lower()
+    assert notation_says.lower() in notation_problem(chain, NOW).lower()
+    assert cosign_says.lower() in cosign_problem(chain).lower()
+
+
+def test_name_constraints_allow_names_inside_the_subtree() -> None:
+    chain = chain_of(root(), intermediate(extra=((NAME_CONSTRAINTS, True),)),
+                     leaf(sans=(x509.DNSName("release.acme.example"),)))
+    assert notation_problem(chain) == "" and cosign_problem(chain) == ""
+
+
+def test_expired_intermediate() -> None:
+    chain = chain_of(root(), intermediate(not_before=NOW - 10 * DAY, not_after=NOW - 2 * DAY), leaf())
+    for problem in (notation_problem(chain, NOW), cosign_problem(chain)):
+        assert "expired or not yet valid: CN=Acme Signing CA,O=Acme" in problem
+    # Without a verification time: no moment exists at which the intermediate and the leaf are both valid.
+    assert "never valid at the same time" in notation_problem(chain)
+
+
+def test_notation_chain_must_be_carried_in_order_and_complete() -> None:
+    chain = chain_of(root(), intermediate(), leaf())
+    stranger = chain_of(Spec("Stranger CA", ca=True))[0]
+    assert "is not a self-signed root" in notation_problem([chain[0], chain[2], chain[1]])
+    assert "not in order" in notation_problem([chain[0], stranger, chain[1], chain[2]])
+    assert "is not a self-signed root" in notation_problem(chain[:2])
+
+
+def test_timestamping_purpose_needs_exactly_the_timestamping_eku() -> None:
+    code_signing = chain_of(root(), leaf())
+    assert "must have exactly the timeStamping EKU" in notation_problem(code_signing, purpose="timeStamping")
+    tsa = chain_of(root(), leaf(ekus=(ExtendedKeyUsageOID.TIME_STAMPING,)))
+    assert notation_problem(tsa, purpose="timeStamping") == ""
+    assert "not allowed for signing: timeStamping" in notation_problem(tsa)
+
+
+def test_duplicate_subject_attributes_are_rejected() -> None:
+    twice = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme"),
+                       x509.NameAttribute(NameOID.COMMON_NAME, "Acme Release Signer"),
+                       x509.NameAttribute(NameOID.COMMON_NAME, "Someone Else")])
+    chain = chain_of(root(), intermediate(), leaf(subject=twice))
+    assert "names the subject attribute commonName more than once" in notation_problem(chain)
+
+
+def test_chain_length_and_size_are_bounded() -> None:
+    long_chain = chain_of(root(), *[Spec(f"Acme CA {n}", ca=True) for n in range(10)], leaf())
+    assert len(long_chain) == 12
+    assert "12 certificates, over the limit of 10" in notation_problem(long_chain)
+    pem = "".join(c.public_bytes(Encoding.PEM).decode() for c in long_chain)
+    with pytest.raises(cosign_chain.CertificateError, match="over the limit of 10"):
+        cosign_chain.load_certificates(pem)
+    padding = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.2"),
+                                         b"\x04\x82\xfd\xe8" + bytes(65000))
+    fat = chain_of(root(), intermediate(extra=((padding, False),)), leaf(extra=((padding, False),)))
+    assert "bytes, over the limit of 131072" in notation_problem(fat)
+
+
+def test_oversized_rsa_modulus_is_rejected_before_use() -> None:
+    # A public key needs no private half: an odd 9000-bit modulus is enough to be refused on size.
+    modulus = (1 << 8999) | 0xF1
+    huge = rsa.RSAPublicNumbers(65537, modulus).public_key()
+    issuer = build(intermediate())
+    signer = Spec("Acme Release Signer")
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Big")]))
+            .issuer_name(issuer[0].subject).public_key(huge).serial_number(7)
+            .not_valid_before(signer.not_before).not_valid_after(signer.not_after)
+            .sign(issuer[1], hashes.SHA256()))
+    assert "RSA key of 9000 bits, over the limit of 8192" in notation_problem([cert, issuer[0]])
+    pem = cert.public_bytes(Encoding.PEM).decode()
+    with pytest.raises(cosign_chain.CertificateError, match="RSA key of 9000 bits, over the limit of 8192"):
+        cosign_chain.load_certificates(pem)
+
+
+def test_hostile_chain_reason_reaches_the_notation_result(tmp_path: Any) -> None:
+    from provider.devkit import notation
+    from provider.reference import parse_reference
+    from provider.stores.base import ResolvedImage
+    from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
+    from tests.test_notation import IMAGE, authority, policy_with
+
+    signer = leaf(sans=(x509.DNSName("release.evil.example"),))
+    chain = chain_of(root(), intermediate(extra=((NAME_CONSTRAINTS, True),)), signer)
+    identity = notation.SigningIdentity(signer.key, chain, chain[-1])
+    (tmp_path / "root.pem").write_bytes(identity.root_pem)
+    auth = authority(tmp_path, {"ca:acme": [tmp_path / "root.pem"]}, policy_with(["ca:acme"]))
+    image = ResolvedImage(parse_reference(f"registry.example/app@{IMAGE['digest']}"), IMAGE["digest"],
+                          IMAGE["mediaType"], IMAGE["size"], b"")
+    blob = SignatureBlob("sha256:" + "0" * 64, "application/jose+json", notation.sign(IMAGE, identity))
+    result = NotationVerifier().check(image, blob, auth.name, auth.notation)
+    assert result.verified is False
+    assert result.reason.startswith("signature is not produced by a trusted signer: certificate chain does not "
+                                    "validate:")
+    assert "name constraint" in result.reason and "<Certificate" not in result.reason
