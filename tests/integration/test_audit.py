@@ -378,3 +378,69 @@ def test_fail_on_chooses_the_exit_code(audited: Audited) -> None:
     never = run_audit(audited.tmp, audited.world, audited.dump, audited.constraints, "n", "--fail-on", "never")
     assert (blocked.returncode, never.returncode) == (1, 0), blocked.stderr + never.stderr
     assert "2 blocked now, 2 would be blocked by deny, 4 not evaluated, 3 compliant" in never.stdout
+
+
+def gatekeeper_status(total: int, *violations: tuple[str, str, str, str, str]) -> dict[str, Any]:
+    """`kubectl get constraints -A -o json` with one constraint whose status lists these violations."""
+    return {"apiVersion": "v1", "kind": "List", "items": [{
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sSignedImages",
+        "metadata": {"name": "prod-deny"}, "spec": {"enforcementAction": "deny"},
+        "status": {"totalViolations": total, "violations": [
+            {"enforcementAction": "deny", "group": group, "version": "v1", "kind": kind, "namespace": ns,
+             "name": name, "message": message} for group, kind, ns, name, message in violations]}}]}
+
+
+def test_gatekeeper_status_merges_into_the_workload_view(audited: Audited) -> None:
+    status = gatekeeper_status(
+        30, ("", "Pod", "prod", "legacy-app-5d8f-x2x", "image alpine:3.11 is not attested: no signatures found"),
+        ("apps", "Deployment", "prod", "web", "image registry.sigwarden.test/team/app:v1 is not attested: stale"),
+        ("", "Pod", "prod", "ghost", "image ghost:1 is not attested: no signatures found"))
+    (audited.tmp / "status.json").write_text(json.dumps(status))
+    result = run_audit(audited.tmp, audited.world, audited.dump, audited.constraints, "merged",
+                       "--gatekeeper-status", str(audited.tmp / "status.json"))
+    assert result.returncode == 1, result.stderr
+    report = audited.report("merged")
+    jsonschema.validate(report, SCHEMA)
+    workloads = by_id(report)
+    # Gatekeeper's Pod violation lands on the Deployment that owns the Pod, beside sigwarden's own result.
+    legacy = workloads["Deployment/prod/legacy-app"]
+    assert legacy["gatekeeper"] == ["K8sSignedImages/prod-deny"]
+    deny = next(f for f in legacy["failures"] if f["constraint"] == "K8sSignedImages/prod-deny")
+    assert deny["sources"] == ["gatekeeper", "sigwarden"]
+    # Where the two disagree, the workload is not reported compliant.
+    web = workloads["Deployment/prod/web"]
+    assert web["state"] == "blocked" and web["failures"][0]["sources"] == ["gatekeeper"]
+    assert workloads["Pod/prod/ghost"]["state"] == "blocked" and workloads["Pod/prod/ghost"]["objects"] == [
+        "Pod/prod/ghost"]
+    assert workloads["Pod/dev/ok"]["gatekeeper"] == []
+    assert report["metadata"]["gatekeeper"]["constraints"] == [
+        {"constraint": "K8sSignedImages/prod-deny", "listed": 3, "totalViolations": 30, "truncated": True}]
+    parser = Tables()
+    parser.feed((audited.tmp / "merged.html").read_text())
+    assert parser.tables["noncompliant"][0][-1] == "Gatekeeper"
+    assert 'id="gatekeeper-truncated"' in (audited.tmp / "merged.html").read_text()
+    ghost = next(row for row in parser.tables["noncompliant"] if row[1] == "Pod/ghost")
+    assert ghost[-1] == "K8sSignedImages/prod-deny"
+
+
+def test_gatekeeper_status_alone(tmp_path: Path) -> None:
+    status = gatekeeper_status(2, ("apps", "Deployment", "shop", "cart", "image shop/cart:1 is not attested"))
+    status["items"][0]["spec"]["enforcementAction"] = "dryrun"
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    command = [sys.executable, "-m", "provider", "audit", "--gatekeeper-status", str(tmp_path / "status.json"),
+               "--json", str(tmp_path / "gk.json"), "--html", str(tmp_path / "gk.html")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    report = json.loads((tmp_path / "gk.json").read_text())
+    jsonschema.validate(report, SCHEMA)
+    assert report["summary"]["workloads"]["wouldBlock"] == 1 and report["summary"]["workloads"]["total"] == 1
+    (cart,) = report["workloads"]
+    assert cart["id"] == "Deployment/shop/cart" and cart["apiVersion"] == "apps/v1"
+    assert cart["gatekeeper"] == ["K8sSignedImages/prod-deny"]
+    assert report["metadata"]["gatekeeper"]["constraints"][0]["truncated"] is True  # 1 listed of 2
+    assert report["results"][0]["source"] == "gatekeeper"
+    assert "cart" in (tmp_path / "gk.html").read_text()
+    # Only dryrun fails: nothing is blocked now.
+    relaxed = subprocess.run([*command, "--fail-on", "blocked"], capture_output=True, text=True, timeout=60,
+                             cwd=ROOT)
+    assert relaxed.returncode == 0, relaxed.stderr
