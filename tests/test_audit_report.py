@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,20 @@ def test_html_text_escapes_and_breaks_only_between_parts() -> None:
     assert text("registry.example/team/app:v1") == "registry.example/<wbr>team/<wbr>app:<wbr>v1"
     assert text(DIGEST) == f'<span title="{DIGEST}">sha256:{"ab" * 6}…</span>'
     assert text("legacy-app is bad") == '<span class="nw">legacy-app</span> is bad'
+
+
+def test_the_audit_page_documents_the_schema_fields_and_is_linked() -> None:
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs/audit.md").read_text()
+    schema = json.loads((root / "provider/schemas/audit-report.schema.json").read_text())
+    properties = schema["properties"]
+    fields = {*properties, *properties["metadata"]["properties"], *properties["summary"]["properties"],
+              *properties["workloads"]["items"]["properties"], *properties["images"]["items"]["properties"],
+              *properties["results"]["items"]["properties"], *properties["diff"]["properties"]}
+    inline = re.sub(r"```.*?```", "", doc, flags=re.S)
+    quoted = {word for code in re.findall(r"`([^`]+)`", inline) for word in re.findall(r"\w+", code)}
+    missing = sorted(fields - {"apiVersion", "kind"} - quoted)
+    assert missing == []
+    assert "(docs/audit.md)" in (root / "README.md").read_text()
+    screenshot = root / "docs/audit-report.png"
+    assert "(audit-report.png)" in doc and screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
