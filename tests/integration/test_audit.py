@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ from provider.devkit.fixtures import (
     build_world,
 )
 from provider.devkit.layout import LayoutWriter
-from tests.helpers import write_yaml
+from provider.devkit.process import ProviderProcess
+from tests.helpers import ProviderPKI, write_yaml
 from tests.integration.html_checks import Tables, render_in_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -331,31 +333,36 @@ def test_html_renders_in_headless_chromium_without_broken_words(audited: Audited
             assert workload["name"] in dom
 
 
-def test_baseline_diff_after_an_image_got_signed_and_a_workload_was_added(audited: Audited) -> None:
-    tmp = audited.tmp
+def test_baseline_diff_after_an_image_got_signed_and_a_workload_was_added(audited: Audited,
+                                                                          tmp_path: Path) -> None:
+    # A world of its own: signing an image here must not change what the other tests see.
+    world = build_world(tmp_path / "world")
+    assert run_audit(tmp_path, world, audited.dump, audited.constraints, "before").returncode == 1
     key = ec.generate_private_key(ec.SECP256R1())
-    (tmp / "late.pub").write_bytes(cosign.public_pem(key))
-    writer = LayoutWriter(audited.world.root / "layouts" / REGISTRY, "team/unsigned")
-    cosign.sign_image(writer, audited.world.digests[UNSIGNED], f"{REGISTRY}/team/unsigned", key)
-    config = yaml.safe_load(audited.world.config.read_text())
-    config["authorities"].append({"name": "late", "cosign": {"publicKeys": [str(tmp / "late.pub")]}})
-    world = World(audited.world.root, write_yaml(tmp / "config-late.yaml", config), audited.world.digests)
-    dump = write_cluster(tmp / "dump-next", [*cluster_objects(), *deployment("newcomer", "dev", ALPINE)])
-    result = run_audit(tmp, world, dump, audited.constraints, "next", "--baseline", str(tmp / "report.json"))
+    (tmp_path / "late.pub").write_bytes(cosign.public_pem(key))
+    writer = LayoutWriter(world.root / "layouts" / REGISTRY, "team/unsigned")
+    cosign.sign_image(writer, world.digests[UNSIGNED], f"{REGISTRY}/team/unsigned", key)
+    config = yaml.safe_load(world.config.read_text())
+    config["authorities"].append({"name": "late", "cosign": {"publicKeys": [str(tmp_path / "late.pub")]}})
+    later = World(world.root, write_yaml(tmp_path / "config-late.yaml", config), world.digests)
+    dump = write_cluster(tmp_path / "dump-next", [*cluster_objects(), *deployment("newcomer", "dev", ALPINE)])
+    baseline = tmp_path / "before.json"
+    result = run_audit(tmp_path, later, dump, audited.constraints, "next", "--baseline", str(baseline))
     assert result.returncode == 1, result.stderr
-    report = json.loads((tmp / "next.json").read_text())
+    report = json.loads((tmp_path / "next.json").read_text())
+    before = json.loads(baseline.read_text())
     jsonschema.validate(report, SCHEMA)
     diff = report["diff"]
-    assert diff["baseline"] == str(tmp / "report.json")
-    assert diff["baselineGeneratedAt"] == audited.report()["metadata"]["generatedAt"]
-    assert diff["verificationChanged"] == [{"id": audited.world.digests[UNSIGNED], "before": "unverified",
+    assert diff["baseline"] == str(baseline)
+    assert diff["baselineGeneratedAt"] == before["metadata"]["generatedAt"]
+    assert diff["verificationChanged"] == [{"id": world.digests[UNSIGNED], "before": "unverified",
                                             "after": "verified"}]
     assert diff["addedWorkloads"] == ["Deployment/dev/newcomer"] and diff["removedWorkloads"] == []
     assert diff["newlyNonCompliant"] == [{"id": "Deployment/dev/newcomer", "before": "absent", "after": "wouldBlock"}]
     assert diff["fixed"] == [{"id": "CronJob/dev/nightly", "before": "wouldBlock", "after": "compliant"}]
     assert diff["newImages"] == [] and diff["removedImages"] == []
-    assert report["metadata"]["config"]["fingerprint"] != audited.report()["metadata"]["config"]["fingerprint"]
-    html = (tmp / "next.html").read_text()
+    assert report["metadata"]["config"]["fingerprint"] != before["metadata"]["config"]["fingerprint"]
+    html = (tmp_path / "next.html").read_text()
     assert html.index('id="diff"') < html.index("<h2>Summary</h2>")  # changes come first
     parser = Tables()
     parser.feed(html)
@@ -421,6 +428,27 @@ def test_gatekeeper_status_merges_into_the_workload_view(audited: Audited) -> No
     assert 'id="gatekeeper-truncated"' in (audited.tmp / "merged.html").read_text()
     ghost = next(row for row in parser.tables["noncompliant"] if row[1] == "Pod/ghost")
     assert ghost[-1] == "K8sSignedImages/prod-deny"
+    _, findings, console = render_in_chromium(audited.tmp / "merged.html", audited.tmp / "chromium-merged")
+    assert findings["problems"] == [] and console == []  # the extra column still fits at 1280 px
+
+
+def test_audit_through_a_live_provider_over_mtls(audited: Audited, start_provider: Callable[..., ProviderProcess],
+                                                 pki: ProviderPKI) -> None:
+    config = yaml.safe_load(audited.world.config.read_text())
+    config["server"] = {"requestDeadline": "60s"}  # a loaded test machine must not turn answers into TIMEOUTs
+    provider = start_provider(config)
+    result = subprocess.run([sys.executable, "-m", "provider", "audit", "--provider", provider.url,
+                             "--cert", pki.path("client.crt"), "--key", pki.path("client.key"),
+                             "--ca", pki.path("ca.crt"), "--no-progress", "--manifests", str(audited.dump),
+                             "--constraints", str(audited.constraints), "--exempt-namespace", "kube-*",
+                             "--json", str(audited.tmp / "remote.json")],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 1, result.stderr
+    remote, local = audited.report("remote"), audited.report()
+    jsonschema.validate(remote, SCHEMA)
+    assert remote["metadata"]["config"] == {"provider": provider.url} and remote["metadata"]["authorities"] == []
+    assert remote["summary"] == local["summary"]
+    assert remote["images"] == local["images"]
 
 
 def test_gatekeeper_status_alone(tmp_path: Path) -> None:
