@@ -59,7 +59,9 @@ def _merge_gatekeeper(status: GatekeeperStatus, workloads: dict[str, Workload], 
         owner = owners.get(violation.object.id, violation.object)
         workload = workloads.get(owner.id)
         if workload is None:
-            workload = workloads[owner.id] = Workload(owner, objects=[violation.object.id])
+            workload = workloads[owner.id] = Workload(owner)
+        if violation.object.id not in workload.objects:
+            workload.objects.append(violation.object.id)
         if workload.gatekeeper is None:  # an object first seen here
             workload.gatekeeper = set()
         workload.gatekeeper.add(violation.constraint.id)
