@@ -472,3 +472,21 @@ def test_gatekeeper_status_alone(tmp_path: Path) -> None:
     relaxed = subprocess.run([*command, "--fail-on", "blocked"], capture_output=True, text=True, timeout=60,
                              cwd=ROOT)
     assert relaxed.returncode == 0, relaxed.stderr
+
+
+def test_gatekeeper_config_given_on_its_own(audited: Audited) -> None:
+    config = {"apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
+              "metadata": {"name": "config", "namespace": "gatekeeper-system"},
+              "spec": {"match": [{"excludedNamespaces": ["leg*"], "processes": ["webhook"]}]}}
+    write_yaml(audited.tmp / "gatekeeper-config.yaml", config)
+    result = run_audit(audited.tmp, audited.world, audited.dump, audited.constraints, "configured",
+                       "--gatekeeper-config", str(audited.tmp / "gatekeeper-config.yaml"))
+    assert result.returncode == 1, result.stderr
+    report = audited.report("configured")
+    reasons = {entry["workload"]: entry["reasons"] for entry in report["notEvaluated"]}
+    assert reasons["Deployment/legacy/old"] == [
+        "namespace legacy is exempt from Gatekeeper (Gatekeeper Config gatekeeper-system/config "
+        "(processes: webhook): leg*)"]
+    assert {"pattern": "leg*", "source": "Gatekeeper Config gatekeeper-system/config (processes: webhook)"} in \
+        report["metadata"]["exemptions"]
+    assert report["summary"]["workloads"]["notEvaluated"] == 4
