@@ -20,7 +20,7 @@ from provider.audit.scope import Exemptions, mismatch_reason
 from provider.policy.gatekeeper import AUDIT_POINT, VALIDATION_POINT, Constraint, PolicySet, Review
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What the audit learnt about one object."""
 

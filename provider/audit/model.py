@@ -52,7 +52,7 @@ class ConstraintInfo:
         return data
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     """One object evaluated against one constraint (by sigwarden or listed by Gatekeeper)."""
 
@@ -73,7 +73,7 @@ class Result:
                 "blockedIfDeny": not self.compliant, "messages": self.messages, "source": self.source}
 
 
-@dataclass
+@dataclass(slots=True)
 class Failure:
     """A constraint a workload fails, with the distinct messages of all its objects."""
 
@@ -86,7 +86,7 @@ class Failure:
                 "denies": self.constraint.denies, "messages": self.messages, "sources": sorted(self.sources)}
 
 
-@dataclass
+@dataclass(slots=True)
 class Workload:
     ref: ObjectRef
     objects: list[str] = field(default_factory=list)

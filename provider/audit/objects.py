@@ -16,7 +16,7 @@ TEMPLATE_KINDS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job",
 CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")  # the order they start in
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class ObjectRef:
     kind: str
     namespace: str
@@ -32,7 +32,7 @@ class ObjectRef:
         return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace, "name": self.name}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Container:
     name: str
     image: str
