@@ -2,7 +2,8 @@
 
 The layout check is a script this module adds to a copy of the report: at 1280 px it lists every table cell
 whose content overflows it or reaches past the window, and every word (a run of non-space characters within
-one text node; `<wbr>` ends a node) drawn on more than one line.
+one text node; `<wbr>` ends a node) drawn on more than one line. Then it sorts the non-compliant table by
+workload with a click on its header, and reports the order.
 """
 
 from __future__ import annotations
@@ -38,9 +39,15 @@ LAYOUT_CHECK = """<script>
       }
     }
   });
+  // Sorting: a click on the workload header of the non-compliant table orders its rows by that column.
+  var sorted = null, table = document.getElementById('noncompliant');
+  if (table) {
+    table.tHead.rows[0].cells[1].click();
+    sorted = Array.prototype.map.call(table.tBodies[0].rows, function (row) { return row.cells[1].textContent; });
+  }
   var out = document.createElement('pre');
   out.id = 'layout-check';
-  out.textContent = JSON.stringify({problems: problems, images: document.querySelectorAll('img').length,
+  out.textContent = JSON.stringify({problems: problems, sorted: sorted, images: document.querySelectorAll('img').length,
                                     scripts: document.querySelectorAll('script').length});
   document.body.appendChild(out);
 })();

@@ -327,6 +327,7 @@ def test_html_renders_in_headless_chromium_without_broken_words(audited: Audited
     assert 'data-ready="1"' in dom  # the inline script ran to its end
     assert console == []
     assert findings["problems"] == []
+    assert findings["sorted"] == ["CronJob/nightly", "Deployment/legacy-app", "Pod/offline", "StatefulSet/db"]
     report = audited.report()
     for workload in report["workloads"]:
         if workload["state"] in ("blocked", "wouldBlock"):
