@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provider import __version__
+from provider.audit.options import add_report_options
 from provider.config import ConfigError, load_config
 from provider.engine import Engine, Item
 
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--junit", type=Path, help="write JUnit XML here")
     audit.add_argument("--html", type=Path, help="write the self-contained HTML report here")
     audit.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_report_options(audit)
 
     importer = commands.add_parser("import", help="convert another tool's configuration")
     import_commands = importer.add_subparsers(dest="import_command", required=True, metavar="TOOL")

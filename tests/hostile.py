@@ -22,6 +22,7 @@ MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 OTHER_DIGEST = "sha256:" + hashlib.sha256(b"something else").hexdigest()
 TOKEN = "good-token"
 REFERRER_DIGESTS = ["sha256:" + "a" * 64, "sha256:" + "b" * 64]
+HOSTILE_MESSAGE = '<script>alert("registry")</script>"><img src=x onerror=alert(1)>'
 
 
 class HostileRegistry:
@@ -161,6 +162,8 @@ class HostileRegistry:
             if self.hits[path] < 3:
                 return send(h, 503, b'{"errors":[{"code":"UNAVAILABLE"}]}', {"Retry-After": "0"})
             return send(h, 200, MANIFEST)
+        if path.startswith("/v2/markup/"):  # a registry message meant to run in whatever displays it
+            return send(h, 503, json.dumps({"errors": [{"code": "UNAVAILABLE", "message": HOSTILE_MESSAGE}]}).encode())
         if path.startswith("/v2/down/"):
             return send(h, 503, b'{"errors":[{"code":"UNAVAILABLE","message":"maintenance"}]}')
         return send(h, 404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known"}]}')

@@ -85,7 +85,8 @@ def test_verify_exits_1_with_the_reason_when_the_registry_is_down(tmp_path: Path
         "authorities": [{"name": "any", "cosign": {"publicKeys": [str(VECTORS / "containers-image/cosign.pub")]}}]})
     result = run("verify", "--config", str(config), "--timeout", "20", f"127.0.0.1:{port}/team/app:v1")
     assert result.returncode == 1, result.stderr
-    assert result.stdout.startswith(f"not verified  127.0.0.1:{port}/team/app:v1: ")
+    assert result.stdout.strip() == (f"not verified  127.0.0.1:{port}/team/app:v1: REGISTRY_UNAVAILABLE: cannot reach "
+                                     f"registry 127.0.0.1:{port}: Connection refused")
     assert "Traceback" not in result.stderr
 
 

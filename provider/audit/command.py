@@ -1,4 +1,4 @@
-"""The `sigwarden audit` command: read inputs, run the audit, write the reports."""
+"""The `sigwarden audit` command: read the inputs, run the pipeline, write the reports, choose the exit code."""
 
 from __future__ import annotations
 
@@ -6,54 +6,109 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from provider.audit.gatekeeper_status import gatekeeper_results
+from provider.audit.csv_report import csv_report
+from provider.audit.diff import compare, load_baseline
+from provider.audit.evaluate import constraint_info
+from provider.audit.gatekeeper_status import GatekeeperStatus, read_status
 from provider.audit.html import render_html
 from provider.audit.junit import junit_xml
-from provider.audit.run import AuditReport, MemoExternalData, audit
+from provider.audit.memo import MemoExternalData
+from provider.audit.metadata import authority_metadata, config_metadata, input_metadata
+from provider.audit.model import GatekeeperInput, Report
+from provider.audit.run import audit, build_report, default_metadata, load_objects
+from provider.audit.scope import Exemptions
 from provider.policy.discovery import discover
 from provider.policy.gatekeeper import PolicySet, load_documents, namespaces_from
 
+ExternalDataFactory = Callable[[argparse.Namespace], tuple[Any, Any]]
 
-def build_report(args: argparse.Namespace,
-                 external_data: Callable[[argparse.Namespace], tuple[Any, Any]]) -> AuditReport:
-    report = AuditReport([], [], 0, 0)
-    if args.manifests:
-        objects = [doc for doc, _ in load_documents(args.manifests)]
-        namespaces = namespaces_from([*args.namespaces, *args.manifests])
-        found = discover([*(args.templates or []), *args.constraints], namespaces)
-        for warning in found.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        upstream, engine = external_data(args)
+
+def read_gatekeeper_status(paths: list[Path]) -> GatekeeperStatus | None:
+    if not paths:
+        return None
+    status = GatekeeperStatus()
+    for path in paths:
         try:
-            memo = MemoExternalData(upstream)
-            policies = PolicySet(found.templates, found.constraints, memo, namespaces)
-            report = audit(policies, objects, memo, progress=not args.no_progress)
-        finally:
-            if engine is not None:
-                engine.shutdown()
-    for path in args.gatekeeper_status:
-        results, constraints, totals = gatekeeper_results(json.loads(path.read_text()))
-        report.results.extend(results)
-        known = {(c["kind"], c["name"]) for c in report.constraints}
-        report.constraints.extend(c for c in constraints if (c["kind"], c["name"]) not in known)
-        report.gatekeeper_totals.update(totals)
-    return report
+            document = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--gatekeeper-status {path}: cannot read JSON: {exc}") from None
+        read_status(document, str(path), status)
+    return status
 
 
-def run_audit(args: argparse.Namespace, external_data: Callable[[argparse.Namespace], tuple[Any, Any]]) -> int:
+def _inputs(args: argparse.Namespace, templates: list[Path]) -> list[dict[str, Any]]:
+    roles = (("manifests", args.manifests), ("constraints", args.constraints), ("templates", templates),
+             ("namespaces", args.namespaces), ("gatekeeper-status", args.gatekeeper_status),
+             ("gatekeeper-config", args.gatekeeper_config), ("baseline", [args.baseline] if args.baseline else []))
+    return [entry for role, paths in roles for entry in input_metadata(role, paths)]
+
+
+def build_audit_report(args: argparse.Namespace, external_data: ExternalDataFactory) -> Report:
+    status = read_gatekeeper_status(args.gatekeeper_status)
+    if not args.manifests:
+        metadata = default_metadata()
+        metadata.inputs = _inputs(args, [])
+        metadata.gatekeeper = GatekeeperInput([str(p) for p in args.gatekeeper_status])
+        return build_report([], None, status, metadata, 0)
+    loaded = load_objects(args.manifests)
+    namespaces = namespaces_from([*args.namespaces, *args.manifests])
+    found = discover([*args.templates, *args.constraints], namespaces)
+    for warning in found.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    configs = [*loaded.gatekeeper_configs, *(doc for doc, _ in load_documents(args.gatekeeper_config))]
+    upstream, engine = external_data(args)
+    try:
+        memo = MemoExternalData(upstream)
+        policies = PolicySet(found.templates, found.constraints, memo, namespaces)
+        exemptions = Exemptions.build(args.exempt_namespace, configs, policies.namespaces)
+        config = getattr(engine, "config", None)
+        metadata = default_metadata()
+        metadata.config = config_metadata(config, getattr(args, "provider", None))
+        metadata.authorities = authority_metadata(config)
+        metadata.inputs = _inputs(args, args.templates)
+        metadata.exemptions = [{"pattern": e.pattern, "source": e.source} for e in exemptions.exclusions]
+        if status is not None:
+            metadata.gatekeeper = GatekeeperInput([str(p) for p in args.gatekeeper_status])
+        metadata.constraints = [constraint_info(c) for c in policies.constraints]
+        return audit(policies, loaded.objects, memo, exemptions=exemptions, status=status, metadata=metadata,
+                     progress=not args.no_progress)
+    finally:
+        if engine is not None:
+            engine.shutdown()
+
+
+def run_audit(args: argparse.Namespace, external_data: ExternalDataFactory) -> int:
     if not args.manifests and not args.gatekeeper_status:
         raise ValueError("give --manifests (objects to audit) and/or --gatekeeper-status")
-    report = build_report(args, external_data).to_json()
+    baseline = load_baseline(args.baseline) if args.baseline else None  # a bad baseline fails before the work
+    report = build_audit_report(args, external_data)
+    if baseline is not None:
+        report.diff = compare(baseline, report, str(args.baseline))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
     if args.junit:
         args.junit.write_text(junit_xml(report))
+    if args.csv:
+        args.csv.write_text(csv_report(report), newline="")
     if args.html:
         args.html.write_text(render_html(report))
-    summary = report["summary"]
-    print(f"{summary['objects']} objects, {summary['evaluations']} evaluations: {summary['compliant']} compliant, "
-          f"{summary['nonCompliant']} non-compliant ({summary['wouldBlock']} that deny would block); "
-          f"{summary['verifications']} images verified", file=sys.stdout)
-    return 1 if summary["nonCompliant"] else 0
+    print(summary_line(report), file=sys.stdout)
+    return exit_code(report, args.fail_on)
+
+
+def summary_line(report: Report) -> str:
+    s = report.summary()
+    w, i = s["workloads"], s["images"]
+    return (f"{s['objects']} objects, {w['total']} workloads: {w['blocked']} blocked now, {w['wouldBlock']} would be "
+            f"blocked by deny, {w['notEvaluated']} not evaluated, {w['compliant']} compliant; {i['total']} images "
+            f"({i['verified']} verified), {s['verifications']} verifications")
+
+
+def exit_code(report: Report, fail_on: str) -> int:
+    states = {w.state for w in report.workloads}
+    if fail_on == "violations" and states & {"blocked", "wouldBlock"}:
+        return 1
+    return 1 if fail_on == "blocked" and "blocked" in states else 0

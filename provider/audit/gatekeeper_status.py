@@ -1,39 +1,56 @@
-"""Gatekeeper's own audit results (`kubectl get constraints -A -o json`) in the report's format."""
+"""Gatekeeper's own audit results (`kubectl get constraints -A -o json`), read into the report's terms.
+
+Gatekeeper lists at most `--constraint-violations-limit` violations per constraint (20 by default) while
+`status.totalViolations` counts them all; both are kept so the report can say when the list was cut.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from provider.audit.run import Result
+from provider.audit.model import ConstraintInfo
+from provider.audit.objects import ObjectRef
 
-Totals = dict[tuple[str, str], int]
+
+@dataclass(frozen=True)
+class GatekeeperViolation:
+    object: ObjectRef
+    constraint: ConstraintInfo
+    message: str
 
 
-def gatekeeper_results(document: dict[str, Any]) -> tuple[list[Result], list[dict[str, Any]], Totals]:
-    """Results, constraints and Gatekeeper's totalViolations per constraint (it lists at most a sample)."""
+@dataclass
+class GatekeeperStatus:
+    constraints: list[ConstraintInfo] = field(default_factory=list)
+    violations: list[GatekeeperViolation] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+def read_status(document: Any, source: str, into: GatekeeperStatus) -> None:
+    """Add the constraints in one status document (a List or a single constraint) to `into`."""
+    if not isinstance(document, dict):
+        raise ValueError(f"{source}: not a JSON object (expected `kubectl get constraints -A -o json` output)")
     items = document.get("items") if isinstance(document.get("items"), list) else [document]
-    results: list[Result] = []
-    constraints: list[dict[str, Any]] = []
-    totals: dict[tuple[str, str], int] = {}
     for item in items:
         if not isinstance(item, dict) or not str(item.get("apiVersion", "")).startswith("constraints.gatekeeper.sh/"):
             continue
         spec, status = item.get("spec") or {}, item.get("status") or {}
-        action = spec.get("enforcementAction", "deny")
-        constraint = {"kind": item.get("kind", ""), "name": (item.get("metadata") or {}).get("name", ""),
-                      "enforcementAction": action,
-                      "admissionActions": [action] if action != "scoped" else _scoped(spec, "validation.gatekeeper.sh"),
-                      "auditActions": [action] if action != "scoped" else _scoped(spec, "audit.gatekeeper.sh")}
-        constraints.append(constraint)
-        totals[(constraint["kind"], constraint["name"])] = int(status.get("totalViolations") or 0)
+        action = str(spec.get("enforcementAction", "deny"))
+        constraint = ConstraintInfo(
+            str(item.get("kind", "")), str((item.get("metadata") or {}).get("name", "")), action,
+            (action,) if action != "scoped" else _scoped(spec, "validation.gatekeeper.sh"),
+            (action,) if action != "scoped" else _scoped(spec, "audit.gatekeeper.sh"),
+            spec.get("parameters") or {}, spec.get("match") or {}, source)
+        into.constraints.append(constraint)
+        into.totals[constraint.id] = int(status.get("totalViolations") or 0)
         for violation in status.get("violations") or []:
-            group, version = violation.get("group", ""), violation.get("version", "")
-            ref = {"apiVersion": f"{group}/{version}" if group else version, "kind": violation.get("kind", ""),
-                   "namespace": violation.get("namespace", ""), "name": violation.get("name", "")}
-            results.append(Result(ref, constraint, False, [violation.get("message", "")], "gatekeeper"))
-    return results, constraints, totals
+            group, version = str(violation.get("group", "")), str(violation.get("version", ""))
+            ref = ObjectRef(str(violation.get("kind", "")), str(violation.get("namespace", "")),
+                            str(violation.get("name", "")), f"{group}/{version}" if group else version)
+            into.violations.append(GatekeeperViolation(ref, constraint, str(violation.get("message", ""))))
 
 
-def _scoped(spec: dict[str, Any], point: str) -> list[str]:
-    return [entry.get("action", "") for entry in spec.get("scopedEnforcementActions") or []
-            if any(p.get("name") in (point, "*") for p in entry.get("enforcementPoints") or [])]
+def _scoped(spec: dict[str, Any], point: str) -> tuple[str, ...]:
+    return tuple(str(entry.get("action", "")) for entry in spec.get("scopedEnforcementActions") or []
+                 if any(p.get("name") in (point, "*") for p in entry.get("enforcementPoints") or []))

@@ -1,23 +1,47 @@
-"""One self-contained HTML file: summary per namespace and constraint, an inline SVG chart, a sortable table
-of non-compliant workloads with reasons, and what switching dryrun/warn constraints to deny would block.
+"""One self-contained HTML report a governance team can file: changes first, then a summary per namespace,
+non-compliant workloads with grouped reasons, the image inventory, what was not evaluated and why, and the
+metadata (version, config fingerprint, authorities, constraints, inputs).
 
-No external assets: CSS and the small sorting script are inline, so the file works offline and by mail.
+No external assets (CSS and the small sorting script are inline), so it works offline, by mail and printed.
+Every string may come from a Pod spec or a registry: all of it goes through `escape`, and the summary JSON
+embedded for scripts has `<`, `>` and `&` as JSON escapes. Long references get break opportunities only at
+`/`, `:` and `@`, and digests are shortened (full in the title), so no cell breaks inside a word.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable, Sequence
 from html import escape
-from typing import Any
+
+from provider.audit.model import STATE_LABELS, STATES, Change, Diff, ImageRow, Report, Workload
+from provider.audit.workloads import by_severity
+
+COLOURS = {"blocked": "#cf222e", "wouldBlock": "#bf8700", "notEvaluated": "#8c959f", "compliant": "#2da44e"}
+DIGEST = re.compile(r"(sha256:[0-9a-f]{12})[0-9a-f]{52}")
+BREAK_AFTER = re.compile(r"([/@:])")
+WORD = re.compile(r"\S+")
 
 CSS = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#1b1f24}h1{margin-bottom:.2rem}
-.muted{color:#57606a}table{border-collapse:collapse;margin:1rem 0;width:100%}
-th,td{border:1px solid #d0d7de;padding:.35rem .5rem;text-align:left;vertical-align:top;font-size:.9rem;
-overflow-wrap:anywhere}
-th{background:#f6f8fa;cursor:pointer}.ok{color:#1a7f37}.bad{color:#cf222e}
-.cards{display:flex;gap:1rem}.card{border:1px solid #d0d7de;border-radius:6px;padding:.6rem 1rem}
-.card b{display:block;font-size:1.6rem}code{font-size:.85rem}
+body{font-family:system-ui,sans-serif;margin:2rem;color:#1b1f24;max-width:1400px}h1{margin-bottom:.2rem}
+h2{margin-top:2rem;border-bottom:1px solid #d0d7de;padding-bottom:.2rem}
+.muted{color:#57606a}table{border-collapse:collapse;margin:.6rem 0 1rem;width:100%}
+th,td{border:1px solid #d0d7de;padding:.3rem .45rem;text-align:left;vertical-align:top;font-size:.85rem;
+overflow-wrap:break-word;word-break:normal;hyphens:none}
+th{background:#f6f8fa;cursor:pointer;white-space:nowrap}th[data-order=asc]::after{content:" \\25B2"}
+th[data-order=desc]::after{content:" \\25BC"}
+.state-blocked{color:#cf222e;font-weight:600}.state-wouldBlock{color:#9a6700;font-weight:600}
+.state-notEvaluated{color:#57606a}.state-compliant{color:#1a7f37}
+.img-verified{color:#1a7f37}.img-unverified,.img-error{color:#cf222e}.img-unchecked{color:#57606a}
+.cards{display:flex;flex-wrap:wrap;gap:.8rem}.card{border:1px solid #d0d7de;border-radius:6px;padding:.5rem .9rem}
+.nw{white-space:nowrap}.card b{display:block;font-size:1.5rem}code{font-size:.8rem}
+ul.tight{margin:.2rem 0;padding-left:1.1rem}
+.note{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:.5rem .8rem;font-size:.9rem}
+.legend span{display:inline-block;margin-right:1rem;font-size:.85rem}
+.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
+@media print{body{margin:0;max-width:none}th{cursor:auto}th::after{content:""!important}
+tr{break-inside:avoid}h2{break-after:avoid}.card{break-inside:avoid}}
 """
 
 SCRIPT = """
@@ -33,6 +57,7 @@ document.querySelectorAll('table.sortable th').forEach(function (th, column) {
       return ascending ? order : -order;
     });
     rows.forEach(function (row) { body.appendChild(row); });
+    th.closest('tr').querySelectorAll('th').forEach(function (other) { delete other.dataset.order; });
     th.dataset.order = ascending ? 'asc' : 'desc';
   });
 });
@@ -40,82 +65,235 @@ document.body.dataset.ready = '1';
 """
 
 
-def _chart(namespaces: list[dict[str, Any]]) -> str:
-    """Stacked bars per namespace: compliant (green) and non-compliant (red) evaluations."""
-    width, bar, gap = 640, 18, 6
-    height = max(1, len(namespaces)) * (bar + gap) + 10
-    peak = max((n["evaluations"] for n in namespaces), default=1) or 1
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="compliance by namespace" '
-             f'width="{width}" height="{height}" id="chart">']
-    for row, ns in enumerate(namespaces):
-        y = 5 + row * (bar + gap)
-        scale = (width - 220) / peak
-        good = ns["evaluations"] - ns["nonCompliant"]
-        parts.append(f'<text x="0" y="{y + 13}" font-size="12">{escape(ns["namespace"])}</text>')
-        parts.append(f'<rect class="compliant" x="160" y="{y}" width="{good * scale:.1f}" height="{bar}" '
-                     'fill="#2da44e"/>')
-        parts.append(f'<rect class="noncompliant" x="{160 + good * scale:.1f}" y="{y}" '
-                     f'width="{ns["nonCompliant"] * scale:.1f}" height="{bar}" fill="#cf222e"/>')
-        parts.append(f'<text x="{170 + ns["evaluations"] * scale:.1f}" y="{y + 13}" font-size="12">'
-                     f'{good}/{ns["evaluations"]}</text>')
-    parts.append("</svg>")
+def text(value: object) -> str:
+    """Escaped text with break opportunities after `/`, `@` and `:`, and digests shortened to 12 hex digits."""
+    value, parts, last = str(value), [], 0
+    for match in DIGEST.finditer(value):
+        parts.append(_breakable(value[last:match.start()]))
+        parts.append(f'<span title="{escape(match.group(0))}">{escape(match.group(1))}…</span>')
+        last = match.end()
+    parts.append(_breakable(value[last:]))
     return "".join(parts)
 
 
-def _object(result: dict[str, Any]) -> str:
-    obj = result["object"]
-    return escape(f"{obj['kind']}/{obj['name']}")
+def _breakable(value: str) -> str:
+    parts = []
+    for piece in BREAK_AFTER.split(value):
+        if BREAK_AFTER.fullmatch(piece):
+            parts.append(escape(piece) + "<wbr>")
+        else:  # browsers may break after a hyphen; names like "legacy-app" must stay whole
+            parts.append(WORD.sub(lambda m: f'<span class="nw">{m.group(0)}</span>' if "-" in m.group(0)
+                                  else m.group(0), escape(piece)))
+    return "".join(parts)
 
 
-def _reasons(result: dict[str, Any]) -> str:
-    images = "".join(f"<br><code>{escape(i['image'])}</code> {escape(i.get('digest', '') or i.get('error', ''))}"
-                     for i in result.get("images") or [] if not i.get("verified"))
-    return "<br>".join(escape(m) for m in result["messages"]) + images
+def _list(items: Iterable[str]) -> str:
+    entries = [f"<li>{text(i)}</li>" for i in items]
+    return f'<ul class="tight">{"".join(entries)}</ul>' if entries else ""
 
 
-def _rows(results: list[dict[str, Any]]) -> str:
-    return "".join(
-        f"<tr><td>{escape(r['object']['namespace'] or '(cluster)')}</td><td>{_object(r)}</td>"
-        f"<td>{escape(r['constraint']['kind'])}/{escape(r['constraint']['name'])}</td>"
-        f"<td>{escape(r['constraint']['enforcementAction'])}</td><td>{escape(r['source'])}</td>"
-        f"<td>{_reasons(r)}</td></tr>" for r in results)
+def _table(table_id: str, headers: Sequence[str], rows: Iterable[Sequence[str]], empty: str) -> str:
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    if not body:
+        return f'<p class="muted" id="{table_id}-empty">{escape(empty)}</p>'
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    return f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def render_html(report: dict[str, Any]) -> str:
-    summary = report["summary"]
-    bad = [r for r in report["results"] if not r["compliant"]]
-    blocked = [r for r in bad if r["wouldBlock"]]
-    header = "<tr><th>namespace</th><th>workload</th><th>constraint</th><th>action</th><th>source</th>" \
-             "<th>reasons</th></tr>"
-    namespace_rows = "".join(f"<tr><td>{escape(n['namespace'])}</td><td>{n['evaluations']}</td>"
-                             f"<td>{n['nonCompliant']}</td></tr>" for n in report["byNamespace"])
-    constraint_rows = "".join(
-        f"<tr><td>{escape(c['kind'])}/{escape(c['name'])}</td><td>{escape(c['enforcementAction'])}</td>"
-        f"<td>{c['evaluated']}</td><td>{c['violations']}</td>"
-        f"<td>{c.get('gatekeeperTotalViolations', '')}</td></tr>" for c in report["byConstraint"])
-    cards = "".join(f'<div class="card" id="card-{key}"><b>{summary[key]}</b>{label}</div>' for key, label in (
-        ("objects", "objects"), ("evaluations", "evaluations"), ("compliant", "compliant"),
-        ("nonCompliant", "non-compliant"), ("wouldBlock", "deny would block"), ("verifications", "images verified")))
+def _state(state: str) -> str:
+    return f'<span class="state-{escape(state)}">{escape(STATE_LABELS.get(state, state))}</span>'
+
+
+def _chart(namespaces: list[dict[str, int | str]]) -> str:
+    """Stacked bars per namespace: workloads blocked, would be blocked, not evaluated, compliant."""
+    width, bar, gap, left = 760, 18, 6, 170
+    height = max(1, len(namespaces)) * (bar + gap) + 10
+    peak = max((int(n["total"]) for n in namespaces), default=1) or 1
+    scale = (width - left - 60) / peak
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="workloads by namespace and state" '
+             f'width="{width}" height="{height}" id="chart">']
+    for row, ns in enumerate(namespaces):
+        y, x = 5 + row * (bar + gap), float(left)
+        parts.append(f'<text x="0" y="{y + 13}" font-size="12">{escape(str(ns["namespace"])[:24])}</text>')
+        for state in ("blocked", "wouldBlock", "notEvaluated", "compliant"):
+            count = int(ns[state])
+            if count:
+                parts.append(f'<rect class="bar-{state}" x="{x:.1f}" y="{y}" width="{count * scale:.1f}" '
+                             f'height="{bar}" fill="{COLOURS[state]}"><title>{escape(str(ns["namespace"]))}: '
+                             f'{count} {STATE_LABELS[state]}</title></rect>')
+                x += count * scale
+        parts.append(f'<text x="{x + 6:.1f}" y="{y + 13}" font-size="12">{ns["total"]}</text>')
+    parts.append("</svg>")
+    legend = "".join(f'<span><i style="background:{COLOURS[s]}"></i>{STATE_LABELS[s]}</span>'
+                     for s in ("blocked", "wouldBlock", "notEvaluated", "compliant"))
+    return "".join(parts) + f'<div class="legend">{legend}</div>'
+
+
+def _reason_groups(workloads: Sequence[Workload]) -> tuple[dict[str, str], list[tuple[str, str, int, list[str]]]]:
+    """Each distinct failure message once, with how many workloads show it and under which constraints."""
+    users: dict[str, set[str]] = {}
+    constraints: dict[str, set[str]] = {}
+    for workload in workloads:
+        for constraint_id, failure in workload.failures.items():
+            for message in failure.messages:
+                users.setdefault(message, set()).add(workload.ref.id)
+                constraints.setdefault(message, set()).add(constraint_id)
+    ordered = sorted(users, key=lambda m: (-len(users[m]), m))
+    ids = {message: f"R{n}" for n, message in enumerate(ordered, 1)}
+    return ids, [(ids[m], m, len(users[m]), sorted(constraints[m])) for m in ordered]
+
+
+def _diff_section(diff: Diff) -> str:
+    def changes(items: list[Change]) -> list[list[str]]:
+        return [[text(c.id), _state(c.before) if c.before in STATES else escape(c.before),
+                 _state(c.after) if c.after in STATES else escape(c.after)] for c in items]
+
+    def images(items: list[Change]) -> list[list[str]]:
+        return [[text(c.id), f'<span class="img-{escape(c.before)}">{escape(c.before)}</span>',
+                 f'<span class="img-{escape(c.after)}">{escape(c.after)}</span>'] for c in items]
+
+    head = ["workload", "before", "now"]
+    return f"""<section id="diff"><h2>Changes since the baseline</h2>
+<p class="muted">baseline {text(diff.baseline)}, generated {escape(diff.baseline_generated_at)}</p>
+{'<p id="diff-none">Nothing changed.</p>' if diff.empty else ''}
+<h3>Newly non-compliant ({len(diff.newly_non_compliant)})</h3>
+{_table("diff-newly", head, changes(diff.newly_non_compliant), "none")}
+<h3>Fixed ({len(diff.fixed)})</h3>
+{_table("diff-fixed", head, changes(diff.fixed), "none")}
+<h3>Images whose verification changed ({len(diff.verification_changed)})</h3>
+{_table("diff-images", ["image", "before", "now"], images(diff.verification_changed), "none")}
+<h3>Added and removed</h3>
+{_table("diff-other", ["change", "what"], [["workload added", text(w)] for w in diff.added_workloads]
+        + [["workload removed", text(w)] for w in diff.removed_workloads]
+        + [["new image", text(i)] for i in diff.new_images]
+        + [["image gone", text(i)] for i in diff.removed_images], "none")}
+</section>"""
+
+
+def _workload_rows(workloads: Sequence[Workload], states: dict[str, str], reasons: dict[str, str],
+                   gatekeeper: bool) -> list[list[str]]:
+    rows = []
+    for w in workloads:
+        failing = "".join(f"<li>{text(c)} <span class=\"muted\">({escape(f.constraint.enforcement_action)})</span>"
+                          f"</li>" for c, f in sorted(w.failures.items()))
+        images = "".join(f'<li class="img-{escape(states.get(i, "unchecked"))}">{text(i)}</li>' for i in w.images)
+        refs = sorted({reasons[m] for f in w.failures.values() for m in f.messages}, key=lambda r: int(r[1:]))
+        row = [text(w.ref.namespace or "(cluster)"), f"{escape(w.ref.kind)}/<wbr>{text(w.ref.name)}",
+               _state(w.state), f'<ul class="tight">{failing}</ul>', f'<ul class="tight">{images}</ul>',
+               " ".join(f'<a href="#{r}">{r}</a>' for r in refs)]
+        if gatekeeper:
+            row.append(_list(sorted(w.gatekeeper or ())))
+        rows.append(row)
+    return rows
+
+
+def _image_rows(images: Sequence[ImageRow]) -> list[list[str]]:
+    return [[_list(r.reference for r in row.references), text(row.digest) if row.digest else "",
+             f'<span class="img-{escape(row.state)}">{escape(row.state)}</span>', str(len(row.workloads)),
+             text(", ".join(sorted(row.namespaces))), text(", ".join(sorted(row.authorities))),
+             _list(f"{s.authority}: {s.identity}" + (f", {s.signed_at}" if s.signed_at else "") for s in row.signers),
+             _list(row.reasons)] for row in images]
+
+
+def _metadata_section(report: Report) -> str:
+    meta = report.metadata
+    config = "".join(f"<li>{escape(k)}: {text(v)}</li>" for k, v in meta.config.items()) or "<li>none</li>"
+    authorities = [[text(a["name"]), text(", ".join(a["kinds"])), text(", ".join(a["scopes"]))]
+                   for a in meta.authorities]
+    constraints = [[text(c.id), escape(c.enforcement_action),
+                    escape(", ".join(c.admission_actions) or "none"), escape(", ".join(c.audit_actions) or "none"),
+                    f"<code>{text(json.dumps(c.parameters, sort_keys=True))}</code>" if c.parameters else "",
+                    f"<code>{text(json.dumps(c.match, sort_keys=True))}</code>" if c.match else "",
+                    text(c.source)] for c in meta.constraints]
+    inputs = [[escape(i["role"]), text(i["path"]), text("sha256:" + i["sha256"]) if "sha256" in i else ""]
+              for i in meta.inputs]
+    exemptions = [[text(e["pattern"]), text(e["source"])] for e in meta.exemptions]
+    return f"""<section id="metadata"><h2>How this report was made</h2>
+<ul class="tight"><li>sigwarden {escape(meta.version)}</li><li>generated {escape(meta.generated_at)}</li>
+{config}</ul>
+<h3>Constraints</h3>
+{_table("constraints", ["constraint", "action", "at admission", "in audit", "parameters", "match", "file"],
+        constraints, "no constraints")}
+<h3>Authorities</h3>
+{_table("authorities", ["name", "kinds", "scopes"], authorities, "no config given (a provider URL was used)")}
+<h3>Gatekeeper exemptions given</h3>
+{_table("exemptions", ["namespace pattern", "from"], exemptions, "none given")}
+<h3>Inputs</h3>
+{_table("inputs", ["role", "file", "sha256"], inputs, "none")}
+</section>"""
+
+
+def _gatekeeper_note(report: Report) -> str:
+    gatekeeper = report.metadata.gatekeeper
+    if gatekeeper is None:
+        return ""
+    cut = "".join(f"<li>{text(c)}: {gatekeeper.listed.get(c, 0)} listed of {gatekeeper.totals[c]}</li>"
+                  for c in gatekeeper.truncated)
+    warning = (f'<p class="note" id="gatekeeper-truncated">Gatekeeper cut its violation list at its '
+               f'per-constraint limit (<code>--constraint-violations-limit</code>), so workloads beyond it are '
+               f'missing from the Gatekeeper column:</p><ul class="tight">{cut}</ul>') if cut else ""
+    return f'<p class="muted">The Gatekeeper column lists the constraints Gatekeeper\'s own audit status ' \
+           f'names the workload under ({escape(", ".join(gatekeeper.files))}).</p>{warning}'
+
+
+def render_html(report: Report) -> str:
+    summary = report.summary()
+    states = {r.reference: r.state for row in report.images for r in row.references}
+    reason_ids, groups = _reason_groups(report.workloads)
+    gatekeeper = report.metadata.gatekeeper is not None
+    headers = ["namespace", "workload", "state", "failing constraints", "images", "reasons"] + \
+        (["Gatekeeper"] if gatekeeper else [])
+    cards = [("workloads", summary["workloads"]["total"], "workloads"),
+             ("blocked", summary["workloads"]["blocked"], "blocked now"),
+             ("wouldBlock", summary["workloads"]["wouldBlock"], "would be blocked by deny"),
+             ("notEvaluated", summary["workloads"]["notEvaluated"], "not evaluated"),
+             ("compliant", summary["workloads"]["compliant"], "compliant"),
+             ("images", summary["images"]["total"], "distinct images"),
+             ("imagesVerified", summary["images"]["verified"], "images verified")]
+    card_html = "".join(f'<div class="card" id="card-{key}"><b>{value}</b>{label}</div>' for key, value, label in cards)
+    non_compliant = by_severity(report.non_compliant)
+    compliant = [w for w in report.workloads if w.state == "compliant"]
+    summary_json = json.dumps(summary).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>sigwarden audit report</title>
-<style>{CSS}</style></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>sigwarden audit report</title><style>{CSS}</style></head>
 <body>
 <h1>sigwarden audit report</h1>
-<p class="muted">generated {escape(report['generatedAt'])}</p>
-<div class="cards">{cards}</div>
-<h2>Compliance by namespace</h2>
-{_chart(report['byNamespace'])}
-<table class="sortable" id="namespaces"><thead><tr><th>namespace</th><th>evaluations</th><th>non-compliant</th>
-</tr></thead><tbody>{namespace_rows}</tbody></table>
-<h2>By constraint</h2>
-<table class="sortable" id="constraints"><thead><tr><th>constraint</th><th>action</th><th>evaluated</th>
-<th>violations</th><th>Gatekeeper total</th></tr></thead><tbody>{constraint_rows}</tbody></table>
-<h2>Non-compliant workloads ({len(bad)})</h2>
-<table class="sortable" id="noncompliant"><thead>{header}</thead><tbody>{_rows(bad)}</tbody></table>
-<h2>What deny would block ({len(blocked)})</h2>
-<p class="muted">Violations of constraints in dryrun or warn today, which switching them to deny would block.</p>
-<table class="sortable" id="wouldblock"><thead>{header}</thead><tbody>{_rows(blocked)}</tbody></table>
-<script type="application/json" id="report-summary">{escape(json.dumps(summary))}</script>
+<p class="muted">generated {escape(report.metadata.generated_at)} by sigwarden {escape(report.metadata.version)}
+{"· config " + text(str(report.metadata.config["fingerprint"])) if "fingerprint" in report.metadata.config
+ else ""}</p>
+{_diff_section(report.diff) if report.diff is not None else ""}
+<h2>Summary</h2>
+<div class="cards">{card_html}</div>
+<p class="muted">{summary["objects"]} objects read, grouped into workloads by their top-level owner;
+{summary["evaluations"]} evaluations, {summary["verifications"]} image verifications.</p>
+<h3>Workloads by namespace</h3>
+{_chart(report.by_namespace())}
+<h2>Non-compliant workloads ({len(non_compliant)})</h2>
+<p class="note">A constraint that denies Pods does not reject the Deployment, StatefulSet or Job that makes them:
+the controller is admitted, and its ReplicaSet (or StatefulSet, Job) cannot create the Pods. The denial then shows
+as a <code>FailedCreate</code> event on that controller (<code>kubectl get events
+--field-selector reason=FailedCreate</code>), not as a rejected Deployment.</p>
+{_gatekeeper_note(report)}
+{_table("noncompliant", headers, _workload_rows(non_compliant, states, reason_ids, gatekeeper), "none")}
+<h3>Reasons ({len(groups)})</h3>
+{_table("reasons", ["id", "workloads", "constraints", "reason"],
+        [[f'<span id="{rid}">{rid}</span>', str(count), _list(constraints), text(message)]
+         for rid, message, count, constraints in groups], "none")}
+<h2>Image inventory ({len(report.images)})</h2>
+{_table("images", ["references", "digest", "state", "workloads", "namespaces", "authorities", "signers",
+                   "reasons"], _image_rows(report.images), "no images")}
+<h2>Not evaluated ({len(report.not_evaluated)})</h2>
+<p class="muted">Workloads no constraint selected, or that Gatekeeper never sees.</p>
+{_table("notevaluated", ["namespace", "workload", "reasons"],
+        [[text(w.ref.namespace or "(cluster)"), f"{escape(w.ref.kind)}/<wbr>{text(w.ref.name)}",
+          _list(w.not_evaluated_reasons)] for w in report.not_evaluated], "none")}
+<h2>Compliant workloads ({len(compliant)})</h2>
+{_table("compliant", ["namespace", "workload", "evaluated by", "images"],
+        [[text(w.ref.namespace or "(cluster)"), f"{escape(w.ref.kind)}/<wbr>{text(w.ref.name)}",
+          _list(sorted(w.evaluated)), _list(w.images)] for w in compliant], "none")}
+{_metadata_section(report)}
+<script type="application/json" id="report-summary">{summary_json}</script>
 <script>{SCRIPT}</script>
 </body></html>
 """

@@ -1,29 +1,37 @@
-"""JUnit XML for CI: one test suite per constraint, one test case per object and constraint."""
+"""JUnit XML for CI: one test suite per constraint with one test case per workload it evaluated, and a suite
+of skipped cases for the workloads nothing evaluated (with the reason)."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
+
+from provider.audit.model import Report
 
 
-def junit_xml(report: dict[str, Any]) -> str:
-    suites = ET.Element("testsuites", name="sigwarden audit", tests=str(report["summary"]["evaluations"]),
-                        failures=str(report["summary"]["nonCompliant"]))
-    by_constraint: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for result in report["results"]:
-        key = (result["constraint"]["kind"], result["constraint"]["name"])
-        by_constraint.setdefault(key, []).append(result)
-    for (kind, name), results in sorted(by_constraint.items()):
-        suite = ET.SubElement(suites, "testsuite", name=f"{kind}/{name}", tests=str(len(results)),
-                              failures=str(sum(not r["compliant"] for r in results)))
-        for result in results:
-            obj = result["object"]
-            target = f"{obj['kind']}/{obj['namespace'] + '/' if obj['namespace'] else ''}{obj['name']}"
-            case = ET.SubElement(suite, "testcase", classname=f"{kind}.{name}", name=target)
-            if not result["compliant"]:
-                action = result["constraint"]["enforcementAction"]
-                failure = ET.SubElement(case, "failure", type=action, message="; ".join(result["messages"])[:1000])
-                failure.text = "\n".join(result["messages"])
-            ET.SubElement(case, "properties")
+def junit_xml(report: Report) -> str:
+    suites = ET.Element("testsuites", name="sigwarden audit")
+    tests = failures = 0
+    for constraint in sorted({c.id: c for c in report.metadata.constraints}.values(), key=lambda c: c.id):
+        evaluated = [w for w in report.workloads if constraint.id in w.evaluated]
+        failed = [w for w in evaluated if constraint.id in w.failures]
+        suite = ET.SubElement(suites, "testsuite", name=constraint.id, tests=str(len(evaluated)),
+                              failures=str(len(failed)))
+        for workload in evaluated:
+            case = ET.SubElement(suite, "testcase", classname=constraint.id.replace("/", "."), name=workload.ref.id)
+            failure = workload.failures.get(constraint.id)
+            if failure is not None:
+                text = "\n".join(failure.messages)
+                ET.SubElement(case, "failure", type=constraint.enforcement_action,
+                              message="; ".join(failure.messages)[:1000]).text = text
+        tests, failures = tests + len(evaluated), failures + len(failed)
+    skipped = report.not_evaluated
+    if skipped:
+        suite = ET.SubElement(suites, "testsuite", name="not evaluated", tests=str(len(skipped)),
+                              skipped=str(len(skipped)))
+        for workload in skipped:
+            case = ET.SubElement(suite, "testcase", classname="notEvaluated", name=workload.ref.id)
+            ET.SubElement(case, "skipped", message="; ".join(workload.not_evaluated_reasons)[:1000])
+    suites.set("tests", str(tests + len(skipped)))
+    suites.set("failures", str(failures))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

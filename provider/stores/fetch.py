@@ -439,8 +439,25 @@ def _read(raw: requests.Response, url: str, max_bytes: int) -> bytes:
 
 def short_error(exc: BaseException) -> str:
     """The root cause of a requests error, without urllib3's wrapping ("Connection refused")."""
+    inner = _innermost(exc)
+    if isinstance(inner, NewConnectionError | ConnectTimeoutError):
+        # Our own connection classes word these ("cannot connect to host:port: Connection refused").
+        return str(inner).rsplit(": ", 1)[-1][:200]
     text = str(exc)
     cause = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
     if cause:
         return cause.group(1).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """Follow requests' and urllib3's wrapping (`args[0]`, `reason`, `__cause__`) to the error that happened."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nested = getattr(exc, "reason", None) or exc.__cause__ or next(
+            (arg for arg in exc.args if isinstance(arg, BaseException)), None)
+        if not isinstance(nested, BaseException):
+            break
+        exc = nested
+    return exc

@@ -195,7 +195,7 @@ class RegistryClient:
         message = _registry_message(response.body)
         detail = f": {message}" if message else ""
         if response.status == -1:
-            return ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"cannot reach registry {host}: {response.url}")
+            return ItemError(ErrorCode.REGISTRY_UNAVAILABLE, response.url)  # "cannot reach registry …: why"
         if response.status == 404:
             return ItemError(ErrorCode.NOT_FOUND, f"{host}/{path} not found{detail}")
         if response.status in (401, 403):
