@@ -21,6 +21,7 @@ from provider.config.model import (
     TLSConfig,
     VerificationConfig,
 )
+from provider.config.placeholders import reject_placeholders
 from provider.config.reader import SCHEMA, FileReader, Node
 
 
@@ -129,6 +130,7 @@ def load_config(path: str | Path) -> Config:
 def build_config(data: Any, source: Path) -> Config:
     """Validate an already-parsed config mapping as if it was read from `source`."""
     root = Node(data, "", source, SCHEMA[""])
+    reject_placeholders(data, source)
     reader = FileReader()
     authorities = [parse_authority(w, item, source, reader) for w, item in root.items("authorities")]
     authorities.extend(included_authorities(root, reader))
