@@ -264,3 +264,33 @@ def test_namespaced_verifier_admits_only_in_its_namespace(tmp_path: Path, capsys
             "produced by a trusted signer") in refused.kubectl()
     # team-a's authority did verify it: only the namespace keeps it from counting in team-b.
     assert team_facts["verified"] is True and team_facts["authorities"] == ["verifier-notation-team-a"]
+
+
+def test_malformed_objects_and_the_key_vault_certificate_store_shape(tmp_path: Path) -> None:
+    group = "config.ratify.deislabs.io/v1beta1"
+    akv = {"apiVersion": group, "kind": "CertificateStore", "metadata": {"name": "certstore-akv"},
+           "spec": {"provider": "azurekeyvault", "parameters": {
+               "vaultURI": "https://vault.example/",
+               "certificates": "array:\n  - |\n    certificateName: release-cert\n    certificateVersion: 1\n"}}}
+    verifier = {"apiVersion": group, "kind": "Verifier", "metadata": {"name": "uses-akv"},
+                "spec": {"name": "notation", "parameters": {
+                    "verificationCertStores": {"certs": ["certstore-akv"]},
+                    "trustPolicyDoc": {"version": "1.0", "trustPolicies": [{
+                        "name": "p", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+                        "trustStores": ["ca:certs"], "trustedIdentities": ["*"]}]}}}}
+    broken = [{"apiVersion": group, "kind": "Verifier", "metadata": {"name": "bad-params"},
+               "spec": {"name": "notation", "parameters": ["not", "a", "mapping"]}},
+              {"apiVersion": group, "kind": "Store", "metadata": {"name": "bad-store"}, "spec": "oras"}]
+    conversion = convert([akv, verifier, *broken])
+    (authority,) = conversion.config["authorities"]
+    (placeholder,) = authority["notation"]["trustStores"]["ca:certs"]
+    assert placeholder.startswith("TODO: path of a PEM file with release-cert of CertificateStore certstore-akv "
+                                  "exported from azurekeyvault https://vault.example/")
+    lines = {f.source: f.became for f in conversion.findings if f.attention}
+    assert lines["Verifier bad-params"].startswith("malformed, skipped (AttributeError")
+    assert lines["Store bad-store"].startswith("malformed, skipped")
+    # The verifier whose certificate is a placeholder is still the only trust in the constraint, and the
+    # config does not load until the certificate is there.
+    assert conversion.kubernetes[0]["spec"]["parameters"]["authorities"] == ["uses-akv"]
+    with pytest.raises(ConfigError, match="fill in path of a PEM file with release-cert"):
+        load_config(write_yaml(tmp_path / "c.yaml", conversion.config))

@@ -10,7 +10,8 @@ are scoped by image, not by namespace, so it is left out of the cluster-wide con
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,6 +194,9 @@ def convert_verifier(out: Conversion, doc: dict[str, Any], name: str, index: Mat
                       "attestations[] in a template instead)")
         return []
     extra = [t.strip() for t in artifact_types.split(",") if t.strip() and t.strip() != expected]
+    if found and not extra:
+        out.done(f"{label(doc)}: spec.artifactTypes", f"{verifier_type} signatures ({expected}) are what the "
+                                                      "authority checks")
     if extra:
         out.attention(f"{label(doc)}: spec.artifactTypes", f"{', '.join(extra)} not read: sigwarden reads "
                                                            f"{verifier_type} signatures as {expected}")
@@ -280,33 +284,48 @@ def convert(documents: Iterable[dict[str, Any]], options: RatifyOptions | None =
     index = MaterialIndex()
     for doc in documents:
         if doc.get("kind") in MATERIAL_KINDS:
-            index.add(doc, convert_material(out, doc))
+            with _isolated(out, doc):
+                index.add(doc, convert_material(out, doc))
     cluster: list[str] = []
     namespaced: dict[str, list[str]] = {}
-    taken: set[str] = set()
     for doc in documents:
-        kind = doc.get("kind")
-        if kind in ("Verifier", "NamespacedVerifier"):
-            namespace = scope_of(doc)
-            name = _authority_name(name_of(doc))
-            if name in taken:
-                name = _authority_name(f"{namespace or 'cluster'}-{name}")
-            for authority in convert_verifier(out, doc, name, index):
-                taken.add(authority["name"])
-                out.config["authorities"].append(authority)
-                (namespaced.setdefault(namespace, []) if namespace else cluster).append(authority["name"])
-        elif kind in ("Store", "NamespacedStore"):
-            _add_stores(out, doc, convert_store(out, doc))
-        elif kind in ("Policy", "NamespacedPolicy"):
-            convert_policy(out, doc)
-        elif kind not in MATERIAL_KINDS:
-            out.attention(label(doc), "not a Ratify kind this import knows, skipped")
+        with _isolated(out, doc):
+            _convert_one(out, doc, index, cluster, namespaced)
     _constraints(out, cluster, namespaced)
     if options.ratify_provider:
         _ratify_provider(out)
     if not out.config["stores"]:
         del out.config["stores"]
     return out
+
+
+def _convert_one(out: Conversion, doc: dict[str, Any], index: MaterialIndex, cluster: list[str],
+                 namespaced: dict[str, list[str]]) -> None:
+    kind = doc.get("kind")
+    if kind in ("Verifier", "NamespacedVerifier"):
+        namespace = scope_of(doc)
+        name = _authority_name(name_of(doc))
+        if name in out.authority_names():
+            name = _authority_name(f"{namespace or 'cluster'}-{name}")
+        for authority in convert_verifier(out, doc, name, index):
+            out.config["authorities"].append(authority)
+            (namespaced.setdefault(namespace, []) if namespace else cluster).append(authority["name"])
+    elif kind in ("Store", "NamespacedStore"):
+        _add_stores(out, doc, convert_store(out, doc))
+    elif kind in ("Policy", "NamespacedPolicy"):
+        convert_policy(out, doc)
+    elif kind not in MATERIAL_KINDS:
+        out.attention(label(doc), "not a Ratify kind this import knows, skipped")
+
+
+@contextmanager
+def _isolated(out: Conversion, doc: dict[str, Any]) -> Iterator[None]:
+    """One malformed object is a report line, never the end of the import."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        out.attention(label(doc), f"malformed, skipped ({type(exc).__name__}: {exc}); check it against Ratify's "
+                                  "CRD for this kind")
 
 
 def _add_stores(out: Conversion, doc: dict[str, Any], stores: list[dict[str, Any]]) -> None:

@@ -6,6 +6,7 @@ Secrets Manager, …) cannot be read offline: their entries become `TODO:` place
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,15 +62,24 @@ def _placeholder(out: Conversion, doc: dict[str, Any], stem: str, why: str) -> M
     parameters = (doc.get("spec") or {}).get("parameters") or {}
     provider = _provider_type(doc)
     has_keys = bool(parameters.get("keys")) or parameters.get("contentType") == "key"
-    entries = [str(item.get("name") or item.get("certificateName") or item.get("keyName") or "")
-               for item in (parameters.get("certificates") or []) + (parameters.get("keys") or [])
-               if isinstance(item, dict)]
-    what = ", ".join(e for e in entries if e) or ("the public key" if has_keys else "the CA certificate(s)")
+    entries = _entry_names(parameters.get("certificates")) + _entry_names(parameters.get("keys"))
+    what = ", ".join(entries) or ("the public key" if has_keys else "the CA certificate(s)")
     vault = parameters.get("vaultURI") or parameters.get("instanceId") or ""
     origin = f" exported from {provider}{' ' + str(vault) if vault else ''}" if provider != "inline" else ""
     text = out.todo(f"{label(doc)}: spec.parameters",
                     f"path of a PEM file with {what} of {label(doc)}{origin} ({why}; suggested name {stem}.pem)")
     return Material(keys=(text,)) if has_keys else Material(certificates=(text,))
+
+
+def _entry_names(value: Any) -> list[str]:
+    """Certificate or key names: a list of objects, or (CertificateStore azurekeyvault) a YAML string of them."""
+    if isinstance(value, str):
+        return re.findall(r"(?:certificateName|keyName|name):\s*[\"']?([^\s\"']+)", value)
+    if not isinstance(value, list):
+        return []
+    names = (item.get("name") or item.get("certificateName") or item.get("keyName") for item in value
+             if isinstance(item, dict))
+    return [str(name) for name in names if name]
 
 
 def scope_of(doc: dict[str, Any]) -> str:
