@@ -99,8 +99,8 @@ def test_every_v1beta1_shape_is_reported_and_check_exits_1(tmp_path: Path,
                capsys=capsys)[0] == 0
     code, _, err = run("config", "check", str(tmp_path / "config.yaml"), capsys=capsys)
     assert code == 2
-    assert "stores[0].auth.dockerConfig: placeholder left by `sigwarden import`: fill in path of the " \
-           ".dockerconfigjson of Secret ratify-dockerconfig" in err
+    assert "stores[0].match[0]: placeholder left by `sigwarden import`: fill in the .aliyuncs.com registry hosts " \
+           "these credentials are for, each exactly as `host/*`" in err
 
 
 def test_v1alpha1_lists_directories_and_unknown_things_are_reported_not_fatal(
@@ -294,3 +294,12 @@ def test_malformed_objects_and_the_key_vault_certificate_store_shape(tmp_path: P
     assert conversion.kubernetes[0]["spec"]["parameters"]["authorities"] == ["uses-akv"]
     with pytest.raises(ConfigError, match="fill in path of a PEM file with release-cert"):
         load_config(write_yaml(tmp_path / "c.yaml", conversion.config))
+
+
+def test_host_bound_cloud_stores_come_before_the_catch_all_store() -> None:
+    """First match wins: a cloud store after the `*` store would never be used."""
+    documents = list(yaml.safe_load_all((INPUTS / "ratify-v1beta1-shapes.yaml").read_text()))
+    stores = convert(documents).config["stores"]
+    assert [s["match"][0][:5] for s in stores] == ["TODO:", "*"]
+    assert ".aliyuncs.com registry hosts" in stores[0]["match"][0]
+    assert stores[1]["auth"]["dockerConfig"].startswith("TODO: path of the .dockerconfigjson")

@@ -329,11 +329,14 @@ def _isolated(out: Conversion, doc: dict[str, Any]) -> Iterator[None]:
 
 
 def _add_stores(out: Conversion, doc: dict[str, Any], stores: list[dict[str, Any]]) -> None:
-    """Stores are tried in order and `*` matches all: a second catch-all store is never reached."""
+    """Stores are tried in order and `*` matches all: host-bound stores go before it, a second one is unused."""
     for store in stores:
-        catch_all = next((s for s in out.config["stores"] if s["match"] == ["*"]), None)
-        if store["match"] != ["*"] or catch_all is None:
-            out.config["stores"].append(store)
+        existing: list[dict[str, Any]] = out.config["stores"]
+        catch_all = next((s for s in existing if s["match"] == ["*"]), None)
+        if catch_all is None:
+            existing.append(store)
+        elif store["match"] != ["*"]:
+            existing.insert(existing.index(catch_all), store)
         elif store != catch_all:
             out.attention(label(doc), "a second store for all registries is never used (the first one matching "
                                       "wins): merge its settings into the first by hand")
