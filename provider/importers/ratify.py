@@ -244,7 +244,8 @@ def _constraints(out: Conversion, cluster: list[str], namespaced: dict[str, list
         out.kubernetes.append(_constraint("ratify-constraint", cluster, {"excludedNamespaces": excluded}))
         out.done("RatifyVerification ratify-constraint (Ratify's default)",
                  f"K8sSignedImages ratify-constraint: deny unless verified by one of {cluster}, all namespaces but "
-                 f"{excluded}")
+                 f"{excluded} (it names the authorities; Ratify's isSuccess would accept any of them, namespaced "
+                 "ones included)")
     elif out.authority_names():
         out.attention("cluster-wide Verifiers", "none converted: no cluster-wide constraint was written (an empty "
                                                 "authority list would admit namespaced authorities everywhere)")
