@@ -142,7 +142,8 @@ def test_gpg_key_by_file_reference_armoured_or_binary(tmp_path: Path) -> None:
     lookaside = f"file://{tmp_path}/sigstore"
     item = verify(tmp_path, "testing/manifest:latest", {"publicKeys": [{"file": "key.asc"}], "lookaside": lookaside})
     assert item.value["verified"] is True and item.value["digest"] == digest
-    other = pysequoia.Cert.generate("other <other@example.com>")
+    attestor = (VECTORS / "kritis/test-attestor-1.yaml").read_text().split("asciiArmoredPgpPublicKey: ")[1].split()[0]
+    other = pysequoia.Cert.from_bytes(base64.b64decode(attestor))  # kritis' test attestor: a different key
     (tmp_path / "keyring.gpg").write_bytes(bytes(pysequoia.Cert.from_bytes(armoured)) + bytes(other))
     data = {"authorities": [{"name": "ring", "attestation": {"publicKeys": [{"file": "keyring.gpg"}],
                                                               "lookaside": lookaside}}]}
