@@ -93,12 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     ratify = import_commands.add_parser("ratify", help="Ratify custom resources (config.ratify.deislabs.io)")
     ratify.add_argument("--ratify-provider", action="store_true",
                         help="also write a Provider named ratify-provider for existing Ratify templates")
-    for tool in (kritis, ratify):
-        tool.add_argument("-o", "--output-dir", type=Path, help="write config.yaml, kubernetes.yaml, the report "
-                                                                "and trust files here (default: print)")
-        tool.add_argument("--check", action="store_true", help="print the report only; exit 1 if anything needs "
-                                                               "your attention")
-        tool.add_argument("files", nargs="+", type=Path, metavar="FILE|DIR")
+    for command in (kritis, ratify):
+        command.add_argument("-o", "--output-dir", type=Path,
+                             help="write config.yaml, kubernetes.yaml, the report and trust files here "
+                                  "(default: print)")
+        command.add_argument("--check", action="store_true",
+                             help="print the report only; exit 1 if anything needs your attention")
+        command.add_argument("files", nargs="+", type=Path, metavar="FILE|DIR")
 
     demo = commands.add_parser("demo", help="run a self-contained demonstration on loopback")
     demo.add_argument("--serve", action="store_true", help="keep the demo provider running afterwards")

@@ -243,18 +243,19 @@ def test_namespaced_verifier_admits_only_in_its_namespace(tmp_path: Path, capsys
     assert code == 0, err
     # Cluster-signed, team-a-signed, and a cosign-signed image in the cosign verifier's scope.
     images = signed_layout(tmp_path, {"cluster": cluster, "team-a": team_a})
-    writer = LayoutWriter(tmp_path / "layouts/registry.example", "cosign/tool")
-    digest = writer.add_image("v1", b"tool")["digest"]
-    cosign.sign_image(writer, digest, "registry.example/cosign/tool", cosign_key)
+    writer = LayoutWriter(tmp_path / "layouts/registry.example", "cosign/builder")
+    digest = writer.add_image("v1", b"builder")["digest"]
+    cosign.sign_image(writer, digest, "registry.example/cosign/builder", cosign_key)
     engine = Engine(load_config(with_layout_store(out / "config.yaml", tmp_path)))
     try:
-        tool, team_facts = (i.value for i in engine.verify(["registry.example/cosign/tool:v1", images["team-a"]], "t"))
+        keys = ["registry.example/cosign/builder:v1", images["team-a"]]
+        builder, team_facts = (item.value for item in engine.verify(keys, "t"))
         policies = PolicySet.from_paths([TEMPLATES, out / "kubernetes.yaml"], EngineExternalData(engine))
         answers = {(tag, namespace): admit(policies, deployment("app", images[tag], namespace))
                    for tag in images for namespace in ("team-a", "team-b")}
     finally:
         engine.shutdown()
-    assert tool["verified"] is True and tool["authorities"] == ["verifier-cosign-default"]
+    assert builder["verified"] is True and builder["authorities"] == ["verifier-cosign-default"]
     assert answers[("cluster", "team-b")].allowed
     assert answers[("team-a", "team-a")].allowed
     refused = answers[("team-a", "team-b")]

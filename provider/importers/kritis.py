@@ -132,7 +132,7 @@ def _authority_names(authorities: list[Source], out: Conversion) -> dict[tuple[s
 
 def convert(sources: Iterable[Source], options: KritisOptions | None = None) -> Conversion:
     options = options or KritisOptions()
-    out = Conversion(tool="kritis", config={"authorities": []})
+    out = Conversion(origin="kritis", config={"authorities": []})
     sources = list(sources)
     authorities = [s for s in sources if s.doc.get("kind") == "AttestationAuthority"]
     names = _authority_names(authorities, out)

@@ -31,7 +31,7 @@ class Finding:
 class Conversion:
     """The result of one import, before it is written anywhere."""
 
-    tool: str
+    origin: str  # what was imported: kritis, ratify
     config: dict[str, Any] = field(default_factory=dict)  # authorities, stores, include
     kubernetes: list[dict[str, Any]] = field(default_factory=list)  # constraints, Provider objects
     files: dict[str, bytes] = field(default_factory=dict)  # path relative to the config → content

@@ -17,7 +17,7 @@ CONFIG_FILE, KUBERNETES_FILE, REPORT_FILE = "config.yaml", "kubernetes.yaml", "m
 
 def report(conversion: Conversion) -> str:
     """The migration report: every source field, what it became, and what needs the user (marked `!!`)."""
-    lines = [f"sigwarden import {conversion.tool}: migration report",
+    lines = [f"sigwarden import {conversion.origin}: migration report",
              "  ok = converted, !! = needs your attention before the cut-over", ""]
     for finding in conversion.findings:
         lines.append(f"{'!!' if finding.attention else 'ok'} {finding.source}\n     -> {finding.became}")

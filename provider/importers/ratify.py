@@ -280,7 +280,7 @@ def _supported(out: Conversion, doc: dict[str, Any]) -> bool:
 
 def convert(documents: Iterable[dict[str, Any]], options: RatifyOptions | None = None) -> Conversion:
     options = options or RatifyOptions()
-    out = Conversion(tool="ratify", config={"stores": [], "authorities": []})
+    out = Conversion(origin="ratify", config={"stores": [], "authorities": []})
     documents = [d for d in documents if _supported(out, d)]
     index = MaterialIndex()
     for doc in documents:
