@@ -117,3 +117,12 @@ def test_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     report = capsys.readouterr().out
     assert "!! ImageSecurityPolicy default/my-isp" in report
     assert "!! AttestationAuthority test-attestor-1: (Grafeas)" in report
+
+
+def test_unreadable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "broken.yaml").write_text("kind: [unclosed")
+    for source in ("kritis", "ratify"):
+        assert main(["import", source, "--check", str(tmp_path / "broken.yaml")]) == 2
+        assert "broken.yaml: cannot read YAML" in capsys.readouterr().err
+        assert main(["import", source, "--check", str(tmp_path / "absent.yaml")]) == 2
+        assert "absent.yaml: cannot read YAML" in capsys.readouterr().err
