@@ -102,7 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     importer = commands.add_parser("import", help="convert another tool's configuration")
     import_commands = importer.add_subparsers(dest="import_command", required=True, metavar="TOOL")
     kritis = import_commands.add_parser("kritis", help="AttestationAuthority and GenericAttestationPolicy YAML")
-    kritis.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    kritis.add_argument("--lookaside", metavar="URL", help="where the GPG simple signatures are (https, http, file)")
+    ratify = import_commands.add_parser("ratify", help="Ratify custom resources (config.ratify.deislabs.io)")
+    ratify.add_argument("--ratify-provider", action="store_true",
+                        help="also write a Provider named ratify-provider for existing Ratify templates")
+    for command in (kritis, ratify):
+        command.add_argument("-o", "--output-dir", type=Path,
+                             help="write config.yaml, kubernetes.yaml, the report and trust files here "
+                                  "(default: print)")
+        command.add_argument("--check", action="store_true",
+                             help="print the report only; exit 1 if anything needs your attention")
+        command.add_argument("files", nargs="+", type=Path, metavar="FILE|DIR")
 
     demo = commands.add_parser("demo", help="run a self-contained demonstration on loopback")
     demo.add_argument("--serve", action="store_true", help="keep the demo provider running afterwards")
@@ -297,10 +307,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from provider import kritis
+    from provider.importers.command import run_import
 
-    print(kritis.convert(kritis.load(args.files)), end="")
-    return EXIT_OK
+    return run_import(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

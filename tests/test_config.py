@@ -120,11 +120,35 @@ def test_duplicate_authority_names(tmp_path: Path, cosign_pub: Path) -> None:
 def test_kritis_v1beta1_authority_with_base64_pgp_loads(tmp_path: Path) -> None:
     include = tmp_path / "attestor.yaml"
     include.write_text((VECTORS / "kritis/test-attestor-1.yaml").read_text().replace("{{ .Project }}", "p"))
-    config = load_config(write_yaml(tmp_path / "c.yaml", {"include": ["attestor.yaml"]}))
+    config = load_config(write_yaml(tmp_path / "c.yaml", {"include": [
+        {"path": "attestor.yaml", "lookaside": "https://sigstore.example/"}]}))
     (authority,) = config.authorities
     assert authority.name == "test-attestor-1"
     assert authority.attestation.keys[0].kind == "pgp"
     assert authority.attestation.keys[0].key_id == "88D27A9C701BD8391D372E5CCD415CBF850E2029"
+    assert authority.attestation.lookaside == "https://sigstore.example/"
+
+
+def test_included_kritis_gpg_authority_needs_a_lookaside(tmp_path: Path) -> None:
+    include = tmp_path / "attestor.yaml"
+    include.write_text((VECTORS / "kritis/test-attestor-1.yaml").read_text().replace("{{ .Project }}", "p"))
+    with pytest.raises(ConfigError, match=r"AttestationAuthority 'test-attestor-1' in attestor\.yaml has PGP keys") \
+            as caught:
+        load_config(write_yaml(tmp_path / "c.yaml", {"include": ["attestor.yaml"]}))
+    assert caught.value.field_path == "include[0].lookaside"
+    assert "include it as {path: …, lookaside: …}" in caught.value.problem
+
+
+def test_placeholders_fail_with_the_instruction(tmp_path: Path) -> None:
+    data = {"authorities": [{"name": "a", "cosign": {"publicKeys": ["TODO: path of the release key"]}}],
+            "stores": [{"type": "registry", "match": ["TODO: your registry hosts"]}]}
+    path = write_yaml(tmp_path / "c.yaml", data)
+    assert main(["config", "check", str(path)]) == 2
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.field_path == "authorities[0].cosign.publicKeys[0]"
+    assert caught.value.problem == ("placeholder left by `sigwarden import`: fill in path of the release key "
+                                    "(1 more placeholder(s) after this one)")
 
 
 def test_unparsable_yaml_and_empty_file(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Kritis-style authorities: GPG and PKIX simple signing, lookaside storage, and migration from kritis."""
+"""Kritis-style authorities: GPG and PKIX simple signing, lookaside storage, and keys by file."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provider.config import ConfigError, build_config
@@ -18,7 +17,6 @@ from provider.devkit import cosign
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
 from provider.facts import facts_schema
-from provider.kritis import convert, load
 from tests.helpers import VECTORS, write_yaml
 
 CI = VECTORS / "containers-image"
@@ -134,20 +132,45 @@ def test_unreachable_lookaside_is_an_error_not_a_verdict(tmp_path: Path) -> None
     assert item.error.startswith("REGISTRY_UNAVAILABLE: cannot reach lookaside 127.0.0.1:9")
 
 
-def test_kritis_examples_load_and_convert(tmp_path: Path) -> None:
-    output = convert(load(sorted((VECTORS / "kritis").glob("*.yaml"))))
-    documents = list(yaml.safe_load_all(output))
-    config, constraint = documents
-    assert [a["name"] for a in config["authorities"]] == ["test-attestor-1"]
-    assert constraint["kind"] == "K8sSignedImages" and constraint["metadata"]["name"] == "my-gap"
-    assert constraint["spec"]["parameters"] == {
-        "authorities": ["kritis-authority"], "requireAll": True,
-        "exemptImages": ["gcr.io/kritis_containers/*", "gcr.io/example-project/helloworld"],
-        "breakglassAnnotation": "kritis.grafeas.io/breakglass"}
-    assert "ImageSecurityPolicy my-isp: not supported yet" in output
-    assert "AttestationAuthority kritis-authority: the document has no public key" in output
-    # The converted authorities are a valid config.
-    converted = write_yaml(tmp_path / "converted.yaml", config)
-    from provider.config import load_config
+def test_gpg_key_by_file_reference_armoured_or_binary(tmp_path: Path) -> None:
+    """kritis v1beta1 `publicKeys: [{file: …}]`: an armoured key, then a binary keyring holding it and another."""
+    import pysequoia
 
-    assert load_config(converted).authorities[0].attestation.keys[0].kind == "pgp"
+    digest = gpg_vector(tmp_path)
+    armoured = (CI / "public-key.gpg").read_bytes()
+    (tmp_path / "key.asc").write_bytes(armoured)
+    lookaside = f"file://{tmp_path}/sigstore"
+    item = verify(tmp_path, "testing/manifest:latest", {"publicKeys": [{"file": "key.asc"}], "lookaside": lookaside})
+    assert item.value["verified"] is True and item.value["digest"] == digest
+    attestor = (VECTORS / "kritis/test-attestor-1.yaml").read_text().split("asciiArmoredPgpPublicKey: ")[1].split()[0]
+    other = pysequoia.Cert.from_bytes(base64.b64decode(attestor))  # kritis' test attestor: a different key
+    (tmp_path / "keyring.gpg").write_bytes(bytes(pysequoia.Cert.from_bytes(armoured)) + bytes(other))
+    data = {"authorities": [{"name": "ring", "attestation": {"publicKeys": [{"file": "keyring.gpg"}],
+                                                              "lookaside": lookaside}}]}
+    keys = build_config(data, write_yaml(tmp_path / "ring.yaml", data)).authorities[0].attestation.keys
+    assert [k.key_id for k in keys] == ["08CD26E446E2E95249B7A405E932F44B23E8DD43", other.fingerprint.upper()]
+    assert all(k.kind == "pgp" for k in keys)
+    item = verify(tmp_path, "testing/manifest:latest", {"publicKeys": [{"file": "keyring.gpg"}],
+                                                        "lookaside": lookaside})
+    assert item.value["verified"] is True
+    # Only the other key in the keyring: the signature is refused.
+    (tmp_path / "other.gpg").write_bytes(bytes(other))
+    item = verify(tmp_path, "testing/manifest:latest", {"publicKeys": [{"file": "other.gpg"}], "lookaside": lookaside})
+    assert item.value["verified"] is False
+
+
+def test_key_files_that_are_not_keys_name_the_field(tmp_path: Path) -> None:
+    (tmp_path / "junk.gpg").write_bytes(b"\x99 not a key")
+    data = {"authorities": [{"name": "k", "attestation": {"publicKeys": [{"file": "junk.gpg"}], "lookaside": "file:///x"}}]}
+    with pytest.raises(ConfigError, match=r"junk\.gpg: not an OpenPGP key or keyring") as caught:
+        build_config(data, write_yaml(tmp_path / "c.yaml", data))
+    assert caught.value.field_path == "authorities[0].attestation.publicKeys[0].file"
+
+
+def test_gpg_authority_without_a_lookaside_is_a_config_error(tmp_path: Path) -> None:
+    """A GPG-only authority with nowhere to read signatures from would verify nothing."""
+    data = {"authorities": [{"name": "k", "attestation": {"publicKeyData": GPG_KEY}}]}
+    with pytest.raises(ConfigError, match="is required for PGP keys: GPG simple signatures are only read from a "
+                                          "lookaside") as caught:
+        build_config(data, write_yaml(tmp_path / "c.yaml", data))
+    assert caught.value.field_path == "authorities[0].attestation.lookaside"

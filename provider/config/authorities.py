@@ -26,6 +26,7 @@ from provider.config.model import (
     PKIConfig,
     PublicKey,
 )
+from provider.config.placeholders import reject_placeholders
 from provider.config.reader import SCHEMA, FileReader, Node
 from provider.reference import normalise_pattern
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
@@ -152,15 +153,24 @@ def _notation(node: Node, reader: FileReader) -> NotationAuthority:
     return NotationAuthority(trust_stores=stores, trust_policy=document)
 
 
-def _attestation(node: Node) -> AttestationAuthority:
+LOOKASIDE_HINT = ("GPG simple signatures are only read from a lookaside (the https://, http:// or file:// base "
+                  "that `skopeo copy --sign-by` wrote to, as in registries.d `lookaside:`)")
+
+
+def _attestation(node: Node, reader: FileReader) -> AttestationAuthority:
+    keys = _attestation_keys(node, reader)
+    lookaside = node.string("lookaside") if node.has("lookaside") else ""
+    if not lookaside and any(k.kind == "pgp" for k in keys):
+        # Without one, a GPG-only authority finds no signatures at all: fail here, not at admission time.
+        raise node.error("lookaside", f"is required for PGP keys: {LOOKASIDE_HINT}")
     return AttestationAuthority(
-        keys=_attestation_keys(node),
-        lookaside=node.data.get("lookaside", ""),
+        keys=keys,
+        lookaside=lookaside,
         docker_reference=node.string("dockerReference", "repository", choices=("ignore", "repository")),
     )
 
 
-def _attestation_keys(node: Node) -> tuple[AttestationKey, ...]:
+def _attestation_keys(node: Node, reader: FileReader) -> tuple[AttestationKey, ...]:
     """Keys in kritis' shapes: `publicKeyData` (+ `publicKeyId`) and/or v1beta1 `publicKeys[]`."""
     keys: list[AttestationKey] = []
     if node.has("publicKeyData"):
@@ -173,7 +183,9 @@ def _attestation_keys(node: Node) -> tuple[AttestationKey, ...]:
     for where, item in node.items("publicKeys"):
         entry = Node(item, where, node.source, SCHEMA["authorities[].attestation.publicKeys[]"])
         key_id = str(entry.data.get("keyId", ""))
-        if entry.string("keyType", choices=("PGP", "PKIX")) == "PGP":
+        if entry.has("file"):
+            keys.extend(_attestation_key_file(entry, reader, key_id))
+        elif entry.string("keyType", choices=("PGP", "PKIX")) == "PGP":
             keys.append(_attestation_key(entry, "asciiArmoredPgpPublicKey", key_id,
                                          entry.string("asciiArmoredPgpPublicKey"), ""))
         else:
@@ -183,6 +195,29 @@ def _attestation_keys(node: Node) -> tuple[AttestationKey, ...]:
     if not keys:
         raise node.error("publicKeys", "an attestation authority needs publicKeyData or publicKeys")
     return tuple(keys)
+
+
+def _attestation_key_file(entry: Node, reader: FileReader, key_id: str) -> list[AttestationKey]:
+    """`{file: …}`: a PEM public key, or OpenPGP keys armoured or binary (a keyring may hold several)."""
+    if entry.has("asciiArmoredPgpPublicKey") or entry.has("pkixPublicKey"):
+        raise entry.error("file", "give the key either in the file or inline, not both")
+    path = entry.path("file")
+    assert path is not None
+    data = reader.read(entry, "file", path)
+    key_type = entry.string("keyType", "PKIX" if b"BEGIN PUBLIC KEY" in data else "PGP", choices=("PGP", "PKIX"))
+    if key_type == "PKIX":
+        return [_attestation_key(entry, "file", key_id, data.decode(errors="replace"), "")]
+    import pysequoia
+
+    try:
+        certs = pysequoia.Cert.split_bytes(data)
+    except Exception as exc:  # pysequoia raises RuntimeError with a Rust backtrace appended
+        raise entry.error("file", f"{path.name}: not an OpenPGP key or keyring: {str(exc).splitlines()[0]}") from None
+    if not certs:
+        raise entry.error("file", f"{path.name}: holds no OpenPGP key")
+    if key_id and len(certs) > 1:
+        raise entry.error("keyId", f"{path.name} holds {len(certs)} keys: one keyId cannot name them all")
+    return [AttestationKey(key_id=key_id or cert.fingerprint.upper(), kind="pgp", pgp=cert) for cert in certs]
 
 
 def _attestation_key(node: Node, key: str, key_id: str, material: str, algorithm: str) -> AttestationKey:
@@ -210,8 +245,6 @@ def _attestation_key(node: Node, key: str, key_id: str, material: str, algorithm
     raise node.error(key, "neither a PEM public key nor an ASCII-armoured PGP public key")
 
 
-
-
 def parse_authority(where: str, data: Any, source: Path, reader: FileReader) -> Authority:
     node = Node(data, where, source, SCHEMA["authorities[]"])
     name = node.string("name")
@@ -226,46 +259,58 @@ def parse_authority(where: str, data: Any, source: Path, reader: FileReader) -> 
         cosign=_cosign(node.child("cosign", SCHEMA["authorities[].cosign"]), reader) if node.has("cosign") else None,
         notation=_notation(node.child("notation", SCHEMA["authorities[].notation"]), reader)
         if node.has("notation") else None,
-        attestation=_attestation(node.child("attestation", SCHEMA["authorities[].attestation"]))
+        attestation=_attestation(node.child("attestation", SCHEMA["authorities[].attestation"]), reader)
         if node.has("attestation") else None,
     )
 
 
-def _kritis_authority(where: str, doc: dict[str, Any], source: Path) -> Authority:
+def _kritis_authority(where: str, doc: dict[str, Any], source: Path, reader: FileReader,
+                      include: Node) -> Authority:
     """A kritis `AttestationAuthority` document, in the v1beta1 `publicKeys` or the `publicKeyData` shape."""
     meta = Node(doc.get("metadata") or {}, f"{where}.metadata", source, set(doc.get("metadata") or {}))
     spec = Node(doc.get("spec") or {}, f"{where}.spec", source, set(doc.get("spec") or {}))
-    keys = _attestation_keys(spec)
-    return Authority(name=meta.string("name"), attestation=AttestationAuthority(keys=keys))
+    name = meta.string("name")
+    keys = _attestation_keys(spec, reader)
+    lookaside = include.string("lookaside") if include.has("lookaside") else ""
+    if not lookaside and any(k.kind == "pgp" for k in keys):
+        raise include.error("lookaside", f"AttestationAuthority {name!r} in {source.name} has PGP keys: "
+                            f"{LOOKASIDE_HINT}; include it as {{path: …, lookaside: …}}")
+    return Authority(name=name, attestation=AttestationAuthority(keys=keys, lookaside=lookaside))
 
 
 def included_authorities(root: Node, reader: FileReader) -> list[Authority]:
+    """`include:` entries: a file glob, or `{path: glob, lookaside: URL}` for kritis files with GPG keys."""
     authorities: list[Authority] = []
-    for where, pattern in root.items("include"):
-        if not isinstance(pattern, str):
-            raise ConfigError(root.source, where, "expected a file glob")
+    for where, entry in root.items("include"):
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        if not isinstance(entry, dict):
+            raise ConfigError(root.source, where, "expected a file glob or {path: glob, lookaside: URL}")
+        include = Node(entry, where, root.source, SCHEMA["include[]"])
+        pattern = include.string("path")
         matches = sorted(glob.glob(str(root.source.parent / pattern)))
         if not matches and not any(ch in pattern for ch in "*?["):
             raise ConfigError(root.source, where, f"file not found: {root.source.parent / pattern}")
         for file_name in matches:
             path = Path(file_name).resolve()
             reader.sources.append(path)
-            authorities.extend(_authorities_from_file(path, reader))
+            authorities.extend(_authorities_from_file(path, reader, include))
     return authorities
 
 
-def _authorities_from_file(path: Path, reader: FileReader) -> list[Authority]:
+def _authorities_from_file(path: Path, reader: FileReader, include: Node) -> list[Authority]:
     try:
         documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
     except OSError as exc:
         raise ConfigError(path, "", f"cannot read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(path, "", yamlerrors.problem(exc)) from None
+    reject_placeholders(documents, path, "document")
     found: list[Authority] = []
     for index, doc in enumerate(documents):
         where = f"document[{index}]"
         if isinstance(doc, dict) and doc.get("kind") == "AttestationAuthority":
-            found.append(_kritis_authority(where, doc, path))
+            found.append(_kritis_authority(where, doc, path, reader, include))
         elif isinstance(doc, dict) and "authorities" in doc and len(doc) == 1:
             node = Node(doc, "", path, {"authorities"})
             found.extend(parse_authority(w, item, path, reader) for w, item in node.items("authorities"))

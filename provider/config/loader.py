@@ -23,6 +23,7 @@ from provider.config.model import (
     TLSConfig,
     VerificationConfig,
 )
+from provider.config.placeholders import reject_placeholders
 from provider.config.reader import SCHEMA, FileReader, Node
 from provider.reference import InvalidReference, normalise_host, normalise_pattern
 
@@ -175,6 +176,7 @@ def load_config(path: str | Path) -> Config:
 def build_config(data: Any, source: Path) -> Config:
     """Validate an already-parsed config mapping as if it was read from `source`."""
     root = Node(data, "", source, SCHEMA[""])
+    reject_placeholders(data, source)
     reader = FileReader()
     authorities = [parse_authority(w, item, source, reader) for w, item in root.items("authorities")]
     authorities.extend(reader.parsed(source, lambda: included_authorities(root, reader)))

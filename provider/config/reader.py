@@ -16,6 +16,7 @@ from provider.config.model import ConfigError, PublicKey, parse_duration
 # these sets, and docs/configuration.md is checked against them so the reference cannot drift.
 SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "": {"server", "verification", "mutation", "stores", "authorities", "include"},
+    "include[]": {"path", "lookaside"},
     "server": {"listen", "metricsListen", "requestDeadline", "maxKeys", "maxBodyBytes", "threads",
                "reloadInterval", "tls"},
     "server.tls": {"cert", "key", "clientCA", "clientNames"},
@@ -36,7 +37,8 @@ SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "authorities[].notation": {"trustStores", "trustPolicy"},
     "authorities[].notation.trustPolicy": {"file", "inline"},
     "authorities[].attestation": {"publicKeyData", "publicKeyId", "publicKeys", "lookaside", "dockerReference"},
-    "authorities[].attestation.publicKeys[]": {"keyType", "keyId", "asciiArmoredPgpPublicKey", "pkixPublicKey"},
+    "authorities[].attestation.publicKeys[]": {"keyType", "keyId", "asciiArmoredPgpPublicKey", "pkixPublicKey",
+                                               "file"},
     "authorities[].attestation.publicKeys[].pkixPublicKey": {"publicKeyPem", "signatureAlgorithm"},
 }.items()}
 

@@ -1,0 +1,156 @@
+"""Import from kritis: AttestationAuthority → authority, GenericAttestationPolicy → K8sSignedImages constraint.
+
+kritis read attestations from Grafeas; sigwarden reads GPG simple signatures from a containers-image lookaside,
+so every authority with a PGP key needs one: `--lookaside URL`, or a `TODO:` placeholder that `config check`
+refuses until it is filled.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provider.importers.model import POD_KINDS, Conversion, label, name_of, namespace_of
+
+BREAKGLASS = "kritis.grafeas.io/breakglass"
+LOOKASIDE_TODO = ("attestation.lookaside of authority {name}: the https://, http:// or file:// base where its GPG "
+                  "simple signatures are (what `skopeo copy --sign-by` wrote; registries.d `lookaside:`)")
+
+
+@dataclass(frozen=True)
+class KritisOptions:
+    lookaside: str = ""  # for every authority with PGP keys
+
+
+@dataclass(frozen=True)
+class Source:
+    """A kritis document and the file it came from (file key references are relative to it)."""
+
+    doc: dict[str, Any]
+    path: Path
+
+
+def _is_pgp(spec: dict[str, Any]) -> bool:
+    if any(isinstance(k, dict) and k.get("keyType") == "PGP" for k in spec.get("publicKeys") or []):
+        return True
+    try:
+        return b"PGP PUBLIC KEY" in base64.b64decode(str(spec.get("publicKeyData") or ""), validate=True)
+    except binascii.Error:
+        return "PGP PUBLIC KEY" in str(spec.get("publicKeyData"))
+
+
+def _keys(out: Conversion, source: Source, name: str) -> list[dict[str, Any]]:
+    """v1beta1 `publicKeys[]`; a `file:` key is copied next to the config so the output is self-contained."""
+    keys = []
+    for index, key in enumerate(source.doc["spec"].get("publicKeys") or []):
+        if isinstance(key, dict) and key.get("file"):
+            path = (source.path.parent / str(key["file"])).resolve()
+            try:
+                content = path.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"{source.path}: {label(source.doc)}: spec.publicKeys[{index}].file: cannot read "
+                                 f"{path}: {exc.strerror}") from None
+            key = {**key, "file": out.add_file(f"keys/{name}-{index}{path.suffix or '.key'}", content)}
+            out.done(f"{label(source.doc)}: spec.publicKeys[{index}].file", f"key file {key['file']}")
+        keys.append(key)
+    return keys
+
+
+def convert_authority(out: Conversion, source: Source, name: str, options: KritisOptions) -> None:
+    doc, spec = source.doc, source.doc.get("spec") or {}
+    where = label(doc)
+    attestation: dict[str, Any] = {k: spec[k] for k in ("publicKeyData", "publicKeyId") if spec.get(k)}
+    if spec.get("publicKeys"):
+        attestation["publicKeys"] = _keys(out, source, name)
+    if not attestation.get("publicKeyData") and not attestation.get("publicKeys"):
+        secret = spec.get("privateKeySecretName", "")
+        where_key = f" (kritis kept its key pair in the Secret {secret})" if secret else ""
+        out.attention(where, f"the document has no public key{where_key}; add an authority `{name}` with "
+                             "attestation.publicKeyData (base64 of the PEM or armoured PGP public key)")
+        return
+    if _is_pgp(spec):
+        attestation["lookaside"] = options.lookaside or out.todo(f"{where}: (Grafeas)",
+                                                                 LOOKASIDE_TODO.format(name=name))
+        if options.lookaside:
+            out.done(f"{where}: (Grafeas)", f"attestation.lookaside {options.lookaside} (--lookaside)")
+    out.config.setdefault("authorities", []).append({"name": name, "attestation": attestation})
+    out.done(f"{where}: spec.publicKeys / publicKeyData", f"authorities[{name}].attestation")
+    if spec.get("noteReference"):
+        out.done(f"{where}: spec.noteReference", "not needed: signatures are read from the lookaside or the "
+                                                 "registry, not from Grafeas notes")
+
+
+def convert_policy(out: Conversion, doc: dict[str, Any], names: dict[tuple[str, str], str]) -> None:
+    namespace = namespace_of(doc) or "default"
+    spec = doc.get("spec") or {}
+    exempt = [entry["namePattern"] for entry in spec.get("admissionAllowlistPatterns") or []
+              if isinstance(entry, dict) and entry.get("namePattern")]
+    authorities = [names.get((namespace, str(n)), str(n)) for n in spec.get("attestationAuthorityNames") or []]
+    out.kubernetes.append({
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sSignedImages",
+        "metadata": {"name": name_of(doc) if name_of(doc) != "unnamed" else "kritis-policy"},
+        "spec": {
+            "enforcementAction": "deny",
+            "match": {"namespaces": [namespace], "kinds": POD_KINDS},
+            "parameters": {"authorities": authorities, "requireAll": True, "exemptImages": exempt,
+                           "breakglassAnnotation": BREAKGLASS},
+        },
+    })
+    out.done(f"{label(doc)}: spec.attestationAuthorityNames", f"K8sSignedImages {name_of(doc)}: parameters."
+                                                              f"authorities {authorities} (requireAll)")
+    if exempt:
+        out.done(f"{label(doc)}: spec.admissionAllowlistPatterns", "parameters.exemptImages")
+
+
+def unsupported_isp(out: Conversion, doc: dict[str, Any]) -> None:
+    spec = doc.get("spec") or {}
+    missing = [key for key in ("packageVulnerabilityRequirements", "imageAllowlist") if spec.get(key)]
+    out.attention(label(doc), f"not supported yet — it admits images by vulnerability scan results "
+                              f"({', '.join(missing) or 'packageVulnerabilityRequirements'}), and sigwarden has no "
+                              "vulnerability source; verify a scanner's attestations with K8sSignedImages and read "
+                              "attestations[] in Rego instead")
+
+
+def _authority_names(authorities: list[Source], out: Conversion) -> dict[tuple[str, str], str]:
+    """sigwarden names are cluster-wide: a name used in two namespaces is qualified with the namespace."""
+    counts = Counter(name_of(s.doc) for s in authorities)
+    names = {}
+    for source in authorities:
+        name, namespace = name_of(source.doc), namespace_of(source.doc) or "default"
+        names[(namespace, name)] = f"{namespace}-{name}" if counts[name] > 1 else name
+        if counts[name] > 1:
+            out.attention(label(source.doc), f"the name {name!r} is used in {counts[name]} namespaces and sigwarden "
+                                             f"authority names are cluster-wide: renamed to {names[(namespace, name)]}"
+                                             f", and the policies of namespace {namespace} refer to that name")
+    return names
+
+
+def convert(sources: Iterable[Source], options: KritisOptions | None = None) -> Conversion:
+    options = options or KritisOptions()
+    out = Conversion(origin="kritis", config={"authorities": []})
+    sources = list(sources)
+    authorities = [s for s in sources if s.doc.get("kind") == "AttestationAuthority"]
+    names = _authority_names(authorities, out)
+    for source in authorities:
+        convert_authority(out, source, names[(namespace_of(source.doc) or "default", name_of(source.doc))], options)
+    for source in sources:
+        kind = source.doc.get("kind")
+        if kind == "GenericAttestationPolicy":
+            convert_policy(out, source.doc, names)
+        elif kind == "ImageSecurityPolicy":
+            unsupported_isp(out, source.doc)
+        elif kind != "AttestationAuthority":
+            out.attention(label(source.doc), "not a kritis resource, skipped")
+    return out
+
+
+def load(paths: Iterable[Path]) -> list[Source]:
+    """Files or directories; multi-document YAML and `kind: List` are unrolled."""
+    from provider.policy.gatekeeper import load_documents
+
+    return [Source(doc, Path(origin)) for doc, origin in load_documents(paths)]

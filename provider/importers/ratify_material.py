@@ -1,0 +1,112 @@
+"""Ratify's certificate and key sources: CertificateStore and (Namespaced)KeyManagementProvider objects.
+
+Inline material is written to files next to the config. Cloud providers (Azure Key Vault, Alibaba Cloud KMS or
+Secrets Manager, …) cannot be read offline: their entries become `TODO:` placeholders naming what to export.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from provider.importers.model import Conversion, label, name_of, namespace_of
+
+MATERIAL_KINDS = ("CertificateStore", "KeyManagementProvider", "NamespacedKeyManagementProvider")
+
+
+@dataclass(frozen=True)
+class Material:
+    """Where one Ratify certificate/key source ended up: file paths, or placeholders to fill."""
+
+    certificates: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+
+
+def _provider_type(doc: dict[str, Any]) -> str:
+    spec = doc.get("spec") or {}
+    # CertificateStore names its provider in spec.provider, KeyManagementProvider in spec.type.
+    return str(spec.get("provider") if doc.get("kind") == "CertificateStore" else spec.get("type") or "")
+
+
+def _pem_blocks(value: str, kind: str) -> bool:
+    try:
+        if kind == "certificate":
+            return bool(x509.load_pem_x509_certificates(value.encode()))
+        load_pem_public_key(value.encode())
+        return True
+    except ValueError:
+        return False
+
+
+def _inline(out: Conversion, doc: dict[str, Any], stem: str) -> Material:
+    parameters = (doc.get("spec") or {}).get("parameters") or {}
+    value = str(parameters.get("value") or "")
+    # CertificateStore inline holds certificates only; a KeyManagementProvider says which in contentType.
+    kind = str(parameters.get("contentType") or "certificate")
+    where = f"{label(doc)}: spec.parameters.value"
+    if kind not in ("certificate", "key"):
+        return _placeholder(out, doc, stem, f"contentType {kind!r} is neither certificate nor key")
+    if not _pem_blocks(value, kind):
+        what = "PEM certificate(s)" if kind == "certificate" else "a PEM public key"
+        return _placeholder(out, doc, stem, f"its inline value is not {what}")
+    path = out.add_file(f"{'certs' if kind == 'certificate' else 'keys'}/{stem}.pem", value.encode())
+    out.done(where, f"{kind} file {path}")
+    return Material(certificates=(path,)) if kind == "certificate" else Material(keys=(path,))
+
+
+def _placeholder(out: Conversion, doc: dict[str, Any], stem: str, why: str) -> Material:
+    parameters = (doc.get("spec") or {}).get("parameters") or {}
+    provider = _provider_type(doc)
+    has_keys = bool(parameters.get("keys")) or parameters.get("contentType") == "key"
+    entries = _entry_names(parameters.get("certificates")) + _entry_names(parameters.get("keys"))
+    what = ", ".join(entries) or ("the public key" if has_keys else "the CA certificate(s)")
+    vault = parameters.get("vaultURI") or parameters.get("instanceId") or ""
+    origin = f" exported from {provider}{' ' + str(vault) if vault else ''}" if provider != "inline" else ""
+    text = out.todo(f"{label(doc)}: spec.parameters",
+                    f"path of a PEM file with {what} of {label(doc)}{origin} ({why}; suggested name {stem}.pem)")
+    return Material(keys=(text,)) if has_keys else Material(certificates=(text,))
+
+
+def _entry_names(value: Any) -> list[str]:
+    """Certificate or key names: a list of objects, or (CertificateStore azurekeyvault) a YAML string of them."""
+    if isinstance(value, str):
+        return re.findall(r"(?:certificateName|keyName|name):\s*[\"']?([^\s\"']+)", value)
+    if not isinstance(value, list):
+        return []
+    names = (item.get("name") or item.get("certificateName") or item.get("keyName") for item in value
+             if isinstance(item, dict))
+    return [str(name) for name in names if name]
+
+
+def scope_of(doc: dict[str, Any]) -> str:
+    """The namespace a Namespaced* object is limited to; "" for cluster-wide ones (whatever their metadata says)."""
+    return namespace_of(doc) if str(doc.get("kind", "")).startswith("Namespaced") else ""
+
+
+def convert_material(out: Conversion, doc: dict[str, Any]) -> Material:
+    """One CertificateStore / KeyManagementProvider object → the files (or placeholders) it becomes."""
+    namespace = scope_of(doc)
+    stem = f"{namespace + '-' if namespace else ''}{name_of(doc)}"
+    provider = _provider_type(doc)
+    if provider == "inline":
+        return _inline(out, doc, stem)
+    if not provider:
+        return _placeholder(out, doc, stem, "no provider type given")
+    return _placeholder(out, doc, stem, f"{provider} cannot be read offline")
+
+
+class MaterialIndex:
+    """Look up sources by name as Ratify does: the verifier's namespace first, then cluster-wide ones."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], Material] = {}
+
+    def add(self, doc: dict[str, Any], material: Material) -> None:
+        self._by_key[(scope_of(doc), name_of(doc))] = material
+
+    def find(self, name: str, namespace: str) -> Material | None:
+        return self._by_key.get((namespace, name)) or self._by_key.get(("", name))

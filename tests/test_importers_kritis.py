@@ -1,0 +1,128 @@
+"""`sigwarden import kritis`: conversion, the lookaside requirement, duplicate names, and the output files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provider.cli import main
+from provider.config import ConfigError, load_config
+from provider.importers.kritis import KritisOptions, Source, convert, load
+from tests.helpers import VECTORS, write_yaml
+
+KRITIS = sorted((VECTORS / "kritis").glob("*.yaml"))
+
+
+def test_kritis_examples_convert(tmp_path: Path) -> None:
+    conversion = convert(load(KRITIS))
+    (constraint,) = conversion.kubernetes
+    assert constraint["kind"] == "K8sSignedImages" and constraint["metadata"]["name"] == "my-gap"
+    assert constraint["spec"]["parameters"] == {
+        "authorities": ["kritis-authority"], "requireAll": True,
+        "exemptImages": ["gcr.io/kritis_containers/*", "gcr.io/example-project/helloworld"],
+        "breakglassAnnotation": "kritis.grafeas.io/breakglass"}
+    assert conversion.authority_names() == ["test-attestor-1"]
+    attention = [f"{f.source}: {f.became}" for f in conversion.findings if f.attention]
+    assert any(line.startswith("ImageSecurityPolicy default/my-isp: not supported yet") for line in attention)
+    assert any("AttestationAuthority default/kritis-authority: the document has no public key (kritis kept its "
+               "key pair in the Secret kritis-authority-key)" in line for line in attention)
+
+
+def test_gpg_authority_without_lookaside_fails_config_check_until_filled(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The converted GPG authority gets a TODO lookaside; `config check` says what to add."""
+    conversion = convert(load(KRITIS))
+    lookaside = conversion.config["authorities"][0]["attestation"]["lookaside"]
+    assert lookaside.startswith("TODO: attestation.lookaside of authority test-attestor-1")
+    converted = write_yaml(tmp_path / "converted.yaml", conversion.config)
+    assert main(["config", "check", "--for", "verify", str(converted)]) == 2
+    err = capsys.readouterr().err
+    assert ("authorities[0].attestation.lookaside: placeholder left by `sigwarden import`: fill in "
+            "attestation.lookaside of authority test-attestor-1: the https://, http:// or file:// base where its "
+            "GPG simple signatures are") in err
+    # Deleting the placeholder instead of filling it is refused too, with the reason.
+    del conversion.config["authorities"][0]["attestation"]["lookaside"]
+    write_yaml(converted, conversion.config)
+    with pytest.raises(ConfigError, match="lookaside: is required for PGP keys"):
+        load_config(converted)
+    filled = convert(load(KRITIS), KritisOptions(lookaside="https://sigstore.example/"))
+    write_yaml(converted, filled.config)
+    assert main(["config", "check", "--for", "verify", str(converted)]) == 0
+    assert load_config(converted).authorities[0].attestation.lookaside == "https://sigstore.example/"
+
+
+def authority_doc(name: str, namespace: str) -> dict:
+    pem = (VECTORS / "containers-image/cosign.pub").read_text()
+    return {"apiVersion": "kritis.grafeas.io/v1beta1", "kind": "AttestationAuthority",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"publicKeys": [{"keyType": "PKIX", "keyId": f"{namespace}-key",
+                                     "pkixPublicKey": {"publicKeyPem": pem}}]}}
+
+
+def policy_doc(namespace: str, authority: str) -> dict:
+    return {"apiVersion": "kritis.grafeas.io/v1beta1", "kind": "GenericAttestationPolicy",
+            "metadata": {"name": f"gap-{namespace}", "namespace": namespace},
+            "spec": {"attestationAuthorityNames": [authority]}}
+
+
+def test_duplicate_authority_names_across_namespaces_are_qualified_and_reported(tmp_path: Path) -> None:
+    sources = [Source(d, tmp_path / "in.yaml") for d in (
+        authority_doc("signer", "team-a"), authority_doc("signer", "team-b"), authority_doc("solo", "team-a"),
+        policy_doc("team-a", "signer"), policy_doc("team-b", "signer"))]
+    conversion = convert(sources)
+    assert conversion.authority_names() == ["team-a-signer", "team-b-signer", "solo"]
+    by_namespace = {c["spec"]["match"]["namespaces"][0]: c["spec"]["parameters"]["authorities"]
+                    for c in conversion.kubernetes}
+    assert by_namespace == {"team-a": ["team-a-signer"], "team-b": ["team-b-signer"]}
+    warnings = [f.became for f in conversion.findings if f.attention]
+    assert len(warnings) == 2 and "the name 'signer' is used in 2 namespaces" in warnings[0]
+    # PKIX keys need no lookaside: the result loads as it is.
+    assert len(load_config(write_yaml(tmp_path / "c.yaml", conversion.config)).authorities) == 3
+
+
+def test_output_dir_keeps_config_and_kubernetes_objects_apart(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    key = tmp_path / "src/keys/attestor.asc"
+    key.parent.mkdir(parents=True)
+    key.write_bytes((VECTORS / "containers-image/public-key.gpg").read_bytes())
+    source = write_yaml(tmp_path / "src/kritis.yaml", {"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "kritis.grafeas.io/v1beta1", "kind": "AttestationAuthority", "metadata": {"name": "gpg"},
+         "spec": {"publicKeys": [{"keyType": "PGP", "file": "keys/attestor.asc"}]}},
+        policy_doc("default", "gpg")]})
+    out = tmp_path / "out"
+    code = main(["import", "kritis", "--lookaside", "https://sigstore.example/", "-o", str(out), str(source)])
+    assert code == 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    objects = list(yaml.safe_load_all((out / "kubernetes.yaml").read_text()))
+    assert list(config) == ["authorities"]
+    assert [o["kind"] for o in objects] == ["K8sSignedImages"]
+    assert config["authorities"][0]["attestation"]["publicKeys"] == [{"keyType": "PGP", "file": "keys/gpg-0.asc"}]
+    assert (out / "keys/gpg-0.asc").read_bytes() == key.read_bytes()
+    assert "ok AttestationAuthority gpg: spec.publicKeys[0].file" in (out / "migration-report.txt").read_text()
+    loaded = load_config(out / "config.yaml")
+    assert loaded.authorities[0].attestation.keys[0].key_id == "08CD26E446E2E95249B7A405E932F44B23E8DD43"
+    capsys.readouterr()
+    # Key files cannot go to stdout: the user is told to pass a directory.
+    assert main(["import", "kritis", str(source)]) == 2
+    assert "pass --output-dir DIR" in capsys.readouterr().err
+
+
+def test_check_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clean = write_yaml(tmp_path / "clean.yaml", authority_doc("pkix", "default"))
+    assert main(["import", "kritis", "--check", str(clean)]) == 0
+    assert capsys.readouterr().out.endswith("source fields: 1, needing attention: 0\n")
+    assert main(["import", "kritis", "--check", str(VECTORS / "kritis")]) == 1
+    report = capsys.readouterr().out
+    assert "!! ImageSecurityPolicy default/my-isp" in report
+    assert "!! AttestationAuthority test-attestor-1: (Grafeas)" in report
+
+
+def test_unreadable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "broken.yaml").write_text("kind: [unclosed")
+    for source in ("kritis", "ratify"):
+        assert main(["import", source, "--check", str(tmp_path / "broken.yaml")]) == 2
+        assert "broken.yaml: not valid YAML at line 1" in capsys.readouterr().err
+        assert main(["import", source, "--check", str(tmp_path / "absent.yaml")]) == 2
+        assert "absent.yaml: cannot read: No such file or directory" in capsys.readouterr().err
