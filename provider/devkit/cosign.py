@@ -79,7 +79,11 @@ def attestation_envelope(key: PrivateKeyTypes, digest: str, predicate_type: str,
                        "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode()}]}).encode()
 
 
-def attach_attestations(writer: LayoutWriter, image_digest: str, envelopes: list[bytes]) -> dict[str, Any]:
-    """Tag the envelopes as `sha256-<hex>.att`, the way `cosign attest` does."""
+def attach_attestations(writer: LayoutWriter, image_digest: str, envelopes: list[bytes],
+                        annotations: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Tag the envelopes as `sha256-<hex>.att`, the way `cosign attest` does (optional per-layer annotations)."""
     layers = [writer.add_blob(envelope, "application/vnd.dsse.envelope.v1+json") for envelope in envelopes]
+    for layer, notes in zip(layers, annotations or [], strict=False):
+        if notes:
+            layer["annotations"] = notes
     return writer.add_manifest(signature_manifest(writer, layers), image_digest.replace(":", "-") + ".att")
