@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -60,7 +61,7 @@ def _signer_key(pem: bytes) -> PublicKeyTypes:
         if b"CERTIFICATE" in pem:
             return x509.load_pem_x509_certificate(pem).public_key()
         return load_pem_public_key(pem)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise TlogError("the Rekor entry's public key or certificate does not parse") from None
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from provider.config import CosignAuthority, PublicKey
@@ -92,8 +93,11 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
         chain = rest + (load_certificates(blob.chain) if blob.chain else [])
     except (CertificateError, ValueError) as exc:
         raise Rejected(str(exc) or "certificate annotation is empty") from None
-    signer = Signer(key_id=key_id(leaf.public_key()), subject=certificate_subject(leaf),
-                    issuer=certificate_issuer(leaf))
+    try:  # key and extensions are parsed lazily; a certificate from a registry may carry anything
+        signer = Signer(key_id=key_id(leaf.public_key()), subject=certificate_subject(leaf),
+                        issuer=certificate_issuer(leaf))
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise Rejected(f"the signing certificate cannot be used: {exc}") from None
     if not verify_signature(leaf.public_key(), blob.signature, blob.signed):
         raise Rejected("signature does not verify with the key of its certificate", signer)
     if content_problem:

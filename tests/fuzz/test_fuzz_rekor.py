@@ -155,3 +155,11 @@ def test_odd_integrated_times_and_indexes_are_domain_errors(integrated: Any, log
                        "Payload": entry})
     with contextlib.suppress(TlogError):
         verify_bundle(text, SIMPLE, REKOR)
+
+
+def test_a_recorded_key_on_an_unknown_curve_is_a_domain_error() -> None:
+    # Found by the test above: one bit in the curve OID made key loading raise UnsupportedAlgorithm.
+    body, logged, _ = BODIES["dsse"]
+    changed = _set(body, ("spec", "signatures", 0, "verifier"), lambda value: flip_base64(value, 47, 1))
+    assert b"IJoZIzj0" in base64.b64decode(changed["spec"]["signatures"][0]["verifier"])
+    assert not verifies(rekor.entry_bundle(LOG, changed, 1_700_000_000), logged)

@@ -9,23 +9,26 @@ packet's file name and date are not signed, so they may change).
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from pathlib import Path
 
 import pysequoia
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from provider.config import AttestationAuthority, AttestationKey, CosignAuthority, PublicKey
+from provider.config import AttestationAuthority, AttestationKey, CosignAuthority, PKIConfig, PublicKey
 from provider.devkit import cosign
+from provider.devkit.pki import make_ca
 from provider.reference import parse_reference
 from provider.stores.base import ResolvedImage
 from provider.verifiers.cosign import check_payload
 from provider.verifiers.signers import Rejected, SignedBlob, authenticate
 from provider.verifiers.simplesigning import ATOMIC_TYPE, SIGSTORE_JSON_MAGIC, SimpleSigningVerifier
 from tests.fuzz.strategies_signed import FUZZ, flip, json_values, masks, maybe_base64, positions, to_json
-from tests.test_cosign import REG, keyed, own_image, verify, write_key
+from tests.test_cosign import REG, code_signing_cert, keyed, own_image, verify, write_key
 
 DIGEST = "sha256:" + "d" * 64
 IMAGE = ResolvedImage(parse_reference(f"registry.example/app@{DIGEST}"), DIGEST,
@@ -49,6 +52,22 @@ SIGSTORE_JSON = SIGSTORE_JSON_MAGIC + json.dumps({
     "annotations": {"dev.cosignproject.cosign/signature": base64.b64encode(SIGNATURE).decode()}}).encode()
 
 
+CA = make_ca("fuzz code signing CA", days=3650, backdate_days=1)
+_now = datetime.datetime.now(datetime.UTC)
+LEAF_KEY, LEAF_PEM = code_signing_cert(CA, "builder@fuzz.example", _now - datetime.timedelta(hours=1),
+                                       _now + datetime.timedelta(days=30))
+LEAF_SIGNATURE = cosign.sign(LEAF_KEY, PAYLOAD)
+PKI = CosignAuthority(pki=PKIConfig(roots=(CA.cert,), intermediates=(), identities=()))
+
+
+def pki_accepts(certificate_pem: bytes) -> bool:
+    try:
+        authenticate(SignedBlob(PAYLOAD, LEAF_SIGNATURE, certificate_pem.decode("latin-1")), "fuzz", PKI, "")
+    except Rejected:
+        return False
+    return True
+
+
 def cosign_accepts(payload: bytes, signature: bytes = SIGNATURE) -> bool:
     try:
         authenticate(SignedBlob(payload, signature), "fuzz", COSIGN, check_payload(payload, IMAGE, "ignore"))
@@ -65,6 +84,7 @@ def lookaside_verifies(blob: bytes) -> bool:
 
 def test_the_originals_verify() -> None:
     assert cosign_accepts(PAYLOAD)
+    assert pki_accepts(LEAF_PEM)
     assert lookaside_verifies(MESSAGE)
     assert lookaside_verifies(SIGSTORE_JSON)
 
@@ -88,6 +108,27 @@ def test_payloads_give_a_reason_never_an_exception(payload: bytes) -> None:
 @given(positions, masks)
 def test_a_changed_payload_byte_never_verifies(index: int, mask: int) -> None:
     assert not cosign_accepts(flip(PAYLOAD, index, mask))
+
+
+def certificate_with_flip(index: int, mask: int) -> bytes:
+    der = base64.b64decode(LEAF_PEM.decode().split("-----")[2])
+    mutated = base64.b64encode(flip(der, index, mask)).decode()
+    return b"-----BEGIN CERTIFICATE-----\n" + mutated.encode() + b"\n-----END CERTIFICATE-----\n"
+
+
+@FUZZ
+@given(positions, masks)
+def test_a_changed_certificate_byte_never_verifies(index: int, mask: int) -> None:
+    assert not pki_accepts(certificate_with_flip(index, mask))
+
+
+def test_a_certificate_key_on_an_unknown_curve_is_a_reason() -> None:
+    # The certificate parses, but its key does not load (UnsupportedAlgorithm): a reason, not an exception.
+    der = base64.b64decode(LEAF_PEM.decode().split("-----")[2])
+    curve = der.index(bytes.fromhex("06082a8648ce3d030107"))  # the P-256 OID in the subject public key
+    with pytest.raises(Rejected, match="the signing certificate cannot be used"):
+        authenticate(SignedBlob(PAYLOAD, LEAF_SIGNATURE, certificate_with_flip(curve + 9, 0x01).decode()), "fuzz",
+                     PKI, "")
 
 
 @FUZZ
