@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
@@ -93,6 +94,8 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
         chain = rest + (load_certificates(blob.chain) if blob.chain else [])
     except (CertificateError, ValueError) as exc:
         raise Rejected(str(exc) or "certificate annotation is empty") from None
+    except x509.InvalidVersion as exc:  # not a ValueError in cryptography
+        raise Rejected(f"certificate does not parse: {exc}") from None
     try:  # key and extensions are parsed lazily; a certificate from a registry may carry anything
         signer = Signer(key_id=key_id(leaf.public_key()), subject=certificate_subject(leaf),
                         issuer=certificate_issuer(leaf))

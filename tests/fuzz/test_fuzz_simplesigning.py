@@ -122,6 +122,12 @@ def test_a_changed_certificate_byte_never_verifies(index: int, mask: int) -> Non
     assert not pki_accepts(certificate_with_flip(index, mask))
 
 
+def test_a_certificate_of_an_unknown_version_is_a_reason() -> None:
+    # Found by the test above: byte 12 of the DER is the version number; cryptography raises InvalidVersion.
+    with pytest.raises(Rejected, match="certificate does not parse"):
+        authenticate(SignedBlob(PAYLOAD, LEAF_SIGNATURE, certificate_with_flip(12, 0x01).decode()), "fuzz", PKI, "")
+
+
 def test_a_certificate_key_on_an_unknown_curve_is_a_reason() -> None:
     # The certificate parses, but its key does not load (UnsupportedAlgorithm): a reason, not an exception.
     der = base64.b64decode(LEAF_PEM.decode().split("-----")[2])
