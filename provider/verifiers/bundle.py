@@ -36,6 +36,7 @@ from provider.verifiers.dsse import (
     subject_problem,
 )
 from provider.verifiers.keys import key_id
+from provider.verifiers.signers import CERTIFICATE_PARSE_ERRORS
 
 BUNDLE_ARTIFACT_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 BUNDLE_MEDIA_TYPES = ("application/vnd.dev.sigstore.bundle.v0.3+json", "application/vnd.dev.sigstore.bundle+json")
@@ -107,11 +108,10 @@ class SigstoreBundleVerifier:
         if layer is None:
             return "bundle manifest has no bundle layer"
         try:
-            return Bundle.from_json(store.fetch_blob(image.reference, layer, deadline))
+            data = store.fetch_blob(image.reference, layer, deadline)
         except ArtifactError as exc:
             return f"bundle could not be fetched: {exc}"
-        except (SigstoreError, ValueError) as exc:
-            return f"not a valid Sigstore bundle: {exc}"
+        return parse_bundle(data)
 
     def check(self, image: ResolvedImage, artifact: str, bundle: Bundle | str,
               authority: Authority) -> tuple[SignatureResult | None, AttestationResult | None]:
@@ -129,8 +129,11 @@ class SigstoreBundleVerifier:
             cert = bundle.signing_certificate
         except (SigstoreError, ValueError, AttributeError):
             return rejected("bundles signed with a bare public key are not supported (no certificate)")
-        signer = Signer(key_id=key_id(cert.public_key()), subject=certificate_subject(cert),
-                        issuer=certificate_issuer(cert))
+        try:  # the key and extensions are parsed lazily
+            signer = Signer(key_id=key_id(cert.public_key()), subject=certificate_subject(cert),
+                            issuer=certificate_issuer(cert))
+        except CERTIFICATE_PARSE_ERRORS as exc:
+            return rejected(f"the bundle's signing certificate cannot be used: {exc}")
         verifier: Verifier = keyless.bundle_verifier
         try:
             payload_type, payload = verifier.verify_dsse(bundle, _IdentityPolicy(keyless.identities))
@@ -146,6 +149,14 @@ class SigstoreBundleVerifier:
         return None, AttestationResult(statement.predicate_type, authority.name, not problem, problem, artifact,
                                        None if problem else capped_predicate(statement.predicate,
                                                                              self.max_predicate_bytes))
+
+
+def parse_bundle(data: bytes) -> Bundle | str:
+    """The bundle, or why it is not one."""
+    try:
+        return Bundle.from_json(data)
+    except Exception as exc:  # the library raises many types (ValueError, InvalidVersion, …) on bad input
+        return f"not a valid Sigstore bundle: {type(exc).__name__}: {exc}"
 
 
 def signing_time(verifier: Verifier, bundle: Bundle) -> tuple[TlogEntry, str | None]:

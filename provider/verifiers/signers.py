@@ -28,6 +28,9 @@ from provider.verifiers.certificates import (
 from provider.verifiers.keys import key_id, verify_signature
 from provider.verifiers.rekor import LoggedSignature, TlogError, integrated_at, verify_bundle
 
+# What reading a certificate's key and extensions can raise: cryptography parses them lazily, and not all
+# of its parse errors are ValueErrors.
+CERTIFICATE_PARSE_ERRORS = (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 NO_BUNDLE = "no transparency log bundle, and authority requires one (tlog: required)"
 
 
@@ -99,7 +102,7 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
     try:  # key and extensions are parsed lazily; a certificate from a registry may carry anything
         signer = Signer(key_id=key_id(leaf.public_key()), subject=certificate_subject(leaf),
                         issuer=certificate_issuer(leaf))
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except CERTIFICATE_PARSE_ERRORS as exc:
         raise Rejected(f"the signing certificate cannot be used: {exc}") from None
     if not verify_signature(leaf.public_key(), blob.signature, blob.signed):
         raise Rejected("signature does not verify with the key of its certificate", signer)

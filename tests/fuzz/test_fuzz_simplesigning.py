@@ -128,6 +128,16 @@ def test_a_certificate_of_an_unknown_version_is_a_reason() -> None:
         authenticate(SignedBlob(PAYLOAD, LEAF_SIGNATURE, certificate_with_flip(12, 0x01).decode()), "fuzz", PKI, "")
 
 
+def test_a_certificate_with_two_subject_alternative_names_is_a_reason() -> None:
+    # Found by the test above: cryptography raises DuplicateExtension (not a ValueError) on first access.
+    der = base64.b64decode(LEAF_PEM.decode().split("-----")[2])
+    eku = bytes.fromhex("0603551d25")  # the extendedKeyUsage OID, turned into a second subjectAltName
+    doubled = der.replace(eku, bytes.fromhex("0603551d11"), 1)
+    pem = b"-----BEGIN CERTIFICATE-----\n" + base64.b64encode(doubled) + b"\n-----END CERTIFICATE-----\n"
+    with pytest.raises(Rejected, match="the signing certificate cannot be used: Duplicate"):
+        authenticate(SignedBlob(PAYLOAD, LEAF_SIGNATURE, pem.decode()), "fuzz", PKI, "")
+
+
 def test_a_certificate_key_on_an_unknown_curve_is_a_reason() -> None:
     # The certificate parses, but its key does not load (UnsupportedAlgorithm): a reason, not an exception.
     der = base64.b64decode(LEAF_PEM.decode().split("-----")[2])
