@@ -68,9 +68,12 @@ def test_a_flipped_byte_never_verifies_unless_the_json_is_unchanged(authority: A
 
 
 def signed_content(bundle_bytes: bytes) -> Any:
-    """The bundle's JSON without the one part nobody signs: the signer name on a checkpoint's signature line
-    (the key is chosen by the signature's key hint; the note's own text is what is signed)."""
-    data = json.loads(bundle_bytes)
+    """The bundle's content as the library reads it (so base64 spellings of the same bytes compare equal),
+    without the one part nobody signs: the signer name on a checkpoint's signature line (the key is chosen by
+    the signature's key hint; the note's own text is what is signed)."""
+    from sigstore.models import Bundle
+
+    data = json.loads(Bundle.from_json(bundle_bytes).to_json())
     for entry in data.get("verificationMaterial", {}).get("tlogEntries", []):
         checkpoint = (entry.get("inclusionProof") or {}).get("checkpoint") or {}
         note = checkpoint.get("envelope")
