@@ -166,8 +166,13 @@ def signing_time(verifier: Verifier, bundle: Bundle) -> tuple[TlogEntry, str | N
     time is the signing time (sigstore-python requires one for them).
     """
     entry = bundle.log_entry._inner
-    integrated = entry.integrated_time
-    integrated_time = rfc3339(datetime.fromtimestamp(int(integrated), UTC)) if integrated else ""
+    # The integrated time is only vouched for by an inclusion promise (the SET); without one it is ignored,
+    # as sigstore-python ignores it.
+    integrated = entry.integrated_time if entry.inclusion_promise else None
+    try:
+        integrated_time = rfc3339(datetime.fromtimestamp(int(integrated), UTC)) if integrated else ""
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"the log entry's integrated time {integrated} is not a usable time") from None
     # sigstore-python keeps the verified times to itself; ask it again for them rather than reading
     # the bundle's timestamps unverified (a bundle may carry one bad timestamp beside a good one).
     times = [t.time for t in verifier._establish_time(bundle) if t.source.name == "TIMESTAMP_AUTHORITY"]
