@@ -12,9 +12,6 @@ from typing import Any
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
-from sigstore.errors import Error as SigstoreError
-from sigstore.models import TrustedRoot
-from sigstore.verify import Verifier
 
 from provider.config.model import (
     AttestationAuthority,
@@ -126,6 +123,11 @@ def _trusted_root(node: Node, data: Any) -> tuple[tuple[x509.Certificate, ...], 
 
 def _bundle_verifier(node: Node, trusted_root: Path) -> Any:
     """sigstore-python's offline verifier for Sigstore bundles, from the same trusted root."""
+    # Imported here: sigstore takes a third of a second to import, and only a trustedRoot needs it.
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import TrustedRoot
+    from sigstore.verify import Verifier
+
     try:
         return Verifier(trusted_root=TrustedRoot.from_file(str(trusted_root)))
     except (SigstoreError, ValueError, KeyError, TypeError, OSError) as exc:
