@@ -32,7 +32,9 @@ def _signature_json(sig: SignatureResult) -> dict[str, Any]:
     if sig.signed_at:
         data["signedAt"] = sig.signed_at
     if sig.tlog:
-        data["tlog"] = {"logIndex": sig.tlog.log_index, "integratedTime": sig.tlog.integrated_time}
+        data["tlog"] = {"logIndex": sig.tlog.log_index}
+        if sig.tlog.integrated_time:
+            data["tlog"]["integratedTime"] = sig.tlog.integrated_time
     if sig.timestamp:
         data["timestamp"] = {"time": sig.timestamp}
     if sig.warnings:

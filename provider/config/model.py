@@ -143,6 +143,9 @@ class KeylessConfig:
     intermediates: tuple[x509.Certificate, ...]
     rekor_keys: tuple[PublicKey, ...]
     identities: tuple[Identity, ...]
+    # sigstore-python's verifier over `trusted_root`, built when the config is loaded so that a request never
+    # reads trust material from disk: a changed file takes effect with the next config generation.
+    bundle_verifier: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,22 @@ def attestation_envelope(key: PrivateKeyTypes, digest: str, predicate_type: str,
                        "signatures": [{"keyid": "", "sig": base64.b64encode(signature).decode()}]}).encode()
 
 
-def attach_attestations(writer: LayoutWriter, image_digest: str, envelopes: list[bytes]) -> dict[str, Any]:
-    """Tag the envelopes as `sha256-<hex>.att`, the way `cosign attest` does."""
+def attach_attestations(writer: LayoutWriter, image_digest: str, envelopes: list[bytes],
+                        annotations: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """Tag the envelopes as `sha256-<hex>.att`, the way `cosign attest` does (optional per-layer annotations)."""
     layers = [writer.add_blob(envelope, "application/vnd.dsse.envelope.v1+json") for envelope in envelopes]
+    for layer, notes in zip(layers, annotations or [], strict=False):
+        if notes:
+            layer["annotations"] = notes
     return writer.add_manifest(signature_manifest(writer, layers), image_digest.replace(":", "-") + ".att")
+
+
+def attach_bundle(writer: LayoutWriter, image: dict[str, Any], bundle: bytes) -> dict[str, Any]:
+    """Attach a Sigstore bundle to `image` (its descriptor) as an OCI referrer, the way cosign v3 does."""
+    from provider.verifiers.bundle import BUNDLE_ARTIFACT_TYPE
+
+    layer = writer.add_blob(bundle, BUNDLE_ARTIFACT_TYPE)
+    config = writer.add_blob(b"{}", EMPTY_CONFIG)
+    subject = {k: image[k] for k in ("mediaType", "digest", "size")}
+    return writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": BUNDLE_ARTIFACT_TYPE,
+                                "config": config, "layers": [layer], "subject": subject})

@@ -46,7 +46,8 @@ class CosignAttestationVerifier:
         if descriptor is None or descriptor.media_type != DSSE_LAYER:
             return everyone("attestation layer is not a DSSE envelope descriptor")
         try:
-            envelope = parse_envelope(store.fetch_blob(image.reference, descriptor, deadline))
+            raw = store.fetch_blob(image.reference, descriptor, deadline)
+            envelope = parse_envelope(raw)
             statement = parse_statement(envelope.payload_type, envelope.payload)
         except ArtifactError as exc:
             return everyone(f"envelope could not be fetched: {exc}")
@@ -60,7 +61,8 @@ class CosignAttestationVerifier:
             reasons = []
             for signature in envelope.signatures:
                 blob = SignedBlob(envelope.signed, signature, notes.get(CERTIFICATE_ANNOTATION, ""),
-                                  notes.get(CHAIN_ANNOTATION, ""), notes.get(BUNDLE_ANNOTATION, ""))
+                                  notes.get(CHAIN_ANNOTATION, ""), notes.get(BUNDLE_ANNOTATION, ""),
+                                  envelope=raw, payload=envelope.payload)
                 try:
                     authenticate(blob, authority.name, authority.cosign, content)
                 except Rejected as rejected:

@@ -24,7 +24,7 @@ class Signer:
 @dataclass(frozen=True)
 class TlogEntry:
     log_index: int
-    integrated_time: str  # RFC 3339
+    integrated_time: str  # RFC 3339; empty for Rekor v2 entries, which record no time
 
 
 @dataclass(frozen=True)

@@ -5,19 +5,22 @@ the log's time, the transparency-log entry (inclusion proof or promise), the sig
 the DSSE signature. We add the identity policy (exact or anchored regexps) and the image checks: the
 in-toto subject must be this digest; predicate `https://sigstore.dev/cosign/sign/v1` is a signature,
 anything else an attestation.
+
+Rekor v1 entries carry an integrated time; Rekor v2 entries do not (their proof is the inclusion proof and
+signed checkpoint, which sigstore-python checks), so the signing time of a v2 bundle is its verified RFC 3161
+timestamp. The verifier is built once per config generation (see `KeylessConfig.bundle_verifier`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
-from pathlib import Path
 
 from cryptography.x509 import Certificate
 from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError
-from sigstore.models import Bundle, TrustedRoot
+from sigstore.models import Bundle
 from sigstore.verify import Verifier
 
 from provider.config import Authority, Identity
@@ -33,14 +36,12 @@ from provider.verifiers.dsse import (
     subject_problem,
 )
 from provider.verifiers.keys import key_id
+from provider.verifiers.signers import CERTIFICATE_PARSE_ERRORS
 
 BUNDLE_ARTIFACT_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 BUNDLE_MEDIA_TYPES = ("application/vnd.dev.sigstore.bundle.v0.3+json", "application/vnd.dev.sigstore.bundle+json")
 
-
-@lru_cache(maxsize=16)
-def _verifier(trusted_root: Path, _mtime: float) -> Verifier:
-    return Verifier(trusted_root=TrustedRoot.from_file(str(trusted_root)))
+log = logging.getLogger("sigwarden.verifiers.bundle")
 
 
 class _IdentityPolicy:
@@ -75,12 +76,24 @@ class SigstoreBundleVerifier:
             if bundle_or_reason is None:
                 continue  # a referrer of another kind
             for authority in authorities:
-                signature, attestation = self.check(image, artifact.descriptor.digest, bundle_or_reason, authority)
+                signature, attestation = self._isolated(image, artifact.descriptor.digest, bundle_or_reason,
+                                                        authority)
                 if signature is not None:
                     signatures.append(signature)
                 if attestation is not None:
                     attestations.append(attestation)
         return VerifierOutcome(tuple(signatures), tuple(attestations))
+
+    def _isolated(self, image: ResolvedImage, artifact: str, bundle: Bundle | str,
+                  authority: Authority) -> tuple[SignatureResult | None, AttestationResult | None]:
+        # A bundle is registry input: whatever the library raises on it is this bundle's result, never the image's.
+        try:
+            return self.check(image, artifact, bundle, authority)
+        except Exception as exc:
+            log.warning("Sigstore bundle %s could not be checked", artifact, exc_info=True)
+            return SignatureResult("sigstore-bundle", artifact, authority.name, False,
+                                   f"Sigstore bundle could not be checked: {type(exc).__name__}: {exc}",
+                                   artifact_type=BUNDLE_ARTIFACT_TYPE), None
 
     def _bundle(self, image: ResolvedImage, artifact: SignatureArtifact, store: Store,
                 deadline: float) -> Bundle | str | None:
@@ -95,11 +108,10 @@ class SigstoreBundleVerifier:
         if layer is None:
             return "bundle manifest has no bundle layer"
         try:
-            return Bundle.from_json(store.fetch_blob(image.reference, layer, deadline))
+            data = store.fetch_blob(image.reference, layer, deadline)
         except ArtifactError as exc:
             return f"bundle could not be fetched: {exc}"
-        except (SigstoreError, ValueError) as exc:
-            return f"not a valid Sigstore bundle: {exc}"
+        return parse_bundle(data)
 
     def check(self, image: ResolvedImage, artifact: str, bundle: Bundle | str,
               authority: Authority) -> tuple[SignatureResult | None, AttestationResult | None]:
@@ -111,28 +123,60 @@ class SigstoreBundleVerifier:
         if isinstance(bundle, str):
             return rejected(bundle)
         keyless = authority.cosign.keyless if authority.cosign else None
-        if keyless is None or keyless.trusted_root is None:
+        if keyless is None or keyless.bundle_verifier is None:
             return rejected(f"authority {authority.name} has no keyless trustedRoot to check Sigstore bundles")
         try:
             cert = bundle.signing_certificate
         except (SigstoreError, ValueError, AttributeError):
             return rejected("bundles signed with a bare public key are not supported (no certificate)")
-        signer = Signer(key_id=key_id(cert.public_key()), subject=certificate_subject(cert),
-                        issuer=certificate_issuer(cert))
+        try:  # the key and extensions are parsed lazily
+            signer = Signer(key_id=key_id(cert.public_key()), subject=certificate_subject(cert),
+                            issuer=certificate_issuer(cert))
+        except CERTIFICATE_PARSE_ERRORS as exc:
+            return rejected(f"the bundle's signing certificate cannot be used: {exc}")
+        verifier: Verifier = keyless.bundle_verifier
         try:
-            verifier = _verifier(keyless.trusted_root, keyless.trusted_root.stat().st_mtime)
             payload_type, payload = verifier.verify_dsse(bundle, _IdentityPolicy(keyless.identities))
             statement = parse_statement(payload_type, payload)
+            tlog, timestamp = signing_time(verifier, bundle)
         except (SigstoreError, ValueError) as exc:
             return rejected(f"Sigstore bundle rejected: {exc}", signer)
         problem = subject_problem(statement, image.digest)
-        entry = bundle.log_entry._inner
-        tlog = TlogEntry(int(entry.log_index), rfc3339(datetime.fromtimestamp(int(entry.integrated_time), UTC)))
         if statement.predicate_type == COSIGN_SIGN_PREDICATE:
             return SignatureResult("sigstore-bundle", artifact, authority.name, not problem, problem, signer,
-                                   signed_at=tlog.integrated_time, tlog=tlog, artifact_type=BUNDLE_ARTIFACT_TYPE), None
+                                   signed_at=tlog.integrated_time or timestamp, tlog=tlog, timestamp=timestamp,
+                                   artifact_type=BUNDLE_ARTIFACT_TYPE), None
         return None, AttestationResult(statement.predicate_type, authority.name, not problem, problem, artifact,
                                        None if problem else capped_predicate(statement.predicate,
                                                                              self.max_predicate_bytes))
 
 
+def parse_bundle(data: bytes) -> Bundle | str:
+    """The bundle, or why it is not one."""
+    try:
+        return Bundle.from_json(data)
+    except Exception as exc:  # the library raises many types (ValueError, InvalidVersion, …) on bad input
+        return f"not a valid Sigstore bundle: {type(exc).__name__}: {exc}"
+
+
+def signing_time(verifier: Verifier, bundle: Bundle) -> tuple[TlogEntry, str | None]:
+    """The verified log entry and the earliest verified RFC 3161 time, for a bundle that already verified.
+
+    Rekor v1 entries have an integrated time; Rekor v2 entries have none, and the timestamp authority's
+    time is the signing time (sigstore-python requires one for them).
+    """
+    entry = bundle.log_entry._inner
+    # The integrated time is only vouched for by an inclusion promise (the SET); without one it is ignored,
+    # as sigstore-python ignores it.
+    integrated = entry.integrated_time if entry.inclusion_promise else None
+    try:
+        integrated_time = rfc3339(datetime.fromtimestamp(int(integrated), UTC)) if integrated else ""
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"the log entry's integrated time {integrated} is not a usable time") from None
+    # sigstore-python keeps the verified times to itself; ask it again for them rather than reading
+    # the bundle's timestamps unverified (a bundle may carry one bad timestamp beside a good one).
+    times = [t.time for t in verifier._establish_time(bundle) if t.source.name == "TIMESTAMP_AUTHORITY"]
+    timestamp = rfc3339(min(times)) if times else None
+    if not integrated_time and timestamp is None:
+        raise ValueError("the log entry has no integrated time and the bundle no verified timestamp")
+    return TlogEntry(int(entry.log_index), integrated_time), timestamp

@@ -83,8 +83,10 @@ def check_payload(payload: bytes, image: ResolvedImage, docker_reference: str,
         kind = critical["type"]
         digest = critical["image"]["docker-manifest-digest"]
         identity = (critical.get("identity") or {}).get("docker-reference", "")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # any JSON shape may arrive here
         return "payload is not a simple-signing JSON document"
+    if not isinstance(identity, str):
+        return "payload identity.docker-reference is not a string"
     if kind != expected_type:
         return f"payload type is {kind!r}, not {expected_type!r}"
     if digest != image.digest:
@@ -136,4 +138,4 @@ def _result(layer: CosignLayer, authority: str, outcome: Authenticated | Rejecte
     tlog = outcome.tlog
     return SignatureResult("cosign", layer.artifact, authority, True, "", outcome.signer,
                            signed_at=tlog.integrated_time if tlog else None, tlog=tlog,
-                           artifact_type=SIMPLESIGNING_LAYER)
+                           warnings=outcome.warnings, artifact_type=SIMPLESIGNING_LAYER)

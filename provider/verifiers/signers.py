@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from provider.config import CosignAuthority, PublicKey
@@ -24,8 +26,11 @@ from provider.verifiers.certificates import (
     verify_chain,
 )
 from provider.verifiers.keys import key_id, verify_signature
-from provider.verifiers.rekor import TlogError, integrated_at, verify_bundle
+from provider.verifiers.rekor import LoggedSignature, TlogError, integrated_at, verify_bundle
 
+# What reading a certificate's key and extensions can raise: cryptography parses them lazily, and not all
+# of its parse errors are ValueErrors.
+CERTIFICATE_PARSE_ERRORS = (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 NO_BUNDLE = "no transparency log bundle, and authority requires one (tlog: required)"
 
 
@@ -38,12 +43,24 @@ class SignedBlob:
     certificate: str = ""
     chain: str = ""
     bundle: str = ""  # the dev.sigstore.cosign/bundle annotation
+    envelope: bytes = b""  # for a DSSE signature: the raw envelope and its payload (what log entries bind)
+    payload: bytes = b""
 
 
 @dataclass(frozen=True)
 class Authenticated:
     signer: Signer
     tlog: TlogEntry | None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    """The outcome of a signature's Rekor bundle: an entry, a rejection, or nothing to check."""
+
+    entry: TlogEntry | None = None
+    problem: str = ""  # the bundle is there and proves nothing: the signature fails, whatever `tlog` says
+    note: str = ""  # the bundle is there but could not be checked (no Rekor keys)
 
 
 class Rejected(Exception):
@@ -65,10 +82,12 @@ def authenticate(blob: SignedBlob, authority: str, settings: CosignAuthority, co
     signer = Signer(key_id=key_id(key.key), subject=key.origin)
     if content_problem:
         raise Rejected(content_problem, signer)
-    tlog, tlog_problem = log_entry(blob, key.key, settings.rekor_keys)
-    if tlog is None and settings.tlog == "required":
-        raise Rejected(tlog_problem or NO_BUNDLE, signer)
-    return Authenticated(signer, tlog)
+    logged = log_entry(blob, key.key, settings.rekor_keys)
+    if logged.problem:
+        raise Rejected(logged.problem, signer)
+    if logged.entry is None and settings.tlog == "required":
+        raise Rejected(logged.note or NO_BUNDLE, signer)
+    return Authenticated(signer, logged.entry, (logged.note,) if logged.note else ())
 
 
 def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem: str) -> Authenticated:
@@ -78,8 +97,13 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
         chain = rest + (load_certificates(blob.chain) if blob.chain else [])
     except (CertificateError, ValueError) as exc:
         raise Rejected(str(exc) or "certificate annotation is empty") from None
-    signer = Signer(key_id=key_id(leaf.public_key()), subject=certificate_subject(leaf),
-                    issuer=certificate_issuer(leaf))
+    except x509.InvalidVersion as exc:  # not a ValueError in cryptography
+        raise Rejected(f"certificate does not parse: {exc}") from None
+    try:  # key and extensions are parsed lazily; a certificate from a registry may carry anything
+        signer = Signer(key_id=key_id(leaf.public_key()), subject=certificate_subject(leaf),
+                        issuer=certificate_issuer(leaf))
+    except CERTIFICATE_PARSE_ERRORS as exc:
+        raise Rejected(f"the signing certificate cannot be used: {exc}") from None
     if not verify_signature(leaf.public_key(), blob.signature, blob.signed):
         raise Rejected("signature does not verify with the key of its certificate", signer)
     if content_problem:
@@ -89,11 +113,12 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
         if trust is None:
             continue
         rekor_keys = settings.keyless.rekor_keys if kind == "keyless" and settings.keyless else settings.rekor_keys
-        tlog, tlog_problem = log_entry(blob, leaf.public_key(), rekor_keys)
-        if tlog is None and (kind == "keyless" or settings.tlog == "required"):
+        logged = log_entry(blob, leaf.public_key(), rekor_keys)
+        tlog = logged.entry
+        if logged.problem or (tlog is None and (kind == "keyless" or settings.tlog == "required")):
             # A short-lived Fulcio certificate can only be checked at the time the log vouches for.
-            reasons.append(tlog_problem or (NO_BUNDLE if kind == "pki" else
-                                            "keyless signature without a verified transparency log entry"))
+            reasons.append(logged.problem or logged.note or (
+                NO_BUNDLE if kind == "pki" else "keyless signature without a verified transparency log entry"))
             continue
         at = integrated_at(tlog) if tlog else datetime.now(UTC)
         try:
@@ -105,18 +130,23 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
         if problem:
             reasons.append(problem)
             continue
-        return Authenticated(signer, tlog)
+        return Authenticated(signer, tlog, (logged.note,) if logged.note else ())
     raise Rejected("; ".join(reasons), signer)
 
 
-def log_entry(blob: SignedBlob, signer_key: PublicKeyTypes,
-              rekor_keys: Sequence[PublicKey]) -> tuple[TlogEntry | None, str]:
-    """The verified Rekor entry, or None and why not (empty reason when there is no bundle at all)."""
+def log_entry(blob: SignedBlob, signer_key: PublicKeyTypes, rekor_keys: Sequence[PublicKey]) -> LogCheck:
+    """Check the signature's Rekor bundle, if it has one.
+
+    A bundle that is present but does not verify, or does not bind this signature, fails the signature
+    even under `tlog: optional` (cosign does the same): "optional" means a bundle may be absent, not that
+    a broken one may be ignored. Without Rekor keys the bundle cannot be judged and is only noted.
+    """
     if not blob.bundle:
-        return None, ""
+        return LogCheck()
     if not rekor_keys:
-        return None, "a Rekor bundle is attached but the authority has no rekorKeys to check it"
+        return LogCheck(note="a Rekor bundle is attached but the authority has no rekorKeys to check it")
+    logged = LoggedSignature(blob.signature, blob.signed, signer_key, blob.envelope, blob.payload)
     try:
-        return verify_bundle(blob.bundle, blob.signature, blob.signed, signer_key, rekor_keys), ""
+        return LogCheck(verify_bundle(blob.bundle, logged, rekor_keys))
     except TlogError as exc:
-        return None, f"transparency log entry rejected: {exc}"
+        return LogCheck(problem=f"transparency log entry rejected: {exc}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import pysequoia
 
@@ -20,6 +22,7 @@ from provider.verifiers.base import SignatureResult, Signer, VerifierOutcome
 from provider.verifiers.cosign import SIGNATURE_ANNOTATION, check_payload, read_layers
 from provider.verifiers.keys import key_id, verify_signature
 from provider.verifiers.limits import LimitError, check_openpgp_message, load_json
+from provider.verifiers.openpgp import find_signing_key, signature_issuers
 
 ATOMIC_TYPE = "atomic container signature"
 COSIGN_TYPE = "cosign container image signature"
@@ -86,14 +89,18 @@ class SimpleSigningVerifier:
         except Exception as exc:  # pysequoia reports every failure as RuntimeError with a backtrace
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if "no valid signatures" in first.lower():
-                return _result(artifact, authority, f"signed by a key not trusted by authority {authority}")
+                return _result(artifact, authority, _unverified_reason(blob, certs, authority))
             return _result(artifact, authority, f"not a valid OpenPGP signed message: {first}")
         if not verified.valid_sigs:
-            return _result(artifact, authority, f"signed by a key not trusted by authority {authority}")
+            return _result(artifact, authority, _unverified_reason(blob, certs, authority))
         fingerprint = str(verified.valid_sigs[0].certificate).upper()
         signer = Signer(key_id=fingerprint, subject=next((k.key_id for k in settings.keys
                                                           if k.pgp is not None and k.pgp.fingerprint.upper()
                                                           == fingerprint), fingerprint))
+        # Sequoia accepted the key as of the signing time; it must also be usable now.
+        key = find_signing_key(certs, (str(verified.valid_sigs[0].signing_key).upper(),), datetime.now(UTC))
+        if key is not None and key.problem:
+            return _result(artifact, authority, key.problem, signer)
         problem = check_payload(verified.bytes, image, settings.docker_reference, ATOMIC_TYPE)
         return _result(artifact, authority, problem, signer)
 
@@ -107,6 +114,17 @@ class SimpleSigningVerifier:
         signer = Signer(key_id=key.key_id or key_id(key.pkix.key), subject=key.key_id)
         problem = check_payload(payload, image, settings.docker_reference, payload_type)
         return _result(artifact, authority, problem, signer)
+
+
+def _unverified_reason(message: bytes, certs: Sequence[Any], authority: str) -> str:
+    """Why no signature in an OpenPGP message verified: unknown, expired or revoked key, or bad bytes."""
+    key = find_signing_key(certs, signature_issuers(message), datetime.now(UTC))
+    if key is None:
+        return f"signed by a key not trusted by authority {authority}"
+    if key.problem:
+        return key.problem
+    return (f"the signature by key {key.fingerprint} does not verify: the signature or the signed payload "
+            "is corrupted or was altered")
 
 
 def _result(artifact: str, authority: str, problem: str, signer: Signer | None = None) -> SignatureResult:
