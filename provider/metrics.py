@@ -56,8 +56,8 @@ class Metrics:
             "sigwarden_certificate_expiry_timestamp_seconds", "When the serving certificate or the client CA "
             "expires (Unix time; the earliest certificate in the file).", ["kind"], registry=r)
         self.trust_expiry = Gauge(
-            "sigwarden_trust_certificate_expiry_timestamp_seconds", "When a CA, TSA or signing certificate named "
-            "by an authority expires (Unix time).", ["authority", "store", "subject"], registry=r)
+            "sigwarden_trust_certificate_expiry_timestamp_seconds", "When a CA, TSA or signing certificate, or an "
+            "OpenPGP key, named by an authority expires (Unix time).", ["authority", "store", "subject"], registry=r)
 
     def count_verified(self, values: Iterable[Any]) -> None:
         """Count verified facts by each authority that vouched for them."""
@@ -80,21 +80,27 @@ class Metrics:
     def observe_trust_material(self, config: Config) -> None:
         """Replace the trust-material expiry series with those of `config`'s authorities."""
         self.trust_expiry.clear()
-        for authority, store, certificate in _trust_certificates(config):
-            self.trust_expiry.labels(authority, store, certificate.subject.rfc4514_string()).set(
-                certificate.not_valid_after_utc.timestamp())
+        for authority, store, subject, expires in _trust_expiries(config):
+            self.trust_expiry.labels(authority, store, subject).set(expires)
 
 
-def _trust_certificates(config: Config) -> Iterator[tuple[str, str, x509.Certificate]]:
+def _trust_expiries(config: Config) -> Iterator[tuple[str, str, str, float]]:
+    """(authority, store, subject, expiry as Unix time) for every expiring item of trust material."""
     for authority in config.authorities:
+        certificates: list[tuple[str, x509.Certificate]] = []
         cosign = authority.cosign
         if cosign is not None and cosign.keyless is not None:
-            for cert in cosign.keyless.roots + cosign.keyless.intermediates:
-                yield authority.name, "cosign.keyless", cert
+            certificates += [("cosign.keyless", c) for c in cosign.keyless.roots + cosign.keyless.intermediates]
         if cosign is not None and cosign.pki is not None:
-            for cert in cosign.pki.roots + cosign.pki.intermediates:
-                yield authority.name, "cosign.pki", cert
+            certificates += [("cosign.pki", c) for c in cosign.pki.roots + cosign.pki.intermediates]
         if authority.notation is not None:
-            for store, certs in authority.notation.trust_stores.items():
-                for cert in certs:
-                    yield authority.name, f"notation.{store}", cert
+            certificates += [(f"notation.{store}", c) for store, certs in authority.notation.trust_stores.items()
+                             for c in certs]
+        for store, certificate in certificates:
+            yield authority.name, store, certificate.subject.rfc4514_string(), \
+                certificate.not_valid_after_utc.timestamp()
+        # OpenPGP keys may carry an expiry too; PKIX public keys have none.
+        for key in authority.attestation.keys if authority.attestation is not None else ():
+            expiration = getattr(key.pgp, "expiration", None) if key.kind == "pgp" else None
+            if expiration is not None:
+                yield authority.name, "attestation.pgp", key.key_id, expiration.timestamp()

@@ -12,6 +12,7 @@ import itertools
 import json
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ class FakeKubeAPI:
     constraint_kinds: dict[str, str] = field(default_factory=dict)  # kind -> plural served by discovery
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
+    before: Callable[[str, str], None] | None = None  # called with (method, path) before each request is served
     _versions: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -122,6 +124,8 @@ class FakeKubeAPI:
             if not self.allowed(target, verb):
                 return status(403, f"forbidden: {verb} {target.resource} {target.name or ''}")
             with self._lock:
+                if self.before is not None:
+                    self.before(request.method, path)
                 return self._serve(target, verb, reply, status)
 
         return app

@@ -130,6 +130,28 @@ def test_documented_examples_render_and_validate(example: Path) -> None:
     assert f"{example.parent.name}/{example.name}" in referenced, "every example is documented"
 
 
+def _values_blocks() -> list[tuple[str, dict[str, Any]]]:
+    """YAML blocks in the docs whose top-level keys are all chart values: examples users copy."""
+    keys = set(yaml.safe_load((CHART / "values.yaml").read_text()))
+    blocks = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        for index, text in enumerate(re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S)):
+            data = yaml.safe_load(text)
+            if isinstance(data, dict) and set(data) <= keys:
+                blocks.append((f"{doc.name}#{index}", data))
+    return blocks
+
+
+@pytest.mark.parametrize(("where", "values"), _values_blocks(), ids=[w for w, _ in _values_blocks()])
+def test_values_examples_in_the_docs_render(where: str, values: dict[str, Any]) -> None:
+    docs = render(values)
+    assert of_kind(docs, "Deployment"), where
+
+
+def test_docs_show_values_examples() -> None:
+    assert "install.md#0" in [w for w, _ in _values_blocks()]
+
+
 @pytest.mark.parametrize("case", ["default", "manifests", "label", "mutation"])
 def test_only_the_delivery_job_is_a_hook(case: str) -> None:
     docs = render(CASES[case])
@@ -220,8 +242,9 @@ def test_given_ca_modes_use_the_given_bundle_and_fail_clearly_without_it() -> No
 
 
 def test_client_ca_comes_from_the_webhook_configuration_or_a_value_never_from_gatekeepers_secret() -> None:
-    rendered = "".join(render_text(CASES["default"]).values())
-    assert "gatekeeper-webhook-server-cert" not in rendered and "lookup" not in rendered
+    sources = "".join(p.read_text() for p in (CHART / "templates").iterdir())
+    for word in ("gatekeeper-webhook-server-cert", "lookup", "genCA", "genSignedCert", "randAlphaNum", "now"):
+        assert not re.search(rf"\b{word}\b", sources), word
     docs = render({})
     (role,) = [r for r in of_kind(docs, "ClusterRole") if r["metadata"]["name"] == "sigwarden-certs"]
     assert {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["validatingwebhookconfigurations"],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 
+import pysequoia
 from prometheus_client import generate_latest
 
 from provider.devkit.pki import issue, make_ca
@@ -25,12 +27,17 @@ def test_trust_material_and_tls_expiry_are_exported_and_follow_reloads(tmp_path:
     cert, key = leaf.write(tmp_path, "server")
     (tmp_path / "client-ca.pem").write_bytes(client_ca.cert_pem)
     policy = json.loads((VECTORS / "notation/ratify-valid_trust_policy.json").read_text())
+    signer = pysequoia.Tsk.generate("ci <ci@example.org>")
+    expires = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(days=20)
+    pgp = signer.extract_certificate().set_expiration(expiration=expires, certifier=signer.certifier())
     config = {
         "server": {"tls": {"cert": str(cert), "key": str(key), "clientCA": "client-ca.pem"}},
         "authorities": [
             {"name": "corp", "cosign": {"pki": {"roots": ["corp.pem"]}}},
             {"name": "release", "notation": {"trustStores": {"ca:certs": ["notation.pem"], "tsa:ts": ["tsa.pem"]},
                                              "trustPolicy": {"inline": policy}}},
+            {"name": "kms", "attestation": {"publicKeys": [{"keyType": "PGP", "keyId": "ci-key",
+                                                            "asciiArmoredPgpPublicKey": str(pgp)}]}},
         ],
     }
     path = write_yaml(tmp_path / "config.yaml", config)
@@ -43,6 +50,8 @@ def test_trust_material_and_tls_expiry_are_exported_and_follow_reloads(tmp_path:
     assert metric_value(text, name, {"authority": "release", "store": "notation.tsa:ts"}) == \
         tsa.cert.not_valid_after_utc.timestamp()
     assert metric_value(text, name, {"authority": "release", "store": "notation.ca:certs"}) > 0
+    assert metric_value(text, name, {"authority": "kms", "store": "attestation.pgp", "subject": "ci-key"}) == \
+        expires.timestamp()
     expiry = "sigwarden_certificate_expiry_timestamp_seconds"
     assert metric_value(text, expiry, {"kind": "serving"}) == leaf.cert.not_valid_after_utc.timestamp()
     assert metric_value(text, expiry, {"kind": "client-ca"}) == client_ca.cert.not_valid_after_utc.timestamp()

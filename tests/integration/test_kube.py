@@ -251,3 +251,35 @@ def test_constraints_command_reads_the_rendered_configmap(gatekeeper_api: KubeAP
     assert main(["--server", gatekeeper_api.url, "--service-account-dir", str(gatekeeper_api.account_dir),
                  "constraints", "--file", str(path), "--release", "sigwarden"]) == 1
     assert yaml.safe_load(configmap["data"]["constraints.yaml"].split("---")[1])["kind"] == "K8sSignedImages"
+
+
+def test_replicas_racing_for_the_secret_all_serve_the_winners_certificate(kube: KubeAPIServer,
+                                                                          tmp_path: Path) -> None:
+    gatekeeper_objects(kube.api, make_ca("gatekeeper").cert_pem)
+    winner_ca = make_ca("sigwarden serving CA", days=3650)
+    winner = certs.ServingMaterial(winner_ca, issue(winner_ca, HOSTS[0], HOSTS, server=True), winner_ca.cert_pem)
+
+    def other_replica_writes_first(method: str, path: str) -> None:
+        if method == "POST" and path == secret_path(NAMESPACE) and SECRET not in kube.api.objects:
+            _store(kube.api, winner)
+
+    kube.api.before = other_replica_writes_first
+    material = serving(kube, tmp_path).sync()
+    assert material.leaf.cert == winner.leaf.cert
+    assert (tmp_path / "tls.crt").read_bytes() == winner.leaf.cert_pem
+    assert [m for m, _ in kube.api.log].count("POST") == 1
+    assert kube.api.objects[provider_path("sigwarden")]["spec"]["caBundle"] == winner.ca_bundle_b64
+
+    # A renewal that loses to another replica's renewal (stale resourceVersion) uses the other one too.
+    expiring = certs.ServingMaterial(winner_ca, issue(winner_ca, HOSTS[0], HOSTS, server=True, days=3),
+                                     winner_ca.cert_pem)
+    _store(kube.api, expiring)
+    renewed_elsewhere = certs.renew(expiring, HOSTS)
+
+    def other_replica_renews_first(method: str, path: str) -> None:
+        if method == "PUT" and path == SECRET:
+            _store(kube.api, renewed_elsewhere)
+
+    kube.api.before = other_replica_renews_first
+    material = serving(kube, tmp_path).sync()
+    assert material.leaf.cert == renewed_elsewhere.leaf.cert
