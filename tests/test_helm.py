@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import celpy
 import helm_python as helm
 import jsonschema
 import kubernetes_validate
@@ -453,6 +454,41 @@ def test_label_guard_lets_only_the_platform_groups_change_the_enforcement_label(
     assert policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["namespaces"]
     assert not of_kind(render({"policy": {"namespaceLabel": {"key": LABEL, "actions": {"deny": "deny"}}}}),
                        "ValidatingAdmissionPolicy")
+
+
+def _admit(policy: dict[str, Any], old: dict[str, str] | None, new: dict[str, str], groups: list[str]) -> str:
+    """Evaluate the policy's CEL with a real CEL engine; returns "" when admitted, else the message."""
+    env = celpy.Environment()
+
+    def run(expression: str, activation: dict[str, Any]) -> Any:
+        return env.program(env.compile(expression)).evaluate(activation)
+
+    activation = {"object": celpy.json_to_cel({"metadata": {"name": "team-a", "labels": new}}),
+                  "oldObject": celpy.json_to_cel(None if old is None else {"metadata": {"name": "team-a",
+                                                                                        "labels": old}}),
+                  "request": celpy.json_to_cel({"operation": "CREATE" if old is None else "UPDATE",
+                                                "userInfo": {"username": "someone", "groups": groups}})}
+    variables: dict[str, Any] = {}
+    for variable in policy["spec"]["variables"]:
+        activation["variables"] = celpy.json_to_cel(variables)
+        variables[variable["name"]] = celpy.json_to_cel(run(variable["expression"], activation))
+    activation["variables"] = celpy.json_to_cel(variables)
+    for rule in policy["spec"]["validations"]:
+        if not run(rule["expression"], activation):
+            return str(run(rule["messageExpression"], activation))
+    return ""
+
+
+def test_label_guard_decisions_under_a_cel_engine() -> None:
+    (policy,) = of_kind(render(CASES["label"]), "ValidatingAdmissionPolicy")
+    developer, platform = ["system:authenticated", "team-a"], ["system:authenticated", "platform-admins"]
+    assert _admit(policy, None, {"team": "a"}, developer) == ""
+    assert "only platform-admins may change it" in _admit(policy, None, {LABEL: "deny"}, developer)
+    assert _admit(policy, None, {LABEL: "deny"}, platform) == ""
+    assert LABEL in _admit(policy, {LABEL: "deny"}, {}, developer)                     # opting out by removal
+    assert _admit(policy, {LABEL: "deny"}, {LABEL: "warn"}, developer) != ""          # or by weakening
+    assert _admit(policy, {LABEL: "deny"}, {LABEL: "deny", "cost-centre": "42"}, developer) == ""
+    assert _admit(policy, {LABEL: "deny"}, {}, platform) == ""
 
 
 def _metric_names(expression: str) -> set[str]:
