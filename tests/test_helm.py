@@ -383,6 +383,30 @@ def test_timeouts_fit_inside_gatekeepers_webhook_timeouts() -> None:
     assert re.fullmatch(r"\d+s", ttl) and int(ttl[:-1]) <= 30
 
 
+def test_gatekeeper_values_file_sets_what_sigwardens_chart_expects() -> None:
+    """Gatekeeper's real chart (vendored in tests/charts/) rendered with deploy/gatekeeper-values.yaml."""
+    chart = helm.Chart.load(str(ROOT / "tests/charts/gatekeeper"))
+    values = yaml.safe_load((DEPLOY / "gatekeeper-values.yaml").read_text())
+    rendered = chart.render(values, name="gatekeeper", namespace="gatekeeper-system", is_install=True)
+    docs = [d for text in rendered.values() for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    ours = yaml.safe_load((CHART / "values.yaml").read_text())["gatekeeper"]
+    (validating,) = of_kind(docs, "ValidatingWebhookConfiguration")
+    assert validating["metadata"]["name"] == ours["validatingWebhookConfiguration"]
+    webhook = next(w for w in validating["webhooks"] if w["name"] == "validation.gatekeeper.sh")
+    assert webhook["failurePolicy"] == "Fail" and webhook["timeoutSeconds"] == ours["validatingWebhookTimeoutSeconds"]
+    (mutating,) = of_kind(docs, "MutatingWebhookConfiguration")
+    (mutation_webhook,) = mutating["webhooks"]
+    mutation_values = yaml.safe_load((DEPLOY / "examples/mutation.yaml").read_text())
+    assert mutation_webhook["timeoutSeconds"] == mutation_values["gatekeeper"]["mutatingWebhookTimeoutSeconds"]
+    providers = of_kind(render(mutation_values), "Provider")
+    assert max(p["spec"]["timeout"] for p in providers) <= mutation_webhook["timeoutSeconds"]
+    for deployment in of_kind(docs, "Deployment"):
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert "--external-data-provider-response-cache-ttl=30s" in args
+        assert f"--exempt-namespace={NAMESPACE}" in args
+        assert deployment["metadata"]["namespace"] == ours["namespace"]
+
+
 def test_rendered_templates_equal_the_project_templates() -> None:
     rendered = {t["metadata"]["name"]: t for t in of_kind(render({}), "ConstraintTemplate")}
     project = {p.stem: yaml.safe_load(p.read_text()) for p in (ROOT / "constraints/templates").glob("*.yaml")}
