@@ -13,15 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from cryptography import x509
 
 from provider.devkit.pki import issue, make_ca
+from provider.devkit.process import ProviderProcess
 from provider.kube import certs
 from provider.kube.__main__ import main
 from provider.kube.client import KubeClient, KubeError, provider_path, secret_path, webhook_configuration_path
 from provider.kube.constraints import ConstraintError, deliver
 from provider.kube.tlssync import ClientCA, ServingCertificate, SyncError
+from tests.helpers import ProviderPKI, free_port, provider_request, write_yaml
 from tests.kubeapi import FakeKubeAPI, KubeAPIServer
 from tests.test_helm import PLACEHOLDER, render
 
@@ -283,3 +286,34 @@ def test_replicas_racing_for_the_secret_all_serve_the_winners_certificate(kube: 
     kube.api.before = other_replica_renews_first
     material = serving(kube, tmp_path).sync()
     assert material.leaf.cert == renewed_elsewhere.leaf.cert
+
+
+def test_what_the_keeper_writes_is_what_gatekeeper_can_call(kube: KubeAPIServer, tmp_path: Path,
+                                                            pki: ProviderPKI) -> None:
+    """Keeper output → a real `sigwarden serve` → a Gatekeeper-like mTLS client trusting the patched caBundle."""
+    gatekeeper_objects(kube.api, pki.client_ca.cert_pem)
+    args = ["--server", kube.url, "--service-account-dir", str(kube.account_dir), "certs", "--namespace", NAMESPACE,
+            "--secret", "sigwarden-tls", "--dir", str(tmp_path / "tls"), "--provider", "sigwarden",
+            "--host", "localhost", "--client-ca-webhook", WEBHOOK, "--client-ca-file",
+            str(tmp_path / "client-ca/ca.crt"), "--once"]
+    assert main(args) == 0
+    port, metrics_port = free_port(), free_port()
+    config = write_yaml(tmp_path / "config.yaml", {"server": {
+        "listen": f"127.0.0.1:{port}", "metricsListen": f"127.0.0.1:{metrics_port}",
+        "tls": {"cert": "tls/tls.crt", "key": "tls/tls.key", "clientCA": "client-ca/ca.crt"}}})
+    provider = ProviderProcess(config, port, metrics_port)
+    try:
+        provider.wait_ready()
+        bundle = tmp_path / "provider-ca-bundle.pem"
+        bundle.write_bytes(base64.b64decode(kube.api.objects[provider_path("sigwarden")]["spec"]["caBundle"]))
+        url = f"https://localhost:{port}/verify"
+        answer = requests.post(url, json=provider_request(["not a reference!"]), cert=pki.client_pair,
+                               verify=str(bundle), timeout=10)
+        assert answer.status_code == 200
+        assert answer.json()["response"]["items"][0]["error"].startswith("INVALID_REFERENCE")
+        # TLS 1.3 may report the refused client certificate as a reset rather than an alert.
+        with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
+            requests.post(url, json=provider_request(["alpine"]), verify=str(bundle), timeout=10,
+                          cert=(pki.path("stranger.crt"), pki.path("stranger.key")))
+    finally:
+        provider.stop()
