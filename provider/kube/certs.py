@@ -96,6 +96,7 @@ def renewal_reason(material: ServingMaterial, hosts: tuple[str, ...]) -> str:
     try:
         names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         present = set(names.get_values_for_type(x509.DNSName))
+        present |= {str(address) for address in names.get_values_for_type(x509.IPAddress)}
     except x509.ExtensionNotFound:
         present = set()
     missing = sorted(set(hosts) - present)

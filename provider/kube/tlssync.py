@@ -50,6 +50,46 @@ def write_if_changed(path: Path, data: bytes, mode: int = 0o644) -> bool:
     return True
 
 
+def publish(directory: Path, files: dict[str, tuple[bytes, int]]) -> bool:
+    """Swap in a set of files at once, as Kubernetes does for Secret volumes.
+
+    Each name is a symlink into `..data`, itself a symlink to a fresh versioned directory, so a reader never
+    sees a new certificate with the old key. Returns False when the content is already current.
+    """
+    if all(_content(directory / name) == data for name, (data, _) in files.items()):
+        return False
+    directory.mkdir(parents=True, exist_ok=True)
+    version = Path(tempfile.mkdtemp(dir=directory, prefix="..version-"))
+    for name, (data, mode) in files.items():
+        (version / name).write_bytes(data)
+        os.chmod(version / name, mode)
+    os.chmod(version, 0o755)
+    _symlink(directory / "..data", version.name)
+    for name in files:
+        _symlink(directory / name, f"..data/{name}")
+    for old in directory.glob("..version-*"):
+        if old != version:
+            for child in old.iterdir():
+                child.unlink()
+            old.rmdir()
+    return True
+
+
+def _content(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _symlink(path: Path, target: str) -> None:
+    """Point `path` at `target`, replacing whatever is there in one rename."""
+    temporary = path.with_name(f"{path.name}.tmp")
+    temporary.unlink(missing_ok=True)
+    os.symlink(target, temporary)
+    os.replace(temporary, path)
+
+
 @dataclass(frozen=True)
 class ServingCertificate:
     """The shared TLS Secret and the files the server reads, plus the Providers that must trust it."""
@@ -64,10 +104,10 @@ class ServingCertificate:
     def sync(self) -> certs.ServingMaterial:
         """Make the Secret current, write the files, patch the Providers; returns what is served."""
         material = self._current_secret()
-        for name, data, mode in (("tls.crt", material.leaf.cert_pem, 0o644), ("tls.key", material.leaf.key_pem, 0o600),
-                                 ("ca.crt", material.ca_bundle, 0o644)):
-            if write_if_changed(self.directory / name, data, mode):
-                log.info("serving certificate file written", extra={"file": name})
+        files = {"tls.crt": (material.leaf.cert_pem, 0o644), "tls.key": (material.leaf.key_pem, 0o600),
+                 "ca.crt": (material.ca_bundle, 0o644)}
+        if publish(self.directory, files):
+            log.info("serving certificate files written", extra={"directory": str(self.directory)})
         self.patch_providers(material.ca_bundle_b64)
         return material
 

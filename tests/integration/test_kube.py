@@ -87,6 +87,11 @@ def test_first_replica_creates_the_certificate_and_patches_the_providers(kube: K
     stored = kube.api.objects[SECRET]["data"]
     assert base64.b64decode(stored["tls.crt"]) == (tmp_path / "a/tls.crt").read_bytes()
 
+    # Files are published together: links into one versioned directory, swapped at once.
+    assert all((tmp_path / "a" / n).is_symlink() for n in ("tls.crt", "tls.key", "ca.crt"))
+    (version,) = (tmp_path / "a").glob("..version-*")
+    assert (tmp_path / "a/..data").resolve() == version.resolve()
+
     # A second replica serves the same certificate: no new Secret, no Provider patch.
     kube.api.log.clear()
     serving(kube, tmp_path / "b").sync()
@@ -105,8 +110,16 @@ def test_a_leaf_near_expiry_is_renewed_from_the_same_ca(kube: KubeAPIServer, tmp
     ca = make_ca("sigwarden serving CA", days=3650)
     expiring = issue(ca, HOSTS[0], HOSTS, server=True, days=5)
     _store(kube.api, certs.ServingMaterial(ca, expiring, ca.cert_pem))
+    serving(kube, tmp_path).sync()
+    before = (tmp_path / "tls.crt").read_bytes()
+    assert x509.load_pem_x509_certificate(before).serial_number != expiring.cert.serial_number
+    _store(kube.api, certs.ServingMaterial(ca, expiring, ca.cert_pem))
     material = serving(kube, tmp_path).sync()
     assert material.ca.cert == ca.cert and material.ca_bundle == ca.cert_pem
+    # The new pair replaced the old one on disk, and only one version directory is left.
+    assert len(list(tmp_path.glob("..version-*"))) == 1
+    assert (tmp_path / "tls.crt").read_bytes() == material.leaf.cert_pem != before
+    assert (tmp_path / "tls.key").read_bytes() == material.leaf.key_pem
     assert material.leaf.cert.serial_number != expiring.cert.serial_number
     assert (material.leaf.cert.not_valid_after_utc - expiring.cert.not_valid_after_utc).days >= 80
     assert base64.b64decode(kube.api.objects[SECRET]["data"]["tls.crt"]) == material.leaf.cert_pem
@@ -187,7 +200,8 @@ def test_certs_command_once_exits_when_everything_is_in_place(kube: KubeAPIServe
             *[a for h in HOSTS for a in ("--host", h)], "--client-ca-webhook", WEBHOOK,
             "--client-ca-file", str(tmp_path / "client-ca/ca.crt"), "--once", "--interval", "0.1"]
     assert main(args) == 0
-    assert {p.name for p in (tmp_path / "tls").iterdir()} == {"tls.crt", "tls.key", "ca.crt"}
+    assert {p.name for p in (tmp_path / "tls").iterdir() if not p.name.startswith("..")} == {
+        "tls.crt", "tls.key", "ca.crt"}
     assert (tmp_path / "client-ca/ca.crt").exists()
 
 
