@@ -306,6 +306,21 @@ def test_pod_security_settings(case: str) -> None:
         "labels"].items()
 
 
+@pytest.mark.parametrize("case", ["default", "mutation"])
+def test_selectors_pick_only_the_provider_pods(case: str) -> None:
+    docs = render(CASES[case])
+    (deployment,) = of_kind(docs, "Deployment")
+    other_pods = [j["spec"]["template"]["metadata"]["labels"] for j in of_kind(docs, "Job")]
+    assert other_pods or case != "default"
+    selectors = [s["spec"]["selector"] for s in of_kind(docs, "Service")]
+    selectors += [p["spec"]["selector"]["matchLabels"] for p in of_kind(docs, "PodDisruptionBudget")]
+    selectors += [n["spec"]["podSelector"]["matchLabels"] for n in of_kind(docs, "NetworkPolicy")]
+    for selector in selectors:
+        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+        for labels in other_pods:
+            assert not selector.items() <= labels.items()
+
+
 def test_network_policy_is_on_and_selects_the_provider_pods() -> None:
     docs = render({})
     (policy,) = of_kind(docs, "NetworkPolicy")
