@@ -53,8 +53,8 @@ def write_if_changed(path: Path, data: bytes, mode: int = 0o644) -> bool:
 def publish(directory: Path, files: dict[str, tuple[bytes, int]]) -> bool:
     """Swap in a set of files at once, as Kubernetes does for Secret volumes.
 
-    Each name is a symlink into `..data`, itself a symlink to a fresh versioned directory, so a reader never
-    sees a new certificate with the old key. Returns False when the content is already current.
+    Each name is a symlink into `..data`, itself a symlink to a fresh versioned directory: one rename switches
+    certificate, key and CA together. Returns False when the content is already current.
     """
     if all(_content(directory / name) == data for name, (data, _) in files.items()):
         return False
