@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from provider.config import Config
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -45,3 +53,58 @@ class Metrics:
         self.tls_reloads = Counter(
             "sigwarden_tls_reloads_total", "TLS context rebuilds after certificate files changed, by result.",
             ["result"], registry=r)
+        self.verified_by_authority = Counter(
+            "sigwarden_verified_items_total", "Verified items by the authority that vouched for them (an item "
+            "vouched for by two authorities counts for both).", ["authority"], registry=r)
+        self.certificate_expiry = Gauge(
+            "sigwarden_certificate_expiry_timestamp_seconds", "When the serving certificate or the client CA "
+            "expires (Unix time; the earliest certificate in the file).", ["kind"], registry=r)
+        self.trust_expiry = Gauge(
+            "sigwarden_trust_certificate_expiry_timestamp_seconds", "When a CA, TSA or signing certificate, or an "
+            "OpenPGP key, named by an authority expires (Unix time).", ["authority", "store", "subject"], registry=r)
+
+    def count_verified(self, values: Iterable[Any]) -> None:
+        """Count verified facts by each authority that vouched for them."""
+        for value in values:
+            if isinstance(value, dict) and value.get("verified"):
+                for authority in value.get("authorities") or ():
+                    self.verified_by_authority.labels(authority).inc()
+
+    def observe_tls_files(self, cert: Path | None, client_ca: Path | None) -> None:
+        """Record the expiry of the serving certificate and of the client CA (unreadable files are skipped)."""
+        for kind, path in (("serving", cert), ("client-ca", client_ca)):
+            if path is None:
+                continue
+            try:
+                certificates = x509.load_pem_x509_certificates(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            self.certificate_expiry.labels(kind).set(min(c.not_valid_after_utc for c in certificates).timestamp())
+
+    def observe_trust_material(self, config: Config) -> None:
+        """Replace the trust-material expiry series with those of `config`'s authorities."""
+        self.trust_expiry.clear()
+        for authority, store, subject, expires in _trust_expiries(config):
+            self.trust_expiry.labels(authority, store, subject).set(expires)
+
+
+def _trust_expiries(config: Config) -> Iterator[tuple[str, str, str, float]]:
+    """(authority, store, subject, expiry as Unix time) for every expiring item of trust material."""
+    for authority in config.authorities:
+        certificates: list[tuple[str, x509.Certificate]] = []
+        cosign = authority.cosign
+        if cosign is not None and cosign.keyless is not None:
+            certificates += [("cosign.keyless", c) for c in cosign.keyless.roots + cosign.keyless.intermediates]
+        if cosign is not None and cosign.pki is not None:
+            certificates += [("cosign.pki", c) for c in cosign.pki.roots + cosign.pki.intermediates]
+        if authority.notation is not None:
+            certificates += [(f"notation.{store}", c) for store, certs in authority.notation.trust_stores.items()
+                             for c in certs]
+        for store, certificate in certificates:
+            yield authority.name, store, certificate.subject.rfc4514_string(), \
+                certificate.not_valid_after_utc.timestamp()
+        # OpenPGP keys may carry an expiry too; PKIX public keys have none.
+        for key in authority.attestation.keys if authority.attestation is not None else ():
+            expiration = getattr(key.pgp, "expiration", None) if key.kind == "pgp" else None
+            if expiration is not None:
+                yield authority.name, "attestation.pgp", key.key_id, expiration.timestamp()

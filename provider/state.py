@@ -65,6 +65,8 @@ class ProviderState:
         if previous is not None:
             previous.engine.shutdown()
         self.metrics.config_loaded.set(1)
+        self.metrics.observe_trust_material(config)
+        self.metrics.observe_tls_files(config.server.tls.cert, config.server.tls.client_ca)
         return runtime
 
     def reload_if_changed(self) -> bool:

@@ -17,6 +17,9 @@ def _strict(schema: Any) -> Any:
     """Unknown fields are errors here (kubectl's strict field validation), unless the CRD preserves them."""
     if isinstance(schema, dict):
         schema = {k: _strict(v) for k, v in schema.items()}
+        if isinstance(schema.get("pattern"), str) and schema["pattern"].startswith("^(?i)"):
+            # RE2 takes inline flags anywhere; Python only at the start of the pattern.
+            schema["pattern"] = "(?i)^" + schema["pattern"][5:]
         if "properties" in schema and not schema.get("x-kubernetes-preserve-unknown-fields"):
             schema.setdefault("additionalProperties", False)
         return schema

@@ -65,6 +65,7 @@ class ReloadingContext:
             log.error("TLS reload failed; the previous certificates stay in use", extra={"error": str(exc)})
             return
         self._metrics.tls_reloads.labels("success").inc()
+        self._metrics.observe_tls_files(settings.cert, settings.client_ca)
         log.info("TLS certificates reloaded")
 
 

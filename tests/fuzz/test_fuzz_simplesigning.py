@@ -150,7 +150,7 @@ def test_a_certificate_key_on_an_unknown_curve_is_a_reason() -> None:
     # reads every key when the chain is loaded, so the reason is given there.
     der = base64.b64decode(LEAF_PEM.decode().split("-----")[2])
     curve = der.index(bytes.fromhex("06082a8648ce3d030107"))  # the P-256 OID in the subject public key
-    with pytest.raises(Rejected, match="certificate does not parse: Curve .* is not supported"):
+    with pytest.raises(Rejected, match=r"certificate does not parse: Curve .* is not supported"):
         authenticate(SignedBlob(PAYLOAD, LEAF_SIGNATURE, certificate_with_flip(curve + 9, 0x01).decode()), "fuzz",
                      PKI, "")
 

@@ -24,7 +24,64 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ include "sigwarden.fullname" . }}.{{ .Release.Namespace }}.svc
 {{- end -}}
 
-{{- /* Provider timeout in seconds minus 500 ms: the provider answers before Gatekeeper gives up. */ -}}
+{{- define "sigwarden.image" -}}
+"{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+{{- end -}}
+
+{{- /* "true" when the pod runs the certificate keeper: it issues the serving certificate or copies the client CA. */ -}}
+{{- define "sigwarden.certsKeeper" -}}
+{{- if or (eq .Values.tls.mode "pod") (and .Values.mtls.enabled (eq .Values.mtls.clientCA.source "webhook")) }}true{{ end -}}
+{{- end -}}
+
+{{- /* Provider.spec.timeout for the validating (verify) Provider, checked against Gatekeeper's webhook timeout. */ -}}
+{{- define "sigwarden.verifyTimeout" -}}
+{{- $timeout := int .Values.provider.timeout -}}
+{{- if gt $timeout (int .Values.gatekeeper.validatingWebhookTimeoutSeconds) -}}
+{{- fail (printf "provider.timeout (%ds) is longer than gatekeeper.validatingWebhookTimeoutSeconds (%ds): Gatekeeper would give up first and, with failurePolicy Ignore, admit the pod unverified" $timeout (int .Values.gatekeeper.validatingWebhookTimeoutSeconds)) -}}
+{{- end -}}
+{{- $timeout -}}
+{{- end -}}
+
+{{- /* The mutating webhook has its own, shorter timeout (1 s in Gatekeeper's chart). */ -}}
+{{- define "sigwarden.mutateTimeout" -}}
+{{- min (int .Values.provider.timeout) (int .Values.gatekeeper.mutatingWebhookTimeoutSeconds) -}}
+{{- end -}}
+
+{{- /* The provider answers 500 ms before the shortest Provider timeout in use. */ -}}
 {{- define "sigwarden.requestDeadline" -}}
-{{ sub (mul (int .Values.provider.timeout) 1000) 500 }}ms
+{{- $shortest := int (include "sigwarden.verifyTimeout" .) -}}
+{{- if .Values.mutation.enabled }}{{ $shortest = min $shortest (int (include "sigwarden.mutateTimeout" .)) }}{{ end -}}
+{{ sub (mul $shortest 1000) 500 }}ms
+{{- end -}}
+
+{{- /* Labels of constraints: no managed-by, since the delivery Job may apply them rather than Helm. */ -}}
+{{- define "sigwarden.constraintLabels" -}}
+{{ include "sigwarden.selectorLabels" . }}
+app.kubernetes.io/component: policy
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{- /* A service account token for the one container that talks to the API server (the pod mounts none). */ -}}
+{{- define "sigwarden.kubeApiVolume" -}}
+- name: kube-api
+  projected:
+    sources:
+      - serviceAccountToken: {path: token, expirationSeconds: 3607}
+      - configMap: {name: kube-root-ca.crt, items: [{key: ca.crt, path: ca.crt}]}
+{{- end -}}
+
+{{- define "sigwarden.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile: {type: RuntimeDefault}
+{{- end -}}
+
+{{- define "sigwarden.containerSecurityContext" -}}
+runAsNonRoot: true
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+capabilities: {drop: ["ALL"]}
+seccompProfile: {type: RuntimeDefault}
 {{- end -}}
