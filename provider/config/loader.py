@@ -50,6 +50,12 @@ def _server(root: Node) -> ServerConfig:
         threads=node.integer("threads", defaults.threads),
         reload_interval=node.duration("reloadInterval", defaults.reload_interval),
         tls=tls_config,
+        handshake_timeout=node.duration("handshakeTimeout", defaults.handshake_timeout),
+        header_timeout=node.duration("headerTimeout", defaults.header_timeout),
+        body_timeout=node.duration("bodyTimeout", defaults.body_timeout),
+        idle_timeout=node.duration("idleTimeout", defaults.idle_timeout),
+        max_connections=node.integer("maxConnections", defaults.max_connections, minimum=16),
+        max_header_bytes=node.integer("maxHeaderBytes", defaults.max_header_bytes, minimum=1024),
     )
 
 

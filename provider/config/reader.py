@@ -17,7 +17,8 @@ from provider.config.model import ConfigError, PublicKey, parse_duration
 SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "": {"server", "verification", "mutation", "stores", "authorities", "include"},
     "server": {"listen", "metricsListen", "requestDeadline", "maxKeys", "maxBodyBytes", "threads",
-               "reloadInterval", "tls"},
+               "reloadInterval", "tls",
+               "handshakeTimeout", "headerTimeout", "bodyTimeout", "idleTimeout", "maxConnections", "maxHeaderBytes"},
     "server.tls": {"cert", "key", "clientCA", "clientNames"},
     "verification": {"concurrency", "maxSignatures", "maxBlobBytes", "maxPredicateBytes", "cache"},
     "verification.cache": {"ttl", "unverifiedTtl", "errorTtl", "maxEntries"},
