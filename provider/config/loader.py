@@ -9,6 +9,7 @@ import yaml
 from cryptography import x509
 
 from provider.config.authorities import included_authorities, parse_authority
+from provider.config.guard import declared_keys
 from provider.config.model import (
     CacheConfig,
     Config,
@@ -129,7 +130,10 @@ def load_config(path: str | Path) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, "", f"not valid YAML: {exc}") from None
-    return build_config(data if data is not None else {}, source)
+    if data is None:
+        # An empty or comment-only file is what a truncated write or an unfilled ConfigMap looks like.
+        raise ConfigError(source, "", "the config file is empty; write `{}` to run with every default")
+    return build_config(data, source)
 
 
 def build_config(data: Any, source: Path) -> Config:
@@ -153,4 +157,5 @@ def build_config(data: Any, source: Path) -> Config:
         stores=stores or (StoreConfig(type="registry", match=("*",)),),
         authorities=tuple(authorities),
         sources=tuple(dict.fromkeys([source, *reader.sources])),
+        declared=declared_keys(data),
     )

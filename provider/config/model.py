@@ -208,6 +208,9 @@ class Config:
     authorities: tuple[Authority, ...]
     # Every file this config was built from, so a change to any of them triggers a reload.
     sources: tuple[Path, ...] = ()
+    # Which protective keys the file wrote out (dotted paths, see provider.config.guard): a reload may only
+    # drop authorities, stores or client-certificate checks that the new file removes explicitly.
+    declared: frozenset[str] = frozenset()
 
 
 def pattern_matches(pattern: str, reference: str) -> bool:
