@@ -48,9 +48,9 @@ def parse_provider_request(body: bytes, max_keys: int) -> list[str]:
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object (a ProviderRequest)")
     if data.get("apiVersion") not in API_VERSIONS:
-        raise BadRequest(f"apiVersion must be one of {', '.join(API_VERSIONS)}, got {data.get('apiVersion')!r}")
+        raise BadRequest(f"apiVersion must be one of {', '.join(API_VERSIONS)}, got {_brief(data.get('apiVersion'))}")
     if data.get("kind") != "ProviderRequest":
-        raise BadRequest(f"kind must be ProviderRequest, got {data.get('kind')!r}")
+        raise BadRequest(f"kind must be ProviderRequest, got {_brief(data.get('kind'))}")
     request = data.get("request")
     if not isinstance(request, dict):
         raise BadRequest("request must be an object with a keys list")
@@ -67,6 +67,12 @@ def parse_provider_request(body: bytes, max_keys: int) -> list[str]:
         if not key:
             raise BadRequest(f"request.keys[{index}] is an empty string")
     return keys
+
+
+def _brief(value: Any) -> str:
+    """A client's value quoted back in an error, cut short: the answer must not echo a megabyte."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def provider_response(items: Sequence[dict[str, Any]] = (), system_error: str = "") -> dict[str, Any]:
