@@ -9,7 +9,10 @@ malformed HTTP) is answered as a ProviderResponse with `systemError`, like the a
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
+import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,8 +30,20 @@ log = logging.getLogger("sigwarden.server")
 READ_CHUNK = 64 * 1024
 # Connections that end this way get no TLS close_notify: the peer is gone or is not worth waiting for.
 _ABRUPT = frozenset({"evicted", "reset", "send_timeout", "handshake_timeout", "handshake_failed"})
+# How long a refused client may keep sending before the connection is closed under it.
+_LINGER = 2.0
 # How long a graceful close may wait for a peer that does not read what is still buffered for it.
 _CLOSE_GRACE = 5.0
+
+
+# asyncio gives every TLS connection a 256 KiB read buffer up front: 1 GiB for 4096 mostly idle connections.
+# One TLS record (16 KiB plus overhead) per read is plenty for requests of a few kilobytes.
+TLS_READ_BUFFER = 17 * 1024
+
+
+def shrink_tls_buffers() -> None:
+    """Make every TLS connection asyncio creates in this process allocate TLS_READ_BUFFER, not 256 KiB."""
+    asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
 
 
 @dataclass(frozen=True)
@@ -70,21 +85,30 @@ class FrontDoor:
         self._metrics = metrics
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="sigwarden-app")
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(self, sock: socket.socket) -> None:
+        """Serve one accepted connection until it closes, times out or is evicted."""
         task = asyncio.current_task()
-
-        def abort() -> None:
-            writer.transport.abort()
-            if task is not None:
-                task.cancel()
-
-        connection = Connection(abort=abort, peer=str(writer.get_extra_info("peername")))
+        connection = Connection(abort=task.cancel if task is not None else sock.close, peer=_peer(sock))
         if not self.table.admit(connection):
-            writer.transport.abort()
+            sock.close()
             return
+        writer: asyncio.StreamWriter | None = None
         reason = "done"
         try:
-            reason = await self._converse(reader, writer, connection)
+            limits = self._limits()
+            try:
+                async with asyncio.timeout(limits.handshake_timeout):
+                    # No TLS state (tens of kilobytes) for a connection until its client says something.
+                    await _readable(sock)
+                    reader, writer = await _open_tls(sock, self._tls(), limits.handshake_timeout + 1)
+            except TimeoutError:
+                reason = "handshake_timeout"
+                return
+            except (ssl.SSLError, ConnectionError, OSError) as exc:
+                log.debug("TLS handshake failed", extra={"peer": connection.peer, "error": str(exc)})
+                reason = "handshake_failed"
+                return
+            reason = await self._converse(reader, writer, connection, limits)
         except asyncio.CancelledError:
             reason = "evicted"  # counted by the table already; a shutdown cancels this way too
         except TimeoutError:
@@ -94,19 +118,13 @@ class FrontDoor:
             reason = "reset"
         finally:
             self.table.remove(connection, reason)
-            _close(writer, graceful=reason not in _ABRUPT)
+            if writer is not None:
+                _close(writer, graceful=reason not in _ABRUPT)
+            else:
+                sock.close()
 
     async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        connection: Connection) -> str:
-        limits = self._limits()
-        try:
-            async with asyncio.timeout(limits.handshake_timeout):
-                await writer.start_tls(self._tls(), ssl_handshake_timeout=limits.handshake_timeout + 1)
-        except TimeoutError:
-            return "handshake_timeout"
-        except (ssl.SSLError, ConnectionError, OSError) as exc:
-            log.debug("TLS handshake failed", extra={"peer": connection.peer, "error": str(exc)})
-            return "handshake_failed"
+                        connection: Connection, limits: Limits) -> str:
         ssl_object = writer.get_extra_info("ssl_object")
         peer_cert = ssl_object.getpeercert() if ssl_object is not None else None
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
@@ -121,6 +139,7 @@ class FrontDoor:
                 if refusal.status:
                     self._metrics.bad_requests.labels(refusal.reason).inc()
                     await self._send(writer, http, json_answer(refusal.status, refusal.message), limits, True)
+                    await _discard_input(reader)
                 return refusal.reason
             if request is None:
                 return "done"
@@ -211,6 +230,43 @@ async def _read(reader: asyncio.StreamReader, deadline: float, timeout: Refusal)
             return await reader.read(READ_CHUNK)
     except TimeoutError:
         raise timeout from None
+
+
+async def _discard_input(reader: asyncio.StreamReader) -> None:
+    """Read and drop what the client is still sending, briefly, so closing does not reset the connection
+    (and destroy the answer) while the client is still writing the rest of a refused request."""
+    with contextlib.suppress(TimeoutError, ConnectionError, OSError, ssl.SSLError):
+        async with asyncio.timeout(_LINGER):
+            while await reader.read(READ_CHUNK):
+                pass
+
+
+async def _readable(sock: socket.socket) -> None:
+    """Wait until the client sends its first bytes, without reading them."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
+
+
+async def _open_tls(sock: socket.socket, context: ssl.SSLContext,
+                    handshake_timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=READ_CHUNK)
+    protocol = asyncio.StreamReaderProtocol(reader)
+    transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock, ssl=context,
+                                                      ssl_handshake_timeout=handshake_timeout)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+def _peer(sock: socket.socket) -> str:
+    try:
+        return str(sock.getpeername())
+    except OSError:
+        return ""
 
 
 def _close(writer: asyncio.StreamWriter, graceful: bool) -> None:

@@ -12,11 +12,12 @@ import logging
 import os
 import resource
 import signal
+import socket
 from typing import Any
 
 from gunicorn.workers.base import Worker
 
-from provider.server.frontdoor import FrontDoor
+from provider.server.frontdoor import FrontDoor, shrink_tls_buffers
 
 log = logging.getLogger("sigwarden.server")
 
@@ -47,6 +48,7 @@ class FrontDoorWorker(Worker):  # type: ignore[misc]
     """Serves gunicorn's listening sockets with the FrontDoor the application built in `load()`."""
 
     def init_process(self) -> None:
+        shrink_tls_buffers()
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         super().init_process()
@@ -72,13 +74,13 @@ class FrontDoorWorker(Worker):  # type: ignore[misc]
     async def _serve(self) -> None:
         front: FrontDoor = self.app.front_door
         self.loop.set_exception_handler(_quiet_connection_errors)
-        servers = [await asyncio.start_server(front.handle, sock=listener.sock, backlog=self.cfg.backlog)
-                   for listener in self.sockets]
+        connections: set[asyncio.Task[None]] = set()
+        acceptors = [asyncio.create_task(_accept(listener.sock, front, connections)) for listener in self.sockets]
         while self.alive and self.ppid == os.getppid():
             self.notify()
             await asyncio.sleep(0.5)
-        for server in servers:
-            server.close()
+        for acceptor in acceptors:
+            acceptor.cancel()
         await self._drain(front)
         front.shutdown()
 
@@ -91,6 +93,22 @@ class FrontDoorWorker(Worker):  # type: ignore[misc]
             front.table.remove(connection, "shutdown")
             connection.abort()
         await asyncio.sleep(0)
+
+
+async def _accept(listener: socket.socket, front: FrontDoor, connections: set[asyncio.Task[None]]) -> None:
+    """Accept connections forever, one task each (kept in `connections` so none is collected mid-flight)."""
+    loop = asyncio.get_running_loop()
+    listener.setblocking(False)
+    while True:
+        try:
+            sock, _ = await loop.sock_accept(listener)
+        except OSError as exc:  # out of file descriptors, or the peer reset before accept
+            log.warning("accept failed", extra={"error": str(exc)})
+            await asyncio.sleep(0.1)
+            continue
+        task = asyncio.create_task(front.handle(sock))
+        connections.add(task)
+        task.add_done_callback(connections.discard)
 
 
 def _quiet_connection_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

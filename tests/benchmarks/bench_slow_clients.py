@@ -47,6 +47,14 @@ def timed(provider: ProviderProcess, pki: ProviderPKI, fresh: bool) -> list[floa
     return times
 
 
+def worker_rss_kib(provider: ProviderProcess) -> int:
+    """Resident memory of gunicorn's worker (the master's child), which holds every connection."""
+    master = provider.process.pid
+    child = Path(f"/proc/{master}/task/{master}/children").read_text().split()[0]
+    status = Path(f"/proc/{child}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+
+
 def summary(times: list[float]) -> tuple[float, float, float]:
     return (statistics.median(times) * 1000, statistics.quantiles(times, n=100)[98] * 1000, max(times) * 1000)
 
@@ -70,6 +78,7 @@ def main() -> None:
             rows = {}
             for kind, fresh in (("kept-alive", False), ("fresh", True)):
                 rows[("unloaded", kind)] = summary(timed(provider, pki, fresh))
+            rss_before = worker_rss_kib(provider)
             with crowd(port, IDLE, DRIBBLERS) as held:
                 while metric_value(requests.get(f"{provider.metrics_url}/metrics", timeout=10).text,
                                    "sigwarden_connections", {"phase": "handshake"}) < IDLE + DRIBBLERS:
@@ -77,8 +86,12 @@ def main() -> None:
                 for kind, fresh in (("kept-alive", False), ("fresh", True)):
                     rows[("loaded", kind)] = summary(timed(provider, pki, fresh))
                 still_open = held.still_open()
+                rss_loaded = worker_rss_kib(provider)
             print(f"held open by the server during the loaded run: {still_open} of {IDLE + DRIBBLERS} "
                   f"({IDLE} idle, {DRIBBLERS} dribbling a ClientHello)")
+            per_connection = (rss_loaded - rss_before) / (IDLE + DRIBBLERS)
+            print(f"worker RSS: {rss_before / 1024:.1f} MiB unloaded, {rss_loaded / 1024:.1f} MiB loaded, "
+                  f"{per_connection:.1f} KiB per held connection (x 4096 = {per_connection * 4096 / 1024:.0f} MiB)")
             print(f"{'load':>9} {'connection':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
             for (load, kind), (p50, p99, peak) in rows.items():
                 print(f"{load:>9} {kind:>11} {p50:>8.2f} {p99:>8.2f} {peak:>8.2f}")
