@@ -152,3 +152,17 @@ def test_keep_alive_serves_many_requests_on_one_connection(start_provider: Start
         tls.sendall(request * 2 + last)  # pipelined: answered one after the other, in order
         _, _, raw = read_answer(tls)
     assert raw.count(b"HTTP/1.1 200 ") == 3 and raw.count(b'"digest":"sha256:') == 3
+
+
+def test_expect_100_continue_is_answered_before_the_body(start_provider: Start, pki: ProviderPKI,
+                                                         layouts: Path) -> None:
+    provider = start_provider(config(layouts))
+    body = json.dumps(provider_request([KEY])).encode()
+    with mtls_socket(provider.port, pki) as tls:
+        tls.sendall(b"POST /verify HTTP/1.1\r\nHost: sigwarden\r\nExpect: 100-continue\r\nConnection: close\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        interim = tls.recv(1024)
+        tls.sendall(body)
+        status, document, _ = read_answer(tls)
+    assert interim.startswith(b"HTTP/1.1 100 ")
+    assert status == 200 and document["response"]["items"][0]["value"]["digest"].startswith("sha256:")
