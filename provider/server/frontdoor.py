@@ -28,6 +28,7 @@ from provider.server.wsgi import HTTPAnswer, HTTPRequest, WSGIApp, call_app, jso
 log = logging.getLogger("sigwarden.server")
 
 READ_CHUNK = 64 * 1024
+WRITE_BUFFER = 1024 * 1024
 # Connections that end this way get no TLS close_notify: the peer is gone or is not worth waiting for.
 _ABRUPT = frozenset({"evicted", "reset", "send_timeout", "handshake_timeout", "handshake_failed"})
 # How long a refused client may keep sending before the connection is closed under it.
@@ -259,6 +260,9 @@ async def _open_tls(sock: socket.socket, context: ssl.SSLContext,
     protocol = asyncio.StreamReaderProtocol(reader)
     transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock, ssl=context,
                                                       ssl_handshake_timeout=handshake_timeout)
+    # A 100-item answer is ~65 KiB: over asyncio's default 64 KiB mark every such answer paused the writer
+    # for a round of the loop. A client that does not read is still cut off by server.bodyTimeout.
+    transport.set_write_buffer_limits(high=WRITE_BUFFER)
     return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
 
 
