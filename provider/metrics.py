@@ -50,6 +50,13 @@ class Metrics:
             ["result"], registry=r)
         self.config_loaded = Gauge(
             "sigwarden_config_last_reload_success", "1 when the last config load succeeded.", registry=r)
+        self.connections = Gauge(
+            "sigwarden_connections", "Open connections on the provider port, by phase (handshake, waiting, "
+            "reading, busy).", ["phase"], registry=r)
+        self.connections_closed = Counter(
+            "sigwarden_connections_closed_total", "Connections closed, by reason (done, handshake_failed, "
+            "handshake_timeout, idle_timeout, header_timeout, body_timeout, bad_request, evicted, refused).",
+            ["reason"], registry=r)
         self.tls_reloads = Counter(
             "sigwarden_tls_reloads_total", "TLS context rebuilds after certificate files changed, by result.",
             ["result"], registry=r)

@@ -1,6 +1,7 @@
 """The live configuration and engine, swapped atomically when the config or a file it references changes.
 
-A config that fails to load on reload is logged and counted; the previous one keeps serving.
+A config that fails to load on reload is logged and counted; the previous one keeps serving. So is one that
+would silently drop authorities, stores or client-certificate checks (provider.config.guard).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provider.config import Config, ConfigError, load_config
+from provider.config.guard import check_replacement
 from provider.engine import Engine
 from provider.metrics import Metrics
 
@@ -59,6 +61,8 @@ class ProviderState:
     def load(self) -> Runtime:
         """Load the config and build an engine; raises ConfigError. Used at start and on every reload."""
         config = load_config(self.config_path)
+        if self.runtime is not None:
+            check_replacement(self.runtime.config, config)
         runtime = Runtime(config, Engine(config, self.metrics), fingerprint(config.sources))
         with self._lock:
             previous, self.runtime = self.runtime, runtime

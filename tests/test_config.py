@@ -158,6 +158,9 @@ def test_unparsable_yaml_and_empty_file(tmp_path: Path) -> None:
         load_config(bad)
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
+    with pytest.raises(ConfigError, match="the config file is empty"):
+        load_config(empty)
+    empty.write_text("{}\n")  # every default, said on purpose
     config = load_config(empty)
     assert config.stores[0].type == "registry" and config.authorities == ()
 

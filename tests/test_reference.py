@@ -44,6 +44,8 @@ def test_normalises_like_the_reference_implementation(text: str, expected: str) 
     ("acme/App", "lowercase"),
     ("alpine:", "invalid tag"),
     ("alpine:-bad", "invalid tag"),
+    ("alpine:\u00e9", "invalid tag"),  # `\w` would take any Unicode letter
+    ("alpine:v\u0661", "invalid tag"),
     ("alpine:" + "a" * 129, "invalid tag"),
     ("alpine@sha256:abc", "64 lowercase hex"),
     ("alpine@md5:" + "a" * 32, "unsupported digest algorithm"),

@@ -11,6 +11,7 @@ from cryptography import x509
 
 from provider import yamlerrors
 from provider.config.authorities import included_authorities, parse_authority
+from provider.config.guard import declared_keys
 from provider.config.model import (
     CacheConfig,
     Config,
@@ -54,6 +55,12 @@ def _server(root: Node) -> ServerConfig:
         threads=node.integer("threads", defaults.threads),
         reload_interval=node.duration("reloadInterval", defaults.reload_interval),
         tls=tls_config,
+        handshake_timeout=node.duration("handshakeTimeout", defaults.handshake_timeout),
+        header_timeout=node.duration("headerTimeout", defaults.header_timeout),
+        body_timeout=node.duration("bodyTimeout", defaults.body_timeout),
+        idle_timeout=node.duration("idleTimeout", defaults.idle_timeout),
+        max_connections=node.integer("maxConnections", defaults.max_connections, minimum=16),
+        max_header_bytes=node.integer("maxHeaderBytes", defaults.max_header_bytes, minimum=1024),
     )
 
 
@@ -170,7 +177,10 @@ def load_config(path: str | Path) -> Config:
         data = FileReader().parsed(source, lambda: yaml.safe_load(text))
     except yaml.YAMLError as exc:
         raise ConfigError(source, "", yamlerrors.problem(exc)) from None
-    return build_config(data if data is not None else {}, source)
+    if data is None:
+        # An empty or comment-only file is what a truncated write or an unfilled ConfigMap looks like.
+        raise ConfigError(source, "", "the config file is empty; write `{}` to run with every default")
+    return build_config(data, source)
 
 
 def build_config(data: Any, source: Path) -> Config:
@@ -196,4 +206,5 @@ def build_config(data: Any, source: Path) -> Config:
         stores=stores or (StoreConfig(type="registry", match=("*",)),),
         authorities=tuple(authorities),
         sources=tuple(dict.fromkeys([source, *reader.sources])),
+        declared=declared_keys(data),
     )

@@ -63,6 +63,13 @@ class ServerConfig:
     threads: int = 16
     reload_interval: float = 2.0
     tls: TLSConfig = field(default_factory=TLSConfig)
+    # The connection front door: slow or idle clients are cut off by these, never by a worker thread.
+    handshake_timeout: float = 5.0
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    idle_timeout: float = 30.0
+    max_connections: int = 4096
+    max_header_bytes: int = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,9 @@ class Config:
     authorities: tuple[Authority, ...]
     # Every file this config was built from, so a change to any of them triggers a reload.
     sources: tuple[Path, ...] = ()
+    # Which protective keys the file wrote out (dotted paths, see provider.config.guard): a reload may only
+    # drop authorities, stores or client-certificate checks that the new file removes explicitly.
+    declared: frozenset[str] = frozenset()
 
 
 def pattern_matches(pattern: str, reference: str) -> bool:

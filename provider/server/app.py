@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from provider.engine import transient_system_error
 from provider.server.protocol import BadRequest, parse_provider_request, provider_response
 from provider.state import ProviderState
 
@@ -67,7 +68,10 @@ def create_app(state: ProviderState) -> Flask:
         log.info("request", extra={"endpoint": endpoint, "traceID": trace_id, "keys": len(keys),
                                    "items": len(items), "outcomes": dict(outcomes),
                                    "durationMs": round(elapsed * 1000, 2)})
-        return _reply(200, items=[item.to_json() for item in items])
+        # Gatekeeper caches every item, errors included, but never a systemError: an unfinished item is
+        # reported there, so the next admission asks again and gets the answer the work has cached by then.
+        return _reply(200, transient_system_error(items), items=[item.to_json() for item in items
+                                                                 if not item.transient])
 
     @app.post("/verify")
     @app.post("/ratify/gatekeeper/v1/verify")

@@ -14,18 +14,43 @@ class BadRequest(ValueError):
     """The request body is not a valid ProviderRequest; the message says exactly what is wrong."""
 
 
+# A ProviderRequest is 3 levels deep. Deeper bodies are refused with one message whether the JSON parser gave
+# up (its recursion limit depends on the calling thread's stack) or the parsed document is merely too deep.
+MAX_NESTING = 32
+_TOO_DEEP = f"request body is nested more than {MAX_NESTING} levels deep"
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if depth <= MAX_NESTING:  # past the limit the answer is already known
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def parse_provider_request(body: bytes, max_keys: int) -> list[str]:
     """Return the request's keys, or raise BadRequest naming the problem."""
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise BadRequest(_TOO_DEEP) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
+    if nesting_depth(data) > MAX_NESTING:
+        raise BadRequest(_TOO_DEEP)
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object (a ProviderRequest)")
     if data.get("apiVersion") not in API_VERSIONS:
-        raise BadRequest(f"apiVersion must be one of {', '.join(API_VERSIONS)}, got {data.get('apiVersion')!r}")
+        raise BadRequest(f"apiVersion must be one of {', '.join(API_VERSIONS)}, got {_brief(data.get('apiVersion'))}")
     if data.get("kind") != "ProviderRequest":
-        raise BadRequest(f"kind must be ProviderRequest, got {data.get('kind')!r}")
+        raise BadRequest(f"kind must be ProviderRequest, got {_brief(data.get('kind'))}")
     request = data.get("request")
     if not isinstance(request, dict):
         raise BadRequest("request must be an object with a keys list")
@@ -42,6 +67,12 @@ def parse_provider_request(body: bytes, max_keys: int) -> list[str]:
         if not key:
             raise BadRequest(f"request.keys[{index}] is an empty string")
     return keys
+
+
+def _brief(value: Any) -> str:
+    """A client's value quoted back in an error, cut short: the answer must not echo a megabyte."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def provider_response(items: Sequence[dict[str, Any]] = (), system_error: str = "") -> dict[str, Any]:

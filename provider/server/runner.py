@@ -1,12 +1,14 @@
-"""Run the provider under gunicorn: one gthread worker, TLS (and mTLS) from the config.
+"""Run the provider under gunicorn: one front-door worker, TLS (and mTLS) from the config.
 
-One worker process with many threads, because the facts cache and the in-flight de-duplication live in
-process memory: every request for an image shares them. Scale out with replicas, not workers.
+gunicorn's master binds the port and supervises one worker process. The worker accepts connections, does
+TLS handshakes and reads requests on an asyncio event loop (provider.server.frontdoor), and runs the Flask
+app on `server.threads` threads for complete requests only. One process, because the facts cache and the
+in-flight de-duplication live in process memory: every request for an image shares them. Scale out with
+replicas, not workers.
 """
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,11 @@ from provider.config import Config
 from provider.logs import configure_logging
 from provider.metrics import Metrics
 from provider.server.app import create_app
+from provider.server.connections import ConnectionTable
+from provider.server.frontdoor import FrontDoor, Limits
 from provider.server.health import serve_health
 from provider.server.tls import ClientNamePinning, ReloadingContext
+from provider.server.worker import FrontDoorWorker, raise_open_file_limit
 from provider.state import ProviderState
 
 
@@ -28,7 +33,7 @@ class ProviderServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, config: Config, log_level: str = "info") -> None:
         self.initial = config
         self.log_level = log_level
-        self.context: ReloadingContext | None = None
+        self.front_door: FrontDoor | None = None  # built in the worker by load()
         super().__init__()
 
     def load_config(self) -> None:
@@ -36,20 +41,11 @@ class ProviderServer(BaseApplication):  # type: ignore[misc]
         tls = server.tls
         if tls.cert is None or tls.key is None:
             raise ValueError(f"{self.initial.path}: server.tls.cert and server.tls.key are required to serve")
-
-        def ssl_context(_conf: Any, _default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-            assert self.context is not None, "TLS context is created when the worker loads"
-            return self.context.get()
-
+        # TLS is not configured in gunicorn: the front door wraps each connection with the current context.
         settings: dict[str, Any] = {
             "bind": [server.listen],
             "workers": 1,
-            "worker_class": "gthread",
-            "threads": server.threads,
-            "certfile": str(tls.cert),
-            "keyfile": str(tls.key),
-            "ssl_context": ssl_context,
-            "keepalive": 30,
+            "worker_class": FrontDoorWorker,
             "timeout": 60,
             "graceful_timeout": 10,
             "loglevel": self.log_level,
@@ -58,8 +54,6 @@ class ProviderServer(BaseApplication):  # type: ignore[misc]
         }
         if "control_socket_disable" in self.cfg.settings:
             settings["control_socket_disable"] = True  # no runtime control socket on a read-only filesystem
-        if tls.client_ca is not None:
-            settings.update(ca_certs=str(tls.client_ca), cert_reqs=ssl.CERT_REQUIRED)
         for key, value in settings.items():
             self.cfg.set(key, value)
 
@@ -75,8 +69,14 @@ class ProviderServer(BaseApplication):  # type: ignore[misc]
         def current_tls() -> Any:
             return state.runtime.config.server.tls if state.runtime else runtime.config.server.tls
 
-        self.context = ReloadingContext(current_tls, metrics)
-        return ClientNamePinning(create_app(state), lambda: current_tls().client_names, metrics)
+        def limits() -> Limits:
+            return Limits.of(state.runtime.config.server if state.runtime else runtime.config.server)
+
+        context = ReloadingContext(current_tls, metrics)
+        app = ClientNamePinning(create_app(state), lambda: current_tls().client_names, metrics)
+        table = ConnectionTable(raise_open_file_limit(runtime.config.server.max_connections), metrics)
+        self.front_door = FrontDoor(app, context.get, limits, table, metrics, runtime.config.server.threads)
+        return app
 
 
 def serve(config: Config, log_level: str = "info") -> None:

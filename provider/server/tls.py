@@ -1,6 +1,6 @@
 """TLS for the provider port: a context rebuilt when certificate files change, and client-name pinning.
 
-Gunicorn asks for an SSL context per connection; we hand out a cached one and rebuild it only when the
+The front door asks for an SSL context per connection; we hand out a cached one and rebuild it only when the
 certificate, key or client CA file changed on disk (cert-manager and Secret rotation need no restart).
 """
 
@@ -17,6 +17,7 @@ from flask import json
 from provider.config import TLSConfig
 from provider.metrics import Metrics
 from provider.server.protocol import provider_response
+from provider.server.wsgi import PEER_CERT
 from provider.state import Fingerprint, fingerprint
 
 log = logging.getLogger("sigwarden.tls")
@@ -90,9 +91,7 @@ class ClientNamePinning:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         allowed = self.allowed()
         if allowed:
-            sock = environ.get("gunicorn.socket")
-            cert = sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else None
-            presented = peer_names(cert)
+            presented = peer_names(environ.get(PEER_CERT))
             if not presented & set(allowed):
                 self.metrics.bad_requests.labels("client_name").inc()
                 log.warning("client certificate name not allowed", extra={"presented": sorted(presented)})
