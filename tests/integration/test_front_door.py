@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import requests
 
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.process import ProviderProcess
-from tests.helpers import ProviderPKI, metric_value, provider_request
+from tests.helpers import ProviderPKI, metric_value, provider_request, wait_for
 from tests.slowclients import crowd, mtls_socket, read_answer
 
 REG = "airgap.example"
@@ -34,14 +33,6 @@ def config(layouts: Path, **server: object) -> dict:
 def metrics(provider: ProviderProcess) -> str:
     return requests.get(provider.metrics_url + "/metrics", timeout=10).text
 
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def verify(session: requests.Session, provider: ProviderProcess, body: object) -> requests.Response:

@@ -21,7 +21,7 @@ from provider.facts import facts_schema
 from provider.metrics import Metrics
 from provider.server.health import serve_health
 from provider.state import ProviderState
-from tests.helpers import GATEKEEPER_NAME, ProviderPKI, metric_value, provider_request, write_yaml
+from tests.helpers import GATEKEEPER_NAME, ProviderPKI, metric_value, provider_request, wait_for, write_yaml
 
 REG = "airgap.example"
 Start = Callable[..., ProviderProcess]
@@ -159,14 +159,6 @@ def test_deadline_holds_and_late_work_lands_in_the_cache(start_provider: Start, 
     assert item["value"]["digest"] == digest and item["value"]["cached"] is True
 
 
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def test_rotated_server_certificate_and_client_ca_take_effect_without_restart(
         start_provider: Start, pki: ProviderPKI, tmp_path: Path) -> None:
@@ -187,7 +179,7 @@ def test_rotated_server_certificate_and_client_ca_take_effect_without_restart(
         except requests.exceptions.SSLError:
             return False
 
-    _wait_for(served_by_new_ca, "the rotated server certificate")
+    wait_for(served_by_new_ca, "the rotated server certificate")
     with pytest.raises(requests.exceptions.SSLError):
         requests.post(provider.url + "/verify", data=b"{}", cert=pki.client_pair, verify=pki.path("ca.crt"),
                       timeout=5)
@@ -205,7 +197,7 @@ def test_rotated_server_certificate_and_client_ca_take_effect_without_restart(
         except (requests.exceptions.SSLError, requests.exceptions.ConnectionError):
             return False
 
-    _wait_for(accepts_new_client, "the rotated client CA")
+    wait_for(accepts_new_client, "the rotated client CA")
     with pytest.raises((requests.exceptions.SSLError, requests.exceptions.ConnectionError)):
         requests.post(provider.url + "/verify", data=b"{}", cert=pki.client_pair,
                       verify=str(tmp_path / "rotated/ca.crt"), timeout=5)
@@ -226,7 +218,7 @@ def test_broken_config_edit_keeps_the_old_config_serving(start_provider: Start, 
         text = requests.get(provider.metrics_url + "/metrics", timeout=5).text
         return metric_value(text, "sigwarden_config_reloads_total", {"result": "failure"})
 
-    _wait_for(lambda: failures() >= 1, "the reload-failure metric")
+    wait_for(lambda: failures() >= 1, "the reload-failure metric")
     assert "value" in post(provider, pki, provider_request([key])).json()["response"]["items"][0]
     assert "config reload failed" in provider.log() and "verification.cache.ttl" in provider.log()
     time.sleep(0.5)
@@ -242,7 +234,7 @@ def test_broken_config_edit_keeps_the_old_config_serving(start_provider: Start, 
         item = post(provider, pki, provider_request([key])).json()["response"]["items"][0]
         return item.get("error", "").startswith("NOT_FOUND: no store is configured")
 
-    _wait_for(reloaded, "the fixed config to serve")
+    wait_for(reloaded, "the fixed config to serve")
     text = requests.get(provider.metrics_url + "/metrics", timeout=5).text
     assert metric_value(text, "sigwarden_config_reloads_total", {"result": "success"}) == 1
 
