@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from provider.reference import InvalidReference, parse_reference
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
 from provider.verifiers.base import SignatureResult, VerifierOutcome
+from provider.verifiers.limits import load_json
 from provider.verifiers.signers import Authenticated, Rejected, SignedBlob, authenticate
 
 SIMPLESIGNING_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -79,7 +79,7 @@ def check_payload(payload: bytes, image: ResolvedImage, docker_reference: str,
                   expected_type: str = PAYLOAD_TYPE) -> str:
     """Empty when the simple-signing payload claims exactly this image; else the reason it does not."""
     try:
-        critical = json.loads(payload)["critical"]
+        critical = load_json(payload, "the simple-signing payload")["critical"]
         kind = critical["type"]
         digest = critical["image"]["docker-manifest-digest"]
         identity = (critical.get("identity") or {}).get("docker-reference", "")

@@ -26,6 +26,7 @@ from provider.config import PublicKey
 from provider.facts import rfc3339
 from provider.verifiers.base import TlogEntry
 from provider.verifiers.keys import key_id, same_key, verify_signature
+from provider.verifiers.limits import load_json
 
 
 class TlogError(ValueError):
@@ -68,7 +69,7 @@ def _signer_key(pem: bytes) -> PublicKeyTypes:
 def verify_bundle(bundle_text: str, logged: LoggedSignature, rekor_keys: Sequence[PublicKey]) -> TlogEntry:
     """Return the verified log entry, or raise TlogError saying why the bundle proves nothing."""
     try:
-        bundle = json.loads(bundle_text)
+        bundle = load_json(bundle_text, "the Rekor bundle")
         set_bytes = _b64(bundle["SignedEntryTimestamp"], "SignedEntryTimestamp")
         entry = bundle["Payload"]
         body_b64, integrated, log_index, log_id = (entry["body"], entry["integratedTime"], entry["logIndex"],
@@ -95,7 +96,7 @@ def verify_bundle(bundle_text: str, logged: LoggedSignature, rekor_keys: Sequenc
 def check_body(body_bytes: bytes, logged: LoggedSignature) -> None:
     """Raise TlogError unless the entry body records exactly this signature, signer and content."""
     try:
-        body = json.loads(body_bytes)
+        body = load_json(body_bytes, "the Rekor entry body")
         kind, version, spec = body["kind"], body["apiVersion"], body["spec"]
         check = _KINDS.get((kind, version)) if isinstance(kind, str) and isinstance(version, str) else None
         if check is None:

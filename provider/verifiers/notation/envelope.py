@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from provider.verifiers.limits import LimitError, load_json
 
 JWS_MEDIA_TYPE = "application/jose+json"
 COSE_MEDIA_TYPE = "application/cose"
@@ -210,7 +211,7 @@ def _certificates(ders: list[bytes]) -> tuple[x509.Certificate, ...]:
 
 def _target(payload_bytes: bytes) -> tuple[dict[str, Any], TargetArtifact]:
     try:
-        payload = json.loads(payload_bytes)
+        payload = load_json(payload_bytes, "the payload")
         target = payload["targetArtifact"]
         media_type, digest, size = target["mediaType"], target["digest"], target["size"]
     except (ValueError, KeyError, TypeError, RecursionError):
@@ -266,8 +267,10 @@ def _plugin_fields(protected: Mapping[Any, Any]) -> dict[str, Any]:
 
 def _json(data: bytes | str, what: str) -> Any:
     try:
-        return json.loads(data)
-    except (ValueError, RecursionError):
+        return load_json(data, what)
+    except LimitError as exc:
+        raise EnvelopeError(str(exc)) from None
+    except ValueError:
         raise EnvelopeError(f"{what} is not JSON") from None
 
 
