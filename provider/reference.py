@@ -185,10 +185,18 @@ def parse_reference(text: str, default_tag: str = "latest") -> Reference:
     colon = name_part.rfind(":")
     name_only = name_part[:colon] if colon > name_part.rfind("/") else name_part
     domain, remainder = _split_domain(name_only)
+    if domain != DEFAULT_DOMAIN and "." not in domain and ":" not in domain and domain.lower() != "localhost":
+        # A host only because of its capitals (`A/app`): lowercased, it would name a Docker Hub repository.
+        raise InvalidReference(f"registry host {domain!r} is a host only because of its capital letters, and the "
+                               "normalised (lowercase) reference would name a Docker Hub repository; write the "
+                               "registry with its domain or port")
     if remainder.lower() != remainder:
         raise InvalidReference("repository name must be lowercase")
     match = _REFERENCE.match(text)
-    if not match:
+    # The grammar alone would take `[0]/0` as host `[0]`; the host rule above says it is a repository path,
+    # so both parts are checked as split.
+    split_ok = _ANCHORED_REPOSITORY.match(remainder) and (domain == DEFAULT_DOMAIN or _ANCHORED_DOMAIN.match(domain))
+    if not match or not split_ok:
         raise InvalidReference(_explain(text, name_only, domain, remainder))
     if len(match.group("name")) > NAME_TOTAL_LENGTH_MAX:
         raise InvalidReference(f"repository name is longer than {NAME_TOTAL_LENGTH_MAX} characters")

@@ -44,6 +44,8 @@ def test_normalises_like_the_reference_implementation(text: str, expected: str) 
     ("acme/App", "lowercase"),
     ("alpine:", "invalid tag"),
     ("alpine:-bad", "invalid tag"),
+    ("A/0", "a host only because of its capital letters"),
+    ("[0]/0", "invalid repository name"),  # `[0]` has no ':' so it is no host (found by hypothesis)
     ("alpine:\u00e9", "invalid tag"),  # `\w` would take any Unicode letter
     ("alpine:v\u0661", "invalid tag"),
     ("alpine:" + "a" * 129, "invalid tag"),
