@@ -26,14 +26,15 @@ from typing import Any
 from cachetools import TLRUCache
 
 from provider.config import Authority, Config
-from provider.content.summary import Unsigned, content_facts
+from provider.content.referrers import check_referrer
+from provider.content.summary import content_facts
 from provider.errors import ErrorCode, ItemError
 from provider.facts import MAX_PLATFORMS, PlatformCheck, build_facts, for_request, is_platform, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
 from provider.stores import StoreRouter
 from provider.stores.base import ResolvedImage, SignatureArtifact, Store
-from provider.stores.selection import Selection, artifact_type, content_referrers, select
+from provider.stores.selection import Selection, content_referrers, select
 from provider.verifiers import default_verifiers
 from provider.verifiers.base import AttestationResult, SignatureResult, Verifier
 
@@ -45,8 +46,6 @@ JOB_BUDGET_FACTOR = 4
 # cachetools' bookkeeping (measured by tests/benchmarks/bench_cache.py, rounded up).
 ENTRY_OVERHEAD = 760
 MAX_ERROR_CHARS = 1024
-UNSIGNED_REFERRER = ("a referrer is listed, not read: only signed attestations (cosign or a Sigstore bundle) are "
-                     "trusted content")
 
 # ("facts", name, digest): facts or an error; ("tag", name, tag): a digest (tagTtl) or a resolution error;
 # ("verify-tag", name, tag): an error met before the tag's digest was known.
@@ -302,9 +301,10 @@ class Engine:
             return hit  # another tag (or spelling) of this digest was verified already
         in_scope = [a for a in self.config.authorities if a.covers(image.reference.name)]
         checked = self._check(image, store, in_scope, deadline)
-        content = content_facts(checked.attestations, {a.name: a.purposes for a in in_scope},
-                                [Unsigned(a.descriptor.digest, artifact_type(a), UNSIGNED_REFERRER)
-                                 for a in content_referrers(checked.discovered)],
+        referrers = [result for artifact in content_referrers(checked.discovered)
+                     for result in check_referrer(image, artifact, store, self._referrer_signatures(
+                         store, in_scope, deadline), deadline)]
+        content = content_facts([*checked.attestations, *referrers], {a.name: a.purposes for a in in_scope},
                                 self.config.verification.vulnerability_floor)
         platforms = self._platform_checks(image, store, in_scope, deadline) if image.is_index else {}
         facts = build_facts(image, checked.signatures, checked.attestations, checked.selection.found,
@@ -317,10 +317,15 @@ class Engine:
             self._remember(("facts", image.reference.name, image.digest), result)
         return result
 
+    def _referrer_signatures(self, store: Store, in_scope: Sequence[Authority],
+                             deadline: float) -> Callable[[ResolvedImage], Sequence[SignatureResult]]:
+        """Signatures on a content referrer, per authority (purposes are the content summary's business)."""
+        return lambda referrer: self._check(referrer, store, in_scope, deadline, images_only=False).signatures
+
     def _check(self, image: ResolvedImage, store: Store, in_scope: Sequence[Authority],
-               deadline: float) -> _Checked:
+               deadline: float, images_only: bool = True) -> _Checked:
         """Discover and verify what is attached to one manifest; signatures of authorities not serving the
-        `image` purpose are reported, never counted."""
+        `image` purpose are reported, never counted (`images_only`)."""
         artifacts = store.discover(image, deadline)
         selection = select(artifacts, self.config.verification.max_signatures, in_scope)
         signatures: list[SignatureResult] = []
@@ -334,9 +339,10 @@ class Engine:
             self.metrics.verifier_seconds.labels(verifier.name).observe(time.perf_counter() - started)
             signatures.extend(outcome.signatures)
             attestations.extend(outcome.attestations)
-        purposes = {a.name: a for a in in_scope}
-        signatures = [_for_images_only(s, purposes[s.authority]) if s.authority in purposes else s
-                      for s in signatures]
+        if images_only:
+            by_name = {a.name: a for a in in_scope}
+            signatures = [_for_images_only(s, by_name[s.authority]) if s.authority in by_name else s
+                          for s in signatures]
         return _Checked(tuple(artifacts), selection, tuple(signatures), tuple(attestations))
 
     def _platform_checks(self, index: ResolvedImage, store: Store, in_scope: Sequence[Authority],

@@ -17,7 +17,7 @@ from provider.config import ConfigError, build_config
 from provider.content import kinds, sbom, vex, vulns
 from provider.content.limits import MAX_FINDINGS, ContentError
 from provider.content.summary import content_facts, vulnerability_summary
-from provider.devkit import content, cosign
+from provider.devkit import content, cosign, notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
 from provider.facts import facts_schema
@@ -137,7 +137,7 @@ SCANNER = {"scanner": ("vulnerability-report", "sbom", "vex")}
 ])
 def test_a_signed_but_unreadable_document_is_listed_untrusted(predicate_type: str, predicate: Any,
                                                                 reason: str) -> None:
-    facts = content_facts([verified(predicate_type, predicate)], SCANNER, [], "LOW")
+    facts = content_facts([verified(predicate_type, predicate)], SCANNER, "LOW")
     entries = [e for group in facts.values() for e in group]
     assert len(entries) == 1
     assert entries[0]["trusted"] is False and "counts" not in entries[0] and "licenses" not in entries[0]
@@ -146,7 +146,7 @@ def test_a_signed_but_unreadable_document_is_listed_untrusted(predicate_type: st
 
 def test_a_report_vouched_for_by_an_authority_without_the_purpose_is_untrusted() -> None:
     facts = content_facts([verified(kinds.VULN_PREDICATE, trivy_vuln_predicate(), "release")],
-                          {"release": ("image",)}, [], "LOW")
+                          {"release": ("image",)}, "LOW")
     (entry,) = facts["vulnerabilityReports"]
     assert entry["trusted"] is False and "counts" not in entry
     assert entry["reason"] == "signed by release, not trusted for vulnerability-report (purposes: image)"
@@ -155,7 +155,7 @@ def test_a_report_vouched_for_by_an_authority_without_the_purpose_is_untrusted()
 def test_a_vex_document_without_the_vex_purpose_suppresses_nothing() -> None:
     statements = verified(kinds.OPENVEX_PREDICATES[1], vex_for("CVE-2019-1551"), "builder")
     facts = content_facts([verified(kinds.VULN_PREDICATE, trivy_vuln_predicate()), statements],
-                          {**SCANNER, "builder": ("image", "sbom")}, [], "LOW")
+                          {**SCANNER, "builder": ("image", "sbom")}, "LOW")
     assert facts["vex"][0]["trusted"] is False
     assert [v["id"] for v in facts["vulnerabilityReports"][0]["vulnerabilities"]] == ["CVE-2019-1549",
                                                                                       "CVE-2019-1551"]
@@ -172,17 +172,25 @@ class World:
         self.image = self.writer.add_image("v1", b"an image with content")
         self.digest = self.image["digest"]
         cosign.sign_image(self.writer, self.digest, f"registry.example/{REPO}", self.release)
+        self.notary = notation.identity_with_intermediate("ec-256")
 
     def facts(self, **verification: Any) -> dict[str, Any]:
         for name, key in (("release", self.release), ("scanner", self.scanner)):
             (self.tmp / f"{name}.pub").write_bytes(cosign.public_pem(key))
+        (self.tmp / "notation-root.pem").write_bytes(self.notary.root_pem)
+        policy = {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"],
+                                                       "signatureVerification": {"level": "strict"},
+                                                       "trustStores": ["ca:scan"], "trustedIdentities": ["*"]}]}
         data = {"stores": [{"type": "oci-layout", "path": str(self.tmp / "layouts"), "match": ["*"]}],
                 "verification": verification,
                 "authorities": [
                     {"name": "release", "purposes": ["image"],
                      "cosign": {"publicKeys": [str(self.tmp / "release.pub")]}},
                     {"name": "scanner", "purposes": ["vulnerability-report", "sbom", "vex"],
-                     "cosign": {"publicKeys": [str(self.tmp / "scanner.pub")]}}]}
+                     "cosign": {"publicKeys": [str(self.tmp / "scanner.pub")]}},
+                    {"name": "notary-scanner", "purposes": ["vulnerability-report", "sbom"],
+                     "notation": {"trustStores": {"ca:scan": [str(self.tmp / "notation-root.pem")]},
+                                  "trustPolicy": {"inline": policy}}}]}
         engine = Engine(build_config(data, write_yaml(self.tmp / "config.yaml", data)))
         try:
             item = engine.verify([f"registry.example/{REPO}:v1"], "t")[0]
@@ -221,7 +229,66 @@ def test_unsigned_sarif_referrer_is_listed_untrusted(tmp_path: Path) -> None:
     content.attach_referrer(world.writer, world.image, (CONTENT / "trivy-alpine-310.sarif.json").read_bytes())
     (entry,) = world.facts()["content"]["vulnerabilityReports"]
     assert entry["source"] == "referrer" and entry["type"] == "application/sarif+json"
-    assert entry["trusted"] is False and "counts" not in entry and "not read" in entry["reason"]
+    assert entry["trusted"] is False and "counts" not in entry
+    assert entry["reason"] == "not verified: not signed: no signature on the referrer"
+
+
+def test_notation_signed_sarif_referrer_is_trusted(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    sarif = content.attach_referrer(world.writer, world.image,
+                                    (CONTENT / "trivy-alpine-310.sarif.json").read_bytes())
+    notation.attach(world.writer, sarif, notation.sign(notation.target_of(sarif), world.notary))
+    cdx = content.attach_referrer(world.writer, world.image, (CONTENT / "trivy-license-cyclonedx.json").read_bytes(),
+                                  kinds.CYCLONEDX_ARTIFACT)
+    notation.attach(world.writer, cdx, notation.sign(notation.target_of(cdx), world.notary, envelope="cose"), "cose")
+    facts = world.facts()
+    (report,) = facts["content"]["vulnerabilityReports"]
+    assert report["source"] == "referrer" and report["trusted"] is True, report["reason"]
+    assert report["authorities"] == ["notary-scanner"] and report["format"] == "sarif"
+    assert [v["id"] for v in report["vulnerabilities"]] == ["CVE-2019-1549", "CVE-2019-1551"]
+    (bom,) = facts["content"]["sboms"]
+    assert bom["trusted"] is True and bom["licenses"] == ["BSD-3-Clause", "EPL-1.0", "MIT License"]
+    # The referrers' signatures are not the image's.
+    assert facts["authorities"] == ["release"] and facts["signatures"][0]["format"] == "cosign"
+
+
+def test_notation_signature_over_another_referrer_does_not_count(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    sarif = content.attach_referrer(world.writer, world.image,
+                                    (CONTENT / "trivy-alpine-310.sarif.json").read_bytes())
+    other = content.attach_referrer(world.writer, world.image, b'{"version": "2.1.0", "runs": []}')
+    # A signature for `other`, attached to `sarif`: the envelope names the wrong target.
+    envelope = notation.sign(notation.target_of(other), world.notary)
+    layer = world.writer.add_blob(envelope, notation.JWS_MEDIA_TYPE)
+    world.writer.add_manifest({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "artifactType": "application/vnd.cncf.notary.signature",
+                               "config": world.writer.add_blob(b"{}", "application/vnd.oci.empty.v1+json"),
+                               "layers": [layer], "subject": notation.target_of(sarif)})
+    reports = {r["artifact"]: r for r in world.facts()["content"]["vulnerabilityReports"]}
+    assert reports[sarif["digest"]]["trusted"] is False
+    assert f"signature is for {other['digest']}, not for {sarif['digest']}" in reports[sarif["digest"]]["reason"]
+
+
+def test_hostile_referrer_with_the_wrong_layer_media_type(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    sarif = content.attach_referrer(world.writer, world.image, b"<xml/>", kinds.SARIF_ARTIFACT)
+    manifest = json.loads((world.writer.path / "blobs/sha256" / sarif["digest"].split(":")[1]).read_text())
+    manifest["layers"][0]["mediaType"] = "application/xml"
+    bad = world.writer.add_manifest(manifest)
+    notation.attach(world.writer, bad, notation.sign(notation.target_of(bad), world.notary))
+    reports = {r["artifact"]: r for r in world.facts()["content"]["vulnerabilityReports"]}
+    assert reports[bad["digest"]]["trusted"] is False
+    assert "must have one layer of that media type (layers: application/xml)" in reports[bad["digest"]]["reason"]
+
+
+def test_hostile_signed_referrer_nested_too_deep(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    sarif = content.attach_referrer(world.writer, world.image, json.dumps(nested(500)).encode())
+    notation.attach(world.writer, sarif, notation.sign(notation.target_of(sarif), world.notary))
+    (report,) = world.facts()["content"]["vulnerabilityReports"]
+    assert report["trusted"] is False and "counts" not in report
+    assert "signed, but the document could not be read" in report["reason"]
+    assert "deeper than the limit" in report["reason"]
 
 
 def test_report_signed_by_an_unknown_key(tmp_path: Path) -> None:

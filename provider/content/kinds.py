@@ -26,5 +26,5 @@ ARTIFACT_PURPOSES = {SARIF_ARTIFACT: VULNERABILITY_REPORT, CYCLONEDX_ARTIFACT: S
 
 
 def purpose_of_predicate(predicate_type: str) -> str:
-    """The purpose a content predicate type needs ("" for predicates that are not content)."""
-    return PREDICATE_PURPOSES.get(predicate_type, "")
+    """The purpose a content predicate type (or referrer artifact type) needs ("" when it is not content)."""
+    return PREDICATE_PURPOSES.get(predicate_type) or ARTIFACT_PURPOSES.get(predicate_type, "")

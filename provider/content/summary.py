@@ -8,7 +8,6 @@ authority, is listed with the reason and no summary a policy could mistake for a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from provider.content import kinds, sbom, vex, vulns
@@ -16,15 +15,6 @@ from provider.content.limits import MAX_LISTED_VULNERABILITIES, ContentError
 from provider.verifiers.base import AttestationResult
 
 _RANK = {s: i for i, s in enumerate(vulns.SEVERITIES)}
-
-
-@dataclass(frozen=True)
-class Unsigned:
-    """A content referrer found next to the image that nothing verified."""
-
-    artifact: str
-    artifact_type: str
-    reason: str
 
 
 def _severity_counts(findings: Sequence[vulns.Finding]) -> dict[str, dict[str, int]]:
@@ -80,19 +70,22 @@ def vulnerability_summary(report: vulns.VulnerabilityReport, suppressions: Seque
 def _read(predicate_type: str, predicate: Any) -> vulns.VulnerabilityReport | sbom.Sbom | tuple[vex.Suppression, ...]:
     if predicate_type == kinds.VULN_PREDICATE:
         return vulns.from_cosign_vuln(predicate)
-    if predicate_type == kinds.CYCLONEDX_PREDICATE:
+    if predicate_type == kinds.SARIF_ARTIFACT:
+        return vulns.from_sarif(predicate)
+    if predicate_type in (kinds.CYCLONEDX_PREDICATE, kinds.CYCLONEDX_ARTIFACT):
         return sbom.from_cyclonedx(predicate)
-    if predicate_type == kinds.SPDX_PREDICATE:
+    if predicate_type in (kinds.SPDX_PREDICATE, kinds.SPDX_ARTIFACT):
         return sbom.from_spdx(predicate)
     return vex.from_openvex(predicate)
 
 
 def content_facts(attestations: Sequence[AttestationResult], purposes: Mapping[str, tuple[str, ...]],
-                  unsigned: Sequence[Unsigned], floor: str) -> dict[str, list[dict[str, Any]]]:
+                  floor: str) -> dict[str, list[dict[str, Any]]]:
     """`vulnerabilityReports`, `sboms` and `vex` for the facts.
 
-    `purposes` maps each authority in scope to its purposes; attestations are grouped per (artifact,
-    predicate type), as every authority in scope checks every attestation.
+    `attestations` are in-toto attestations and checked content referrers (provider.content.referrers: their
+    type is the artifact type); `purposes` maps each authority in scope to its purposes. Results are grouped
+    per (artifact, type), as every authority in scope checks every one.
     """
     groups: dict[tuple[str, str], list[AttestationResult]] = {}
     for att in attestations:
@@ -103,7 +96,8 @@ def content_facts(attestations: Sequence[AttestationResult], purposes: Mapping[s
     for (artifact, predicate_type), results in groups.items():
         purpose = kinds.purpose_of_predicate(predicate_type)
         vouched = [r for r in results if r.verified and purpose in purposes.get(r.authority, ())]
-        entry: dict[str, Any] = {"artifact": artifact, "source": "attestation", "type": predicate_type,
+        source = "referrer" if predicate_type in kinds.ARTIFACT_PURPOSES else "attestation"
+        entry: dict[str, Any] = {"artifact": artifact, "source": source, "type": predicate_type,
                                  "trusted": False, "authorities": sorted({r.authority for r in vouched}),
                                  "producedAt": "", "reason": ""}
         if not vouched:
@@ -131,10 +125,6 @@ def content_facts(attestations: Sequence[AttestationResult], purposes: Mapping[s
         else:
             entry["statements"] = [{"id": s.id, "author": s.author, "justification": s.justification}
                                    for s in content[:MAX_LISTED_VULNERABILITIES]]
-    for item in unsigned:
-        purpose = kinds.ARTIFACT_PURPOSES[item.artifact_type]
-        out[purpose].append({"artifact": item.artifact, "source": "referrer", "type": item.artifact_type,
-                             "trusted": False, "authorities": [], "producedAt": "", "reason": item.reason})
     return {"vulnerabilityReports": out[kinds.VULNERABILITY_REPORT], "sboms": out[kinds.SBOM],
             "vex": out[kinds.VEX]}
 
@@ -145,5 +135,5 @@ def _why_untrusted(results: Sequence[AttestationResult], purposes: Mapping[str, 
     if wrong_purpose:
         return (f"signed by {', '.join(wrong_purpose)}, not trusted for {purpose} "
                 f"(purposes: {', '.join(purposes.get(wrong_purpose[0], ()))})")
-    reasons = list(dict.fromkeys(f"{r.authority}: {r.reason}" for r in results))
+    reasons = list(dict.fromkeys(f"{r.authority}: {r.reason}" if r.authority else r.reason for r in results))
     return "not verified: " + "; ".join(reasons[:3]) + (f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else "")

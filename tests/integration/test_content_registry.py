@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from provider.config import build_config
 from provider.content import kinds
-from provider.devkit import content, cosign
+from provider.devkit import content, cosign, notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
 from provider.facts import facts_schema
@@ -60,8 +60,47 @@ def test_signed_report_and_unsigned_sarif_referrer(tmp_path: Path, registry: Reg
     assert reports["attestation"]["trusted"] is True
     assert [v["id"] for v in reports["attestation"]["vulnerabilities"]] == ["CVE-2019-1549", "CVE-2019-1551"]
     assert reports["referrer"]["trusted"] is False and reports["referrer"]["artifact"] == sarif["digest"]
+    assert reports["referrer"]["reason"] == "not verified: not signed: no signature on the referrer"
     (bom,) = facts["content"]["sboms"]
     assert bom["trusted"] is True and "EPL-1.0" in bom["licenses"]
+
+
+def test_notation_signed_sarif_referrer_through_the_referrers_tag(tmp_path: Path, registry: RegistryServer) -> None:
+    release = ec.generate_private_key(ec.SECP256R1())
+    identity = notation.identity_with_intermediate("ec-256")
+    writer = LayoutWriter(tmp_path / "staging", "team/sarif")
+    image = writer.add_image("v1", b"image with a signed SARIF report")
+    cosign.sign_image(writer, image["digest"], f"{registry.host}/team/sarif", release)
+    sarif = content.attach_referrer(writer, image, (CONTENT / "trivy-alpine-310.sarif.json").read_bytes())
+    signature = notation.attach(writer, sarif, notation.sign(notation.target_of(sarif), identity))
+    # No referrers API: the image's referrers tag lists the report, the report's lists its signature.
+    for subject, referrers in ((image, [sarif]), (sarif, [signature])):
+        writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": referrers},
+                            subject["digest"].replace(":", "-"), OCI_INDEX)
+    registry.push_layout(writer.path, "team/sarif")
+    (tmp_path / "root.pem").write_bytes(identity.root_pem)
+    policy = {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"],
+                                                   "signatureVerification": {"level": "strict"},
+                                                   "trustStores": ["ca:scan"], "trustedIdentities": ["*"]}]}
+    (tmp_path / "release.pub").write_bytes(cosign.public_pem(release))
+    data = {"stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host]}],
+            "authorities": [{"name": "release", "purposes": ["image"],
+                             "cosign": {"publicKeys": [str(tmp_path / "release.pub")]}},
+                            {"name": "scanner", "purposes": ["vulnerability-report"],
+                             "notation": {"trustStores": {"ca:scan": [str(tmp_path / "root.pem")]},
+                                          "trustPolicy": {"inline": policy}}}]}
+    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+    try:
+        item = engine.verify([f"{registry.host}/team/sarif:v1"], "t")[0]
+    finally:
+        engine.shutdown()
+    assert not item.error, item.error
+    jsonschema.validate(item.value, facts_schema())
+    assert item.value["authorities"] == ["release"]  # the scanner's notation key signs no image
+    (report,) = item.value["content"]["vulnerabilityReports"]
+    assert report["trusted"] is True and report["authorities"] == ["scanner"], report["reason"]
+    assert report["source"] == "referrer" and report["artifact"] == sarif["digest"]
+    assert report["counts"]["fixable"]["MEDIUM"] == 2
 
 
 def test_index_with_one_of_two_platforms_signed(tmp_path: Path, registry: RegistryServer) -> None:
