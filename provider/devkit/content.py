@@ -35,11 +35,12 @@ def vuln_predicate(report: dict[str, Any], finished: str, version: str = "v0.50.
 
 
 def cyclonedx(licenses: dict[str, str], created: str) -> dict[str, Any]:
-    """A CycloneDX 1.5 SBOM: one library component per (name, SPDX licence id)."""
+    """A CycloneDX 1.5 SBOM: one library component per (name, SPDX licence id or expression)."""
     return {"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
             "metadata": {"timestamp": created, "tools": {"components": [{"name": "trivy", "version": "0.50.0"}]}},
             "components": [{"type": "library", "name": name, "version": "1.0", "purl": f"pkg:generic/{name}@1.0",
-                            "licenses": [{"license": {"id": licence}}]} for name, licence in licenses.items()]}
+                            "licenses": [{"expression": licence} if " " in licence else {"license": {"id": licence}}]}
+                           for name, licence in licenses.items()]}
 
 
 def openvex(not_affected: list[str], author: str, created: str) -> dict[str, Any]:

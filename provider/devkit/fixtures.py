@@ -30,7 +30,7 @@ UNREACHABLE = "127.0.0.1:9/team/app:v1"  # the discard port: nothing listens, th
 ALPINE = "alpine:3.11"  # the kritis seed image: unsigned
 # Images with content (all signed by release; reports and SBOMs signed by the scanner unless said otherwise).
 CONTENT_CLEAN = f"{REGISTRY}/content/clean:v1"  # LOW fixable CVE-2024-0001; SBOM: MIT, Apache-2.0
-# CRITICAL fixable CVE-2024-1111, HIGH unfixable CVE-2024-2222; SBOM: GPL-3.0-only
+# CRITICAL fixable CVE-2024-1111, HIGH unfixable CVE-2024-2222; SBOM: GPL-3.0-only, (Zlib OR AGPL-3.0-only)
 CONTENT_CRITICAL = f"{REGISTRY}/content/critical:v1"
 CONTENT_VEX = f"{REGISTRY}/content/vex:v1"  # CRITICAL CVE-2024-1111, declared not_affected by a scanner VEX
 CONTENT_UNSIGNED = f"{REGISTRY}/content/unsigned-report:v1"  # only an unsigned SARIF referrer
@@ -105,12 +105,13 @@ def _content_images(layouts: Path, release: ec.EllipticCurvePrivateKey,
     critical = content.vuln_predicate(content.trivy_report(
         [("CVE-2024-1111", "CRITICAL", "2.0"), ("CVE-2024-2222", "HIGH", "")], now), now)
     sbom = content.cyclonedx({"left-pad": "MIT", "requests": "Apache-2.0"}, now)
+    copyleft = content.cyclonedx({"readline": "GPL-3.0-only", "zlib-ng": "(Zlib OR AGPL-3.0-only)"}, now)
     stale = content.vuln_predicate(content.trivy_report([("CVE-2024-0001", "LOW", "1.1")], "2020-01-01T00:00:00Z"),
                                    "2020-01-01T00:00:00Z")
     plans: dict[str, list[tuple[ec.EllipticCurvePrivateKey, str, object]]] = {
         CONTENT_CLEAN: [(scanner, kinds.VULN_PREDICATE, clean), (scanner, kinds.CYCLONEDX_PREDICATE, sbom)],
         CONTENT_CRITICAL: [(scanner, kinds.VULN_PREDICATE, critical),
-                           (scanner, kinds.CYCLONEDX_PREDICATE, content.cyclonedx({"readline": "GPL-3.0-only"}, now))],
+                           (scanner, kinds.CYCLONEDX_PREDICATE, copyleft)],
         CONTENT_VEX: [(scanner, kinds.VULN_PREDICATE, content.vuln_predicate(
             content.trivy_report([("CVE-2024-1111", "CRITICAL", "2.0")], now), now)),
                       (scanner, kinds.OPENVEX_PREDICATES[1], content.openvex(["CVE-2024-1111"], "security team", now))],

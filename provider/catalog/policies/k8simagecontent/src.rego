@@ -138,7 +138,25 @@ applies(fixable_too, unfixable_too, v) {
 
 # --- the problems ----------------------------------------------------------------------------------------
 
-problems(facts) := ((((missing_report(facts) | over_limit(facts)) | denied(facts)) | stale(facts)) | missing_sbom(facts)) | licences(facts)
+problems(facts) := (((((bad_parameters | missing_report(facts)) | over_limit(facts)) | denied(facts)) | stale(facts)) | missing_sbom(facts)) | licences(facts)
+
+# Gatekeeper checks parameters against the template's schema; where nothing did, an unknown value must
+# still deny rather than silently turn a limit off.
+bad_parameters := {msg |
+  limits[[name, _, _]]
+  level := input.parameters[name]
+  not threshold(level)
+  msg := sprintf("cannot be checked: parameter %v is %v, not one of CRITICAL, HIGH, MEDIUM, LOW, ALLOW_ALL, BLOCK_ALL", [name, level])
+} | {msg |
+  limit := input.parameters.maximumReportAge
+  not valid_duration(limit)
+  msg := sprintf("cannot be checked: parameter maximumReportAge is %v, not a duration such as 168h", [limit])
+}
+
+valid_duration(limit) {
+  is_string(limit)
+  regex.match(`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`, limit)
+}
 
 content_of(facts, kind) := object.get(object.get(facts, "content", {}), kind, [])
 
@@ -170,11 +188,13 @@ report_times(facts) := [t | r := reports(facts)[_]; r.producedAt != ""; t := tim
 
 stale(facts) := {msg |
   limit := input.parameters.maximumReportAge
+  valid_duration(limit)
   count(reports(facts)) > 0
   count(report_times(facts)) == 0
   msg := sprintf("has no signed vulnerability report that says when it was made (maximumReportAge %v)", [limit])
 } | {msg |
   limit := input.parameters.maximumReportAge
+  valid_duration(limit)
   times := report_times(facts)
   count(times) > 0
   newest := max(times)
@@ -189,9 +209,16 @@ missing_sbom(facts) := {msg |
   msg := sprintf("has no signed SBOM%v%v", [from_whom(sbom_authorities), untrusted_note(content_of(facts, "sboms"), sbom_authorities)])
 }
 
+# The licence ids of an SPDX expression: "(MIT OR GPL-3.0-only) AND Zlib" → MIT, GPL-3.0-only, Zlib.
+licence_terms(expression) := {t |
+  t := split(replace(replace(expression, "(", " "), ")", " "), " ")[_]
+  not t in {"", "AND", "OR", "WITH", "and", "or", "with"}
+}
+
 licences(facts) := {msg |
   sbom := sboms(facts)[_]
-  licence := sbom.licenses[_]
+  expression := sbom.licenses[_]
+  licence := licence_terms(expression)[_]
   licence in input.parameters.disallowedLicenses
   msg := sprintf("contains disallowed licence %v (SBOM %v by %v)", [licence, sbom.artifact, concat(", ", sbom.authorities)])
 }
