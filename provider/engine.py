@@ -349,7 +349,11 @@ class Engine:
                          deadline: float) -> dict[str, PlatformCheck]:
         """Signatures on each platform manifest of an index (attestation manifests are not platforms)."""
         checks: dict[str, PlatformCheck] = {}
-        for platform in [p for p in index.platforms if is_platform(p)][:MAX_PLATFORMS]:
+        platforms = [p for p in index.platforms if is_platform(p)][:MAX_PLATFORMS]
+        if not in_scope:  # nothing could vouch for them: no fetching
+            reason = f"no configured authority covers {index.reference.name}"
+            return {p.digest: PlatformCheck(False, (), reason) for p in platforms}
+        for platform in platforms:
             try:
                 image = store.resolve(index.reference.with_digest(platform.digest, keep_tag=False), deadline)
             except ItemError as exc:

@@ -411,3 +411,21 @@ def test_purposes_are_checked(tmp_path: Path, purposes: list[str], message: str)
     data = {"authorities": [{"name": "a", "purposes": purposes, "cosign": {"publicKeys": [str(tmp_path / "k.pub")]}}]}
     with pytest.raises(ConfigError, match=message):
         build_config(data, write_yaml(tmp_path / "config.yaml", data))
+
+
+def test_platforms_of_an_index_no_authority_covers_are_not_fetched(tmp_path: Path) -> None:
+    writer = LayoutWriter(tmp_path / "layouts" / "registry.example", REPO)
+    index = writer.add_index("v1", {"linux/amd64": b"amd64", "linux/arm64": b"arm64"})
+    (tmp_path / "k.pub").write_bytes(cosign.public_pem(ec.generate_private_key(ec.SECP256R1())))
+    data = {"stores": [{"type": "oci-layout", "path": str(tmp_path / "layouts"), "match": ["*"]}],
+            "authorities": [{"name": "other", "scopes": ["elsewhere.example/*"],
+                             "cosign": {"publicKeys": [str(tmp_path / "k.pub")]}}]}
+    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+    try:
+        facts = engine.verify([f"registry.example/{REPO}:v1"], "t")[0].value
+    finally:
+        engine.shutdown()
+    jsonschema.validate(facts, facts_schema())
+    assert facts["digest"] == index["digest"] and len(facts["platforms"]) == 2
+    assert {(p["verified"], p["reason"]) for p in facts["platforms"]} == {
+        (False, f"no configured authority covers registry.example/{REPO}")}
