@@ -201,3 +201,19 @@ def test_kritis_image_security_policy_decides_on_signed_reports(world: World, tm
     assert unsigned.returncode == 1 and "has no signed vulnerability report" in unsigned.stdout
     clean = admit_image("clean", CONTENT_CLEAN)
     assert clean.returncode == 0, clean.stdout
+
+
+def test_image_content_with_unknown_parameter_values_fails_closed(world: World, tmp_path: Path) -> None:
+    """Where nothing checked a constraint against the template's schema, a misspelt limit still denies."""
+    from provider.devkit.fixtures import CONTENT_CLEAN
+
+    constraint = {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sImageContent",
+                  "metadata": {"name": "misconfigured"},
+                  "spec": {"match": {"kinds": [{"apiGroups": ["apps"], "kinds": ["Deployment"]}]},
+                           "parameters": {"maximumSeverity": "SEVERE", "maximumReportAge": "7 days"}}}
+    constraint_file = write_yaml(tmp_path / "misconfigured.yaml", constraint)
+    denied = run_cli("admit", "--config", str(world.config), "--constraints", str(constraint_file), "-f",
+                     str(write_yaml(tmp_path / "clean.yaml", deployment("clean", CONTENT_CLEAN))))
+    assert denied.returncode == 1, denied.stdout + denied.stderr
+    assert "cannot be checked: parameter maximumSeverity is SEVERE, not one of CRITICAL" in denied.stdout
+    assert "cannot be checked: parameter maximumReportAge is 7 days, not a duration such as 168h" in denied.stdout
