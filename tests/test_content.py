@@ -21,6 +21,7 @@ from provider.devkit import content, cosign, notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
 from provider.facts import facts_schema
+from provider.stores.selection import MAX_CONTENT_REFERRERS
 from provider.verifiers.base import AttestationResult
 from provider.verifiers.dsse import pae
 from tests.helpers import VECTORS, write_yaml
@@ -429,3 +430,12 @@ def test_platforms_of_an_index_no_authority_covers_are_not_fetched(tmp_path: Pat
     assert facts["digest"] == index["digest"] and len(facts["platforms"]) == 2
     assert {(p["verified"], p["reason"]) for p in facts["platforms"]} == {
         (False, f"no configured authority covers registry.example/{REPO}")}
+
+
+def test_content_referrers_are_bounded_and_never_count_as_signatures(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    for n in range(MAX_CONTENT_REFERRERS + 4):
+        content.attach_referrer(world.writer, world.image, json.dumps({"version": "2.1.0", "n": n}).encode())
+    facts = world.facts(maxSignatures=1)
+    assert len(facts["content"]["vulnerabilityReports"]) == MAX_CONTENT_REFERRERS
+    assert facts["verified"] is True and "signatureLimit" not in facts
