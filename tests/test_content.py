@@ -68,10 +68,20 @@ def test_trivy_sarif_maps_severity_tags_and_fixed_versions() -> None:
                                                                           "CVE-2019-1551": True}
 
 
+def test_grype_sarif_maps_the_help_text() -> None:
+    report = vulns.from_sarif(vector("grype-sarif-image.json"))
+    assert (report.scanner, report.scanner_version) == ("grype", "0.0.0-dev")
+    # Rule ids name the package too; the finding is the vulnerability. security-severity (a CVSS score) is
+    # not Grype's severity.
+    assert report.findings == (vulns.Finding("CVE-1999-0001", "LOW", True),
+                               vulns.Finding("CVE-1999-0002", "CRITICAL", False))
+
+
 def test_sarif_from_another_producer_is_refused_by_name() -> None:
     document = vector("trivy-alpine-310.sarif.json")
-    document["runs"][0]["tool"]["driver"]["name"] = "grype"
-    with pytest.raises(ContentError, match="SARIF from 'grype' is not supported"):
+    document["runs"][0]["tool"]["driver"]["name"] = "Snyk"
+    with pytest.raises(ContentError, match="SARIF from 'Snyk' is not supported: severity and fix fields are "
+                                           "mapped for trivy and grype only"):
         vulns.from_sarif(document)
 
 

@@ -3,9 +3,12 @@
 Supported producers, mapped explicitly:
 - cosign vuln attestation (`https://cosign.sigstore.dev/attestation/vuln/v1`) whose `scanner.result` is a
   Trivy JSON report (`trivy image --format cosign-vuln`): `Severity`, `FixedVersion`, `VendorIDs` as aliases.
-- SARIF 2.1.0 written by Trivy (`--format sarif`): SARIF has no standard severity or fix fields, so the
-  severity is the rule's tag (`CRITICAL`…`LOW`) and a finding is fixable when the rule's help text names a
-  `Fixed Version`. SARIF from any other producer (Grype included) is refused by name, not guessed at.
+- SARIF 2.1.0 has no standard severity or fix fields, so each producer is mapped on its own:
+  Trivy (`--format sarif`): the severity is the rule's tag (`CRITICAL`…`LOW`), a finding is fixable when the
+  rule's help text has a non-empty `Fixed Version:` line. Grype (`-o sarif`): rule ids are `<vulnerability>-
+  <package>`, so the id is the help text's `Vulnerability` line, the severity its `Severity:` line (Grype's
+  `security-severity` property is a CVSS score, not its severity), fixable when `Fix Version:` is not empty.
+  SARIF from any other producer is refused by name, not guessed at.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from provider.content.limits import MAX_ALIASES, MAX_FINDINGS, ContentError, ite
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
 _SEVERITY_ALIASES = {"NEGLIGIBLE": "LOW", "MODERATE": "MEDIUM", "IMPORTANT": "HIGH", "NONE": "UNKNOWN"}
 _FIXED_VERSION = re.compile(r"^Fixed Version:[ \t]*(\S.*)$", re.MULTILINE)
+_GRYPE_LINES = {key: re.compile(rf"^{key}:?[ \t]*(\S*)", re.MULTILINE)
+                for key in ("Vulnerability", "Severity", "Fix Version")}
+SARIF_PRODUCERS = ("trivy", "grype")
 
 
 def severity(value: object) -> str:
@@ -96,9 +102,10 @@ def from_sarif(document: object) -> VulnerabilityReport:
         run = _object(run, "SARIF run")
         driver = _object(_object(run.get("tool"), "SARIF run tool").get("driver"), "SARIF tool driver")
         scanner, version = text(driver.get("name")), text(driver.get("version"))
-        if scanner.lower() != "trivy":
+        if scanner.lower() not in SARIF_PRODUCERS:
             raise ContentError(f"SARIF from {scanner or 'an unnamed tool'!r} is not supported: severity and fix "
-                               "fields are mapped for Trivy only")
+                               f"fields are mapped for {' and '.join(SARIF_PRODUCERS)} only")
+        read = _grype_finding if scanner.lower() == "grype" else _sarif_finding
         rules = {}
         for rule in items(driver.get("rules"), "SARIF rules", MAX_FINDINGS):
             rule = _object(rule, "SARIF rule")
@@ -110,17 +117,32 @@ def from_sarif(document: object) -> VulnerabilityReport:
             rule_id = text(_object(result, "SARIF result").get("ruleId"))
             if not rule_id:
                 raise ContentError("a SARIF result has no ruleId")
-            findings.append(_sarif_finding(rule_id, rules.get(rule_id, {})))
+            findings.append(read(rule_id, rules.get(rule_id, {})))
             if len(findings) > MAX_FINDINGS:
                 raise ContentError(f"the report has more than {MAX_FINDINGS} findings")
     return VulnerabilityReport("sarif", scanner.lower(), version, scanned, tuple(findings))
 
 
+def _help_text(rule: dict[str, Any]) -> str:
+    help_block = rule.get("help")
+    help_text = help_block.get("text") if isinstance(help_block, dict) else ""
+    return help_text[:4096] if isinstance(help_text, str) else ""
+
+
 def _sarif_finding(rule_id: str, rule: dict[str, Any]) -> Finding:
+    """Trivy: the severity is a rule tag; the help text names the fixed version."""
     properties = rule.get("properties") if isinstance(rule.get("properties"), dict) else {}
     tags = [t.upper() for t in properties.get("tags") or [] if isinstance(t, str)]
     level = next((t for t in tags if t in SEVERITIES), "UNKNOWN")
-    help_block = rule.get("help")
-    help_text = help_block.get("text") if isinstance(help_block, dict) else ""
-    help_text = help_text[:4096] if isinstance(help_text, str) else ""
-    return Finding(rule_id, level, bool(_FIXED_VERSION.search(help_text)))
+    return Finding(rule_id, level, bool(_FIXED_VERSION.search(_help_text(rule))))
+
+
+def _grype_finding(rule_id: str, rule: dict[str, Any]) -> Finding:
+    """Grype: the rule id also names the package; the help text has the vulnerability, severity and fix."""
+    lines = {key: pattern.search(_help_text(rule)) for key, pattern in _GRYPE_LINES.items()}
+    ident = lines["Vulnerability"].group(1) if lines["Vulnerability"] else ""
+    if not ident:
+        raise ContentError(f"Grype SARIF rule {rule_id!r} has no Vulnerability line in its help text")
+    level = severity(lines["Severity"].group(1)) if lines["Severity"] else "UNKNOWN"
+    fix = lines["Fix Version"]
+    return Finding(text(ident), level, bool(fix and fix.group(1)))
