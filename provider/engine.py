@@ -20,19 +20,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cachetools import TLRUCache
 
 from provider.config import Authority, Config
+from provider.content.referrers import check_referrer
+from provider.content.summary import content_facts
 from provider.errors import ErrorCode, ItemError
-from provider.facts import build_facts, for_request
+from provider.facts import MAX_PLATFORMS, PlatformCheck, build_facts, for_request, is_platform, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
 from provider.stores import StoreRouter
-from provider.stores.base import ResolvedImage
-from provider.stores.selection import select
+from provider.stores.base import ResolvedImage, SignatureArtifact, Store
+from provider.stores.selection import Selection, content_referrers, select
 from provider.verifiers import default_verifiers
 from provider.verifiers.base import AttestationResult, SignatureResult, Verifier
 
@@ -100,6 +102,23 @@ class _Result:
     @property
     def size(self) -> int:
         return len(self.value or b"") + len(self.error) + len(self.digest) + ENTRY_OVERHEAD
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What was found next to one manifest and what its verifiers said."""
+
+    discovered: tuple[SignatureArtifact, ...]
+    selection: Selection
+    signatures: tuple[SignatureResult, ...]
+    attestations: tuple[AttestationResult, ...]
+
+
+def _for_images_only(signature: SignatureResult, authority: Authority) -> SignatureResult:
+    if not signature.verified or authority.serves("image"):
+        return signature
+    return replace(signature, verified=False,
+                   reason=f"authority {authority.name} may not sign images (purposes: {', '.join(authority.purposes)})")
 
 
 class Engine:
@@ -280,10 +299,35 @@ class Engine:
             hit = self._cache.get(("facts", image.reference.name, image.digest))
         if hit is not None:
             return hit  # another tag (or spelling) of this digest was verified already
-        artifacts = store.discover(image, deadline)
         in_scope = [a for a in self.config.authorities if a.covers(image.reference.name)]
+        checked = self._check(image, store, in_scope, deadline)
+        referrers = [result for artifact in content_referrers(checked.discovered)
+                     for result in check_referrer(image, artifact, store, self._referrer_signatures(
+                         store, in_scope, deadline), deadline)]
+        content = content_facts([*checked.attestations, *referrers], {a.name: a.purposes for a in in_scope},
+                                self.config.verification.vulnerability_floor)
+        platforms = self._platform_checks(image, store, in_scope, deadline) if image.is_index else {}
+        facts = build_facts(image, checked.signatures, checked.attestations, checked.selection.found,
+                            len(in_scope), omitted=checked.selection.omitted, max_signatures=checked.selection.limit,
+                            content=content, platform_checks=platforms)
+        cache = self.config.verification.cache
+        result = _Result(json.dumps(facts, separators=(",", ":")).encode(), "",
+                         cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest)
+        with self._lock:
+            self._remember(("facts", image.reference.name, image.digest), result)
+        return result
+
+    def _referrer_signatures(self, store: Store, in_scope: Sequence[Authority],
+                             deadline: float) -> Callable[[ResolvedImage], Sequence[SignatureResult]]:
+        """Signatures on a content referrer, per authority (purposes are the content summary's business)."""
+        return lambda referrer: self._check(referrer, store, in_scope, deadline, images_only=False).signatures
+
+    def _check(self, image: ResolvedImage, store: Store, in_scope: Sequence[Authority],
+               deadline: float, images_only: bool = True) -> _Checked:
+        """Discover and verify what is attached to one manifest; signatures of authorities not serving the
+        `image` purpose are reported, never counted (`images_only`)."""
+        artifacts = store.discover(image, deadline)
         selection = select(artifacts, self.config.verification.max_signatures, in_scope)
-        artifacts = selection.artifacts
         signatures: list[SignatureResult] = []
         attestations: list[AttestationResult] = []
         for verifier in self.verifiers:
@@ -291,18 +335,34 @@ class Engine:
             if not authorities:
                 continue
             started = time.perf_counter()
-            outcome = verifier.verify(image, artifacts, authorities, store, deadline)
+            outcome = verifier.verify(image, selection.artifacts, authorities, store, deadline)
             self.metrics.verifier_seconds.labels(verifier.name).observe(time.perf_counter() - started)
             signatures.extend(outcome.signatures)
             attestations.extend(outcome.attestations)
-        facts = build_facts(image, signatures, attestations, selection.found, len(in_scope),
-                            omitted=selection.omitted, max_signatures=selection.limit)
-        cache = self.config.verification.cache
-        result = _Result(json.dumps(facts, separators=(",", ":")).encode(), "",
-                         cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest)
-        with self._lock:
-            self._remember(("facts", image.reference.name, image.digest), result)
-        return result
+        if images_only:
+            by_name = {a.name: a for a in in_scope}
+            signatures = [_for_images_only(s, by_name[s.authority]) if s.authority in by_name else s
+                          for s in signatures]
+        return _Checked(tuple(artifacts), selection, tuple(signatures), tuple(attestations))
+
+    def _platform_checks(self, index: ResolvedImage, store: Store, in_scope: Sequence[Authority],
+                         deadline: float) -> dict[str, PlatformCheck]:
+        """Signatures on each platform manifest of an index (attestation manifests are not platforms)."""
+        checks: dict[str, PlatformCheck] = {}
+        platforms = [p for p in index.platforms if is_platform(p)][:MAX_PLATFORMS]
+        if not in_scope:  # nothing could vouch for them: no fetching
+            reason = f"no configured authority covers {index.reference.name}"
+            return {p.digest: PlatformCheck(False, (), reason) for p in platforms}
+        for platform in platforms:
+            try:
+                image = store.resolve(index.reference.with_digest(platform.digest, keep_tag=False), deadline)
+            except ItemError as exc:
+                checks[platform.digest] = PlatformCheck(False, (), f"platform manifest: {exc}")
+                continue
+            checked = self._check(image, store, in_scope, deadline)
+            checks[platform.digest] = platform_check(image, checked.signatures, checked.selection.found,
+                                                     len(in_scope))
+        return checks
 
     def _resolve_one(self, reference: Reference) -> _Result:
         image = self._resolve_image(reference, self._job_deadline())

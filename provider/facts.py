@@ -6,16 +6,51 @@ The JSON Schema in `schemas/facts.schema.json` documents every field; templates 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from provider.stores.base import ResolvedImage
+from provider.stores.base import Platform, ResolvedImage
 from provider.verifiers.base import AttestationResult, SignatureResult
 
 MAX_REASONS_IN_SUMMARY = 3
+MAX_PLATFORMS = 16  # platform manifests of an index whose signatures are checked
+
+
+@dataclass(frozen=True)
+class PlatformCheck:
+    """Whether one platform manifest of an index carries a verified signature of its own."""
+
+    verified: bool
+    authorities: tuple[str, ...]
+    reason: str
+
+
+def is_platform(platform: Platform) -> bool:
+    """BuildKit's attestation manifests sit in the index as `unknown/unknown`: they are not platforms."""
+    return not (platform.os == "unknown" and platform.architecture == "unknown")
+
+
+def platform_check(image: ResolvedImage, signatures: Sequence[SignatureResult], artifact_count: int,
+                   authorities_in_scope: int) -> PlatformCheck:
+    by = tuple(sorted({s.authority for s in signatures if s.verified}))
+    reason = "" if by else unverified_reason(image, signatures, artifact_count, authorities_in_scope)
+    return PlatformCheck(bool(by), by, reason)
+
+
+def _platform_json(platform: Platform, checks: Mapping[str, PlatformCheck]) -> dict[str, Any]:
+    data: dict[str, Any] = {"digest": platform.digest, "os": platform.os, "architecture": platform.architecture,
+                            "variant": platform.variant, "attestationManifest": not is_platform(platform)}
+    check = checks.get(platform.digest)
+    if check is not None:
+        data.update(verified=check.verified, authorities=list(check.authorities), reason=check.reason)
+    elif is_platform(platform):
+        data.update(verified=False, authorities=[],
+                    reason=f"not checked: over the limit of {MAX_PLATFORMS} platforms per index")
+    return data
 
 
 def rfc3339(moment: datetime | None = None) -> str:
@@ -80,8 +115,13 @@ def unverified_reason(image: ResolvedImage, signatures: Sequence[SignatureResult
 
 def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
                 attestations: Sequence[AttestationResult], artifact_count: int,
-                authorities_in_scope: int, omitted: int = 0, max_signatures: int = 0) -> dict[str, Any]:
+                authorities_in_scope: int, omitted: int = 0, max_signatures: int = 0,
+                content: Mapping[str, Any] | None = None,
+                platform_checks: Mapping[str, PlatformCheck] | None = None) -> dict[str, Any]:
     """The per-image facts, without the per-request fields (`image`, `cached`, `traceID`).
+
+    `content` is the summary of signed reports, SBOMs and VEX (provider.content.summary); `platform_checks`
+    the signature checks of an index's platform manifests, by digest.
 
     `omitted` signature artifacts were found but not checked: over the `max_signatures` limit.
     """
@@ -99,8 +139,7 @@ def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
         "digest": image.digest,
         "pinned": image.reference.pinned(image.digest),
         "mediaType": image.media_type,
-        "platforms": [{"digest": p.digest, "os": p.os, "architecture": p.architecture, "variant": p.variant}
-                      for p in image.platforms],
+        "platforms": [_platform_json(p, platform_checks or {}) for p in image.platforms],
         "verified": verified,
         "isSuccess": verified,
         "reason": reason,
@@ -108,6 +147,7 @@ def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
         "signatures": [_signature_json(s) for s in signatures],
         "attestations": [_attestation_json(a) for a in attestations],
         "verifierReports": [_verifier_report(image, s) for s in signatures],
+        "content": dict(content or {"vulnerabilityReports": [], "sboms": [], "vex": []}),
         "checkedAt": rfc3339(),
         **limit,
     }

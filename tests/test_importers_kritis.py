@@ -17,7 +17,7 @@ KRITIS = sorted((VECTORS / "kritis").glob("*.yaml"))
 
 def test_kritis_examples_convert(tmp_path: Path) -> None:
     conversion = convert(load(KRITIS))
-    (constraint,) = conversion.kubernetes
+    constraint, content = conversion.kubernetes
     assert constraint["kind"] == "K8sSignedImages" and constraint["metadata"]["name"] == "my-gap"
     assert constraint["spec"]["parameters"] == {
         "authorities": ["kritis-authority"], "requireAll": True,
@@ -25,9 +25,42 @@ def test_kritis_examples_convert(tmp_path: Path) -> None:
         "breakglassAnnotation": "kritis.grafeas.io/breakglass"}
     assert conversion.authority_names() == ["test-attestor-1"]
     attention = [f"{f.source}: {f.became}" for f in conversion.findings if f.attention]
-    assert any(line.startswith("ImageSecurityPolicy default/my-isp: not supported yet") for line in attention)
+    assert any(line.startswith("ImageSecurityPolicy default/my-isp: (Grafeas): kritis read scan results from "
+                               "Grafeas") for line in attention)
+    # ImageSecurityPolicy: maximumSeverity is kritis' limit for fixable CVEs, maximumFixUnavailableSeverity
+    # the one for unfixable CVEs; allowlisted Grafeas note names become CVE ids.
+    assert content["kind"] == "K8sImageContent" and content["metadata"]["name"] == "my-isp"
+    assert content["spec"]["match"]["namespaces"] == ["default"]
+    assert content["spec"]["parameters"] == {
+        "requireVulnerabilityReport": True, "maximumFixableSeverity": "HIGH", "maximumUnfixableSeverity": "ALLOW_ALL",
+        "allowlistCVEs": ["CVE-2017-1000082", "CVE-2017-1000081"], "exemptImages": ["gcr.io/my/image"]}
     assert any("AttestationAuthority default/kritis-authority: the document has no public key (kritis kept its "
                "key pair in the Secret kritis-authority-key)" in line for line in attention)
+
+
+def isp(requirements: dict) -> dict:
+    return {"apiVersion": "kritis.grafeas.io/v1beta1", "kind": "ImageSecurityPolicy",
+            "metadata": {"name": "isp", "namespace": "team"},
+            "spec": {"packageVulnerabilityRequirements": requirements}}
+
+
+def test_image_security_policy_defaults_and_block_all(tmp_path: Path) -> None:
+    (defaults,) = convert([Source(isp({}), tmp_path / "isp.yaml")]).kubernetes
+    assert defaults["spec"]["parameters"]["maximumFixableSeverity"] == "CRITICAL"
+    assert defaults["spec"]["parameters"]["maximumUnfixableSeverity"] == "ALLOW_ALL"
+    (strict,) = convert([Source(isp({"maximumSeverity": "BLOCK_ALL", "maximumFixUnavailableSeverity": "LOW"}),
+                                tmp_path / "isp.yaml")]).kubernetes
+    assert strict["spec"]["parameters"]["maximumFixableSeverity"] == "BLOCK_ALL"
+    assert strict["spec"]["parameters"]["maximumUnfixableSeverity"] == "LOW"
+    assert strict["spec"]["match"]["namespaces"] == ["team"]
+
+
+def test_image_security_policy_with_an_unknown_severity_is_not_converted(tmp_path: Path) -> None:
+    conversion = convert([Source(isp({"maximumSeverity": "SEVERE"}), tmp_path / "isp.yaml")])
+    assert conversion.kubernetes == []
+    (finding,) = [f for f in conversion.findings if f.attention]
+    assert finding.source == "ImageSecurityPolicy team/isp: spec.packageVulnerabilityRequirements.maximumSeverity"
+    assert "'SEVERE' is not a kritis severity" in finding.became
 
 
 def test_gpg_authority_without_lookaside_fails_config_check_until_filled(

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key, lo
 
 from provider import yamlerrors
 from provider.config.model import (
+    PURPOSES,
     AttestationAuthority,
     AttestationKey,
     Authority,
@@ -267,9 +268,15 @@ def parse_authority(where: str, data: Any, source: Path, reader: FileReader) -> 
     sections = [k for k in ("cosign", "notation", "attestation") if node.has(k)]
     if not sections:
         raise ConfigError(source, where, f"authority {name!r} needs a cosign, notation or attestation section")
+    purposes = node.strings("purposes", PURPOSES)
+    unknown = [p for p in purposes if p not in PURPOSES]
+    if unknown or not purposes:
+        raise node.error("purposes", f"unknown purpose {unknown[0]!r}: use {', '.join(PURPOSES)}" if unknown
+                         else f"must name at least one of {', '.join(PURPOSES)}")
     return Authority(
         name=name,
         scopes=tuple(normalise_pattern(p) for p in node.strings("scopes")),
+        purposes=tuple(dict.fromkeys(purposes)),
         cosign=_cosign(node.child("cosign", SCHEMA["authorities[].cosign"]), reader) if node.has("cosign") else None,
         notation=_notation(node.child("notation", SCHEMA["authorities[].notation"]), reader)
         if node.has("notation") else None,

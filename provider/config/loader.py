@@ -82,6 +82,8 @@ def _verification(root: Node) -> VerificationConfig:
         max_signatures=node.integer("maxSignatures", defaults.max_signatures),
         max_blob_bytes=node.integer("maxBlobBytes", defaults.max_blob_bytes, minimum=1024),
         max_predicate_bytes=node.integer("maxPredicateBytes", defaults.max_predicate_bytes, minimum=0),
+        vulnerability_floor=node.string("vulnerabilityFloor", defaults.vulnerability_floor,
+                                        choices=("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")),
         cache=CacheConfig(
             ttl=cache.duration("ttl", d.ttl),
             unverified_ttl=cache.duration("unverifiedTtl", d.unverified_ttl),

@@ -88,6 +88,8 @@ class VerificationConfig:
     max_signatures: int = 16
     max_blob_bytes: int = 1024 * 1024
     max_predicate_bytes: int = 64 * 1024
+    # Vulnerability ids at or over this severity are listed in content facts (all are counted).
+    vulnerability_floor: str = "LOW"
     cache: CacheConfig = field(default_factory=CacheConfig)
 
 
@@ -196,13 +198,22 @@ class AttestationAuthority:
     docker_reference: str = "repository"
 
 
+# Purposes an authority can be limited to (`authorities[].purposes`); all of them by default.
+PURPOSES = ("image", "vulnerability-report", "sbom", "vex")
+
+
 @dataclass(frozen=True)
 class Authority:
     name: str
     scopes: tuple[str, ...] = ()
+    # What this authority may vouch for: signing images, vulnerability reports, SBOMs, VEX statements.
+    purposes: tuple[str, ...] = PURPOSES
     cosign: CosignAuthority | None = None
     notation: NotationAuthority | None = None
     attestation: AttestationAuthority | None = None
+
+    def serves(self, purpose: str) -> bool:
+        return purpose in self.purposes
 
     def covers(self, reference: str) -> bool:
         """True when `reference` (normalised) falls in this authority's scopes; no scopes = every image."""

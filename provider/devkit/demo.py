@@ -3,7 +3,7 @@
 It makes trust material and small images in a temporary workspace, starts the provider over HTTPS with
 mutual TLS as Gatekeeper would call it, and replays kubectl transcripts through the policy harness (real
 Rego, real external data over mTLS): kritis-validation-hook, a cosign webhook with a namespace label,
-and Ratify/AKS notation in audit mode and then in deny mode.
+Ratify/AKS notation in audit mode and then in deny mode, and admission on signed vulnerability reports.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from typing import Any
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from provider.devkit import cosign, notation
+from provider.content import kinds
+from provider.devkit import content, cosign, notation
 from provider.devkit.kube import deployment
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.pki import issue, make_ca
 from provider.devkit.process import ProviderProcess
+from provider.facts import rfc3339
 from provider.policy.discovery import shipped_templates
 from provider.policy.external import HTTPExternalData
 from provider.policy.gatekeeper import PolicySet, parse_constraint
@@ -87,6 +89,8 @@ def build_workspace(root: Path) -> tuple[Path, dict[str, str]]:
     notation.attach(api, descriptor, notation.sign(notation.target_of(descriptor), signer, "jws"), "jws")
     images["notation"] = "demo.local/aks/api:2.0"
 
+    images.update(_scanned_images(layouts, cosign_key, root))
+
     trust_policy = {"version": "1.0", "trustPolicies": [{
         "name": "acme-images", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
         "trustStores": ["ca:acme"],
@@ -99,7 +103,9 @@ def build_workspace(root: Path) -> tuple[Path, dict[str, str]]:
         "authorities": [
             {"name": "kritis-authority", "attestation": {
                 "publicKeyData": base64.b64encode(cosign.public_pem(kritis_key)).decode(), "publicKeyId": "kms-1"}},
-            {"name": "shop-cosign", "cosign": {"publicKeys": [{"file": "cosign.pub"}]}},
+            {"name": "shop-cosign", "purposes": ["image"], "cosign": {"publicKeys": [{"file": "cosign.pub"}]}},
+            {"name": "scanner", "purposes": ["vulnerability-report", "sbom", "vex"],
+             "cosign": {"publicKeys": [{"file": "scanner.pub"}]}},
             {"name": "release-ca", "notation": {"trustStores": {"ca:acme": ["notation-root.pem"]},
                                                 "trustPolicy": {"inline": trust_policy}}},
         ],
@@ -107,6 +113,34 @@ def build_workspace(root: Path) -> tuple[Path, dict[str, str]]:
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path, images
+
+
+def _scanned_images(layouts: Path, release: ec.EllipticCurvePrivateKey, root: Path) -> dict[str, str]:
+    """Images with Trivy reports attested by a scanner key (purposes: vulnerability-report, sbom, vex)."""
+    scanner = ec.generate_private_key(ec.SECP256R1())
+    (root / "scanner.pub").write_bytes(cosign.public_pem(scanner))
+    now = rfc3339()
+    reports = {"search": ([("CVE-2024-0001", "LOW", "1.1")], scanner),
+               "cart": ([("CVE-2024-1111", "CRITICAL", "2.0"), ("CVE-2024-2222", "HIGH", "")], scanner),
+               "checkout": ([("CVE-2024-0001", "LOW", "1.1")], release)}  # the build key vouching for a scan
+    images = {}
+    for name, (findings, key) in reports.items():
+        writer = LayoutWriter(layouts / "demo.local", f"shop/{name}")
+        digest = writer.add_image("1.0", f"{name} 1.0".encode())["digest"]
+        cosign.sign_image(writer, digest, f"demo.local/shop/{name}", release)
+        predicate = content.vuln_predicate(content.trivy_report(findings, now), now)
+        content.attest(writer, digest, [(key, kinds.VULN_PREDICATE, predicate)])
+        images[f"scanned-{name}"] = f"demo.local/shop/{name}:1.0"
+    return images
+
+
+def _content_constraint() -> dict[str, Any]:
+    return {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sImageContent",
+            "metadata": {"name": "scanned-images"},
+            "spec": {"enforcementAction": "deny", "match": {"kinds": POD_KINDS, "namespaces": ["shop"]},
+                     "parameters": {"requireVulnerabilityReport": True, "vulnerabilityReportAuthorities": ["scanner"],
+                                    "maximumFixableSeverity": "HIGH", "maximumUnfixableSeverity": "CRITICAL",
+                                    "maximumReportAge": "168h"}}}
 
 
 def _constraint(name: str, action: str, match: dict[str, Any], authorities: list[str]) -> dict[str, Any]:
@@ -140,6 +174,11 @@ def scenarios(images: dict[str, str]) -> list[tuple[str, dict[str, Any], list[tu
          _constraint("notation-deny", "deny", {}, ["release-ca"]),
          [("default", "api", images["notation"], "created"),
           ("default", "legacy", images["unsigned"], "denied")]),
+        ("Signed scan reports: K8sImageContent in namespace shop (deny)",
+         _content_constraint(),
+         [("shop", "search", images["scanned-search"], "created"),
+          ("shop", "cart", images["scanned-cart"], "denied"),
+          ("shop", "checkout", images["scanned-checkout"], "denied")]),
     ]
 
 
@@ -184,7 +223,8 @@ def run_demo(serve: bool = False) -> int:
         config_path, images = build_workspace(root)
         print(f"workspace {root}: a cosign key pair, a notation CA and signing certificate with a trust policy,")
         print("a kritis PKIX key, a server certificate and a Gatekeeper-like client certificate; an OCI layout")
-        print("store with attested, cosign-signed, notation-signed, unsigned and tampered images.")
+        print("store with attested, cosign-signed, notation-signed, unsigned and tampered images, and images")
+        print("with Trivy reports attested by a scanner key that may vouch for reports but not sign images.")
         server = yaml.safe_load(config_path.read_text())["server"]
         process = ProviderProcess(config_path, int(server["listen"].rsplit(":", 1)[1]),
                                   int(server["metricsListen"].rsplit(":", 1)[1]))

@@ -7,14 +7,18 @@ a config under `root`; the provider started from that config answers for every i
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from provider.devkit import cosign
+from provider.content import kinds
+from provider.devkit import content, cosign
 from provider.devkit.layout import LayoutWriter
+from provider.facts import rfc3339
+from provider.stores.base import OCI_INDEX
 
 REGISTRY = "registry.sigwarden.test"
 SIGNED = f"{REGISTRY}/team/app:v1"  # signed by release, security and the kritis authority
@@ -24,6 +28,18 @@ TAMPERED = f"{REGISTRY}/team/tampered:v1"  # the tag moved to an altered manifes
 DEBUG_TOOL = f"{REGISTRY}/tools/debug:v1"  # unsigned, exempted by the sample constraints
 UNREACHABLE = "127.0.0.1:9/team/app:v1"  # the discard port: nothing listens, the registry is unreachable
 ALPINE = "alpine:3.11"  # the kritis seed image: unsigned
+# Images with content (all signed by release; reports and SBOMs signed by the scanner unless said otherwise).
+CONTENT_CLEAN = f"{REGISTRY}/content/clean:v1"  # LOW fixable CVE-2024-0001; SBOM: MIT, Apache-2.0
+# CRITICAL fixable CVE-2024-1111, HIGH unfixable CVE-2024-2222; SBOM: GPL-3.0-only, (Zlib OR AGPL-3.0-only)
+CONTENT_CRITICAL = f"{REGISTRY}/content/critical:v1"
+CONTENT_VEX = f"{REGISTRY}/content/vex:v1"  # CRITICAL CVE-2024-1111, declared not_affected by a scanner VEX
+CONTENT_UNSIGNED = f"{REGISTRY}/content/unsigned-report:v1"  # only an unsigned SARIF referrer
+CONTENT_WRONG_PURPOSE = f"{REGISTRY}/content/wrong-purpose:v1"  # clean report signed by release (purposes: image)
+CONTENT_OTHER_DIGEST = f"{REGISTRY}/content/other-digest:v1"  # clean report whose subject is another digest
+CONTENT_STALE = f"{REGISTRY}/content/stale:v1"  # clean report made 2020-01-01
+CONTENT_NO_REPORT = f"{REGISTRY}/content/no-report:v1"  # signed, nothing attached
+# An index (signed) of linux/amd64 (signed), linux/arm64 (not signed) and a BuildKit attestation manifest.
+MULTIARCH = f"{REGISTRY}/content/multiarch:v1"
 
 
 @dataclass(frozen=True)
@@ -61,11 +77,17 @@ def build_world(root: Path) -> World:
     altered = writer.add_image("v1", b"tampered original, altered after signing")["digest"]
     writer.tag(signature, altered.replace(":", "-") + ".sig")
     digests[TAMPERED] = altered
+    scanner = ec.generate_private_key(ec.SECP256R1())
+    (root / "scanner.pub").write_bytes(cosign.public_pem(scanner))
+    digests.update(_content_images(layouts, release, scanner))
     config = {
         "server": {"requestDeadline": "2.5s"},
         "stores": [{"type": "oci-layout", "path": str(layouts), "match": [f"{REGISTRY}/*", "docker.io/*"]},
                    {"type": "registry", "match": ["127.0.0.1:9/*"], "insecure": ["127.0.0.1:9"]}],
-        "authorities": [{"name": "release", "cosign": {"publicKeys": [str(root / "release.pub")]}},
+        "authorities": [{"name": "release", "purposes": ["image"],
+                         "cosign": {"publicKeys": [str(root / "release.pub")]}},
+                        {"name": "scanner", "purposes": ["vulnerability-report", "sbom", "vex"],
+                         "scopes": [f"{REGISTRY}/content/*"], "cosign": {"publicKeys": [str(root / "scanner.pub")]}},
                         {"name": "security", "cosign": {"publicKeys": [str(root / "security.pub")]}},
                         {"name": "kritis-authority", "attestation": {
                             "publicKeyData": base64.b64encode(cosign.public_pem(kritis)).decode(),
@@ -74,3 +96,63 @@ def build_world(root: Path) -> World:
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return World(root, path, digests)
+
+
+def _content_images(layouts: Path, release: ec.EllipticCurvePrivateKey,
+                    scanner: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+    now = rfc3339()
+    clean = content.vuln_predicate(content.trivy_report([("CVE-2024-0001", "LOW", "1.1")], now), now)
+    critical = content.vuln_predicate(content.trivy_report(
+        [("CVE-2024-1111", "CRITICAL", "2.0"), ("CVE-2024-2222", "HIGH", "")], now), now)
+    sbom = content.cyclonedx({"left-pad": "MIT", "requests": "Apache-2.0"}, now)
+    copyleft = content.cyclonedx({"readline": "GPL-3.0-only", "zlib-ng": "(Zlib OR AGPL-3.0-only)"}, now)
+    stale = content.vuln_predicate(content.trivy_report([("CVE-2024-0001", "LOW", "1.1")], "2020-01-01T00:00:00Z"),
+                                   "2020-01-01T00:00:00Z")
+    plans: dict[str, list[tuple[ec.EllipticCurvePrivateKey, str, object]]] = {
+        CONTENT_CLEAN: [(scanner, kinds.VULN_PREDICATE, clean), (scanner, kinds.CYCLONEDX_PREDICATE, sbom)],
+        CONTENT_CRITICAL: [(scanner, kinds.VULN_PREDICATE, critical),
+                           (scanner, kinds.CYCLONEDX_PREDICATE, copyleft)],
+        CONTENT_VEX: [(scanner, kinds.VULN_PREDICATE, content.vuln_predicate(
+            content.trivy_report([("CVE-2024-1111", "CRITICAL", "2.0")], now), now)),
+                      (scanner, kinds.OPENVEX_PREDICATES[1], content.openvex(["CVE-2024-1111"], "security team", now))],
+        CONTENT_WRONG_PURPOSE: [(release, kinds.VULN_PREDICATE, clean)],
+        CONTENT_STALE: [(scanner, kinds.VULN_PREDICATE, stale)],
+        CONTENT_NO_REPORT: [], CONTENT_UNSIGNED: [],
+    }
+    digests = {}
+    for reference, statements in plans.items():
+        writer, digest = _image(layouts, reference, reference.encode())
+        cosign.sign_image(writer, digest, reference.rsplit(":", 1)[0], release)
+        if statements:
+            content.attest(writer, digest, statements)
+        digests[reference] = digest
+    writer, digest = _image(layouts, CONTENT_OTHER_DIGEST, CONTENT_OTHER_DIGEST.encode())
+    cosign.sign_image(writer, digest, CONTENT_OTHER_DIGEST.rsplit(":", 1)[0], release)
+    content.attest(writer, digest, [(scanner, kinds.VULN_PREDICATE, clean)], subject=digests[CONTENT_CLEAN])
+    digests[CONTENT_OTHER_DIGEST] = digest
+    writer = LayoutWriter(layouts / REGISTRY, CONTENT_UNSIGNED.split("/", 1)[1].rsplit(":", 1)[0])
+    image = next(m for m in json.loads((writer.path / "index.json").read_text())["manifests"]
+                 if m["digest"] == digests[CONTENT_UNSIGNED])
+    sarif = {"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "Trivy", "version": "0.50.0", "rules": []}},
+                                           "results": []}]}
+    content.attach_referrer(writer, image, json.dumps(sarif).encode())
+    digests[MULTIARCH] = _multiarch(layouts, release)
+    return digests
+
+
+def _multiarch(layouts: Path, release: ec.EllipticCurvePrivateKey) -> str:
+    """An index of two platforms and a BuildKit attestation manifest; the index and amd64 are signed."""
+    name = MULTIARCH.rsplit(":", 1)[0]
+    writer = LayoutWriter(layouts / REGISTRY, name.split("/", 1)[1])
+    amd64 = writer.add_image(None, b"multiarch amd64", "linux/amd64")
+    arm64 = writer.add_image(None, b"multiarch arm64", "linux/arm64")
+    attestation = writer.add_image(None, b"buildkit attestation manifest", "unknown/unknown")
+    manifests = [{**amd64, "platform": {"os": "linux", "architecture": "amd64"}},
+                 {**arm64, "platform": {"os": "linux", "architecture": "arm64"}},
+                 {**attestation, "platform": {"os": "unknown", "architecture": "unknown"},
+                  "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                                  "vnd.docker.reference.digest": amd64["digest"]}}]
+    index = writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}, "v1", OCI_INDEX)
+    cosign.sign_image(writer, index["digest"], name, release)
+    cosign.sign_image(writer, amd64["digest"], name, release)
+    return str(index["digest"])

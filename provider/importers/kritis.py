@@ -1,4 +1,5 @@
-"""Import from kritis: AttestationAuthority → authority, GenericAttestationPolicy → K8sSignedImages constraint.
+"""Import from kritis: AttestationAuthority → authority, GenericAttestationPolicy → K8sSignedImages constraint,
+ImageSecurityPolicy → K8sImageContent constraint.
 
 kritis read attestations from Grafeas; sigwarden reads GPG simple signatures from a containers-image lookaside,
 so every authority with a PGP key needs one: `--lookaside URL`, or a `TODO:` placeholder that `config check`
@@ -107,13 +108,57 @@ def convert_policy(out: Conversion, doc: dict[str, Any], names: dict[tuple[str, 
         out.done(f"{label(doc)}: spec.admissionAllowlistPatterns", "parameters.exemptImages")
 
 
-def unsupported_isp(out: Conversion, doc: dict[str, Any]) -> None:
+ISP_LEVELS = ("LOW", "MEDIUM", "HIGH", "CRITICAL", "BLOCK_ALL", "ALLOW_ALL")
+GRAFEAS_NOTE_PREFIX = "providers/goog-vulnz/notes/"
+
+
+def convert_isp(out: Conversion, doc: dict[str, Any]) -> None:
+    """ImageSecurityPolicy → K8sImageContent: kritis' `maximumSeverity` is the limit for fixable
+    vulnerabilities (default CRITICAL), `maximumFixUnavailableSeverity` the one for unfixable ones (default
+    ALLOW_ALL); allowlisted CVEs are Grafeas note names, whose last part is the CVE id."""
+    where = label(doc)
     spec = doc.get("spec") or {}
-    missing = [key for key in ("packageVulnerabilityRequirements", "imageAllowlist") if spec.get(key)]
-    out.attention(label(doc), f"not supported yet — it admits images by vulnerability scan results "
-                              f"({', '.join(missing) or 'packageVulnerabilityRequirements'}), and sigwarden has no "
-                              "vulnerability source; verify a scanner's attestations with K8sSignedImages and read "
-                              "attestations[] in Rego instead")
+    requirements = spec.get("packageVulnerabilityRequirements") or {}
+    fixable = str(requirements.get("maximumSeverity") or "CRITICAL")
+    unfixable = str(requirements.get("maximumFixUnavailableSeverity") or "ALLOW_ALL")
+    for key, value in (("maximumSeverity", fixable), ("maximumFixUnavailableSeverity", unfixable)):
+        if value not in ISP_LEVELS:
+            out.attention(f"{where}: spec.packageVulnerabilityRequirements.{key}",
+                          f"{value!r} is not a kritis severity ({', '.join(ISP_LEVELS)}); the policy was not "
+                          "converted")
+            return
+    cves = [str(c) for c in requirements.get("allowlistCVEs") or []]
+    allowlist = [c.removeprefix(GRAFEAS_NOTE_PREFIX) for c in cves]
+    exempt = [str(i) for i in spec.get("imageAllowlist") or []]
+    name = name_of(doc) if name_of(doc) != "unnamed" else "kritis-isp"
+    out.kubernetes.append({
+        "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sImageContent",
+        "metadata": {"name": name},
+        "spec": {
+            "enforcementAction": "deny",
+            "match": {"namespaces": [namespace_of(doc) or "default"], "kinds": POD_KINDS},
+            "parameters": {"requireVulnerabilityReport": True, "maximumFixableSeverity": fixable,
+                           "maximumUnfixableSeverity": unfixable, "allowlistCVEs": allowlist,
+                           "exemptImages": exempt},
+        },
+    })
+    requirement = f"{where}: spec.packageVulnerabilityRequirements"
+    out.done(f"{requirement}.maximumSeverity", f"K8sImageContent {name}: parameters.maximumFixableSeverity {fixable}")
+    out.done(f"{requirement}.maximumFixUnavailableSeverity",
+             f"K8sImageContent {name}: parameters.maximumUnfixableSeverity {unfixable}")
+    if cves:
+        out.done(f"{requirement}.allowlistCVEs", f"parameters.allowlistCVEs {allowlist} (Grafeas note names "
+                                                 "reduced to their CVE ids)")
+    if exempt:
+        out.done(f"{where}: spec.imageAllowlist", "parameters.exemptImages (exact names, as kritis compared them)")
+    out.attention(f"{where}: (Grafeas)", "kritis read scan results from Grafeas; sigwarden reads signed "
+                                         "vulnerability reports attached to the image (cosign vuln attestations): "
+                                         "give your scanner's key an authority with purposes: "
+                                         "[vulnerability-report] and attest its reports, or every image is denied "
+                                         "for want of a report (requireVulnerabilityReport)")
+    if spec.get("attestationAuthorityName"):
+        out.done(f"{where}: spec.attestationAuthorityName", "not needed: kritis signed the images it admitted; "
+                                                            "sigwarden decides at admission from the signed report")
 
 
 def _authority_names(authorities: list[Source], out: Conversion) -> dict[tuple[str, str], str]:
@@ -143,7 +188,7 @@ def convert(sources: Iterable[Source], options: KritisOptions | None = None) -> 
         if kind == "GenericAttestationPolicy":
             convert_policy(out, source.doc, names)
         elif kind == "ImageSecurityPolicy":
-            unsupported_isp(out, source.doc)
+            convert_isp(out, source.doc)
         elif kind != "AttestationAuthority":
             out.attention(label(source.doc), "not a kritis resource, skipped")
     return out

@@ -31,7 +31,7 @@ from provider.stores.manifests import (
     platforms_of,
     referrers_from_index,
 )
-from provider.stores.selection import signatures_only
+from provider.stores.selection import discovered
 
 REF_NAME = "org.opencontainers.image.ref.name"
 
@@ -96,7 +96,7 @@ class OCILayoutStore:
                 found.extend(referrers_from_index(manifest, seen))
             else:
                 found.append(SignatureArtifact(descriptor, tags[tag], manifest))
-        return signatures_only(found, self.max_signatures)
+        return discovered(found, self.max_signatures)
 
     def fetch_manifest(self, reference: Reference, descriptor: Descriptor, deadline: float) -> dict[str, Any]:
         data = self._read_blob(self._layout(reference), descriptor, MAX_MANIFEST_BYTES)

@@ -32,7 +32,7 @@ from provider.stores.egress import EgressPolicy, explicit_hosts, parse_networks
 from provider.stores.fetch import ConcurrencyLimits, Outbound
 from provider.stores.manifests import cosign_tags, parse_manifest, platforms_of, referrers_from_index
 from provider.stores.registry_client import API_HOSTS, RegistryClient
-from provider.stores.selection import DISCOVERY_FACTOR, is_signature, signatures_only
+from provider.stores.selection import DISCOVERY_FACTOR, discovered, is_signature
 
 ACCEPT_MANIFESTS = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
 MAX_REFERRER_PAGES = 10
@@ -114,7 +114,7 @@ class RegistryStore:
                 found.extend(referrers_from_index(manifest, seen))
             else:
                 found.append(SignatureArtifact(descriptor, source, manifest))
-        return signatures_only(found, self.max_signatures)
+        return discovered(found, self.max_signatures)
 
     def fetch_manifest(self, reference: Reference, descriptor: Descriptor, deadline: float) -> dict[str, Any]:
         data = self._manifest_bytes(reference, descriptor.digest, deadline, error=ArtifactError)

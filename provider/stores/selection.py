@@ -1,8 +1,10 @@
 """Which discovered artifacts are signatures, and which of them are checked within `maxSignatures`.
 
-Only signature artifacts count: referrers whose artifact type names a Notary Project signature or a
-Sigstore bundle (or that give no type, which cannot be told apart without fetching them), and cosign's
-signature and attestation tags. SBOMs, scan reports and other referrers are neither fetched nor counted.
+Only signature artifacts count toward `maxSignatures`: referrers whose artifact type names a Notary Project
+signature or a Sigstore bundle (or that give no type, which cannot be told apart without fetching them), and
+cosign's signature and attestation tags. Content referrers (SARIF reports, SBOMs, VEX documents: see
+provider.content.kinds) are kept apart, at most `MAX_CONTENT_REFERRERS`, and never counted; other referrers
+are dropped.
 
 Stores enumerate cosign's tags and up to `DISCOVERY_FACTOR` times the limit of referrers; the engine checks
 `maxSignatures` of them, the tags first and the referrers a cheap look can already reject last: a notation
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from provider.config import Authority
+from provider.content.kinds import ARTIFACT_PURPOSES
 from provider.stores.base import SignatureArtifact
 
 NOTARY_SIGNATURE = "application/vnd.cncf.notary.signature"
@@ -29,6 +32,7 @@ SIGSTORE_BUNDLE_PREFIX = "application/vnd.dev.sigstore.bundle"
 THUMBPRINTS_ANNOTATION = "io.cncf.notary.x509chain.thumbprint#S256"
 # How many signature artifacts a store lists per image, as a multiple of maxSignatures.
 DISCOVERY_FACTOR = 8
+MAX_CONTENT_REFERRERS = 16
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,21 @@ def signatures_only(found: Iterable[SignatureArtifact], max_signatures: int) -> 
     tags = [a for a in signatures if a.source != "referrers"]
     referrers = [a for a in signatures if a.source == "referrers"]
     return tags + referrers[: max(1, max_signatures) * DISCOVERY_FACTOR]
+
+
+def is_content(artifact: SignatureArtifact) -> bool:
+    """A referrer whose artifact type names a report, SBOM or VEX document sigwarden understands."""
+    return artifact.source == "referrers" and artifact_type(artifact) in ARTIFACT_PURPOSES
+
+
+def discovered(found: Sequence[SignatureArtifact], max_signatures: int) -> list[SignatureArtifact]:
+    """What a store returns from discovery: `signatures_only`, then the first content referrers."""
+    content = [a for a in found if is_content(a)][:MAX_CONTENT_REFERRERS]
+    return signatures_only(found, max_signatures) + content
+
+
+def content_referrers(found: Iterable[SignatureArtifact]) -> list[SignatureArtifact]:
+    return [a for a in found if is_content(a)]
 
 
 def trusted_thumbprints(authorities: Iterable[Authority]) -> frozenset[str]:

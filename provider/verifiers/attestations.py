@@ -69,7 +69,8 @@ class CosignAttestationVerifier:
                     reasons.append(rejected.reason)
                     continue
                 results.append(AttestationResult(statement.predicate_type, authority.name, True, "", artifact,
-                                                 capped_predicate(statement.predicate, self.max_predicate_bytes)))
+                                                 capped_predicate(statement.predicate, self.max_predicate_bytes),
+                                                 statement.predicate))
                 break
             else:
                 results.append(AttestationResult(statement.predicate_type, authority.name, False,

@@ -55,6 +55,8 @@ class AttestationResult:
     reason: str = ""
     artifact: str = ""
     predicate: Any = None
+    # The whole predicate of a verified statement, for content summaries (`predicate` may be capped).
+    statement_predicate: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,8 @@ class SigstoreBundleVerifier:
                                    artifact_type=BUNDLE_ARTIFACT_TYPE), None
         return None, AttestationResult(statement.predicate_type, authority.name, not problem, problem, artifact,
                                        None if problem else capped_predicate(statement.predicate,
-                                                                             self.max_predicate_bytes))
+                                                                             self.max_predicate_bytes),
+                                       None if problem else statement.predicate)
 
 
 def parse_bundle(data: bytes) -> Bundle | str:

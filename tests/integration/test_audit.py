@@ -260,6 +260,7 @@ def test_metadata_names_version_config_authorities_constraints_and_inputs(audite
     assert metadata["config"]["fingerprint"].startswith("sha256:") and metadata["config"]["files"] >= 3
     assert metadata["authorities"] == [
         {"name": "release", "kinds": ["cosign-key"], "scopes": ["*"]},
+        {"name": "scanner", "kinds": ["cosign-key"], "scopes": ["registry.sigwarden.test/content/*"]},
         {"name": "security", "kinds": ["cosign-key"], "scopes": ["*"]},
         {"name": "kritis-authority", "kinds": ["attestation-pkix"], "scopes": ["*"]}]
     constraints = {c["name"]: c for c in metadata["constraints"]}

@@ -23,8 +23,15 @@ def test_demo_replays_the_seed_transcripts() -> None:
     # Ratify/AKS: audit admits and reports, deny blocks.
     assert "(audit reports: [notation-audit] image alpine:3.11 is not attested" in out
     assert "[notation-deny] image alpine:3.11 is not attested" in out
+    # Signed scan reports: a clean report admits, a fixable CRITICAL CVE denies, a report signed by the build
+    # key (not a scanner) does not count.
+    assert "deployment.apps/search created" in out
+    assert re.search(r"\[scanned-images\] image demo.local/shop/cart:1.0 has CVE-2024-1111 \(CRITICAL, fixable\) "
+                     r"over maximumFixableSeverity HIGH", out)
+    assert re.search(r"\[scanned-images\] image demo.local/shop/checkout:1.0 has no signed vulnerability report from "
+                     r"scanner \(found: sha256:\w+ signed by shop-cosign, not trusted for vulnerability-report", out)
     rows = re.findall(r"^(\S.{31}) (\S+ --image=\S+)\s+(\w+)\s+(\w+)\s+(ok|MISMATCH)$", out, re.MULTILINE)
-    assert len(rows) == 9 and {row[4] for row in rows} == {"ok"}
+    assert len(rows) == 12 and {row[4] for row in rows} == {"ok"}
     assert [row[3] for row in rows] == ["denied", "created", "created", "denied", "created", "created", "audited",
-                                        "created", "denied"]
+                                        "created", "denied", "created", "denied", "denied"]
     assert out.rstrip().endswith("all decisions as expected")

@@ -66,8 +66,9 @@ def test_the_wheel_ships_the_catalog_and_the_rego_engine(installed: Path, empty:
     assert probe.returncode == 0, probe.stderr
     shipped = json.loads(probe.stdout)
     assert shipped["site"], "provider must be imported from the installed wheel, not the checkout"
-    assert shipped["templates"] == ["k8sdigestpinnedimages", "k8sratifyverification", "k8ssignedimages"]
-    assert shipped["suites"] == 3 and shipped["samples"] >= 6 and shipped["lib"]
+    assert shipped["templates"] == ["k8sdigestpinnedimages", "k8simagecontent", "k8sratifyverification",
+                                   "k8ssignedimages"]
+    assert shipped["suites"] == 4 and shipped["samples"] >= 6 and shipped["lib"]
     assert shipped["schema"] == "sigwarden facts"
     help_text = run(installed / "sigwarden", "--help", cwd=empty)
     assert help_text.returncode == 0 and "serve" in help_text.stdout and "admit" in help_text.stdout

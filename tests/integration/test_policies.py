@@ -170,3 +170,50 @@ def test_kritis_migration_seed_flow(world: World, tmp_path: Path) -> None:
                       str(write_yaml(tmp_path / "test-allow.yaml", deployment("test-allow", pinned))))
     assert allowed.returncode == 0, allowed.stdout
     assert allowed.stdout.strip() == "deployment.apps/test-allow created"
+
+
+def test_kritis_image_security_policy_decides_on_signed_reports(world: World, tmp_path: Path) -> None:
+    """A kritis ImageSecurityPolicy converted to K8sImageContent, enforced against signed scan reports."""
+    import yaml
+
+    from provider.devkit.fixtures import CONTENT_CLEAN, CONTENT_CRITICAL, CONTENT_UNSIGNED
+
+    isp = {"apiVersion": "kritis.grafeas.io/v1beta1", "kind": "ImageSecurityPolicy",
+           "metadata": {"name": "scan-gate", "namespace": "default"},
+           "spec": {"packageVulnerabilityRequirements": {
+               "maximumSeverity": "HIGH", "maximumFixUnavailableSeverity": "ALLOW_ALL",
+               "allowlistCVEs": ["providers/goog-vulnz/notes/CVE-2024-0001"]}}}
+    converted = run_cli("import", "kritis", str(write_yaml(tmp_path / "isp.yaml", isp)))
+    assert converted.returncode == 0, converted.stderr
+    (constraint,) = [d for d in yaml.safe_load_all(converted.stdout) if d and d.get("kind") == "K8sImageContent"]
+    constraint_file = write_yaml(tmp_path / "isp-constraint.yaml", constraint)
+
+    def admit_image(name: str, image: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("admit", "--config", str(world.config), "--constraints", str(constraint_file), "-f",
+                       str(write_yaml(tmp_path / f"{name}.yaml", deployment(name, image))))
+
+    critical = admit_image("critical", CONTENT_CRITICAL)
+    assert critical.returncode == 1
+    assert (f"[scan-gate] image {CONTENT_CRITICAL} has CVE-2024-1111 (CRITICAL, fixable) over "
+            "maximumFixableSeverity HIGH") in critical.stdout
+    assert "CVE-2024-2222" not in critical.stdout  # HIGH without a fix: ALLOW_ALL
+    unsigned = admit_image("unsigned-report", CONTENT_UNSIGNED)
+    assert unsigned.returncode == 1 and "has no signed vulnerability report" in unsigned.stdout
+    clean = admit_image("clean", CONTENT_CLEAN)
+    assert clean.returncode == 0, clean.stdout
+
+
+def test_image_content_with_unknown_parameter_values_fails_closed(world: World, tmp_path: Path) -> None:
+    """Where nothing checked a constraint against the template's schema, a misspelt limit still denies."""
+    from provider.devkit.fixtures import CONTENT_CLEAN
+
+    constraint = {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sImageContent",
+                  "metadata": {"name": "misconfigured"},
+                  "spec": {"match": {"kinds": [{"apiGroups": ["apps"], "kinds": ["Deployment"]}]},
+                           "parameters": {"maximumSeverity": "SEVERE", "maximumReportAge": "7 days"}}}
+    constraint_file = write_yaml(tmp_path / "misconfigured.yaml", constraint)
+    denied = run_cli("admit", "--config", str(world.config), "--constraints", str(constraint_file), "-f",
+                     str(write_yaml(tmp_path / "clean.yaml", deployment("clean", CONTENT_CLEAN))))
+    assert denied.returncode == 1, denied.stdout + denied.stderr
+    assert "cannot be checked: parameter maximumSeverity is SEVERE, not one of CRITICAL" in denied.stdout
+    assert "cannot be checked: parameter maximumReportAge is 7 days, not a duration such as 168h" in denied.stdout

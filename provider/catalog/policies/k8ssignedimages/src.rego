@@ -145,3 +145,50 @@ detail(facts) := sprintf(" (%v)", [concat("; ", reasons)]) {
 } else = ""
 
 sort_set(s) := concat(", ", sort([x | x := s[_]]))
+
+# --- multi-arch: an index is verified by its own signature; platformSignatures "every" or a list of
+# platforms also requires a signature on each (listed) platform manifest. BuildKit's attestation
+# manifests (unknown/unknown) are never platforms.
+
+platform_name(p) := concat("/", [p.os, p.architecture]) {
+  p.variant == ""
+} else := concat("/", [p.os, p.architecture, p.variant])
+
+required_platform(p) {
+  input.parameters.platformSignatures == "every"
+  not p.attestationManifest
+}
+
+required_platform(p) {
+  not p.attestationManifest
+  listed := {name | name := input.parameters.platforms[_]}
+  count({platform_name(p), concat("/", [p.os, p.architecture])} & listed) > 0
+}
+
+platform_vouching(p) := {a | a := object.get(p, "authorities", [])[_]}
+
+platform_unattested(p) := object.get(p, "reason", "not checked") {
+  count(required_authorities) == 0
+  not object.get(p, "verified", false)
+} else := sprintf("not verified by any of %v", [sort_set(required_authorities)]) {
+  count(required_authorities) > 0
+  not input.parameters.requireAll
+  count(required_authorities & platform_vouching(p)) == 0
+} else := sprintf("missing attestation by %v", [sort_set(required_authorities - platform_vouching(p))]) {
+  count(required_authorities) > 0
+  input.parameters.requireAll
+  count(required_authorities - platform_vouching(p)) > 0
+}
+
+violation[{"msg": msg, "details": {"image": image, "reason": reason, "digest": p.digest}}] {
+  not suppressed
+  entry := object.get(response, "responses", [])[_]
+  image := entry[0]
+  facts := entry[1]
+  not images.exempt_reference(object.get(facts, "reference", ""), exempt_patterns)
+  p := object.get(facts, "platforms", [])[_]
+  required_platform(p)
+  why := platform_unattested(p)
+  reason := sprintf("platform %v (%v) is not signed: %v", [platform_name(p), p.digest, why])
+  msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
+}

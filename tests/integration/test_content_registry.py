@@ -1,0 +1,127 @@
+"""Content facts and multi-arch checks through Debian's docker-registry (no referrers API: the referrers tag)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provider.config import build_config
+from provider.content import kinds
+from provider.devkit import content, cosign, notation
+from provider.devkit.layout import LayoutWriter
+from provider.engine import Engine
+from provider.facts import facts_schema
+from provider.stores.base import OCI_INDEX
+from tests.helpers import VECTORS, write_yaml
+from tests.registry import RegistryServer
+
+CONTENT = VECTORS / "content"
+
+
+def verify(tmp_path: Path, registry: RegistryServer, keys: dict[str, Any], image: str) -> dict[str, Any]:
+    for name, key in keys.items():
+        (tmp_path / f"{name}.pub").write_bytes(cosign.public_pem(key))
+    data = {"stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host]}],
+            "authorities": [{"name": "release", "purposes": ["image"],
+                             "cosign": {"publicKeys": [str(tmp_path / "release.pub")]}},
+                            {"name": "scanner", "purposes": ["vulnerability-report", "sbom"],
+                             "cosign": {"publicKeys": [str(tmp_path / "scanner.pub")]}}]}
+    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+    try:
+        item = engine.verify([f"{registry.host}/{image}"], "t")[0]
+    finally:
+        engine.shutdown()
+    assert not item.error, item.error
+    jsonschema.validate(item.value, facts_schema())
+    return item.value
+
+
+def test_signed_report_and_unsigned_sarif_referrer(tmp_path: Path, registry: RegistryServer) -> None:
+    release, scanner = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    writer = LayoutWriter(tmp_path / "staging", "team/scanned")
+    image = writer.add_image("v1", b"scanned image")
+    name = f"{registry.host}/team/scanned"
+    cosign.sign_image(writer, image["digest"], name, release)
+    trivy = json.loads((CONTENT / "trivy-alpine-310.json").read_text())
+    content.attest(writer, image["digest"], [
+        (scanner, kinds.VULN_PREDICATE, content.vuln_predicate(trivy, "2024-03-10T14:57:31Z")),
+        (scanner, kinds.CYCLONEDX_PREDICATE, json.loads((CONTENT / "trivy-license-cyclonedx.json").read_text()))])
+    sarif = content.attach_referrer(writer, image, (CONTENT / "trivy-alpine-310.sarif.json").read_bytes())
+    writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [sarif]},
+                        image["digest"].replace(":", "-"), OCI_INDEX)
+    registry.push_layout(writer.path, "team/scanned")
+    facts = verify(tmp_path, registry, {"release": release, "scanner": scanner}, "team/scanned:v1")
+    assert facts["verified"] is True and facts["authorities"] == ["release"]
+    reports = {r["source"]: r for r in facts["content"]["vulnerabilityReports"]}
+    assert reports["attestation"]["trusted"] is True
+    assert [v["id"] for v in reports["attestation"]["vulnerabilities"]] == ["CVE-2019-1549", "CVE-2019-1551"]
+    assert reports["referrer"]["trusted"] is False and reports["referrer"]["artifact"] == sarif["digest"]
+    assert reports["referrer"]["reason"] == "not verified: not signed: no signature on the referrer"
+    (bom,) = facts["content"]["sboms"]
+    assert bom["trusted"] is True and "EPL-1.0" in bom["licenses"]
+
+
+def test_notation_signed_sarif_referrer_through_the_referrers_tag(tmp_path: Path, registry: RegistryServer) -> None:
+    release = ec.generate_private_key(ec.SECP256R1())
+    identity = notation.identity_with_intermediate("ec-256")
+    writer = LayoutWriter(tmp_path / "staging", "team/sarif")
+    image = writer.add_image("v1", b"image with a signed SARIF report")
+    cosign.sign_image(writer, image["digest"], f"{registry.host}/team/sarif", release)
+    sarif = content.attach_referrer(writer, image, (CONTENT / "trivy-alpine-310.sarif.json").read_bytes())
+    signature = notation.attach(writer, sarif, notation.sign(notation.target_of(sarif), identity))
+    # No referrers API: the image's referrers tag lists the report, the report's lists its signature.
+    for subject, referrers in ((image, [sarif]), (sarif, [signature])):
+        writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": referrers},
+                            subject["digest"].replace(":", "-"), OCI_INDEX)
+    registry.push_layout(writer.path, "team/sarif")
+    (tmp_path / "root.pem").write_bytes(identity.root_pem)
+    policy = {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"],
+                                                   "signatureVerification": {"level": "strict"},
+                                                   "trustStores": ["ca:scan"], "trustedIdentities": ["*"]}]}
+    (tmp_path / "release.pub").write_bytes(cosign.public_pem(release))
+    data = {"stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host]}],
+            "authorities": [{"name": "release", "purposes": ["image"],
+                             "cosign": {"publicKeys": [str(tmp_path / "release.pub")]}},
+                            {"name": "scanner", "purposes": ["vulnerability-report"],
+                             "notation": {"trustStores": {"ca:scan": [str(tmp_path / "root.pem")]},
+                                          "trustPolicy": {"inline": policy}}}]}
+    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+    try:
+        item = engine.verify([f"{registry.host}/team/sarif:v1"], "t")[0]
+    finally:
+        engine.shutdown()
+    assert not item.error, item.error
+    jsonschema.validate(item.value, facts_schema())
+    assert item.value["authorities"] == ["release"]  # the scanner's notation key signs no image
+    (report,) = item.value["content"]["vulnerabilityReports"]
+    assert report["trusted"] is True and report["authorities"] == ["scanner"], report["reason"]
+    assert report["source"] == "referrer" and report["artifact"] == sarif["digest"]
+    assert report["counts"]["fixable"]["MEDIUM"] == 2
+
+
+def test_index_with_one_of_two_platforms_signed(tmp_path: Path, registry: RegistryServer) -> None:
+    release = ec.generate_private_key(ec.SECP256R1())
+    writer = LayoutWriter(tmp_path / "staging", "team/multi")
+    amd64 = writer.add_image(None, b"amd64", "linux/amd64")
+    arm64 = writer.add_image(None, b"arm64", "linux/arm64")
+    provenance = writer.add_image(None, b"attestation manifest", "unknown/unknown")
+    index = writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {**amd64, "platform": {"os": "linux", "architecture": "amd64"}},
+        {**arm64, "platform": {"os": "linux", "architecture": "arm64"}},
+        {**provenance, "platform": {"os": "unknown", "architecture": "unknown"}}]}, "v1", OCI_INDEX)
+    name = f"{registry.host}/team/multi"
+    cosign.sign_image(writer, index["digest"], name, release)
+    cosign.sign_image(writer, amd64["digest"], name, release)
+    registry.push_layout(writer.path, "team/multi")
+    facts = verify(tmp_path, registry, {"release": release, "scanner": ec.generate_private_key(ec.SECP256R1())},
+                   "team/multi:v1")
+    assert facts["verified"] is True  # the index's own signature
+    by_arch = {p["architecture"]: p for p in facts["platforms"]}
+    assert by_arch["amd64"]["verified"] is True and by_arch["amd64"]["authorities"] == ["release"]
+    assert by_arch["arm64"]["verified"] is False
+    assert by_arch["arm64"]["reason"] == f"no signatures found for {arm64['digest']}"
+    assert by_arch["unknown"]["attestationManifest"] is True and "verified" not in by_arch["unknown"]
