@@ -14,6 +14,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from provider.config.model import PURPOSES  # noqa: E402
 from provider.config.reader import SCHEMA  # noqa: E402
 
 OUTPUT = ROOT / "helm" / "sigwarden" / "values.schema.json"
@@ -40,6 +41,7 @@ LEAVES: dict[str, dict[str, Any]] = {
     "verification.cache.unverifiedTtl": DURATION,
     "verification.cache.errorTtl": DURATION,
     "verification.cache.maxEntries": _positive(),
+    "verification.vulnerabilityFloor": {"enum": ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"]},
     "verification.cache.tagTtl": DURATION,
     "verification.cache.maxBytes": {"anyOf": [_positive(1024 * 1024),
                                                {"type": "string", "pattern": r"^\s*\d+\s*(KiB|MiB|GiB)?\s*$"}],
@@ -62,6 +64,7 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].name": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$",
                            "description": "lowercase letters, digits, '.', '_' or '-' (at most 63)"},
     "authorities[].scopes": STRINGS,
+    "authorities[].purposes": {"type": "array", "minItems": 1, "items": {"enum": list(PURPOSES)}},
     "authorities[].cosign.tlog": {"enum": ["optional", "required"]},
     "authorities[].cosign.rekorKeys": {"keys": "authorities[].cosign.publicKeys[]"},
     "authorities[].cosign.dockerReference": {"enum": ["ignore", "repository"]},

@@ -26,6 +26,10 @@ from cryptography.x509.verification import (
 from provider.config import Identity
 from provider.verifiers.limits import MAX_CHAIN_BYTES, LimitError, check_certificate_chain, check_public_key
 
+# What cryptography raises for a certificate it cannot read (InvalidVersion and the others are no ValueError).
+CERTIFICATE_PARSE_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion, x509.DuplicateExtension,
+                            x509.UnsupportedGeneralNameType)
+
 FULCIO_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
 FULCIO_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 # Intermediates the path may go through (Fulcio has one; private PKIs rarely more than three).

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from provider.config import CosignAuthority, PublicKey
 from provider.verifiers.base import Signer, TlogEntry
 from provider.verifiers.certificates import (
+    CERTIFICATE_PARSE_ERRORS,
     CertificateError,
     certificate_issuer,
     certificate_subject,
@@ -30,7 +30,6 @@ from provider.verifiers.rekor import LoggedSignature, TlogError, integrated_at, 
 
 # What reading a certificate's key and extensions can raise: cryptography parses them lazily, and not all
 # of its parse errors are ValueErrors.
-CERTIFICATE_PARSE_ERRORS = (ValueError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
 NO_BUNDLE = "no transparency log bundle, and authority requires one (tlog: required)"
 
 

@@ -15,11 +15,12 @@ from typing import Any
 
 import cbor2
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from provider.verifiers.certificates import CERTIFICATE_PARSE_ERRORS
 from provider.verifiers.limits import LimitError, load_json
 
 JWS_MEDIA_TYPE = "application/jose+json"
@@ -202,7 +203,7 @@ def _certificates(ders: list[bytes]) -> tuple[x509.Certificate, ...]:
             _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc, certificate.extensions,
                  certificate.signature_hash_algorithm)
             certificate.public_key()
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        except CERTIFICATE_PARSE_ERRORS as exc:
             raise EnvelopeError(f"certificate {index} of the envelope's chain does not parse: "
                                 f"{str(exc)[:120]}") from None
         certificates.append(certificate)
