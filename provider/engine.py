@@ -22,15 +22,17 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from cachetools import TLRUCache
 
 from provider.config import Authority, Config
 from provider.errors import ErrorCode, ItemError
-from provider.facts import build_facts, for_request
+from provider.facts import build_facts
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
+from provider.serialised import SerialisedFacts, dumps
 from provider.stores import StoreRouter
 from provider.stores.base import ResolvedImage, Store
 from provider.stores.selection import select
@@ -60,23 +62,46 @@ class Item:
 
     `transient` marks an answer that says nothing about the image (the work did not finish in time): a
     front end should not let Gatekeeper cache it (report it as a system error rather than an item).
+    A facts item comes pre-serialised (`raw`, with `facts` for the metrics) and its `value` is parsed only
+    when read; other values (a pinned reference) are `plain`.
     """
 
     key: str
-    value: Any = None
+    plain: Any = None
     error: str = ""
     transient: bool = False
+    raw: bytes = b""
+    facts: SerialisedFacts | None = None
+
+    @cached_property
+    def value(self) -> Any:
+        return json.loads(self.raw)["value"] if self.raw else self.plain
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "error": self.error} if self.error else {"key": self.key, "value": self.value}
+
+    def to_bytes(self) -> bytes:
+        """This item as JSON, from its pre-serialised bytes when it has them."""
+        return self.raw or dumps(self.to_json())
 
     @property
     def outcome(self) -> str:
         if self.error:
             return self.error.split(":", 1)[0]
+        if self.facts is not None:
+            return "verified" if self.facts.verified else "unverified"
         if isinstance(self.value, dict):
             return "verified" if self.value.get("verified") else "unverified"
         return "resolved"
+
+    @property
+    def vouched_by(self) -> tuple[str, ...]:
+        """The authorities that verified this image (none when it is not verified)."""
+        if self.facts is not None:
+            return self.facts.authorities if self.facts.verified else ()
+        if isinstance(self.value, dict) and self.value.get("verified"):
+            return tuple(self.value.get("authorities") or ())
+        return ()
 
 
 def transient_system_error(items: Sequence[Item]) -> str:
@@ -96,6 +121,7 @@ class _Result:
     error: str
     ttl: float
     digest: str = ""
+    serialised: SerialisedFacts | None = None  # facts, ready to be spliced into responses
 
     @classmethod
     def failed(cls, error: ItemError, ttl: float) -> _Result:
@@ -169,7 +195,7 @@ class Engine:
                 continue
             if kind == "resolve" and reference.digest:
                 # Mutation must be idempotent: a pinned reference comes back exactly as sent.
-                answers[key] = Item(key, value=key)
+                answers[key] = Item(key, plain=key)
                 continue
             hit, future = self._lookup(kind, reference)
             if hit is not None:
@@ -313,11 +339,11 @@ class Engine:
             return Item(key, error=result.error)
         if kind == "resolve":
             pinned = reference.with_digest(result.digest, keep_tag=self.config.mutation.keep_tag)
-            return Item(key, value=str(pinned))
+            return Item(key, plain=str(pinned))
         assert isinstance(result.value, bytes)
-        facts = for_request(json.loads(result.value), key, cached, trace_id)
-        facts["reference"] = str(reference)  # facts are shared by every spelling of this digest
-        return Item(key, value=facts)
+        facts = result.serialised or SerialisedFacts.from_json(result.value)
+        # facts are shared by every spelling of this digest: the reference asked for is spliced in
+        return Item(key, raw=facts.item(key, str(reference), cached, trace_id), facts=facts)
 
     def _job_deadline(self) -> float:
         return time.monotonic() + JOB_BUDGET_FACTOR * self.config.server.request_deadline
@@ -371,8 +397,9 @@ class Engine:
         facts = build_facts(image, signatures, attestations, selection.found, len(in_scope),
                             omitted=selection.omitted, max_signatures=selection.limit)
         cache = self.config.verification.cache
-        result = _Result(json.dumps(facts, separators=(",", ":")).encode(), "",
-                         cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest)
+        value = json.dumps(facts, separators=(",", ":")).encode()
+        result = _Result(value, "", cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest,
+                         SerialisedFacts.from_json(value))
         key: CacheKey = ("facts", image.reference.name, image.digest)
         with self._lock:
             self._remember(key, result)
@@ -419,4 +446,10 @@ def _from_shared(key: CacheKey, entry: SharedEntry | None) -> _Result | None:
         return None
     if key[0] != "facts" and not digest:
         return None
-    return _Result(value.encode() if value is not None else None, "", entry.ttl, digest)
+    if value is None:
+        return _Result(None, "", entry.ttl, digest)
+    try:
+        serialised = SerialisedFacts.from_json(value.encode())
+    except ValueError:
+        return None
+    return _Result(value.encode(), "", entry.ttl, digest, serialised)
