@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from provider.server.protocol import RESPONSE_API_VERSION
@@ -18,6 +19,11 @@ from provider.server.protocol import RESPONSE_API_VERSION
 def dumps(value: Any) -> bytes:
     """Compact JSON; non-ASCII and control characters escaped."""
     return json.dumps(value, separators=(",", ":")).encode()
+
+
+def quoted(text: str) -> bytes:
+    """A JSON string: the encoder's own string escaping (its C implementation), ASCII only."""
+    return encode_basestring_ascii(text).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +43,10 @@ class SerialisedFacts:
 
     def item(self, key: str, reference: str, cached: bool, trace_id: str) -> bytes:
         """One response item: `{"key": key, "value": facts + per-request members}`."""
-        quoted = dumps(key)
-        return b"".join((b'{"key":', quoted, b',"value":{"image":', quoted, b',"reference":', dumps(reference),
+        key_json = quoted(key)
+        return b"".join((b'{"key":', key_json, b',"value":{"image":', key_json, b',"reference":', quoted(reference),
                          b",", self.members, b',"cached":', b"true" if cached else b"false",
-                         b',"traceID":', dumps(trace_id), b"}}"))
+                         b',"traceID":', quoted(trace_id), b"}}"))
 
 
 def response_bytes(items: Iterable[bytes], system_error: str = "") -> bytes:
