@@ -115,7 +115,7 @@ def transient_system_error(items: Sequence[Item]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Result:
-    """What one job produced: facts as compact JSON, a digest, or an error reason (never a traceback)."""
+    """What one job produced: facts (serialised), a digest, or an error reason (never a traceback)."""
 
     value: bytes | str | None
     error: str
@@ -129,7 +129,8 @@ class _Result:
 
     @property
     def size(self) -> int:
-        return len(self.value or b"") + len(self.error) + len(self.digest) + ENTRY_OVERHEAD
+        serialised = len(self.serialised.members) + 96 if self.serialised is not None else 0
+        return len(self.value or b"") + serialised + len(self.error) + len(self.digest) + ENTRY_OVERHEAD
 
 
 class Engine:
@@ -322,7 +323,11 @@ class Engine:
         if self._shared is None:
             return
         code, _, message = result.error.partition(": ")
-        value = {"v": result.value.decode() if isinstance(result.value, bytes) else None, "d": result.digest}
+        if result.serialised is not None:
+            facts: str | None = "{" + result.serialised.members.decode() + "}"
+        else:
+            facts = result.value.decode() if isinstance(result.value, bytes) else None
+        value = {"v": facts, "d": result.digest}
         self._shared.put(key[0], _shared_key(key), value, (code, message) if result.error else None, result.ttl)
 
     def _remember(self, key: CacheKey, result: _Result) -> None:
@@ -340,8 +345,10 @@ class Engine:
         if kind == "resolve":
             pinned = reference.with_digest(result.digest, keep_tag=self.config.mutation.keep_tag)
             return Item(key, plain=str(pinned))
-        assert isinstance(result.value, bytes)
-        facts = result.serialised or SerialisedFacts.from_json(result.value)
+        facts = result.serialised
+        if facts is None:
+            assert isinstance(result.value, bytes)
+            facts = SerialisedFacts.from_json(result.value)
         # facts are shared by every spelling of this digest: the reference asked for is spliced in
         return Item(key, raw=facts.item(key, str(reference), cached, trace_id), facts=facts)
 
@@ -397,9 +404,9 @@ class Engine:
         facts = build_facts(image, signatures, attestations, selection.found, len(in_scope),
                             omitted=selection.omitted, max_signatures=selection.limit)
         cache = self.config.verification.cache
-        value = json.dumps(facts, separators=(",", ":")).encode()
-        result = _Result(value, "", cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest,
-                         SerialisedFacts.from_json(value))
+        # Kept once, serialised: the per-request members are spliced in when answering.
+        result = _Result(None, "", cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest,
+                         SerialisedFacts.from_json(dumps(facts)))
         key: CacheKey = ("facts", image.reference.name, image.digest)
         with self._lock:
             self._remember(key, result)
@@ -452,4 +459,4 @@ def _from_shared(key: CacheKey, entry: SharedEntry | None) -> _Result | None:
         serialised = SerialisedFacts.from_json(value.encode())
     except ValueError:
         return None
-    return _Result(value.encode(), "", entry.ttl, digest, serialised)
+    return _Result(None, "", entry.ttl, digest, serialised)
