@@ -311,6 +311,11 @@ class Engine:
                     self._remember(key, result)
                 return result
         elif token is not None:
+            # The previous holder may have stored its result and released the lock since the lookup above.
+            hit = self._shared_hit(key)
+            if hit is not None:
+                shared.release(key[0], _shared_key(key), token)
+                return hit
             self.metrics.shared_cache.labels("led").inc()
         try:
             return compute()
