@@ -74,10 +74,21 @@ def verdicts(answers: dict[str, Any]) -> dict[str, bool]:
     return {key: value["verified"] for key, value in answers.items()}
 
 
+def seen(registry: RegistryServer) -> list[str]:
+    """The provider's requests, once the registry's access log stops growing (it writes after answering)."""
+    before: list[str] | None = None
+    while True:
+        now = registry.requests_from("sigwarden")
+        if now == before:
+            return now
+        before = now
+        time.sleep(0.3)
+
+
 def fetches(registry: RegistryServer) -> dict[str, Counter[str]]:
     """Per repository, the provider's requests by kind (a referrers probe is made once per registry, not image)."""
-    seen: dict[str, Counter[str]] = defaultdict(Counter)
-    for request in registry.requests_from("sigwarden"):
+    kinds: dict[str, Counter[str]] = defaultdict(Counter)
+    for request in seen(registry):
         path = request.split(" ", 1)[1]
         repository, _, rest = path.removeprefix("/v2/").partition("/")
         repository = f"{repository}/{rest.split('/', 1)[0]}"
@@ -85,8 +96,8 @@ def fetches(registry: RegistryServer) -> dict[str, Counter[str]]:
         if kind == "manifests" and path.endswith((".sig", ".att")):
             kind = path[-4:]
         if kind != "referrers":
-            seen[repository][kind] += 1
-    return seen
+            kinds[repository][kind] += 1
+    return kinds
 
 
 def shared_events(provider: ProviderProcess, event: str) -> float:
@@ -104,20 +115,20 @@ def test_a_second_process_answers_from_the_first_ones_verification(
     expected = {**{key: True for key in signed}, unsigned: False}
 
     assert verdicts(verify(first, pki, [*signed, unsigned])) == expected
-    seen = len(registry.requests_from("sigwarden"))
-    assert seen > 0
+    count = len(seen(registry))
+    assert count > 0
     answers = verify(second, pki, [*signed, unsigned])
     assert verdicts(answers) == expected
     assert answers[signed[0]]["authorities"] == ["release"]
-    assert len(registry.requests_from("sigwarden")) == seen  # the registry saw one verification
+    assert len(seen(registry)) == count  # the registry saw one verification
     assert shared_events(second, "hit") >= 4
 
     # By tag, the second process only resolves the tag (a manifest request) and reuses the facts.
     tag = f"{registry.host}/team/app0:v1"
     assert verdicts(verify(first, pki, [tag])) == {tag: True}
-    before = len(registry.requests_from("sigwarden"))
+    before = len(seen(registry))
     assert verdicts(verify(second, pki, [tag])) == {tag: True}
-    new = registry.requests_from("sigwarden")[before:]
+    new = seen(registry)[before:]
     assert new and all(request.endswith("/v2/team/app0/manifests/v1") for request in new), new
 
 
@@ -129,9 +140,9 @@ def test_another_trust_configuration_never_uses_the_entries(
     # Same Redis, same HMAC key, but trusting another key: KEY's signature does not count here.
     other = start_provider(config(tmp_path, registry, redis_server, key=OTHER_KEY))
     assert verdicts(verify(first, pki, [image])) == {image: True}
-    seen = len(registry.requests_from("sigwarden"))
+    count = len(seen(registry))
     assert verdicts(verify(other, pki, [image])) == {image: False}
-    assert len(registry.requests_from("sigwarden")) > seen  # it verified for itself
+    assert len(seen(registry)) > count  # it verified for itself
     assert shared_events(other, "hit") == 0
 
 
@@ -180,11 +191,11 @@ def test_processes_asked_at_once_verify_each_image_once(
     with ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(lambda provider: verify(provider, pki, together), (first, second)))
     assert all(verdicts(a) == {key: True for key in together} for a in answers)
-    seen = fetches(registry)
-    one_process = seen["team/alone0"]
+    fetched = fetches(registry)
+    one_process = fetched["team/alone0"]
     assert one_process[".sig"] == 1 and one_process["blobs"] == 1
     for i in range(4):
-        assert seen[f"team/together{i}"] == one_process, i  # what one process verifying it alone asks for
+        assert fetched[f"team/together{i}"] == one_process, i  # what one process verifying it alone asks for
     # Each of the eight images was led (verified) by exactly one process; the other waited or found it stored.
     assert shared_events(first, "led") + shared_events(second, "led") == 8
 
