@@ -14,6 +14,7 @@ re-pointed tag never rides on the verified facts of the digest it used to name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -21,7 +22,8 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from cachetools import TLRUCache
 
@@ -29,14 +31,18 @@ from provider.config import Authority, Config
 from provider.content.referrers import check_referrer
 from provider.content.summary import content_facts
 from provider.errors import ErrorCode, ItemError
-from provider.facts import MAX_PLATFORMS, PlatformCheck, build_facts, for_request, is_platform, platform_check
+from provider.facts import MAX_PLATFORMS, PlatformCheck, build_facts, is_platform, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
+from provider.serialised import SerialisedFacts, dumps
 from provider.stores import StoreRouter
 from provider.stores.base import ResolvedImage, SignatureArtifact, Store
 from provider.stores.selection import Selection, content_referrers, select
 from provider.verifiers import default_verifiers
 from provider.verifiers.base import AttestationResult, SignatureResult, Verifier
+
+if TYPE_CHECKING:
+    from provider.sharedcache import SharedCache, SharedEntry
 
 log = logging.getLogger("sigwarden.engine")
 
@@ -58,23 +64,46 @@ class Item:
 
     `transient` marks an answer that says nothing about the image (the work did not finish in time): a
     front end should not let Gatekeeper cache it (report it as a system error rather than an item).
+    A facts item comes pre-serialised (`raw`, with `facts` for the metrics) and its `value` is parsed only
+    when read; other values (a pinned reference) are `plain`.
     """
 
     key: str
-    value: Any = None
+    plain: Any = None
     error: str = ""
     transient: bool = False
+    raw: bytes = b""
+    facts: SerialisedFacts | None = None
+
+    @cached_property
+    def value(self) -> Any:
+        return json.loads(self.raw)["value"] if self.raw else self.plain
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "error": self.error} if self.error else {"key": self.key, "value": self.value}
+
+    def to_bytes(self) -> bytes:
+        """This item as JSON, from its pre-serialised bytes when it has them."""
+        return self.raw or dumps(self.to_json())
 
     @property
     def outcome(self) -> str:
         if self.error:
             return self.error.split(":", 1)[0]
+        if self.facts is not None:
+            return "verified" if self.facts.verified else "unverified"
         if isinstance(self.value, dict):
             return "verified" if self.value.get("verified") else "unverified"
         return "resolved"
+
+    @property
+    def vouched_by(self) -> tuple[str, ...]:
+        """The authorities that verified this image (none when it is not verified)."""
+        if self.facts is not None:
+            return self.facts.authorities if self.facts.verified else ()
+        if isinstance(self.value, dict) and self.value.get("verified"):
+            return tuple(self.value.get("authorities") or ())
+        return ()
 
 
 def transient_system_error(items: Sequence[Item]) -> str:
@@ -88,12 +117,13 @@ def transient_system_error(items: Sequence[Item]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Result:
-    """What one job produced: facts as compact JSON, a digest, or an error reason (never a traceback)."""
+    """What one job produced: facts (serialised), a digest, or an error reason (never a traceback)."""
 
     value: bytes | str | None
     error: str
     ttl: float
     digest: str = ""
+    serialised: SerialisedFacts | None = None  # facts, ready to be spliced into responses
 
     @classmethod
     def failed(cls, error: ItemError, ttl: float) -> _Result:
@@ -101,7 +131,8 @@ class _Result:
 
     @property
     def size(self) -> int:
-        return len(self.value or b"") + len(self.error) + len(self.digest) + ENTRY_OVERHEAD
+        serialised = len(self.serialised.members) + 96 if self.serialised is not None else 0
+        return len(self.value or b"") + serialised + len(self.error) + len(self.digest) + ENTRY_OVERHEAD
 
 
 @dataclass(frozen=True)
@@ -138,6 +169,7 @@ class Engine:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=config.verification.concurrency,
                                         thread_name_prefix="sigwarden-verify")
+        self._shared = shared_cache(config, self.metrics)
 
     # --- public API ----------------------------------------------------------------------------------
 
@@ -154,6 +186,8 @@ class Engine:
         """Stop taking work; running jobs finish in the background."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.router.close()
+        if self._shared is not None:
+            self._shared.close()
 
     @property
     def cache_bytes(self) -> int:
@@ -181,7 +215,7 @@ class Engine:
                 continue
             if kind == "resolve" and reference.digest:
                 # Mutation must be idempotent: a pinned reference comes back exactly as sent.
-                answers[key] = Item(key, value=key)
+                answers[key] = Item(key, plain=key)
                 continue
             hit, future = self._lookup(kind, reference)
             if hit is not None:
@@ -235,6 +269,16 @@ class Engine:
             return None, future
 
     def _job(self, key: CacheKey, reference: Reference, job: Callable[[Reference], _Result]) -> _Result:
+        try:
+            if key[0] == "facts":
+                return self._flight(key, lambda: self._attempt(key, reference, job))
+            return self._shared_hit(key) or self._attempt(key, reference, job)
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+
+    def _attempt(self, key: CacheKey, reference: Reference, job: Callable[[Reference], _Result]) -> _Result:
+        """Run the job; an error becomes a cached result (never a traceback)."""
         error_ttl = self.config.verification.cache.error_ttl
         try:
             result = job(reference)
@@ -244,14 +288,71 @@ class Engine:
             log.exception("internal error while checking %s", reference)
             result = _Result.failed(ItemError(ErrorCode.INTERNAL, f"{type(exc).__name__} while checking "
                                                                   f"{reference}"), error_ttl)
-        with self._lock:
-            if result.error:
-                self._remember(key, result)  # successes were stored by the job, under their digest
+        if result.error:
+            stored = [key]  # successes were stored by the job, under their digest
+            with self._lock:
+                self._remember(key, result)
                 tag = self._cache.get(("tag", key[1], key[2])) if key[0] == "verify-tag" else None
                 if tag is not None and tag.digest:
-                    self._remember(("facts", key[1], tag.digest), result)  # the digest's check failed
-            self._inflight.pop(key, None)
+                    stored.append(("facts", key[1], tag.digest))  # the digest's check failed
+                    self._remember(stored[-1], result)
+            for name in stored:
+                self._publish(name, result)
         return result
+
+    # --- the shared cache (Redis): local cache first, then Redis, then one replica verifies for all ----
+
+    def _shared_hit(self, key: CacheKey) -> _Result | None:
+        """A result another worker or replica stored, kept locally for the rest of its TTL."""
+        if self._shared is None:
+            return None
+        result = _from_shared(key, self._shared.get(key[0], _shared_key(key)))
+        if result is not None:
+            with self._lock:
+                self._remember(key, result)
+        return result
+
+    def _flight(self, key: CacheKey, compute: Callable[[], _Result]) -> _Result:
+        """Compute a facts result once across replicas: wait (bounded) for a replica that is already at it."""
+        shared = self._shared
+        if shared is None:
+            return compute()
+        hit = self._shared_hit(key)
+        if hit is not None:
+            return hit
+        token = shared.lead(key[0], _shared_key(key), hold=JOB_BUDGET_FACTOR * self.config.server.request_deadline)
+        if token is None and shared.available:
+            entry = shared.wait(key[0], _shared_key(key), until=time.monotonic() + shared.settings.lead_wait)
+            result = _from_shared(key, entry)
+            if result is not None:
+                self.metrics.shared_cache.labels("waited").inc()
+                with self._lock:
+                    self._remember(key, result)
+                return result
+        elif token is not None:
+            # The previous holder may have stored its result and released the lock since the lookup above.
+            hit = self._shared_hit(key)
+            if hit is not None:
+                shared.release(key[0], _shared_key(key), token)
+                return hit
+            self.metrics.shared_cache.labels("led").inc()
+        try:
+            return compute()
+        finally:
+            if token is not None:
+                shared.release(key[0], _shared_key(key), token)
+
+    def _publish(self, key: CacheKey, result: _Result) -> None:
+        """Write a result to the shared cache with the TTL of its kind (never under the engine lock)."""
+        if self._shared is None:
+            return
+        code, _, message = result.error.partition(": ")
+        if result.serialised is not None:
+            facts: str | None = "{" + result.serialised.members.decode() + "}"
+        else:
+            facts = result.value.decode() if isinstance(result.value, bytes) else None
+        value = {"v": facts, "d": result.digest}
+        self._shared.put(key[0], _shared_key(key), value, (code, message) if result.error else None, result.ttl)
 
     def _remember(self, key: CacheKey, result: _Result) -> None:
         """Store under the lock, within both bounds: bytes (by the cache) and entries."""
@@ -267,11 +368,13 @@ class Engine:
             return Item(key, error=result.error)
         if kind == "resolve":
             pinned = reference.with_digest(result.digest, keep_tag=self.config.mutation.keep_tag)
-            return Item(key, value=str(pinned))
-        assert isinstance(result.value, bytes)
-        facts = for_request(json.loads(result.value), key, cached, trace_id)
-        facts["reference"] = str(reference)  # facts are shared by every spelling of this digest
-        return Item(key, value=facts)
+            return Item(key, plain=str(pinned))
+        facts = result.serialised
+        if facts is None:
+            assert isinstance(result.value, bytes)
+            facts = SerialisedFacts.from_json(result.value)
+        # facts are shared by every spelling of this digest: the reference asked for is spliced in
+        return Item(key, raw=facts.item(key, str(reference), cached, trace_id), facts=facts)
 
     def _job_deadline(self) -> float:
         return time.monotonic() + JOB_BUDGET_FACTOR * self.config.server.request_deadline
@@ -282,9 +385,11 @@ class Engine:
         """Resolve through the store and remember a tag's digest for `tagTtl`."""
         image = self.router.select(reference).resolve(reference, deadline)
         if not reference.digest:
+            key: CacheKey = ("tag", reference.name, reference.tag or "latest")
             result = _Result(None, "", self.config.verification.cache.tag_ttl, image.digest)
             with self._lock:
-                self._remember(("tag", reference.name, reference.tag or "latest"), result)
+                self._remember(key, result)
+            self._publish(key, result)
         return image
 
     def _verify_pinned(self, digest: str) -> Callable[[Reference], _Result]:
@@ -295,10 +400,16 @@ class Engine:
         deadline = self._job_deadline()
         store = self.router.select(reference)
         image = self._resolve_image(reference, deadline)
+        key: CacheKey = ("facts", image.reference.name, image.digest)
         with self._lock:
-            hit = self._cache.get(("facts", image.reference.name, image.digest))
+            hit = self._cache.get(key)
         if hit is not None:
             return hit  # another tag (or spelling) of this digest was verified already
+        if reference.digest:
+            return self._verify_image(image, store, deadline)  # the caller leads this digest's flight
+        return self._flight(key, lambda: self._verify_image(image, store, deadline))
+
+    def _verify_image(self, image: ResolvedImage, store: Store, deadline: float) -> _Result:
         in_scope = [a for a in self.config.authorities if a.covers(image.reference.name)]
         checked = self._check(image, store, in_scope, deadline)
         referrers = [result for artifact in content_referrers(checked.discovered)
@@ -311,10 +422,13 @@ class Engine:
                             len(in_scope), omitted=checked.selection.omitted, max_signatures=checked.selection.limit,
                             content=content, platform_checks=platforms)
         cache = self.config.verification.cache
-        result = _Result(json.dumps(facts, separators=(",", ":")).encode(), "",
-                         cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest)
+        # Kept once, serialised: the per-request members are spliced in when answering.
+        result = _Result(None, "", cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest,
+                         SerialisedFacts.from_json(dumps(facts)))
+        key: CacheKey = ("facts", image.reference.name, image.digest)
         with self._lock:
-            self._remember(("facts", image.reference.name, image.digest), result)
+            self._remember(key, result)
+        self._publish(key, result)
         return result
 
     def _referrer_signatures(self, store: Store, in_scope: Sequence[Authority],
@@ -367,3 +481,47 @@ class Engine:
     def _resolve_one(self, reference: Reference) -> _Result:
         image = self._resolve_image(reference, self._job_deadline())
         return _Result(None, "", self.config.verification.cache.tag_ttl, image.digest)
+
+
+def shared_cache(config: Config, metrics: Metrics) -> SharedCache | None:
+    """The Redis cache of this config generation (None when none is configured)."""
+    redis_config = config.verification.cache.redis
+    if redis_config is None:
+        return None
+    from provider.sharedcache import RedisSettings, SharedCache, trust_fingerprint  # imports redis
+
+    settings = RedisSettings(url=redis_config.url, hmac_key_file=redis_config.hmac_key_file,
+                             password_file=redis_config.password_file, ca=redis_config.ca,
+                             prefix=redis_config.prefix, timeout=redis_config.timeout,
+                             # waiting for another replica must leave time to verify locally after it
+                             lead_wait=0.4 * config.server.request_deadline)
+    # The trust files (keys, certificates, policies) by content, and every config section but `server`.
+    files = trust_fingerprint(config.sources[1:])
+    fingerprint = hashlib.sha256(f"{config.trust_digest}:{files}".encode()).hexdigest()
+    return SharedCache(settings, fingerprint, count=lambda event: metrics.shared_cache.labels(event).inc())
+
+
+def _shared_key(key: CacheKey) -> str:
+    return f"{key[1]} {key[2]}"  # a space never occurs in a normalised name, tag or digest
+
+
+def _from_shared(key: CacheKey, entry: SharedEntry | None) -> _Result | None:
+    """An authenticated shared entry as a local result; a malformed one (never written by us) is a miss."""
+    if entry is None or not isinstance(entry.value, dict):
+        return None
+    value, digest = entry.value.get("v"), entry.value.get("d")
+    if not isinstance(digest, str) or not (value is None or isinstance(value, str)):
+        return None
+    if entry.error is not None:
+        return _Result(None, f"{entry.error[0]}: {entry.error[1]}"[:MAX_ERROR_CHARS], entry.ttl, digest)
+    if key[0] == "facts" and value is None:
+        return None
+    if key[0] != "facts" and not digest:
+        return None
+    if value is None:
+        return _Result(None, "", entry.ttl, digest)
+    try:
+        serialised = SerialisedFacts.from_json(value.encode())
+    except ValueError:
+        return None
+    return _Result(None, "", entry.ttl, digest, serialised)

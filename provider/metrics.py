@@ -38,6 +38,12 @@ class Metrics:
                                   ["cache"], registry=r)
         self.cache_misses = Counter("sigwarden_cache_misses_total", "Answers that needed fresh work.",
                                     ["cache"], registry=r)
+        self.shared_cache = Counter(
+            "sigwarden_shared_cache_events_total", "Shared (Redis) cache events: hit, miss, rejected (bad MAC, "
+            "expired or malformed: counted as a miss), stored, oversize, error (Redis failed: verified locally), "
+            "skipped (Redis left alone after a failure), led (this process verified a cold image for all), "
+            "waited (another replica's result arrived), wait_expired (verified locally after waiting).",
+            ["event"], registry=r)
         self.registry_requests = Counter(
             "sigwarden_registry_requests_total", "HTTP requests to registries, by status code (or "
             "connection_error, tls_error, timeout, egress_refused, saturated).",

@@ -46,6 +46,12 @@ LEAVES: dict[str, dict[str, Any]] = {
     "verification.cache.maxBytes": {"anyOf": [_positive(1024 * 1024),
                                                {"type": "string", "pattern": r"^\s*\d+\s*(KiB|MiB|GiB)?\s*$"}],
                                      "description": "bytes, or a size such as 64MiB"},
+    "verification.cache.redis.url": {"type": "string", "pattern": "^rediss?://"},
+    "verification.cache.redis.hmacKeyFile": STRING,
+    "verification.cache.redis.passwordFile": STRING,
+    "verification.cache.redis.ca": STRING,
+    "verification.cache.redis.prefix": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$"},
+    "verification.cache.redis.timeout": DURATION,
     "mutation.deadline": DURATION,
     "mutation.keepTag": {"type": "boolean"},
     "stores[].type": {"enum": ["registry", "oci-layout"]},
@@ -180,7 +186,11 @@ def chart_schema() -> dict[str, Any]:
             "provider": _object({
                 "timeout": {"type": "integer", "minimum": 1, "maximum": 29, "description":
                             "Seconds; at most gatekeeper.validatingWebhookTimeoutSeconds."},
-                "threads": {"type": "integer", "minimum": 1}, "annotations": labels}),
+                "threads": {"type": "integer", "minimum": 1}, "annotations": labels,
+                "server": _object({"handshakeTimeout": DURATION, "headerTimeout": DURATION,
+                                   "bodyTimeout": DURATION, "idleTimeout": DURATION,
+                                   "maxConnections": {"type": "integer", "minimum": 16},
+                                   "maxHeaderBytes": {"type": "integer", "minimum": 1024}})}),
             "tls": _object({
                 "mode": {"enum": ["pod", "certManager", "existingSecret"]},
                 "existingSecret": {"type": "string"},
@@ -196,6 +206,12 @@ def chart_schema() -> dict[str, Any]:
                 "clientNames": STRINGS}),
             "config": config_schema(),
             "authorities": {"type": "array", "items": section("authorities[]")},
+            "sharedCache": _object({
+                "enabled": boolean, "url": {"type": "string", "pattern": "^(rediss?://.*)?$"},
+                "existingSecret": {"type": "string"}, "hmacKeyKey": STRING, "passwordKey": {"type": "string"},
+                "prefix": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$"}, "timeout": DURATION,
+                "redis": _object({"enabled": boolean, "image": STRING, "resources": resources,
+                                  "maxMemory": STRING})}),
             "trustMaterial": _object({"inline": {"type": "object", "additionalProperties": {"type": "string"}},
                                       "existingSecrets": STRINGS}),
             "registryCredentials": _object({"existingSecret": {"type": "string"}}),

@@ -71,6 +71,13 @@ class RegistryServer:
             self.process.terminate()
             self.process.wait(timeout=10)
 
+    def requests_from(self, user_agent: str) -> list[str]:
+        """`METHOD path` of every request this registry answered to `user_agent`, from its access log."""
+        self.log.flush()
+        lines = (self.directory / "registry.log").read_text(errors="replace").splitlines()
+        return [line.split('"')[1].rsplit(" ", 1)[0] for line in lines
+                if line.startswith("127.0.0.1 - ") and line.count('"') >= 6 and line.split('"')[5] == user_agent]
+
     def session(self) -> requests.Session:
         session = requests.Session()
         session.trust_env = False

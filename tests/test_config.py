@@ -215,3 +215,33 @@ def test_cache_size_tag_ttl_mutation_deadline_and_store_limits(tmp_path: Path) -
         with pytest.raises(ConfigError, match=problem) as caught:
             build_config(data, write_yaml(tmp_path / "c.yaml", data))
         assert caught.value.field_path == "verification.cache.maxBytes"
+
+
+def test_shared_cache_settings_and_their_errors(tmp_path: Path) -> None:
+    (tmp_path / "hmac.key").write_text("k" * 64)
+    (tmp_path / "short.key").write_text("k" * 8)
+    (tmp_path / "ca.pem").write_text("ca")
+    good = {"url": "rediss://redis.cache:6380/0", "hmacKeyFile": "hmac.key", "ca": "ca.pem", "prefix": "team-a",
+            "timeout": "150ms"}
+    config = build_config({"verification": {"cache": {"redis": good}}}, write_yaml(tmp_path / "c.yaml", {}))
+    redis = config.verification.cache.redis
+    assert redis is not None and redis.url == good["url"] and redis.prefix == "team-a" and redis.timeout == 0.15
+    assert redis.hmac_key_file == tmp_path / "hmac.key" and redis.ca == tmp_path / "ca.pem"
+    assert build_config({}, tmp_path / "c.yaml").verification.cache.redis is None
+    for change, field, problem in [({"url": "http://redis:6379"}, "url", "redis:// or rediss://"),
+                                   ({"hmacKeyFile": None}, "hmacKeyFile", "needs an HMAC key file"),
+                                   ({"hmacKeyFile": "short.key"}, "hmacKeyFile", "at least 32 bytes"),
+                                   ({"url": "redis://redis:6379", "ca": "ca.pem"}, "ca", "only used with a rediss"),
+                                   ({"prefix": "a b"}, "prefix", "letters, digits")]:
+        data = {"verification": {"cache": {"redis": {k: v for k, v in {**good, **change}.items() if v is not None}}}}
+        with pytest.raises(ConfigError) as caught:
+            build_config(data, tmp_path / "c.yaml")
+        assert caught.value.field_path == f"verification.cache.redis.{field}" and problem in caught.value.problem
+
+
+def test_trust_digest_ignores_the_server_section(tmp_path: Path) -> None:
+    source = tmp_path / "c.yaml"
+    one = build_config({"server": {"listen": "127.0.0.1:1"}, "verification": {"concurrency": 4}}, source)
+    two = build_config({"server": {"listen": "127.0.0.1:2"}, "verification": {"concurrency": 4}}, source)
+    three = build_config({"verification": {"concurrency": 5}}, source)
+    assert one.trust_digest == two.trust_digest != three.trust_digest

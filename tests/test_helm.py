@@ -644,3 +644,58 @@ def test_values_schema_rejects_bad_chart_values() -> None:
                 {"tls": {"mode": "existingSecret", "caBundle": CA_BUNDLE}}):
         with pytest.raises(helm.errors.HelmError):
             render(bad)
+
+
+def test_shared_cache_and_front_door_values_reach_the_config(tmp_path: Path) -> None:
+    values = {"sharedCache": {"enabled": True, "existingSecret": "cache-keys", "redis": {"enabled": True}},
+              "provider": {"server": {"idleTimeout": "45s", "maxConnections": 2000, "headerTimeout": "4s"}}}
+    docs = render(values)
+    for doc in docs:
+        if doc["metadata"]["name"] == "sigwarden-redis":
+            kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+    config = rendered_config(docs)
+    assert config["server"]["idleTimeout"] == "45s" and config["server"]["maxConnections"] == 2000
+    assert config["server"]["threads"] == 16  # the chart's own keys stay
+    redis = config["verification"]["cache"]["redis"]
+    assert redis == {"url": "redis://sigwarden-redis:6379/0", "hmacKeyFile": "/etc/sigwarden/shared-cache/hmac-key",
+                     "passwordFile": "/etc/sigwarden/shared-cache/password", "prefix": "sigwarden",
+                     "timeout": "200ms"}
+    assert config["verification"]["cache"]["ttl"] == "5m"  # merged into the cache settings, not replacing them
+    (deployment,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "sigwarden"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert {"name": "shared-cache", "secret": {"secretName": "cache-keys"}} in pod["volumes"]
+    (redis_pod,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "sigwarden-redis"]
+    redis_labels = redis_pod["spec"]["template"]["metadata"]["labels"]
+    # The provider's selectors (Service, PDB, NetworkPolicy) never pick the Redis pod, and the reverse.
+    assert not deployment["spec"]["selector"]["matchLabels"].items() <= redis_labels.items()
+    (service,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"] == "sigwarden-redis"]
+    assert service["spec"]["selector"] == redis_labels
+    (policy,) = [p for p in of_kind(docs, "NetworkPolicy") if p["metadata"]["name"] == "sigwarden-redis"]
+    assert policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"].items() <= \
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert "--requirepass" in redis_pod["spec"]["template"]["spec"]["containers"][0]["args"][0]
+
+    # The rendered config loads with the Secret's files where the pod mounts them.
+    leaf = issue(make_ca("server"), "sigwarden", ("sigwarden.sigwarden-system.svc",), server=True)
+    files = {"tls/tls.crt": leaf.cert_pem, "tls/tls.key": leaf.key_pem, "client-ca/ca.crt": make_ca("gk").cert_pem,
+             "shared-cache/hmac-key": b"k" * 64, "shared-cache/password": b"secret"}
+    for name, data in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "config.yaml").write_text(json.dumps(config).replace("/etc/sigwarden/", f"{tmp_path}/"))
+    loaded = load_config(tmp_path / "config.yaml")
+    assert loaded.server.idle_timeout == 45 and loaded.server.max_connections == 2000
+    assert loaded.verification.cache.redis is not None
+    assert loaded.verification.cache.redis.password_file == tmp_path / "shared-cache/password"
+
+
+def test_shared_cache_needs_a_secret_and_a_url() -> None:
+    with pytest.raises(Exception, match=r"sharedCache\.existingSecret"):
+        render({"sharedCache": {"enabled": True, "url": "redis://redis.cache:6379/0"}})
+    with pytest.raises(Exception, match=r"sharedCache\.url"):
+        render({"sharedCache": {"enabled": True, "existingSecret": "cache-keys"}})
+    external = render({"sharedCache": {"enabled": True, "existingSecret": "k", "url": "rediss://r.cache:6380/0",
+                                       "passwordKey": ""}})
+    assert not [d for d in external if d["metadata"]["name"] == "sigwarden-redis"]
+    redis = rendered_config(external)["verification"]["cache"]["redis"]
+    assert redis["url"] == "rediss://r.cache:6380/0" and "passwordFile" not in redis

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from provider.config.model import (
     ConfigError,
     Credentials,
     MutationConfig,
+    RedisConfig,
     RegistryAuth,
     ServerConfig,
     StoreConfig,
@@ -91,8 +94,42 @@ def _verification(root: Node) -> VerificationConfig:
             tag_ttl=cache.duration("tagTtl", d.tag_ttl),
             max_entries=cache.integer("maxEntries", d.max_entries),
             max_bytes=_size(cache, "maxBytes", d.max_bytes, minimum=1024 * 1024),
+            redis=_redis(cache),
         ),
     )
+
+
+def _redis(cache: Node) -> RedisConfig | None:
+    from provider.sharedcache import read_hmac_key  # imports redis only when a shared cache is configured
+
+    if "redis" not in cache.data:
+        return None
+    node = cache.child("redis", SCHEMA["verification.cache.redis"])
+    url = node.string("url")
+    if not url.startswith(("redis://", "rediss://")):
+        raise node.error("url", f"expected a redis:// or rediss:// URL, got {url[:80]!r}")
+    hmac_key_file = node.path("hmacKeyFile")
+    if hmac_key_file is None:
+        raise node.error("hmacKeyFile", "a shared cache needs an HMAC key file (entries without it could be "
+                                        "forged by anyone who can write to Redis)")
+    try:
+        read_hmac_key(hmac_key_file)
+    except ValueError as exc:
+        raise node.error("hmacKeyFile", str(exc)) from None
+    ca = node.path("ca")
+    if ca is not None and not url.startswith("rediss://"):
+        raise node.error("ca", "a CA is only used with a rediss:// (TLS) URL")
+    prefix = node.string("prefix", "sigwarden")
+    if not prefix or not prefix.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise node.error("prefix", f"expected letters, digits, '-', '_' or '.', got {prefix[:80]!r}")
+    return RedisConfig(url=url, hmac_key_file=hmac_key_file, password_file=node.path("passwordFile"), ca=ca,
+                       prefix=prefix, timeout=node.duration("timeout", 0.2))
+
+
+def _trust_digest(data: Any) -> str:
+    """A digest of every section but `server`, the same for replicas that differ only in where they listen."""
+    trusted = {key: value for key, value in data.items() if key != "server"}
+    return hashlib.sha256(json.dumps(trusted, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
@@ -209,4 +246,5 @@ def build_config(data: Any, source: Path) -> Config:
         authorities=tuple(authorities),
         sources=tuple(dict.fromkeys([source, *reader.sources])),
         declared=declared_keys(data),
+        trust_digest=_trust_digest(data),
     )

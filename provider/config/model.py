@@ -73,6 +73,18 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class RedisConfig:
+    """The shared cache: results shared between workers and replicas, authenticated with an HMAC key."""
+
+    url: str
+    hmac_key_file: Path
+    password_file: Path | None = None
+    ca: Path | None = None
+    prefix: str = "sigwarden"
+    timeout: float = 0.2
+
+
+@dataclass(frozen=True)
 class CacheConfig:
     ttl: float = 300.0
     unverified_ttl: float = 30.0
@@ -80,6 +92,7 @@ class CacheConfig:
     tag_ttl: float = 5.0
     max_entries: int = 100_000
     max_bytes: int = 64 * 1024 * 1024
+    redis: RedisConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -233,6 +246,9 @@ class Config:
     # Which protective keys the file wrote out (dotted paths, see provider.config.guard): a reload may only
     # drop authorities, stores or client-certificate checks that the new file removes explicitly.
     declared: frozenset[str] = frozenset()
+    # SHA-256 of every section but `server` (listen addresses and timeouts do not change what is trusted):
+    # with the trust files' contents it keys shared-cache entries to one trust-configuration generation.
+    trust_digest: str = ""
 
 
 def pattern_matches(pattern: str, reference: str) -> bool:

@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from provider.engine import transient_system_error
+from provider.serialised import response_bytes
 from provider.server.protocol import BadRequest, parse_provider_request, provider_response
 from provider.state import ProviderState
 
@@ -62,7 +63,9 @@ def create_app(state: ProviderState) -> Flask:
             metrics.items.labels(endpoint, outcome).inc(count)
             if outcome not in ("verified", "unverified", "resolved"):
                 metrics.item_errors.labels(outcome).inc(count)
-        metrics.count_verified(item.value for item in items)
+        for item in items:
+            for authority in item.vouched_by:
+                metrics.verified_by_authority.labels(authority).inc()
         elapsed = time.perf_counter() - started
         metrics.request_seconds.labels(endpoint).observe(elapsed)
         log.info("request", extra={"endpoint": endpoint, "traceID": trace_id, "keys": len(keys),
@@ -70,8 +73,9 @@ def create_app(state: ProviderState) -> Flask:
                                    "durationMs": round(elapsed * 1000, 2)})
         # Gatekeeper caches every item, errors included, but never a systemError: an unfinished item is
         # reported there, so the next admission asks again and gets the answer the work has cached by then.
-        return _reply(200, transient_system_error(items), items=[item.to_json() for item in items
-                                                                 if not item.transient])
+        body = response_bytes((item.to_bytes() for item in items if not item.transient),
+                              transient_system_error(items))
+        return Response(body, status=200, mimetype="application/json")
 
     @app.post("/verify")
     @app.post("/ratify/gatekeeper/v1/verify")

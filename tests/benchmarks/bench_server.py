@@ -66,21 +66,28 @@ def latencies(session: requests.Session, url: str, body: dict) -> list[float]:
 
 
 def throughput(make_session: callable, url: str, body: dict) -> float:
-    count = [0] * CLIENT_THREADS
+    return loaded(make_session, url, body, CLIENT_THREADS)[0]
+
+
+def loaded(make_session: callable, url: str, body: dict, clients: int) -> tuple[float, float]:
+    """Requests/s and p99 latency (ms) with `clients` keep-alive connections sending back to back."""
+    times: list[list[float]] = [[] for _ in range(clients)]
     end = time.monotonic() + THROUGHPUT_SECONDS
 
     def run(slot: int) -> None:
         session = make_session()
         while time.monotonic() < end:
+            started = time.perf_counter()
             session.post(url, json=body, timeout=10)
-            count[slot] += 1
+            times[slot].append(time.perf_counter() - started)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(CLIENT_THREADS)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(count) / THROUGHPUT_SECONDS
+    every = [t for slot in times for t in slot]
+    return len(every) / THROUGHPUT_SECONDS, statistics.quantiles(every, n=100)[98] * 1000
 
 
 def main() -> None:
@@ -131,6 +138,15 @@ def main() -> None:
                 ratio_rps = rows["baseline"][2] / rows["sigwarden"][2]
                 print(f"{size:>5} {'ratio':>9} {ratio_p50:>9.2f} {ratio_p99:>9.2f} {ratio_rps:>8.2f}   "
                       "(sigwarden/baseline; req/s column is baseline/sigwarden)")
+            # The issue's load shape: 32 keep-alive connections, 5-key requests (targets: req/s ratio <= 1.5,
+            # p99 <= 2x the floor's).
+            body = provider_request(keys[:5])
+            rows = {who: loaded(make_session, url, body, 32)
+                    for who, url in (("sigwarden", f"{provider.url}/verify"), ("baseline", f"{base_url}/verify"))}
+            for who, (rps, p99) in rows.items():
+                print(f"32 connections x 5 keys {who:>9}: {rps:8.1f} req/s, p99 {p99:7.2f} ms")
+            print(f"32 connections x 5 keys     ratio: req/s {rows['baseline'][0] / rows['sigwarden'][0]:.2f} "
+                  f"(baseline/sigwarden), p99 {rows['sigwarden'][1] / rows['baseline'][1]:.2f} (sigwarden/baseline)")
         finally:
             baseline.terminate()
             baseline.wait(timeout=15)

@@ -1,0 +1,56 @@
+"""Facts serialised once, when they are produced, so a warm answer is assembled from bytes.
+
+Only the per-request members (the key, which the client chose, the reference spelling, `cached` and `traceID`)
+are encoded per request, and always through the JSON encoder: a key with quotes, backslashes or control
+characters cannot break out of its string.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from typing import Any
+
+from provider.server.protocol import RESPONSE_API_VERSION
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON; non-ASCII and control characters escaped."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def quoted(text: str) -> bytes:
+    """A JSON string: the encoder's own string escaping (its C implementation), ASCII only."""
+    return encode_basestring_ascii(text).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class SerialisedFacts:
+    """The members of a facts object but `reference` (it depends on the spelling asked), as JSON bytes, and
+    what the metrics need without parsing them again."""
+
+    members: bytes
+    verified: bool
+    authorities: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, facts_json: bytes) -> SerialisedFacts:
+        facts = json.loads(facts_json)
+        facts.pop("reference", None)
+        return cls(dumps(facts)[1:-1], bool(facts.get("verified")), tuple(facts.get("authorities") or ()))
+
+    def item(self, key: str, reference: str, cached: bool, trace_id: str) -> bytes:
+        """One response item: `{"key": key, "value": facts + per-request members}`."""
+        key_json = quoted(key)
+        return b"".join((b'{"key":', key_json, b',"value":{"image":', key_json, b',"reference":', quoted(reference),
+                         b",", self.members, b',"cached":', b"true" if cached else b"false",
+                         b',"traceID":', quoted(trace_id), b"}}"))
+
+
+def response_bytes(items: Iterable[bytes], system_error: str = "") -> bytes:
+    """A ProviderResponse from pre-serialised items (the same document `provider_response` describes)."""
+    return b"".join((b'{"apiVersion":', dumps(RESPONSE_API_VERSION), b',"kind":"ProviderResponse","response":'
+                     b'{"idempotent":true,"items":[', b",".join(items), b'],"systemError":', dumps(system_error),
+                     b"}}"))
