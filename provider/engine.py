@@ -322,7 +322,7 @@ class Engine:
             return hit
         token = shared.lead(key[0], _shared_key(key), hold=JOB_BUDGET_FACTOR * self.config.server.request_deadline)
         if token is None and shared.available:
-            entry = shared.wait(key[0], _shared_key(key), until=time.monotonic() + shared.settings.lead_wait)
+            entry = shared.wait(key[0], _shared_key(key), until=time.monotonic() + shared.lead_wait)
             result = _from_shared(key, entry)
             if result is not None:
                 self.metrics.shared_cache.labels("waited").inc()
@@ -488,17 +488,14 @@ def shared_cache(config: Config, metrics: Metrics) -> SharedCache | None:
     redis_config = config.verification.cache.redis
     if redis_config is None:
         return None
-    from provider.sharedcache import RedisSettings, SharedCache, trust_fingerprint  # imports redis
+    from provider.sharedcache import SharedCache, trust_fingerprint  # imports redis
 
-    settings = RedisSettings(url=redis_config.url, hmac_key_file=redis_config.hmac_key_file,
-                             password_file=redis_config.password_file, ca=redis_config.ca,
-                             prefix=redis_config.prefix, timeout=redis_config.timeout,
-                             # waiting for another replica must leave time to verify locally after it
-                             lead_wait=0.4 * config.server.request_deadline)
     # The trust files (keys, certificates, policies) by content, and every config section but `server`.
     files = trust_fingerprint(config.sources[1:])
     fingerprint = hashlib.sha256(f"{config.trust_digest}:{files}".encode()).hexdigest()
-    return SharedCache(settings, fingerprint, count=lambda event: metrics.shared_cache.labels(event).inc())
+    # Waiting for another replica must leave time to verify locally after it.
+    return SharedCache(redis_config, fingerprint, lead_wait=0.4 * config.server.request_deadline,
+                       count=lambda event: metrics.shared_cache.labels(event).inc())
 
 
 def _shared_key(key: CacheKey) -> str:

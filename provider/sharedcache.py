@@ -29,6 +29,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from provider.config import RedisConfig
+
 log = logging.getLogger("sigwarden.sharedcache")
 
 FORMAT = b"sw1"
@@ -37,19 +39,7 @@ MIN_KEY_BYTES = 32
 BACKOFF_SECONDS = 5.0
 LOG_EVERY_SECONDS = 60.0
 POLL_SECONDS = 0.02
-
-
-@dataclass(frozen=True)
-class RedisSettings:
-    url: str
-    hmac_key_file: Path
-    password_file: Path | None = None
-    ca: Path | None = None
-    prefix: str = "sigwarden"
-    timeout: float = 0.2
-    max_entry_bytes: int = 256 * 1024
-    # How long other replicas wait for the one verifying a cold image before verifying it themselves.
-    lead_wait: float = 1.0
+MAX_ENTRY_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -93,10 +83,13 @@ def read_hmac_key(path: Path) -> bytes:
 class SharedCache:
     """get/put/lead/wait for one trust-configuration generation."""
 
-    def __init__(self, settings: RedisSettings, fingerprint: str,
+    def __init__(self, settings: RedisConfig, fingerprint: str, *, lead_wait: float = 1.0,
+                 max_entry_bytes: int = MAX_ENTRY_BYTES,
                  count: Callable[[str], None] | None = None, client: redis.Redis | None = None) -> None:
         self.settings = settings
         self.fingerprint = fingerprint
+        self.lead_wait = lead_wait  # how long others wait for the replica verifying a cold image
+        self.max_entry_bytes = max_entry_bytes
         self._key = read_hmac_key(settings.hmac_key_file)
         self._count = count or (lambda _event: None)
         self._down_until = 0.0
@@ -122,7 +115,7 @@ class SharedCache:
             return
         payload = json.dumps({"exp": time.time() + ttl, "value": value, "error": list(error) if error else None},
                              separators=(",", ":")).encode()
-        if len(payload) > self.settings.max_entry_bytes:
+        if len(payload) > self.max_entry_bytes:
             self._count("oversize")
             return
         blob = b".".join((FORMAT, self._mac(kind, cache_key, payload).encode(), payload))
@@ -147,7 +140,7 @@ class SharedCache:
 
     def wait(self, kind: str, cache_key: str, until: float) -> SharedEntry | None:
         """Poll for the entry another replica is producing, until the monotonic time `until`."""
-        until = min(until, time.monotonic() + self.settings.lead_wait)
+        until = min(until, time.monotonic() + self.lead_wait)
         while time.monotonic() < until and self.available:
             entry = self.get(kind, cache_key)
             if entry is not None:
@@ -175,7 +168,7 @@ class SharedCache:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def _open(self, kind: str, cache_key: str, blob: bytes) -> SharedEntry | None:
-        if len(blob) > self.settings.max_entry_bytes + 100:
+        if len(blob) > self.max_entry_bytes + 100:
             return None
         parts = blob.split(b".", 2)
         if len(parts) != 3 or parts[0] != FORMAT:
@@ -211,7 +204,7 @@ class SharedCache:
             return None
 
 
-def _connect(settings: RedisSettings) -> redis.Redis:
+def _connect(settings: RedisConfig) -> redis.Redis:
     password = None
     if settings.password_file is not None:
         password = settings.password_file.read_text().strip()

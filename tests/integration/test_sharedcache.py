@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from provider.sharedcache import RedisSettings, SharedCache, trust_fingerprint
+from provider.config import RedisConfig
+from provider.sharedcache import MAX_ENTRY_BYTES, SharedCache, trust_fingerprint
 from tests.redisserver import RedisServer
 
 FACTS = {"verified": True, "digest": "sha256:" + "a" * 64, "authorities": ["release"]}
@@ -28,16 +29,15 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, server: RedisServer) -> RedisSettings:
+def settings(tmp_path: Path, server: RedisServer) -> RedisConfig:
     (tmp_path / "hmac.key").write_text("k" * 64)
     (tmp_path / "password").write_text("s3cret\n")
-    return RedisSettings(url=server.url, hmac_key_file=tmp_path / "hmac.key", password_file=tmp_path / "password",
-                         lead_wait=2.0)
+    return RedisConfig(url=server.url, hmac_key_file=tmp_path / "hmac.key", password_file=tmp_path / "password")
 
 
-def cache(settings: RedisSettings, fingerprint: str = "f" * 64, events: Counter | None = None) -> SharedCache:
+def cache(settings: RedisConfig, fingerprint: str = "f" * 64, events: Counter | None = None) -> SharedCache:
     count = (lambda event: events.update([event])) if events is not None else None
-    return SharedCache(settings, fingerprint, count=count)
+    return SharedCache(settings, fingerprint, lead_wait=2.0, count=count)
 
 
 def raw(server: RedisServer) -> redis.Redis:
@@ -45,7 +45,7 @@ def raw(server: RedisServer) -> redis.Redis:
     return redis.Redis(host="127.0.0.1", port=server.port, password=server.password)
 
 
-def test_two_processes_share_entries(settings: RedisSettings) -> None:
+def test_two_processes_share_entries(settings: RedisConfig) -> None:
     first, second = cache(settings), cache(settings)
     assert second.get("verify", KEY) is None
     first.put("verify", KEY, FACTS, None, ttl=60)
@@ -56,7 +56,7 @@ def test_two_processes_share_entries(settings: RedisSettings) -> None:
     assert second.get("verify", "other:v1").error == ("NOT_FOUND", "no such tag")
 
 
-def test_another_trust_configuration_never_sees_the_entry(settings: RedisSettings, tmp_path: Path) -> None:
+def test_another_trust_configuration_never_sees_the_entry(settings: RedisConfig, tmp_path: Path) -> None:
     (tmp_path / "cosign.pub").write_text("key one")
     before = trust_fingerprint([tmp_path / "cosign.pub"])
     (tmp_path / "cosign.pub").write_text("key two")
@@ -67,7 +67,7 @@ def test_another_trust_configuration_never_sees_the_entry(settings: RedisSetting
     assert cache(settings, before).get("verify", KEY) is not None
 
 
-def test_entries_written_without_the_key_are_refused(settings: RedisSettings, server: RedisServer) -> None:
+def test_entries_written_without_the_key_are_refused(settings: RedisConfig, server: RedisServer) -> None:
     events: Counter = Counter()
     reader = cache(settings, events=events)
     writer = cache(settings)
@@ -86,12 +86,12 @@ def test_entries_written_without_the_key_are_refused(settings: RedisSettings, se
     attacker.set(names[0], b".".join((head, mac, json.dumps(forged).encode())))
     assert reader.get("verify", "registry.example/team/unsigned:v1") is None
     # 3. An oversized value is refused before it is parsed.
-    attacker.set(names[0], b"sw1." + b"0" * 64 + b"." + b"[" * (settings.max_entry_bytes + 200))
+    attacker.set(names[0], b"sw1." + b"0" * 64 + b"." + b"[" * (MAX_ENTRY_BYTES + 200))
     assert reader.get("verify", "registry.example/team/unsigned:v1") is None
     assert events["rejected"] == 3 and events["hit"] == 0
 
 
-def test_an_expired_entry_replayed_with_a_longer_redis_ttl_is_refused(settings: RedisSettings,
+def test_an_expired_entry_replayed_with_a_longer_redis_ttl_is_refused(settings: RedisConfig,
                                                                      server: RedisServer) -> None:
     writer = cache(settings)
     writer.put("verify", KEY, FACTS, None, ttl=0.2)
@@ -104,7 +104,7 @@ def test_an_expired_entry_replayed_with_a_longer_redis_ttl_is_refused(settings: 
     assert cache(settings).get("verify", KEY) is None
 
 
-def test_one_replica_verifies_while_the_others_wait(settings: RedisSettings) -> None:
+def test_one_replica_verifies_while_the_others_wait(settings: RedisConfig) -> None:
     replicas = [cache(settings) for _ in range(3)]
     token = replicas[0].lead("verify", KEY, hold=5)
     assert token is not None
@@ -123,7 +123,7 @@ def test_one_replica_verifies_while_the_others_wait(settings: RedisSettings) -> 
     assert replicas[1].lead("verify", KEY, hold=5) is not None  # released: the next cold miss may lead
 
 
-def test_a_stuck_leader_costs_a_bounded_wait(settings: RedisSettings) -> None:
+def test_a_stuck_leader_costs_a_bounded_wait(settings: RedisConfig) -> None:
     leader, follower = cache(settings), cache(settings)
     assert leader.lead("verify", KEY, hold=30) is not None  # and never answers
     started = time.monotonic()
@@ -133,7 +133,7 @@ def test_a_stuck_leader_costs_a_bounded_wait(settings: RedisSettings) -> None:
     assert follower.lead("verify", KEY, hold=1) is None  # the leader's lock was not removed by a stranger
 
 
-def test_redis_killed_mid_run_is_a_miss_and_then_left_alone(settings: RedisSettings, server: RedisServer) -> None:
+def test_redis_killed_mid_run_is_a_miss_and_then_left_alone(settings: RedisConfig, server: RedisServer) -> None:
     events: Counter = Counter()
     shared = cache(settings, events=events)
     shared.put("verify", KEY, FACTS, None, ttl=60)
@@ -145,7 +145,7 @@ def test_redis_killed_mid_run_is_a_miss_and_then_left_alone(settings: RedisSetti
     assert events["error"] == 1 and events["skipped"] == 2  # no second timeout while Redis is known down
 
 
-def test_a_short_hmac_key_is_refused(settings: RedisSettings, tmp_path: Path) -> None:
+def test_a_short_hmac_key_is_refused(settings: RedisConfig, tmp_path: Path) -> None:
     (tmp_path / "short.key").write_text("tooshort")
     with pytest.raises(ValueError, match="at least 32 bytes"):
-        SharedCache(RedisSettings(url=settings.url, hmac_key_file=tmp_path / "short.key"), "f" * 64)
+        SharedCache(RedisConfig(url=settings.url, hmac_key_file=tmp_path / "short.key"), "f" * 64)
