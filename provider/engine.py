@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sigwarden.engine")
 
+# Platform manifests of one index checked at once.
+PLATFORM_CONCURRENCY = 4
+
 # How long background work may go on after its request was answered with TIMEOUT.
 JOB_BUDGET_FACTOR = 4
 # Bytes a cache entry costs beyond its value and error text: key tuple and strings, the entry object and
@@ -169,6 +172,8 @@ class Engine:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=config.verification.concurrency,
                                         thread_name_prefix="sigwarden-verify")
+        # The platform manifests of an index are checked side by side (each fetch has its own deadline).
+        self._platforms = ThreadPoolExecutor(max_workers=PLATFORM_CONCURRENCY, thread_name_prefix="sigwarden-platform")
         self._shared = shared_cache(config, self.metrics)
 
     # --- public API ----------------------------------------------------------------------------------
@@ -185,6 +190,7 @@ class Engine:
     def shutdown(self) -> None:
         """Stop taking work; running jobs finish in the background."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._platforms.shutdown(wait=False, cancel_futures=True)
         self.router.close()
         if self._shared is not None:
             self._shared.close()
@@ -467,15 +473,17 @@ class Engine:
         if not in_scope:  # nothing could vouch for them: no fetching
             reason = f"no configured authority covers {index.reference.name}"
             return {p.digest: PlatformCheck(False, (), reason) for p in platforms}
-        for platform in platforms:
+
+        def check(digest: str) -> PlatformCheck:
             try:
-                image = store.resolve(index.reference.with_digest(platform.digest, keep_tag=False), deadline)
+                image = store.resolve(index.reference.with_digest(digest, keep_tag=False), deadline)
             except ItemError as exc:
-                checks[platform.digest] = PlatformCheck(False, (), f"platform manifest: {exc}")
-                continue
+                return PlatformCheck(False, (), f"platform manifest: {exc}")
             checked = self._check(image, store, in_scope, deadline)
-            checks[platform.digest] = platform_check(image, checked.signatures, checked.selection.found,
-                                                     len(in_scope))
+            return platform_check(image, checked.signatures, checked.selection.found, len(in_scope))
+
+        digests = [p.digest for p in platforms]
+        checks.update(zip(digests, self._platforms.map(check, digests), strict=True))
         return checks
 
     def _resolve_one(self, reference: Reference) -> _Result:
