@@ -9,9 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 
+from provider.config import build_config
 from provider.devkit.pki import Issued, issue, make_ca
+from provider.engine import Engine
+from provider.facts import facts_schema
 
 GATEKEEPER_NAME = "gatekeeper-webhook-service.gatekeeper-system.svc"
 
@@ -89,3 +93,19 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> Non
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def facts_from(engine: Engine, image: str) -> dict[str, Any]:
+    """The facts the engine answers for one image (schema-checked); the engine is shut down afterwards."""
+    try:
+        item = engine.verify([image], "t")[0]
+    finally:
+        engine.shutdown()
+    assert not item.error, item.error
+    jsonschema.validate(item.value, facts_schema())
+    return item.value
+
+
+def facts_for(tmp_path: Path, config: dict[str, Any], image: str) -> dict[str, Any]:
+    """The facts for one image under `config` (written to tmp_path/config.yaml, so relative paths work)."""
+    return facts_from(Engine(build_config(config, write_yaml(tmp_path / "config.yaml", config))), image)

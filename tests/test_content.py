@@ -24,7 +24,7 @@ from provider.facts import facts_schema
 from provider.stores.selection import MAX_CONTENT_REFERRERS
 from provider.verifiers.base import AttestationResult
 from provider.verifiers.dsse import pae
-from tests.helpers import VECTORS, write_yaml
+from tests.helpers import VECTORS, facts_for, write_yaml
 
 CONTENT = VECTORS / "content"
 REPO = "team/app"
@@ -202,14 +202,7 @@ class World:
                     {"name": "notary-scanner", "purposes": ["vulnerability-report", "sbom"],
                      "notation": {"trustStores": {"ca:scan": [str(self.tmp / "notation-root.pem")]},
                                   "trustPolicy": {"inline": policy}}}]}
-        engine = Engine(build_config(data, write_yaml(self.tmp / "config.yaml", data)))
-        try:
-            item = engine.verify([f"registry.example/{REPO}:v1"], "t")[0]
-        finally:
-            engine.shutdown()
-        assert not item.error, item.error
-        jsonschema.validate(item.value, facts_schema())
-        return item.value
+        return facts_for(self.tmp, data, f"registry.example/{REPO}:v1")
 
 
 def test_signed_real_reports_become_facts(tmp_path: Path) -> None:

@@ -6,17 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from provider.config import build_config
 from provider.devkit import cosign
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.pki import make_ca
-from provider.engine import Engine
-from provider.facts import facts_schema
-from tests.helpers import VECTORS, write_yaml
+from tests.helpers import VECTORS, facts_for
 from tests.vectors import CONTAINERS_IMAGE, connaisseur_layout, containers_image_vector
 
 REG = "vectors.example"
@@ -25,14 +21,7 @@ REG = "vectors.example"
 def verify(tmp_path: Path, image: str, authorities: list[dict[str, Any]]) -> dict[str, Any]:
     data = {"stores": [{"type": "oci-layout", "path": str(tmp_path / "layouts"), "match": ["*"]}],
             "authorities": authorities}
-    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
-    try:
-        item = engine.verify([image], "t")[0]
-    finally:
-        engine.shutdown()
-    assert not item.error, item.error
-    jsonschema.validate(item.value, facts_schema())
-    return item.value
+    return facts_for(tmp_path, data, image)
 
 
 def keyed(name: str, *keys: Path, **cosign_settings: Any) -> dict[str, Any]:

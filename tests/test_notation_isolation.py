@@ -12,16 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
-import jsonschema
 import pytest
 
 from provider.config import build_config
 from provider.devkit import notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
-from provider.facts import facts_schema
 from provider.verifiers.notation.revocation import RevocationChecker
 from provider.verifiers.notation.verifier import NotationVerifier
+from tests.helpers import facts_for as facts_under
 from tests.helpers import write_yaml
 
 IDENTITY = notation.identity_with_intermediate("ec-256")
@@ -46,14 +45,7 @@ def facts_for(tmp_path: Path, envelopes: list[tuple[bytes, str]], level: str = "
     data = {"stores": [{"type": "oci-layout", "path": str(tmp_path / "layouts"), "match": ["*"]}],
             "authorities": [{"name": "acme", "notation": {"trustStores": {"ca:acme": [str(tmp_path / "root.pem")]},
                                                           "trustPolicy": {"inline": policy(level)}}}]}
-    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
-    try:
-        item = engine.verify(["registry.example/app:v1"], "t")[0]
-    finally:
-        engine.shutdown()
-    assert not item.error, item.error
-    jsonschema.validate(item.value, facts_schema())
-    return item.value
+    return facts_under(tmp_path, data, "registry.example/app:v1")
 
 
 def target(tmp_path: Path) -> dict[str, Any]:

@@ -8,17 +8,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from provider.config import build_config
 from provider.devkit import notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
-from provider.facts import facts_schema
 from provider.stores.base import Descriptor, SignatureArtifact
 from provider.stores.selection import DISCOVERY_FACTOR, select, signatures_only
-from tests.helpers import write_yaml
+from tests.helpers import facts_from, write_yaml
 
 REPO = "team/app"
 EMPTY_CONFIG = "application/vnd.oci.empty.v1+json"
@@ -60,13 +58,7 @@ def setup(tmp_path: Path, before: list[tuple[str, bytes, str, dict[str, str]]], 
 
 
 def facts_of(engine: Engine) -> dict[str, Any]:
-    try:
-        item = engine.verify([f"registry.example/{REPO}:v1"], "t")[0]
-    finally:
-        engine.shutdown()
-    assert not item.error, item.error
-    jsonschema.validate(item.value, facts_schema())
-    return item.value
+    return facts_from(engine, f"registry.example/{REPO}:v1")
 
 
 def test_sboms_and_scan_reports_do_not_count(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
 from provider.facts import facts_schema
 from provider.stores.base import OCI_INDEX
-from tests.helpers import VECTORS, write_yaml
+from tests.helpers import VECTORS, facts_for, write_yaml
 from tests.registry import RegistryServer
 
 CONTENT = VECTORS / "content"
@@ -30,14 +30,7 @@ def verify(tmp_path: Path, registry: RegistryServer, keys: dict[str, Any], image
                              "cosign": {"publicKeys": [str(tmp_path / "release.pub")]}},
                             {"name": "scanner", "purposes": ["vulnerability-report", "sbom"],
                              "cosign": {"publicKeys": [str(tmp_path / "scanner.pub")]}}]}
-    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
-    try:
-        item = engine.verify([f"{registry.host}/{image}"], "t")[0]
-    finally:
-        engine.shutdown()
-    assert not item.error, item.error
-    jsonschema.validate(item.value, facts_schema())
-    return item.value
+    return facts_for(tmp_path, data, f"{registry.host}/{image}")
 
 
 def test_signed_report_and_unsigned_sarif_referrer(tmp_path: Path, registry: RegistryServer) -> None:
