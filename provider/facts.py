@@ -153,11 +153,6 @@ def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
     }
 
 
-def for_request(facts: dict[str, Any], key: str, cached: bool, trace_id: str) -> dict[str, Any]:
-    """Add the per-request fields to shared facts without mutating them."""
-    return {"image": key, **facts, "cached": cached, "traceID": trace_id}
-
-
 @cache
 def facts_schema() -> dict[str, Any]:
     """The JSON Schema of a facts object."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -76,12 +76,11 @@ class Metrics:
             "sigwarden_trust_certificate_expiry_timestamp_seconds", "When a CA, TSA or signing certificate, or an "
             "OpenPGP key, named by an authority expires (Unix time).", ["authority", "store", "subject"], registry=r)
 
-    def count_verified(self, values: Iterable[Any]) -> None:
-        """Count verified facts by each authority that vouched for them."""
-        for value in values:
-            if isinstance(value, dict) and value.get("verified"):
-                for authority in value.get("authorities") or ():
-                    self.verified_by_authority.labels(authority).inc()
+    def count_verified(self, vouched: Iterable[Iterable[str]]) -> None:
+        """Count verified items by each authority that vouched for them (one iterable of names per item)."""
+        for authorities in vouched:
+            for authority in authorities:
+                self.verified_by_authority.labels(authority).inc()
 
     def observe_tls_files(self, cert: Path | None, client_ca: Path | None) -> None:
         """Record the expiry of the serving certificate and of the client CA (unreadable files are skipped)."""

@@ -10,6 +10,7 @@ import pysequoia
 from prometheus_client import generate_latest
 
 from provider.devkit.pki import issue, make_ca
+from provider.engine import Item
 from provider.metrics import Metrics
 from provider.state import ProviderState
 from tests.helpers import VECTORS, metric_value, write_yaml
@@ -70,8 +71,11 @@ def test_trust_material_and_tls_expiry_are_exported_and_follow_reloads(tmp_path:
 
 def test_verified_items_are_counted_per_authority() -> None:
     metrics = Metrics()
-    metrics.count_verified([{"verified": True, "authorities": ["a", "b"]}, {"verified": False, "authorities": []},
-                            {"verified": True, "authorities": ["a"]}, None, "registry/x@sha256:1"])
+    items = [Item("x", plain={"verified": True, "authorities": ["a", "b"]}),
+             Item("y", plain={"verified": False, "authorities": ["b"]}), Item("z", plain={"verified": True,
+                                                                                   "authorities": ["a"]}),
+             Item("p", error="TIMEOUT: late"), Item("q", plain="registry/x@sha256:1")]
+    metrics.count_verified(item.vouched_by for item in items)
     text = generate_latest(metrics.registry).decode()
     assert metric_value(text, "sigwarden_verified_items_total", {"authority": "a"}) == 2
     assert metric_value(text, "sigwarden_verified_items_total", {"authority": "b"}) == 1

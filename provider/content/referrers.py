@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from provider.content import kinds
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
 from provider.stores.selection import artifact_type
@@ -55,6 +54,3 @@ def check_referrer(image: ResolvedImage, artifact: SignatureArtifact, store: Sto
     return [AttestationResult(kind, s.authority, s.verified, s.reason, digest, None,
                               document if s.verified else None) for s in checked]
 
-
-def is_referrer_type(kind: str) -> bool:
-    return kind in kinds.ARTIFACT_PURPOSES

@@ -102,24 +102,21 @@ def test_at_the_connection_cap_idle_connections_make_room(start_provider: Start,
 def test_oversized_heads_and_bodies_get_json_answers(start_provider: Start, pki: ProviderPKI,
                                                      layouts: Path) -> None:
     provider = start_provider(config(layouts, maxBodyBytes=4096))
-    with mtls_socket(provider.port, pki) as tls:
-        tls.sendall(b"POST /verify HTTP/1.1\r\nHost: sigwarden\r\nX-Padding: " + b"a" * 65536 + b"\r\n\r\n")
-        status, document, _ = read_answer(tls)
-    assert status == 431 and "server.maxHeaderBytes" in document["response"]["systemError"]
-    with mtls_socket(provider.port, pki) as tls:
+    cases = [
+        (b"POST /verify HTTP/1.1\r\nHost: sigwarden\r\nX-Padding: " + b"a" * 65536 + b"\r\n\r\n",
+         431, "server.maxHeaderBytes"),
         # Refused on the declared length: the body is never read.
-        tls.sendall(b"POST /verify HTTP/1.1\r\nHost: sigwarden\r\nContent-Length: 999999999\r\n\r\n")
-        status, document, _ = read_answer(tls)
-    assert status == 400 and "over the limit of 4096" in document["response"]["systemError"]
-    with mtls_socket(provider.port, pki) as tls:
-        tls.sendall(b"POST /verify HTTP/1.1\r\nHost: sigwarden\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    + b"1000\r\n" + b"x" * 4096 + b"\r\n10\r\n" + b"y" * 16 + b"\r\n0\r\n\r\n")
-        status, document, _ = read_answer(tls)
-    assert status == 400 and "over the limit of 4096" in document["response"]["systemError"]
-    with mtls_socket(provider.port, pki) as tls:
-        tls.sendall(b"BR\x00KEN / HTTP/1.1\r\n\r\n")
-        status, document, _ = read_answer(tls)
-    assert status == 400 and "malformed HTTP request" in document["response"]["systemError"]
+        (b"POST /verify HTTP/1.1\r\nHost: sigwarden\r\nContent-Length: 999999999\r\n\r\n",
+         400, "over the limit of 4096"),
+        (b"POST /verify HTTP/1.1\r\nHost: sigwarden\r\nTransfer-Encoding: chunked\r\n\r\n"
+         + b"1000\r\n" + b"x" * 4096 + b"\r\n10\r\n" + b"y" * 16 + b"\r\n0\r\n\r\n", 400, "over the limit of 4096"),
+        (b"BR\x00KEN / HTTP/1.1\r\n\r\n", 400, "malformed HTTP request"),
+    ]
+    for request, expected_status, expected_error in cases:
+        with mtls_socket(provider.port, pki) as tls:
+            tls.sendall(request)
+            status, document, _ = read_answer(tls)
+        assert status == expected_status and expected_error in document["response"]["systemError"], request[:40]
 
 
 def test_deeply_nested_json_is_a_400(start_provider: Start, pki: ProviderPKI, layouts: Path) -> None:
