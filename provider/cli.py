@@ -29,6 +29,15 @@ EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 DEFAULT_CONFIG = "/etc/sigwarden/config.yaml"
 
 
+def _worker_count(text: str) -> int:
+    from provider.config.loader import MAX_WORKERS
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"expected a number of worker processes from 1 to {MAX_WORKERS}, "
+                                         f"got {text!r}")
+    return int(text)
+
+
 def _add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", help=f"config file (default: $SIGWARDEN_CONFIG or {DEFAULT_CONFIG})")
 
@@ -47,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the provider (HTTPS, mTLS when a client CA is set)")
     _add_config(serve)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--workers", type=_worker_count, default=None,
+                       help="worker processes (overrides server.workers; default: one per CPU of the CPU quota)")
 
     verify = commands.add_parser("verify", help="print the facts /verify would answer for images")
     _add_config(verify)
@@ -204,7 +215,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = load_config(config_path(args))
     check_serve(config)
-    serve(config, args.log_level)
+    serve(config, args.log_level, args.workers)
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provider.config import Config, ConfigError, load_config
+from provider.config.budgets import worker_share
 from provider.config.guard import check_replacement
 from provider.engine import Engine
 from provider.metrics import Metrics
@@ -46,9 +47,11 @@ def fingerprint(paths: tuple[Path, ...]) -> Fingerprint:
 class ProviderState:
     """Holds the current Runtime; readers take `state.runtime` once per request and use that snapshot."""
 
-    def __init__(self, config_path: str | Path, metrics: Metrics | None = None) -> None:
+    def __init__(self, config_path: str | Path, metrics: Metrics | None = None, workers: int = 1) -> None:
         self.config_path = Path(config_path)
         self.metrics = metrics or Metrics()
+        # This process is one of `workers` serving the pod: it takes its share of the pod's budgets.
+        self.workers = workers
         self.runtime: Runtime | None = None
         self._failed: Fingerprint | None = None
         self._stop = threading.Event()
@@ -60,7 +63,7 @@ class ProviderState:
 
     def load(self) -> Runtime:
         """Load the config and build an engine; raises ConfigError. Used at start and on every reload."""
-        config = load_config(self.config_path)
+        config = worker_share(load_config(self.config_path), self.workers)
         if self.runtime is not None:
             check_replacement(self.runtime.config, config)
         runtime = Runtime(config, Engine(config, self.metrics), fingerprint(config.sources))
@@ -69,6 +72,7 @@ class ProviderState:
         if previous is not None:
             previous.engine.shutdown()
         self.metrics.config_loaded.set(1)
+        self.metrics.cache_budget.set(config.verification.cache.max_bytes)
         self.metrics.observe_trust_material(config)
         self.metrics.observe_tls_files(config.server.tls.cert, config.server.tls.client_ca)
         return runtime

@@ -190,7 +190,9 @@ def chart_schema() -> dict[str, Any]:
                 "server": _object({"handshakeTimeout": DURATION, "headerTimeout": DURATION,
                                    "bodyTimeout": DURATION, "idleTimeout": DURATION,
                                    "maxConnections": {"type": "integer", "minimum": 16},
-                                   "maxHeaderBytes": {"type": "integer", "minimum": 1024}})}),
+                                   "maxHeaderBytes": {"type": "integer", "minimum": 1024},
+                                   "workers": {"anyOf": [{"const": "auto"},
+                                                         {"type": "integer", "minimum": 1, "maximum": 64}]}})}),
             "tls": _object({
                 "mode": {"enum": ["pod", "certManager", "existingSecret"]},
                 "existingSecret": {"type": "string"},

@@ -42,4 +42,7 @@ def config_warnings(config: Config) -> list[str]:
     if tls.client_ca is not None and not tls.client_names:
         warnings.append("server.tls.clientCA without clientNames: any certificate that CA signed may call the "
                         "provider; pin Gatekeeper's name with clientNames")
+    if config.server.workers > 1 and config.verification.cache.redis is None:
+        warnings.append(f"server.workers is {config.server.workers} without verification.cache.redis: each worker "
+                        "keeps its own cache and verifies every image again; set a shared cache")
     return warnings

@@ -56,6 +56,7 @@ def _server(root: Node) -> ServerConfig:
         max_keys=node.integer("maxKeys", defaults.max_keys),
         max_body_bytes=node.integer("maxBodyBytes", defaults.max_body_bytes, minimum=1024),
         threads=node.integer("threads", defaults.threads),
+        workers=_workers(node),
         reload_interval=node.duration("reloadInterval", defaults.reload_interval),
         tls=tls_config,
         handshake_timeout=node.duration("handshakeTimeout", defaults.handshake_timeout),
@@ -65,6 +66,19 @@ def _server(root: Node) -> ServerConfig:
         max_connections=node.integer("maxConnections", defaults.max_connections, minimum=16),
         max_header_bytes=node.integer("maxHeaderBytes", defaults.max_header_bytes, minimum=1024),
     )
+
+
+MAX_WORKERS = 64
+
+
+def _workers(node: Node) -> int:
+    """`auto` (the default) is 0: one worker per CPU of the cgroup quota, decided when the server starts."""
+    if node.data.get("workers", "auto") == "auto":
+        return 0
+    workers = node.integer("workers", 1)
+    if workers > MAX_WORKERS:
+        raise node.error("workers", f"at most {MAX_WORKERS} worker processes, got {workers}")
+    return workers
 
 
 def _address(node: Node, key: str, default: str) -> str:

@@ -61,6 +61,8 @@ class ServerConfig:
     max_keys: int = 1024
     max_body_bytes: int = 1024 * 1024
     threads: int = 16
+    # Worker processes; 0 = one per CPU of the container's cgroup quota (provider.server.cpus).
+    workers: int = 0
     reload_interval: float = 2.0
     tls: TLSConfig = field(default_factory=TLSConfig)
     # The connection front door: slow or idle clients are cut off by these, never by a worker thread.

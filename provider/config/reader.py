@@ -18,7 +18,7 @@ SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "": {"server", "verification", "mutation", "stores", "authorities", "include"},
     "include[]": {"path", "lookaside"},
     "server": {"listen", "metricsListen", "requestDeadline", "maxKeys", "maxBodyBytes", "threads",
-               "reloadInterval", "tls",
+               "workers", "reloadInterval", "tls",
                "handshakeTimeout", "headerTimeout", "bodyTimeout", "idleTimeout", "maxConnections", "maxHeaderBytes"},
     "server.tls": {"cert", "key", "clientCA", "clientNames"},
     "verification": {"concurrency", "maxSignatures", "maxBlobBytes", "maxPredicateBytes", "vulnerabilityFloor",

@@ -16,14 +16,19 @@ import requests
 class ProviderProcess:
     """`sigwarden serve` as a subprocess on loopback ports; stopped by `stop()`."""
 
-    def __init__(self, config_path: Path, port: int, metrics_port: int) -> None:
+    def __init__(self, config_path: Path, port: int, metrics_port: int, workers: int | None = 1) -> None:
+        """`workers`: passed as --workers (one by default, so counts are the same on every machine);
+        None leaves it to the config and the CPU quota."""
         self.config_path = config_path
         self.port = port
         self.metrics_port = metrics_port
         self.log_path = config_path.with_suffix(".log")
         self._log = self.log_path.open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen([sys.executable, "-m", "provider", "serve", "--config", str(config_path)],
+        command = [sys.executable, "-m", "provider", "serve", "--config", str(config_path)]
+        if workers is not None:
+            command += ["--workers", str(workers)]
+        self.process = subprocess.Popen(command,
                                         stdout=self._log, stderr=subprocess.STDOUT, env=env,
                                         start_new_session=True)
 

@@ -17,7 +17,7 @@ def start_provider(tmp_path: Path, pki: ProviderPKI) -> Iterator[Callable[..., P
     started: list[ProviderProcess] = []
 
     def start(config: dict[str, Any] | None = None, client_ca: bool = True,
-              client_names: list[str] | None = None) -> ProviderProcess:
+              client_names: list[str] | None = None, workers: int | None = 1) -> ProviderProcess:
         config = dict(config or {})
         port, metrics_port = free_port(), free_port()
         tls: dict[str, Any] = {"cert": pki.path("server.crt"), "key": pki.path("server.key")}
@@ -28,7 +28,7 @@ def start_provider(tmp_path: Path, pki: ProviderPKI) -> Iterator[Callable[..., P
         config["server"] = {"listen": f"127.0.0.1:{port}", "metricsListen": f"127.0.0.1:{metrics_port}",
                             "reloadInterval": "200ms", "tls": tls, **config.get("server", {})}
         path = write_yaml(tmp_path / f"config-{len(started)}.yaml", config)
-        provider = ProviderProcess(path, port, metrics_port)
+        provider = ProviderProcess(path, port, metrics_port, workers)
         started.append(provider)
         provider.wait_ready()
         return provider

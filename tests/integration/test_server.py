@@ -19,7 +19,8 @@ from provider.devkit.process import ProviderProcess
 from provider.digests import compute_digest
 from provider.facts import facts_schema
 from provider.metrics import Metrics
-from provider.server.health import serve_health
+from provider.server.health import create_health_app, serve_health
+from provider.server.pod import StatusBoard, StatusPublisher, pod_registry
 from provider.state import ProviderState
 from tests.helpers import GATEKEEPER_NAME, ProviderPKI, metric_value, provider_request, wait_for, write_yaml
 
@@ -250,22 +251,35 @@ def test_metrics_expose_latency_items_and_cache(start_provider: Start, pki: Prov
     assert metric_value(text, "sigwarden_item_errors_total", {"code": "INVALID_REFERENCE"}) == 1
     assert metric_value(text, "sigwarden_cache_hits_total", {"cache": "verify"}) == 1
     assert metric_value(text, "sigwarden_cache_misses_total", {"cache": "verify"}) == 1
-    assert "sigwarden_verifier_duration_seconds" in text
+    assert metric_value(text, "sigwarden_workers", {}) == 1
+    assert metric_value(text, "sigwarden_cache_max_bytes", {}) == 64 * 1024 * 1024
+    assert metric_value(text, "sigwarden_config_last_reload_success", {}) == 1
     assert requests.get(provider.metrics_url + "/healthz", timeout=5).text == "ok\n"
     assert requests.get(provider.metrics_url + "/readyz", timeout=5).status_code == 200
 
 
-def test_readyz_is_not_ready_until_config_is_loaded(tmp_path: Path) -> None:
-    config = write_yaml(tmp_path / "config.yaml", {})
-    state = ProviderState(config, Metrics())
+def test_readyz_is_not_ready_until_a_worker_has_loaded_config(tmp_path: Path) -> None:
     from tests.helpers import free_port
 
+    config = write_yaml(tmp_path / "config.yaml", {})
+    board = StatusBoard(tmp_path / "run")
+    board.directory.mkdir()
+    state = ProviderState(config, Metrics())
+    publisher = StatusPublisher(board, state)
     port = free_port()
-    server = serve_health(state, f"127.0.0.1:{port}")
+    server = serve_health(create_health_app(lambda: board.readiness(2), pod_registry(board)), f"127.0.0.1:{port}")
     try:
         before = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-        assert before.status_code == 503 and "not loaded" in before.text
+        assert before.status_code == 503 and "not loaded (0 of 2 workers ready)" in before.text
+        publisher.publish_if_changed()  # a worker still loading says so
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 503
         state.load()
-        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        publisher.publish_if_changed()
+        after = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert after.status_code == 200 and after.text == "ready: 1/2 workers, 0 authorities, 1 stores\n"
+        board.forget(os.getpid())  # the worker exited
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 503
     finally:
         server.shutdown()
+        if state.runtime is not None:
+            state.runtime.engine.shutdown()

@@ -1,0 +1,151 @@
+"""Several worker processes in one pod: each serves, the side port speaks for all of them, budgets are divided,
+a worker that dies is replaced without losing the counts, and the shared cache shares results between workers.
+
+Which worker answers is made certain by stopping the other one (SIGSTOP): the kernel then hands every new
+connection to the worker that still runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provider.devkit import cosign
+from provider.devkit.layout import LayoutWriter
+from provider.devkit.process import ProviderProcess
+from tests.helpers import ProviderPKI, metric_value, provider_request, wait_for
+from tests.redisserver import RedisServer
+
+Start = Callable[..., ProviderProcess]
+REG = "workers.example"
+KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def worker_pids(master: int) -> set[int]:
+    """The processes whose parent is `master` (gunicorn's workers)."""
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == master and fields[0] != "Z":
+            children.add(int(stat.parent.name))
+    return children
+
+
+@contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def signed_layout(tmp_path: Path) -> str:
+    writer = LayoutWriter(tmp_path / "layouts" / REG, "team/app")
+    digest = writer.add_image("v1", b"served by several workers")["digest"]
+    cosign.sign_image(writer, digest, f"{REG}/team/app", KEY)
+    return f"{REG}/team/app@{digest}"
+
+
+def two_worker_config(tmp_path: Path, extra_cache: dict[str, Any] | None = None) -> dict[str, Any]:
+    (tmp_path / "cosign.pub").write_bytes(cosign.public_pem(KEY))
+    return {"server": {"workers": 2},
+            "stores": [{"type": "oci-layout", "path": str(tmp_path / "layouts"), "match": [f"{REG}/*"]}],
+            "authorities": [{"name": "release", "cosign": {"publicKeys": [str(tmp_path / "cosign.pub")]}}],
+            "verification": {"cache": {"maxBytes": "8MiB", **(extra_cache or {})}}}
+
+
+def verified(provider: ProviderProcess, pki: ProviderPKI, key: str) -> bool:
+    """One request on a new connection (requests.post closes it afterwards)."""
+    response = requests.post(provider.url + "/verify", json=provider_request([key]), cert=pki.client_pair,
+                             verify=pki.path("ca.crt"), timeout=30)
+    assert response.status_code == 200, response.text
+    value = response.json()["response"]["items"][0]["value"]
+    return bool(value["verified"])
+
+
+def scrape(provider: ProviderProcess) -> str:
+    return requests.get(provider.metrics_url + "/metrics", timeout=10).text
+
+
+def readiness(provider: ProviderProcess) -> str:
+    return requests.get(provider.metrics_url + "/readyz", timeout=10).text
+
+
+def two_workers(provider: ProviderProcess) -> tuple[int, int]:
+    wait_for(lambda: readiness(provider).startswith("ready: 2/2 workers"), "both workers ready")
+    first, second = sorted(worker_pids(provider.process.pid))
+    return first, second
+
+
+def test_two_workers_each_serve_and_the_side_port_speaks_for_both(start_provider: Start, pki: ProviderPKI,
+                                                                   tmp_path: Path) -> None:
+    key = signed_layout(tmp_path)
+    provider = start_provider(two_worker_config(tmp_path), workers=None)
+    first, second = two_workers(provider)
+    with stopped(second):
+        assert verified(provider, pki, key)
+    with stopped(first):
+        assert verified(provider, pki, key)
+
+    text = scrape(provider)
+    assert metric_value(text, "sigwarden_request_duration_seconds_count", {"endpoint": "verify"}) == 2
+    # Without a shared cache each worker keeps its own: the second worker verified the image again.
+    assert metric_value(text, "sigwarden_cache_misses_total", {"cache": "verify"}) == 2
+    assert metric_value(text, "sigwarden_verified_items_total", {"authority": "release"}) == 2
+    assert metric_value(text, "sigwarden_workers") == 2
+    # The pod's cache budget is divided: the workers' shares add up to the configured 8 MiB.
+    assert metric_value(text, "sigwarden_cache_max_bytes") == 8 * 1024 * 1024
+    assert metric_value(text, "sigwarden_config_last_reload_success") == 1
+    assert metric_value(text, "sigwarden_certificate_expiry_timestamp_seconds", {"kind": "serving"}) > 0
+
+    # A worker killed outright is replaced; its counts stay in the pod's totals, its live gauges do not.
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: first not in worker_pids(provider.process.pid)
+             and len(worker_pids(provider.process.pid)) == 2, "a replacement worker")
+    replacement = (worker_pids(provider.process.pid) - {second}).pop()
+    two_workers(provider)
+    with stopped(second):
+        assert verified(provider, pki, key)
+    text = scrape(provider)
+    assert metric_value(text, "sigwarden_request_duration_seconds_count", {"endpoint": "verify"}) == 3
+    assert metric_value(text, "sigwarden_workers") == 2
+    assert metric_value(text, "sigwarden_cache_max_bytes") == 8 * 1024 * 1024
+    assert replacement != first and provider.process.poll() is None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+def test_workers_share_results_through_the_shared_cache(start_provider: Start, pki: ProviderPKI, tmp_path: Path,
+                                                        redis_server: RedisServer) -> None:
+    key = signed_layout(tmp_path)
+    (tmp_path / "hmac.key").write_text("k" * 64)
+    redis = {"redis": {"url": redis_server.url, "hmacKeyFile": str(tmp_path / "hmac.key")}}
+    provider = start_provider(two_worker_config(tmp_path, redis), workers=None)
+    first, second = two_workers(provider)
+    with stopped(second):
+        assert verified(provider, pki, key)
+    with stopped(first):
+        assert verified(provider, pki, key)
+
+    text = scrape(provider)
+    assert metric_value(text, "sigwarden_shared_cache_events_total", {"event": "stored"}) == 1
+    assert metric_value(text, "sigwarden_shared_cache_events_total", {"event": "hit"}) == 1
+    # Only the first worker ran the verifier; the second answered from the entry the first stored.
+    assert metric_value(text, "sigwarden_verifier_duration_seconds_count", {"verifier": "cosign"}) == 1
