@@ -641,20 +641,23 @@ def test_values_schema_rejects_bad_chart_values() -> None:
                 {"tls": {"mode": "generated"}}, {"policy": {"delivery": "hook"}},
                 {"config": {"verification": {"cache": {"ttl": "five minutes"}}}},
                 {"config": {"stores": [{"type": "registry", "match": ["*"], "insecur": ["x"]}]}},
-                {"tls": {"mode": "existingSecret", "caBundle": CA_BUNDLE}}):
+                {"tls": {"mode": "existingSecret", "caBundle": CA_BUNDLE}},
+                {"provider": {"server": {"workers": 0}}}, {"provider": {"server": {"workers": "many"}}}):
         with pytest.raises(helm.errors.HelmError):
             render(bad)
 
 
 def test_shared_cache_and_front_door_values_reach_the_config(tmp_path: Path) -> None:
     values = {"sharedCache": {"enabled": True, "existingSecret": "cache-keys", "redis": {"enabled": True}},
-              "provider": {"server": {"idleTimeout": "45s", "maxConnections": 2000, "headerTimeout": "4s"}}}
+              "provider": {"server": {"idleTimeout": "45s", "maxConnections": 2000, "headerTimeout": "4s",
+                                      "workers": 3}}}
     docs = render(values)
     for doc in docs:
         if doc["metadata"]["name"] == "sigwarden-redis":
             kubernetes_validate.validate(doc, KUBERNETES, strict=True)
     config = rendered_config(docs)
     assert config["server"]["idleTimeout"] == "45s" and config["server"]["maxConnections"] == 2000
+    assert config["server"]["workers"] == 3
     assert config["server"]["threads"] == 16  # the chart's own keys stay
     redis = config["verification"]["cache"]["redis"]
     assert redis == {"url": "redis://sigwarden-redis:6379/0", "hmacKeyFile": "/etc/sigwarden/shared-cache/hmac-key",
