@@ -32,9 +32,9 @@ THROUGHPUT_SECONDS = 3.0
 CLIENT_THREADS = 4
 
 
-def start_baseline(pki: ProviderPKI, facts_file: Path, port: int) -> subprocess.Popen[bytes]:
+def start_baseline(pki: ProviderPKI, facts_file: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "BASELINE_FACTS": str(facts_file)}
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--worker-class", "gthread", "--threads", "16", "--certfile", pki.path("server.crt"),
                "--keyfile", pki.path("server.key"), "--ca-certs", pki.path("client-ca.crt"), "--cert-reqs", "2",
                "--keep-alive", "30", "--log-level", "warning", "tests.benchmarks.baseline_app:app"]
