@@ -119,3 +119,32 @@ def test_several_workers_without_a_shared_cache_are_warned_about(tmp_path: Path)
     assert any("server.workers is 3 without verification.cache.redis" in w for w in config_warnings(load_config(path)))
     write_yaml(path, {"server": {"workers": 1}})
     assert not any("server.workers" in w for w in config_warnings(load_config(path)))
+
+
+def test_registry_caches_are_carved_out_of_the_pod_cache_budget(tmp_path: Path) -> None:
+    from provider.metrics import Metrics
+    from provider.stores import build_store
+    from provider.stores.registry import RegistryStore
+
+    mib = 1024 * 1024
+    path = write_yaml(tmp_path / "c.yaml", {
+        "verification": {"cache": {"maxBytes": "64MiB"}},
+        "stores": [{"type": "registry", "match": ["a.example/*"]}, {"type": "registry", "match": ["*"]},
+                   {"type": "oci-layout", "path": str(tmp_path), "match": ["local/*"]}]})
+    config = load_config(path)
+    for workers, share in ((1, 32 * mib), (4, 8 * mib)):
+        # Two registry stores split the (worker's share of the) budget; the layout store has no such caches.
+        worker = worker_share(config, workers)
+        store = build_store(worker.stores[0], worker, Metrics())
+        assert isinstance(store, RegistryStore)
+        assert (store.cache_bytes.tags, store.cache_bytes.verified, store.cache_bytes.tokens) == \
+            (share // 4, share // 2, share // 8)
+        assert store.client.tokens.max_bytes == share // 8
+        store.close()
+    # A small budget still leaves each cache its floor of 1 MiB.
+    small = worker_share(load_config(write_yaml(tmp_path / "small.yaml", {
+        "verification": {"cache": {"maxBytes": "1MiB"}}, "stores": [{"type": "registry", "match": ["*"]}]})), 8)
+    store = build_store(small.stores[0], small, Metrics())
+    assert isinstance(store, RegistryStore)
+    assert min(vars(store.cache_bytes).values()) == mib
+    store.close()

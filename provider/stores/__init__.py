@@ -16,9 +16,10 @@ def build_store(store: StoreConfig, config: Config, metrics: Metrics) -> Store:
     if store.type == "oci-layout":
         assert store.path is not None
         return OCILayoutStore(store.path, config.verification)
-    from provider.stores.registry import RegistryStore  # imports requests only when a registry is used
+    from provider.stores.registry import RegistryStore, StoreCacheBytes  # imports requests only when needed
 
-    return RegistryStore(store, config.verification, metrics)
+    registry_stores = sum(1 for s in config.stores if s.type == "registry")
+    return RegistryStore(store, config.verification, metrics, StoreCacheBytes.of(config.verification, registry_stores))
 
 
 @dataclass(frozen=True)

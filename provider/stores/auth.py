@@ -114,6 +114,10 @@ class TokenCache:
                 self._tokens[(host, scope)] = entry
 
     @property
+    def max_bytes(self) -> int:
+        return int(self._tokens.maxsize)
+
+    @property
     def size_bytes(self) -> int:
         with self._lock:
             return int(self._tokens.currsize)

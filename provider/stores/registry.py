@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from cachetools import LRUCache, TTLCache
@@ -18,7 +19,7 @@ from provider.digests import DigestMismatch, check_digest, compute_digest
 from provider.errors import ErrorCode, ItemError
 from provider.metrics import Metrics
 from provider.reference import Reference
-from provider.stores.auth import CredentialStore
+from provider.stores.auth import CredentialStore, TokenCache
 from provider.stores.base import (
     MANIFEST_MEDIA_TYPES,
     MAX_MANIFEST_BYTES,
@@ -36,25 +37,42 @@ from provider.stores.selection import DISCOVERY_FACTOR, discovered, is_signature
 
 ACCEPT_MANIFESTS = ", ".join(sorted(MANIFEST_MEDIA_TYPES))
 MAX_REFERRER_PAGES = 10
-TAG_CACHE_BYTES = 16 * 1024 * 1024
-VERIFIED_CACHE_BYTES = 32 * 1024 * 1024
+MIN_STORE_CACHE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoreCacheBytes:
+    """A registry store's caches, carved out of `verification.cache.maxBytes` (already this worker's share) and
+    split among the registry stores, so no count of stores or workers takes the pod past its budget."""
+
+    tags: int
+    verified: int
+    tokens: int
+
+    @classmethod
+    def of(cls, verification: VerificationConfig, registry_stores: int) -> StoreCacheBytes:
+        budget = verification.cache.max_bytes // max(1, registry_stores)
+        return cls(tags=max(MIN_STORE_CACHE_BYTES, budget // 4), verified=max(MIN_STORE_CACHE_BYTES, budget // 2),
+                   tokens=max(MIN_STORE_CACHE_BYTES, budget // 8))
 
 
 class RegistryStore:
     """Resolves and discovers over the OCI distribution API (with the referrers-tag and cosign-tag fallbacks)."""
 
-    def __init__(self, store: StoreConfig, verification: VerificationConfig, metrics: Metrics) -> None:
-        self.client = RegistryClient(CredentialStore(store.auth), store.insecure, outbound_for(store, metrics,
-                                                                                              verification))
+    def __init__(self, store: StoreConfig, verification: VerificationConfig, metrics: Metrics,
+                 cache_bytes: StoreCacheBytes | None = None) -> None:
+        self.cache_bytes = cache_bytes = cache_bytes or StoreCacheBytes.of(verification, 1)
+        self.client = RegistryClient(CredentialStore(store.auth), store.insecure,
+                                     outbound_for(store, metrics, verification), TokenCache(cache_bytes.tokens))
         self.max_signatures = verification.max_signatures
         self.max_blob_bytes = verification.max_blob_bytes
         # tag reference → (digest, manifest bytes that hashed to it), revalidated with a HEAD before reuse;
         # bounded in bytes (manifests can be MiBs) and never outliving the facts TTL.
-        self._tags: TTLCache[str, tuple[str, bytes]] = TTLCache(TAG_CACHE_BYTES, verification.cache.ttl,
+        self._tags: TTLCache[str, tuple[str, bytes]] = TTLCache(cache_bytes.tags, verification.cache.ttl,
                                                                 getsizeof=_tag_entry_size)
         # Content that passed its digest check, by (repository, digest): immutable, so safe to reuse. Several
         # verifiers may read the same referrer manifest or payload blob for one image; it is fetched once.
-        self._verified: LRUCache[tuple[str, str], bytes] = LRUCache(VERIFIED_CACHE_BYTES, getsizeof=len)
+        self._verified: LRUCache[tuple[str, str], bytes] = LRUCache(cache_bytes.verified, getsizeof=len)
         # Hosts whose registry answered that it has no referrers API: ask them again only after the TTL.
         self._no_referrers_api: TTLCache[str, bool] = TTLCache(1024, verification.cache.ttl)
         self._lock = threading.Lock()
@@ -85,7 +103,7 @@ class RegistryStore:
                             f"registry {reference.registry} claims {claimed} for {reference} but the manifest "
                             f"bytes hash to {digest}")
         with self._lock:
-            if _tag_entry_size((digest, response.body)) <= TAG_CACHE_BYTES // 8:
+            if _tag_entry_size((digest, response.body)) <= self._tags.maxsize // 8:
                 self._tags[str(reference)] = (digest, response.body)
         return self._resolved(reference, digest, response.body)
 
@@ -168,7 +186,7 @@ class RegistryStore:
             return self._verified.get((reference.name, digest))
 
     def _remember(self, reference: Reference, digest: str, data: bytes) -> bytes:
-        if len(data) <= VERIFIED_CACHE_BYTES // 8:
+        if len(data) <= self._verified.maxsize // 8:
             with self._lock:
                 self._verified[(reference.name, digest)] = data
         return data
