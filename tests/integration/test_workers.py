@@ -89,16 +89,21 @@ def two_workers(provider: ProviderProcess) -> tuple[int, int]:
     return first, second
 
 
-def test_two_workers_each_serve_and_the_side_port_speaks_for_both(start_provider: Start, pki: ProviderPKI,
-                                                                   tmp_path: Path) -> None:
-    key = signed_layout(tmp_path)
-    provider = start_provider(two_worker_config(tmp_path), workers=None)
+def ask_each_worker(provider: ProviderProcess, pki: ProviderPKI, key: str) -> tuple[int, int]:
+    """Ask the first worker about `key` while the second is stopped, then the reverse; both say verified."""
     first, second = two_workers(provider)
     with stopped(second):
         assert verified(provider, pki, key)
     with stopped(first):
         assert verified(provider, pki, key)
+    return first, second
 
+
+def test_two_workers_each_serve_and_the_side_port_speaks_for_both(start_provider: Start, pki: ProviderPKI,
+                                                                   tmp_path: Path) -> None:
+    key = signed_layout(tmp_path)
+    provider = start_provider(two_worker_config(tmp_path), workers=None)
+    first, second = ask_each_worker(provider, pki, key)
     text = scrape(provider)
     assert metric_value(text, "sigwarden_request_duration_seconds_count", {"endpoint": "verify"}) == 2
     # Without a shared cache each worker keeps its own: the second worker verified the image again.
@@ -138,12 +143,7 @@ def test_workers_share_results_through_the_shared_cache(start_provider: Start, p
     (tmp_path / "hmac.key").write_text("k" * 64)
     redis = {"redis": {"url": redis_server.url, "hmacKeyFile": str(tmp_path / "hmac.key")}}
     provider = start_provider(two_worker_config(tmp_path, redis), workers=None)
-    first, second = two_workers(provider)
-    with stopped(second):
-        assert verified(provider, pki, key)
-    with stopped(first):
-        assert verified(provider, pki, key)
-
+    ask_each_worker(provider, pki, key)
     text = scrape(provider)
     assert metric_value(text, "sigwarden_shared_cache_events_total", {"event": "stored"}) == 1
     assert metric_value(text, "sigwarden_shared_cache_events_total", {"event": "hit"}) == 1
