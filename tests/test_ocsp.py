@@ -422,3 +422,44 @@ def test_altered_responses_never_raise_anything_else(index: int, flip: int) -> N
         return
     # A change the signature does not cover (the outer encoding) may still verify: then it says what was signed.
     assert answer.status == "good"
+
+
+def with_responders(identity: notation.SigningIdentity, urls: list[str]) -> list[x509.Certificate]:
+    """The identity's chain with its leaf re-issued to name several OCSP responders, in this order."""
+    leaf, issuer = identity.chain[0], identity.chain[1]
+    assert identity.intermediate_key is not None
+    builder = (x509.CertificateBuilder().subject_name(leaf.subject).issuer_name(issuer.subject)
+               .public_key(identity.key.public_key()).serial_number(x509.random_serial_number())  # type: ignore[arg-type]
+               .not_valid_before(leaf.not_valid_before_utc).not_valid_after(leaf.not_valid_after_utc)
+               .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+                   x509.oid.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(url))
+                   for url in urls]), critical=False))
+    return [builder.sign(identity.intermediate_key, hashes.SHA256()), *identity.chain[1:]]  # type: ignore[arg-type]
+
+
+def test_responders_are_asked_in_order_until_one_answers(responder: OCSPResponder) -> None:
+    identity = responder.signer()
+    closed = free_port()
+    down = f"http://127.0.0.1:{closed}/ocsp"
+    chain = with_responders(identity, [down, responder.url])
+    checker = reaching(closed, responder.port)
+    assert checker.problem(chain) == ""
+    assert responder.hits == 1
+    assert checker.problem(chain) == ""  # the second responder's answer is cached; the first is not asked again
+    assert responder.hits == 1
+    # A verified "unknown" from the first responder decides: the next one is not asked.
+    other = OCSPResponder()
+    try:
+        other.identity, other.answer = identity, Answer(status=ocsp.OCSPCertStatus.UNKNOWN)
+        chain = with_responders(identity, [other.url, responder.url])
+        problem = reaching(other.port, responder.port).problem(chain)
+        assert problem == f"revocation status of {SIGNER} is unknown: OCSP responder {other.url} does not know the " \
+                          "certificate"
+        assert (other.hits, responder.hits) == (1, 1)
+    finally:
+        other.httpd.shutdown()
+    # All fail: every reason is given, in order.
+    responder.answer = Answer(http_status=503)
+    problem = reaching(closed, responder.port).problem(with_responders(identity, [down, responder.url]))
+    assert f"OCSP request to {down} failed: cannot reach" in problem
+    assert problem.endswith(f"; OCSP responder {responder.url} answered HTTP 503")

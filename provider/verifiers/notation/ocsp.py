@@ -81,15 +81,15 @@ class OCSPChecker:
 
     def status(self, cert: x509.Certificate, issuer: x509.Certificate, urls: Sequence[str]) -> OCSPAnswer:
         """Ask each responder in turn; the first verified answer (good, revoked or unknown) decides."""
+        keys = [(url, issuer_id(issuer), cert.serial_number) for url in urls]
+        with self._lock:
+            cached = next((answer for key in keys if (answer := self._cache.get(key)) is not None), None)
+        if cached is not None:
+            return cached
         failures = []
-        for url in urls:
-            key = (url, issuer_id(issuer), cert.serial_number)
-            with self._lock:
-                cached = self._cache.get(key)
-            if cached is not None:
-                return cached
+        for key in keys:
             try:
-                answer = self._ask(url, cert, issuer)
+                answer = self._ask(key[0], cert, issuer)
             except OCSPFailure as exc:
                 failures.append(str(exc))
                 continue
