@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from urllib.parse import quote
 
 from cachetools import TLRUCache
@@ -49,7 +50,7 @@ MAX_GET_CHARS = 255
 class OCSPAnswer:
     """What the responders said about one certificate: good, revoked (at `revoked_at`) or unknown (`why`)."""
 
-    status: str  # "good" | "revoked" | "unknown"
+    status: Literal["good", "revoked", "unknown"]
     revoked_at: datetime | None = None
     why: str = ""
     next_update: datetime | None = None
