@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from provider.devkit.layout import EMPTY_CONFIG, LayoutWriter
 from provider.verifiers.notation.envelope import ALGORITHMS, COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, PAYLOAD_CONTENT_TYPE
@@ -58,6 +58,7 @@ class CertSpec:
     not_before: datetime.datetime | None = None
     not_after: datetime.datetime | None = None
     crl_url: str = ""
+    ocsp_url: str = ""
 
 
 def certificate(spec: CertSpec, key: PrivateKeyTypes, issuer_key: PrivateKeyTypes | None = None,
@@ -78,6 +79,9 @@ def certificate(spec: CertSpec, key: PrivateKeyTypes, issuer_key: PrivateKeyType
     if spec.crl_url:
         builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
             [x509.UniformResourceIdentifier(spec.crl_url)], None, None, None)]), critical=False)
+    if spec.ocsp_url:
+        builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(spec.ocsp_url))]), critical=False)
     return builder.sign(issuer_key or key, spec.hash_algorithm)
 
 
@@ -97,13 +101,15 @@ class SigningIdentity:
 
 
 def identity_with_intermediate(kind: str = "rsa-3072", leaf: CertSpec | None = None,
-                               crl_url: str = "") -> SigningIdentity:
+                               crl_url: str = "", ocsp_url: str = "") -> SigningIdentity:
     root_key, intermediate_key, key = new_key("ec-384"), new_key("ec-384"), new_key(kind)
     root = certificate(CertSpec("Acme Root CA", ca=True), root_key)
     intermediate = certificate(CertSpec("Acme Signing CA", ca=True), intermediate_key, root_key, root)
     leaf_spec = leaf or CertSpec("Acme Release Signer")
     if crl_url:
         leaf_spec.crl_url = crl_url
+    if ocsp_url:
+        leaf_spec.ocsp_url = ocsp_url
     leaf_cert = certificate(leaf_spec, key, intermediate_key, intermediate)
     return SigningIdentity(key, [leaf_cert, intermediate, root], root, root_key, intermediate_key)
 

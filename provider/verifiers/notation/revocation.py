@@ -1,15 +1,18 @@
-"""Certificate revocation for notation signatures: CRLs from the certificates' distribution points.
+"""Certificate revocation for notation signatures: OCSP first, CRLs from the distribution points as fallback.
+
+As notation does, each certificate of the chain but the root is checked: through its OCSP responders when it
+names any (see ocsp.py), and through its CRL distribution points when it names no responder or the
+responders leave its status unknown (unreachable, unverifiable answer, or "unknown"). A revoked answer from
+a responder is final. A certificate with neither OCSP responders nor distribution points has nothing to check.
 
 CRLs are fetched over HTTP(S) with a timeout and a size cap, checked against their issuer's key, and
 cached until their nextUpdate. The cache is keyed by URL and issuer (subject and key), and a cached CRL's
 signature is checked again against the issuer of each chain that uses it: a distribution point shared by
-two CAs, or a CRL fetched for another chain, never vouches for the wrong issuer. A certificate without
-distribution points has nothing to check.
+two CAs, or a CRL fetched for another chain, never vouches for the wrong issuer.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Sequence
@@ -17,11 +20,12 @@ from datetime import UTC, datetime
 
 from cachetools import TLRUCache
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from provider.errors import ItemError
 from provider.facts import rfc3339
 from provider.stores.fetch import Outbound
+from provider.verifiers.notation.ocsp import OCSP_TIMEOUT, OCSPChecker, responder_urls
+from provider.verifiers.notation.ocsp import issuer_id as _issuer_id
 
 MAX_CRL_BYTES = 10 * 1024 * 1024
 # Distinct (URL, issuer) pairs kept; certificates choose their URLs, so the cache must not grow without end.
@@ -29,10 +33,12 @@ MAX_CACHED_CRLS = 256
 
 
 class RevocationChecker:
-    def __init__(self, timeout: float = 5.0, outbound: Outbound | None = None) -> None:
+    def __init__(self, timeout: float = 5.0, outbound: Outbound | None = None,
+                 ocsp_timeout: float = OCSP_TIMEOUT) -> None:
         self.timeout = timeout
-        # CRL URLs come from certificates: fetched under the wildcard egress policy unless told otherwise.
+        # CRL and OCSP URLs come from certificates: fetched under the wildcard egress policy unless told otherwise.
         self.outbound = outbound or Outbound()
+        self.ocsp = OCSPChecker(self.outbound, ocsp_timeout)
         self._cache: TLRUCache[tuple[str, str], x509.CertificateRevocationList] = TLRUCache(
             maxsize=MAX_CACHED_CRLS, ttu=_expires_at, timer=lambda: datetime.now(UTC).timestamp())
         self._lock = threading.Lock()
@@ -41,15 +47,35 @@ class RevocationChecker:
         """Empty when no certificate of `chain` is revoked; else why (revoked, or status unknown)."""
         for index, cert in enumerate(chain[:-1] if len(chain) > 1 else chain):
             issuer = chain[index + 1] if index + 1 < len(chain) else cert
-            for url in _crl_urls(cert):
-                try:
-                    crl = self._crl(url, issuer)
-                except ValueError as exc:
-                    return f"revocation status of {cert.subject.rfc4514_string()} is unknown: {exc}"
-                revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
-                if revoked is not None:
-                    return (f"certificate {cert.subject.rfc4514_string()} was revoked at "
-                            f"{rfc3339(revoked.revocation_date_utc)}")
+            problem = self._certificate_problem(cert, issuer)
+            if problem:
+                return problem
+        return ""
+
+    def _certificate_problem(self, cert: x509.Certificate, issuer: x509.Certificate) -> str:
+        name = cert.subject.rfc4514_string()
+        ocsp_unknown = ""
+        responders = responder_urls(cert)
+        if responders:
+            answer = self.ocsp.status(cert, issuer, responders)
+            if answer.status == "good":
+                return ""
+            if answer.status == "revoked":  # final: a CRL is not asked to overrule the responder
+                when = rfc3339(answer.revoked_at) if answer.revoked_at else "an unstated time"
+                return f"certificate {name} was revoked at {when}"
+            ocsp_unknown = answer.why or "no OCSP responder answered"
+        crl_urls = _crl_urls(cert)
+        if ocsp_unknown and not crl_urls:
+            return f"revocation status of {name} is unknown: {ocsp_unknown}"
+        for url in crl_urls:
+            try:
+                crl = self._crl(url, issuer)
+            except ValueError as exc:
+                why = f"{ocsp_unknown}; {exc}" if ocsp_unknown else str(exc)
+                return f"revocation status of {name} is unknown: {why}"
+            revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            if revoked is not None:
+                return f"certificate {name} was revoked at {rfc3339(revoked.revocation_date_utc)}"
         return ""
 
     def _crl(self, url: str, issuer: x509.Certificate) -> x509.CertificateRevocationList:
@@ -81,12 +107,6 @@ class RevocationChecker:
             with self._lock:
                 self._cache[key] = crl
         return crl
-
-
-def _issuer_id(issuer: x509.Certificate) -> str:
-    """The issuer's subject and key: two CAs with one name but different keys are different issuers."""
-    spki = issuer.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(issuer.subject.public_bytes() + b"\x00" + spki).hexdigest()
 
 
 def _check_issuer(crl: x509.CertificateRevocationList, issuer: x509.Certificate, url: str) -> None:
