@@ -59,6 +59,7 @@ class StatusBoard:
     def forget(self, pid: int) -> None:
         """A worker exited: drop its status and its live gauges (counters and histograms stay in the sums)."""
         self._path(pid).unlink(missing_ok=True)
+        self._path(pid).with_suffix(".tmp").unlink(missing_ok=True)  # killed while publishing
         multiprocess.mark_process_dead(pid, str(self.directory))
 
     def live(self) -> list[WorkerStatus]:
