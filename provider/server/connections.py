@@ -61,9 +61,10 @@ class ConnectionTable:
         """Record activity: the connection moves to `phase` and to the back of the eviction order."""
         if connection.closed:
             return
-        self._metrics.connections.labels(connection.phase.value).dec()
-        self._metrics.connections.labels(phase.value).inc()
-        connection.phase = phase
+        if phase is not connection.phase:  # a request enters READING twice: once counted is enough
+            self._metrics.connections.labels(connection.phase.value).dec()
+            self._metrics.connections.labels(phase.value).inc()
+            connection.phase = phase
         self._open.move_to_end(connection)
 
     def remove(self, connection: Connection, reason: str) -> None:
