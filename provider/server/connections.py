@@ -39,6 +39,8 @@ class ConnectionTable:
     def __init__(self, cap: int, metrics: Metrics) -> None:
         self.cap = cap
         self._metrics = metrics
+        # Each request moves its connection through three phases: the labelled gauges are looked up once.
+        self._gauges = {phase: metrics.connections.labels(phase.value) for phase in Phase}
         self._open: OrderedDict[Connection, None] = OrderedDict()
 
     def __len__(self) -> int:
@@ -54,7 +56,7 @@ class ConnectionTable:
             self.remove(victim, "evicted")
             victim.abort()
         self._open[connection] = None
-        self._metrics.connections.labels(connection.phase.value).inc()
+        self._gauges[connection.phase].inc()
         return True
 
     def enter(self, connection: Connection, phase: Phase) -> None:
@@ -62,8 +64,8 @@ class ConnectionTable:
         if connection.closed:
             return
         if phase is not connection.phase:  # a request enters READING twice: once counted is enough
-            self._metrics.connections.labels(connection.phase.value).dec()
-            self._metrics.connections.labels(phase.value).inc()
+            self._gauges[connection.phase].dec()
+            self._gauges[phase].inc()
             connection.phase = phase
         self._open.move_to_end(connection)
 
@@ -73,7 +75,7 @@ class ConnectionTable:
             return
         connection.closed = True
         self._open.pop(connection, None)
-        self._metrics.connections.labels(connection.phase.value).dec()
+        self._gauges[connection.phase].dec()
         self._metrics.connections_closed.labels(reason).inc()
 
     def all(self) -> list[Connection]:
