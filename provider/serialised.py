@@ -41,14 +41,9 @@ class SerialisedFacts:
         facts.pop("reference", None)
         return cls(dumps(facts)[1:-1], bool(facts.get("verified")), tuple(facts.get("authorities") or ()))
 
-    def item(self, key: str, reference: str, cached: bool, trace_id: str) -> bytes:
-        """One response item: `{"key": key, "value": facts + per-request members}`."""
-        key_json = quoted(key)
-        return self.spliced(key_json, key_json if reference == key else quoted(reference),
-                            ItemEnd.of(trace_id).pick(cached))
-
     def spliced(self, key_json: bytes, reference_json: bytes, end: bytes) -> bytes:
-        """One response item from members already encoded (`quoted`, `ItemEnd`)."""
+        """One response item, `{"key": key, "value": facts + per-request members}`, from the key and reference
+        as `quoted` gives them and the request's `ItemEnd`."""
         return b"".join((b'{"key":', key_json, b',"value":{"image":', key_json, b',"reference":', reference_json,
                          b",", self.members, end))
 
@@ -64,9 +59,6 @@ class ItemEnd:
     def of(cls, trace_id: str) -> ItemEnd:
         trace = quoted(trace_id)
         return cls(b',"cached":true,"traceID":' + trace + b"}}", b',"cached":false,"traceID":' + trace + b"}}")
-
-    def pick(self, cached: bool) -> bytes:
-        return self.cached if cached else self.fresh
 
 
 def response_bytes(items: Iterable[bytes], system_error: str = "") -> bytes:
