@@ -34,7 +34,7 @@ from provider.errors import ErrorCode, ItemError
 from provider.facts import MAX_PLATFORMS, PlatformCheck, build_facts, is_platform, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
-from provider.serialised import SerialisedFacts, dumps
+from provider.serialised import ItemEnd, SerialisedFacts, dumps, quoted
 from provider.stores import StoreRouter
 from provider.stores.base import ResolvedImage, SignatureArtifact, Store
 from provider.stores.selection import Selection, content_referrers, select
@@ -213,6 +213,7 @@ class Engine:
         answers: dict[str, Item] = {}
         pending: dict[str, tuple[Reference, Future[_Result]]] = {}
         hits = 0
+        end = ItemEnd.of(trace_id)  # the members every facts item ends with, encoded once for the request
         for key in dict.fromkeys(keys):
             try:
                 reference = parse_reference(key)
@@ -226,7 +227,7 @@ class Engine:
             hit, future = self._lookup(kind, reference)
             if hit is not None:
                 hits += 1
-                answers[key] = self._item(kind, key, reference, hit, cached=True, trace_id=trace_id)
+                answers[key] = self._item(kind, key, reference, hit, end.cached)
             else:
                 assert future is not None
                 pending[key] = (reference, future)
@@ -237,7 +238,7 @@ class Engine:
             wait([f for _, f in pending.values()], timeout=max(0.0, deadline - time.monotonic()))
         for key, (reference, future) in pending.items():
             if future.done() and not future.cancelled():
-                answers[key] = self._item(kind, key, reference, future.result(), cached=False, trace_id=trace_id)
+                answers[key] = self._item(kind, key, reference, future.result(), end.fresh)
             else:
                 answers[key] = Item(key, error=f"{ErrorCode.TIMEOUT}: {kind} of {key} did not finish within "
                                                f"{budget:g}s; it goes on, and a request after it finished is "
@@ -249,7 +250,7 @@ class Engine:
         with self._lock:
             digest = reference.digest
             if not digest:
-                tag = self._cache.get(("tag", reference.name, reference.tag or "latest"))
+                tag = self._cached(("tag", reference.name, reference.tag or "latest"))
                 if tag is not None and (kind == "resolve" or tag.error):
                     return tag, None
                 digest = tag.digest if tag is not None else ""
@@ -258,13 +259,13 @@ class Engine:
                 job: Callable[[Reference], _Result] = self._resolve_one
             elif digest:
                 key = ("facts", reference.name, digest)
-                hit = self._cache.get(key)
+                hit = self._cached(key)
                 if hit is not None:
                     return hit, None
                 job = self._verify_one if reference.digest else self._verify_pinned(digest)
             else:
                 key = ("verify-tag", reference.name, reference.tag or "latest")
-                failed = self._cache.get(key)
+                failed = self._cached(key)
                 if failed is not None:
                     return failed, None
                 job = self._verify_one
@@ -273,6 +274,13 @@ class Engine:
                 future = self._pool.submit(self._job, key, reference, job)
                 self._inflight[key] = future
             return None, future
+
+    def _cached(self, key: CacheKey) -> _Result | None:
+        """The live entry under `key`, under the lock (one lookup, where `get` would test and then fetch)."""
+        try:
+            return self._cache[key]
+        except KeyError:  # absent or expired
+            return None
 
     def _job(self, key: CacheKey, reference: Reference, job: Callable[[Reference], _Result]) -> _Result:
         try:
@@ -368,8 +376,8 @@ class Engine:
             self._cache.popitem()
         self._cache[key] = result
 
-    def _item(self, kind: str, key: str, reference: Reference, result: _Result, cached: bool,
-              trace_id: str) -> Item:
+    def _item(self, kind: str, key: str, reference: Reference, result: _Result, end: bytes) -> Item:
+        """The item answering `key`; a facts item ends with `end` (an ItemEnd's cached or fresh bytes)."""
         if result.error:
             return Item(key, error=result.error)
         if kind == "resolve":
@@ -379,8 +387,10 @@ class Engine:
         if facts is None:
             assert isinstance(result.value, bytes)
             facts = SerialisedFacts.from_json(result.value)
-        # facts are shared by every spelling of this digest: the reference asked for is spliced in
-        return Item(key, raw=facts.item(key, str(reference), cached, trace_id), facts=facts)
+        # facts are shared by every spelling of this digest: the reference asked for is spliced in (most keys
+        # are already normalised, and then one encoding serves both)
+        key_json, text = quoted(key), str(reference)
+        return Item(key, raw=facts.spliced(key_json, key_json if text == key else quoted(text), end), facts=facts)
 
     def _job_deadline(self) -> float:
         return time.monotonic() + JOB_BUDGET_FACTOR * self.config.server.request_deadline

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from typing import Any
 
-from provider.facts import rfc3339
-
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+# One encoder for every line (json.dumps would build one per call); encoding keeps no state between calls.
+_ENCODE = json.JSONEncoder(default=str).encode
 
 
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        from datetime import UTC, datetime
-
         entry: dict[str, Any] = {
-            "time": rfc3339(datetime.fromtimestamp(record.created, UTC)),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),  # RFC 3339, UTC
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -25,7 +24,7 @@ class JSONFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _ENCODE(entry)
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -9,6 +9,7 @@ worker publishes whole with its status (provider.server.pod), never partial seri
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -138,9 +139,10 @@ class Metrics:
 
     def count_verified(self, vouched: Iterable[Iterable[str]]) -> None:
         """Count verified items by each authority that vouched for them (one iterable of names per item)."""
-        for authorities in vouched:
-            for authority in authorities:
-                self.verified_by_authority.labels(authority).inc()
+        # One labelled increment per authority and request, not per item.
+        tally = collections.Counter(authority for authorities in vouched for authority in authorities)
+        for authority, count in tally.items():
+            self.verified_by_authority.labels(authority).inc(count)
 
     def observe_tls_files(self, cert: Path | None, client_ca: Path | None) -> None:
         """Record the expiry of the serving certificate and of the client CA (unreadable files are skipped)."""

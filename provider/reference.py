@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -54,18 +54,24 @@ class Reference:
     tag: str | None = None
     digest: str | None = None
 
-    @property
+    # Computed once: parse_reference hands out the same Reference for a repeated key, and the warm request
+    # path reads both for every key.
+    @cached_property
     def name(self) -> str:
         """`registry/repository`, the part scopes and store patterns match on."""
         return f"{self.registry}/{self.repository}"
 
-    def __str__(self) -> str:
+    @cached_property
+    def _text(self) -> str:
         text = self.name
         if self.tag:
             text += f":{self.tag}"
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+    def __str__(self) -> str:
+        return self._text
 
     def with_digest(self, digest: str, keep_tag: bool = True) -> Reference:
         return Reference(self.registry, self.repository, self.tag if keep_tag else None, digest)

@@ -41,12 +41,24 @@ class SerialisedFacts:
         facts.pop("reference", None)
         return cls(dumps(facts)[1:-1], bool(facts.get("verified")), tuple(facts.get("authorities") or ()))
 
-    def item(self, key: str, reference: str, cached: bool, trace_id: str) -> bytes:
-        """One response item: `{"key": key, "value": facts + per-request members}`."""
-        key_json = quoted(key)
-        return b"".join((b'{"key":', key_json, b',"value":{"image":', key_json, b',"reference":', quoted(reference),
-                         b",", self.members, b',"cached":', b"true" if cached else b"false",
-                         b',"traceID":', quoted(trace_id), b"}}"))
+    def spliced(self, key_json: bytes, reference_json: bytes, end: bytes) -> bytes:
+        """One response item, `{"key": key, "value": facts + per-request members}`, from the key and reference
+        as `quoted` gives them and the request's `ItemEnd`."""
+        return b"".join((b'{"key":', key_json, b',"value":{"image":', key_json, b',"reference":', reference_json,
+                         b",", self.members, end))
+
+
+@dataclass(frozen=True, slots=True)
+class ItemEnd:
+    """The last members of every facts item of one request (`cached`, `traceID`), encoded once per request."""
+
+    cached: bytes
+    fresh: bytes
+
+    @classmethod
+    def of(cls, trace_id: str) -> ItemEnd:
+        trace = quoted(trace_id)
+        return cls(b',"cached":true,"traceID":' + trace + b"}}", b',"cached":false,"traceID":' + trace + b"}}")
 
 
 def response_bytes(items: Iterable[bytes], system_error: str = "") -> bytes:

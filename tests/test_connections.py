@@ -55,3 +55,14 @@ def test_remove_is_idempotent_and_keeps_the_gauges_right() -> None:
     table.enter(connection, Phase.BUSY)  # a late transition after close changes nothing
     assert len(table) == 0 and closed(metrics, "done") == 1
     assert all(gauge(metrics, phase.value) == 0 for phase in Phase)
+
+
+def test_entering_the_same_phase_again_is_activity_without_moving_the_gauges() -> None:
+    metrics, aborted = Metrics(), []
+    table = ConnectionTable(2, metrics)
+    first, second = opened(table, aborted, 2)
+    for _ in range(3):
+        table.enter(first, Phase.READING)
+    assert gauge(metrics, "reading") == 1 and gauge(metrics, "handshake") == 1
+    opened(table, aborted, 1, start=2)  # first was active last: second makes room
+    assert aborted == [1] and not first.closed and second.closed

@@ -65,8 +65,15 @@ def test_deep_nesting_is_refused_at_any_depth(depth: int, opener: str) -> None:
     closer = "]" if opener == "[" else "}"
     inner = "[" * depth + "]" * depth if opener == "[" else opener * depth + "1" + closer * depth
     for body in (inner, envelope(["alpine"]).decode()[:-2] + ', "extra": ' + inner + "}}"):
-        result = outcome(body.encode())
-        assert isinstance(result, BadRequest) and "nested" in str(result)
+        for encoding in ("utf-8", "utf-16", "utf-32-be"):  # the JSON parser reads all three
+            result = outcome(body.encode(encoding))
+            assert isinstance(result, BadRequest) and "nested" in str(result)
+
+
+def test_brackets_inside_keys_are_not_nesting() -> None:
+    values = ["[" * 40 + "{" * 40, "registry.example/app:v1"]
+    assert outcome(envelope(values)) == values
+    assert outcome(envelope(values).decode().encode("utf-16")) == values
 
 
 @given(st.integers(min_value=0, max_value=MAX_NESTING - 3))

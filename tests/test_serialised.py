@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from provider.devkit.layout import LayoutWriter
 from provider.facts import facts_schema
 from provider.metrics import Metrics
-from provider.serialised import SerialisedFacts, response_bytes
+from provider.serialised import ItemEnd, SerialisedFacts, quoted, response_bytes
 from provider.server.app import create_app
 from provider.server.protocol import provider_response
 from provider.state import ProviderState
@@ -30,7 +30,8 @@ HOSTILE = ['a"b', "back\\slash", "ctl\x00\x01\x1f\x7f", "line\nbreak\r\t", '"},"
        reference=st.text(max_size=40), cached=st.booleans())
 def test_an_item_from_bytes_is_the_encoders_document(key: str, trace: str, reference: str, cached: bool) -> None:
     facts = SerialisedFacts.from_json(json.dumps(FACTS).encode())
-    item = json.loads(facts.item(key, reference, cached, trace))
+    end = ItemEnd.of(trace)
+    item = json.loads(facts.spliced(quoted(key), quoted(reference), end.cached if cached else end.fresh))
     expected = {"key": key, "value": {"image": key, **FACTS, "reference": reference, "cached": cached,
                                       "traceID": trace}}
     assert item == expected

@@ -39,6 +39,8 @@ class ConnectionTable:
     def __init__(self, cap: int, metrics: Metrics) -> None:
         self.cap = cap
         self._metrics = metrics
+        # Each request moves its connection through three phases: the labelled gauges are looked up once.
+        self._gauges = {phase: metrics.connections.labels(phase.value) for phase in Phase}
         self._open: OrderedDict[Connection, None] = OrderedDict()
 
     def __len__(self) -> int:
@@ -54,16 +56,17 @@ class ConnectionTable:
             self.remove(victim, "evicted")
             victim.abort()
         self._open[connection] = None
-        self._metrics.connections.labels(connection.phase.value).inc()
+        self._gauges[connection.phase].inc()
         return True
 
     def enter(self, connection: Connection, phase: Phase) -> None:
         """Record activity: the connection moves to `phase` and to the back of the eviction order."""
         if connection.closed:
             return
-        self._metrics.connections.labels(connection.phase.value).dec()
-        self._metrics.connections.labels(phase.value).inc()
-        connection.phase = phase
+        if phase is not connection.phase:  # a request enters READING twice: once counted is enough
+            self._gauges[connection.phase].dec()
+            self._gauges[phase].inc()
+            connection.phase = phase
         self._open.move_to_end(connection)
 
     def remove(self, connection: Connection, reason: str) -> None:
@@ -72,7 +75,7 @@ class ConnectionTable:
             return
         connection.closed = True
         self._open.pop(connection, None)
-        self._metrics.connections.labels(connection.phase.value).dec()
+        self._gauges[connection.phase].dec()
         self._metrics.connections_closed.labels(reason).inc()
 
     def all(self) -> list[Connection]:

@@ -43,7 +43,9 @@ def parse_provider_request(body: bytes, max_keys: int) -> list[str]:
         raise BadRequest(_TOO_DEEP) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from None
-    if nesting_depth(data) > MAX_NESTING:
+    # A body with fewer brackets than the limit cannot nest deeper (brackets inside strings only overcount):
+    # an ordinary request skips the walk over its keys.
+    if body.count(b"[") + body.count(b"{") > MAX_NESTING and nesting_depth(data) > MAX_NESTING:
         raise BadRequest(_TOO_DEEP)
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object (a ProviderRequest)")
