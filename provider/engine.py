@@ -127,6 +127,7 @@ class _Result:
     ttl: float
     digest: str = ""
     serialised: SerialisedFacts | None = None  # facts, ready to be spliced into responses
+    shared: bool = False  # read from the shared cache: the answer says `cached` although this process is cold
 
     @classmethod
     def failed(cls, error: ItemError, ttl: float) -> _Result:
@@ -238,7 +239,8 @@ class Engine:
             wait([f for _, f in pending.values()], timeout=max(0.0, deadline - time.monotonic()))
         for key, (reference, future) in pending.items():
             if future.done() and not future.cancelled():
-                answers[key] = self._item(kind, key, reference, future.result(), end.fresh)
+                result = future.result()
+                answers[key] = self._item(kind, key, reference, result, end.cached if result.shared else end.fresh)
             else:
                 answers[key] = Item(key, error=f"{ErrorCode.TIMEOUT}: {kind} of {key} did not finish within "
                                                f"{budget:g}s; it goes on, and a request after it finished is "
@@ -528,15 +530,16 @@ def _from_shared(key: CacheKey, entry: SharedEntry | None) -> _Result | None:
     if not isinstance(digest, str) or not (value is None or isinstance(value, str)):
         return None
     if entry.error is not None:
-        return _Result(None, f"{entry.error[0]}: {entry.error[1]}"[:MAX_ERROR_CHARS], entry.ttl, digest)
+        return _Result(None, f"{entry.error[0]}: {entry.error[1]}"[:MAX_ERROR_CHARS], entry.ttl, digest,
+                       shared=True)
     if key[0] == "facts" and value is None:
         return None
     if key[0] != "facts" and not digest:
         return None
     if value is None:
-        return _Result(None, "", entry.ttl, digest)
+        return _Result(None, "", entry.ttl, digest, shared=True)
     try:
         serialised = SerialisedFacts.from_json(value.encode())
     except ValueError:
         return None
-    return _Result(None, "", entry.ttl, digest, serialised)
+    return _Result(None, "", entry.ttl, digest, serialised, shared=True)

@@ -114,11 +114,15 @@ def test_a_second_process_answers_from_the_first_ones_verification(
     first, second = start_provider(settings), start_provider(settings)
     expected = {**{key: True for key in signed}, unsigned: False}
 
-    assert verdicts(verify(first, pki, [*signed, unsigned])) == expected
+    fresh = verify(first, pki, [*signed, unsigned])
+    assert verdicts(fresh) == expected
+    assert not any(value["cached"] for value in fresh.values())
     count = len(seen(registry))
     assert count > 0
     answers = verify(second, pki, [*signed, unsigned])
     assert verdicts(answers) == expected
+    # Answered from the shared cache: the facts say so, although the second process had not seen the images.
+    assert all(value["cached"] for value in answers.values())
     assert answers[signed[0]]["authorities"] == ["release"]
     assert len(seen(registry)) == count  # the registry saw one verification
     assert shared_events(second, "hit") >= 4
