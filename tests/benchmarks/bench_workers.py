@@ -1,7 +1,8 @@
 """Throughput of warm /verify with one and with two worker processes, against the bare Flask floor run with the
 same number of gunicorn workers, in one run on this machine.
 
-Load: 32 keep-alive connections sending 5-key requests back to back for a few seconds (the issue's shape).
+Load: 32 keep-alive connections sending 5-key requests back to back (the issue's shape), the two servers in
+turns (bench_server.loaded) so a shared machine's noise weighs on both alike.
 Prints req/s and p99 per (workers, server), the provider/floor ratios, and how each server scales from one
 worker to two. The client runs on the same machine, so on a 2-CPU machine the scaling is bounded by it too.
 """
@@ -66,8 +67,9 @@ def main() -> None:
                 baseline = start_baseline(pki, facts_file, base_port, workers=workers)
                 base_url = f"https://127.0.0.1:{base_port}"
                 wait_port(f"{base_url}/verify", make_session(), body)
-                rows[workers, "sigwarden"] = loaded(make_session, f"{provider.url}/verify", body, CONNECTIONS)
-                rows[workers, "baseline"] = loaded(make_session, f"{base_url}/verify", body, CONNECTIONS)
+                urls = {"sigwarden": f"{provider.url}/verify", "baseline": f"{base_url}/verify"}
+                for who, row in loaded(make_session, urls, body, CONNECTIONS).items():
+                    rows[workers, who] = row
             finally:
                 if baseline is not None:
                     baseline.terminate()
