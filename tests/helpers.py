@@ -82,6 +82,17 @@ def metric_value(text: str, name: str, labels: dict[str, str] | None = None) -> 
     return 0.0
 
 
+def drip_status_line(out: Any, interval: float = 0.2) -> None:
+    """Send an HTTP status line (ten times over) one byte every `interval`: a server too slow to ever answer."""
+    for byte in b"HTTP/1.1 200 OK\r\n" * 10:
+        time.sleep(interval)
+        try:
+            out.write(bytes([byte]))
+            out.flush()
+        except OSError:
+            return
+
+
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
 

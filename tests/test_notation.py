@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from provider.stores.fetch import Outbound
 from provider.verifiers.notation.revocation import RevocationChecker
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
-from tests.helpers import VECTORS, write_yaml
+from tests.helpers import VECTORS, drip_status_line, write_yaml
 
 NV = VECTORS / "notation"
 STRICT_ALL = {"version": "1.0", "trustPolicies": [{"name": "all", "registryScopes": ["*"],
@@ -379,13 +378,7 @@ class CRLServer:
             def do_GET(self) -> None:
                 server.hits += 1
                 if server.drip:
-                    for byte in b"HTTP/1.1 200 OK\r\n" * 10:
-                        time.sleep(0.2)
-                        try:
-                            self.wfile.write(bytes([byte]))
-                            self.wfile.flush()
-                        except OSError:
-                            return
+                    drip_status_line(self.wfile)
                     return
                 body = server.crl
                 self.send_response(200 if body is not None else 503)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +31,7 @@ from provider.verifiers.notation import ocsp as ocsp_module
 from provider.verifiers.notation.ocsp import OCSPFailure, read_response
 from provider.verifiers.notation.revocation import RevocationChecker
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
-from tests.helpers import free_port
+from tests.helpers import drip_status_line, free_port
 from tests.test_notation import IMAGE, CRLServer, authority, own_check, policy_with
 from tests.test_revocation import check
 
@@ -85,13 +84,7 @@ class OCSPResponder:
                 request = ocsp.load_der_ocsp_request(der)
                 responder.requests.append((method, request))
                 if responder.answer.drip:
-                    for byte in b"HTTP/1.1 200 OK\r\n" * 10:
-                        time.sleep(0.2)
-                        try:
-                            self.wfile.write(bytes([byte]))
-                            self.wfile.flush()
-                        except OSError:
-                            return
+                    drip_status_line(self.wfile)
                     return
                 body = responder.respond(request)
                 self.send_response(responder.answer.http_status)
