@@ -6,6 +6,7 @@ come from what the workers publish (provider.server.pod).
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 
@@ -35,9 +36,18 @@ def create_health_app(readiness: Readiness, registry: CollectorRegistry) -> Flas
     return app
 
 
-def serve_health(app: Flask, listen: str) -> BaseWSGIServer:
-    """Start the side port in a daemon thread and return the server (call `.shutdown()` to stop)."""
+def bind_side_port(listen: str) -> socket.socket:
+    """Listen on `host:port` (raises OSError): done before anything starts, so a port in use is a clear error."""
     host, _, port = listen.rpartition(":")
-    server = make_server(host.strip("[]"), int(port), app, threaded=True)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host.strip("[]"), int(port)), family=family)
+
+
+def serve_health(app: Flask, listen: str, bound: socket.socket | None = None) -> BaseWSGIServer:
+    """Serve the side port on `bound` (or a new socket on `listen`) in a daemon thread; `.shutdown()` stops it."""
+    host, _, port = listen.rpartition(":")
+    sock = bound or bind_side_port(listen)
+    server = make_server(host.strip("[]"), int(port), app, threaded=True, fd=sock.fileno())
+    sock.close()  # the server holds its own duplicate of the socket
     threading.Thread(target=server.serve_forever, name="sigwarden-health", daemon=True).start()
     return server

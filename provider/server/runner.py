@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -20,14 +21,14 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from provider.config import Config
+from provider.config import Config, ConfigError
 from provider.logs import configure_logging
 from provider.metrics import Metrics, enable_multiprocess
 from provider.server.app import create_app
 from provider.server.connections import ConnectionTable
 from provider.server.cpus import cpu_quota, default_workers
 from provider.server.frontdoor import FrontDoor, Limits
-from provider.server.health import create_health_app, serve_health
+from provider.server.health import bind_side_port, create_health_app, serve_health
 from provider.server.pod import StatusBoard, StatusPublisher, pod_registry
 from provider.server.tls import ClientNamePinning, ReloadingContext
 from provider.server.worker import FrontDoorWorker, raise_open_file_limit
@@ -39,10 +40,12 @@ log = logging.getLogger("sigwarden.server")
 class ProviderServer(BaseApplication):  # type: ignore[misc]
     """gunicorn application: the master serves the side port; each worker loads the config and serves."""
 
-    def __init__(self, config: Config, workers: int, board: StatusBoard, log_level: str = "info") -> None:
+    def __init__(self, config: Config, workers: int, board: StatusBoard, side_port: socket.socket,
+                 log_level: str = "info") -> None:
         self.initial = config
         self.workers = workers
         self.board = board
+        self.side_port = side_port
         self.log_level = log_level
         self.front_door: FrontDoor | None = None  # built in the worker by load()
         super().__init__()
@@ -52,10 +55,10 @@ class ProviderServer(BaseApplication):  # type: ignore[misc]
         tls = server.tls
         if tls.cert is None or tls.key is None:
             raise ValueError(f"{self.initial.path}: server.tls.cert and server.tls.key are required to serve")
-        board, workers, listen = self.board, self.workers, server.metrics_listen
+        board, workers, listen, bound = self.board, self.workers, server.metrics_listen, self.side_port
 
         def start_side_port(arbiter: Any) -> None:
-            serve_health(create_health_app(lambda: board.readiness(workers), pod_registry(board)), listen)
+            serve_health(create_health_app(lambda: board.readiness(workers), pod_registry(board)), listen, bound)
 
         def worker_exited(arbiter: Any, worker: Any) -> None:
             board.forget(worker.pid)
@@ -115,12 +118,18 @@ def worker_count(config: Config, override: int | None = None) -> int:
 def serve(config: Config, log_level: str = "info", workers: int | None = None) -> None:
     """Block serving the provider until gunicorn is told to stop."""
     configure_logging(log_level.upper())
+    listen = config.server.metrics_listen
+    try:
+        side_port = bind_side_port(listen)
+    except OSError as exc:
+        raise ConfigError(config.path, "server.metricsListen",
+                          f"cannot listen on {listen}: {os.strerror(exc.errno) if exc.errno else exc}") from None
     run_directory = Path(tempfile.mkdtemp(prefix="sigwarden-"))
     master = os.getpid()
     # Every metric the workers create from here on goes to per-process files in the run directory.
     enable_multiprocess(run_directory)
     try:
-        ProviderServer(config, worker_count(config, workers), StatusBoard(run_directory), log_level).run()
+        ProviderServer(config, worker_count(config, workers), StatusBoard(run_directory), side_port, log_level).run()
     finally:
         if os.getpid() == master:  # a worker leaves through here too when it exits
             shutil.rmtree(run_directory, ignore_errors=True)

@@ -283,3 +283,24 @@ def test_readyz_is_not_ready_until_a_worker_has_loaded_config(tmp_path: Path) ->
         server.shutdown()
         if state.runtime is not None:
             state.runtime.engine.shutdown()
+
+
+def test_a_side_port_in_use_stops_serve_with_one_line(tmp_path: Path, pki: ProviderPKI) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from tests.helpers import free_port
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        taken = busy.getsockname()[1]
+        config = write_yaml(tmp_path / "config.yaml", {"server": {
+            "listen": f"127.0.0.1:{free_port()}", "metricsListen": f"127.0.0.1:{taken}",
+            "tls": {"cert": pki.path("server.crt"), "key": pki.path("server.key")}}})
+        result = subprocess.run([sys.executable, "-m", "provider", "serve", "--config", str(config)],
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"sigwarden: config error: {config}: server.metricsListen: cannot listen on 127.0.0.1:{taken}: "
+        "Address already in use")
+    assert "Traceback" not in result.stderr
