@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 import requests
+import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provider.devkit import cosign
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.process import ProviderProcess
-from tests.helpers import ProviderPKI, metric_value, provider_request, wait_for
+from tests.helpers import ProviderPKI, metric_value, provider_request, wait_for, write_yaml
 from tests.redisserver import RedisServer
 
 Start = Callable[..., ProviderProcess]
@@ -149,3 +150,30 @@ def test_workers_share_results_through_the_shared_cache(start_provider: Start, p
     assert metric_value(text, "sigwarden_shared_cache_events_total", {"event": "hit"}) == 1
     # Only the first worker ran the verifier; the second answered from the entry the first stored.
     assert metric_value(text, "sigwarden_verifier_duration_seconds_count", {"verifier": "cosign"}) == 1
+
+
+def test_a_config_edit_reaches_every_worker_and_replaces_the_expiry_series(start_provider: Start, pki: ProviderPKI,
+                                                                          tmp_path: Path) -> None:
+    from provider.devkit.pki import make_ca
+
+    key = signed_layout(tmp_path)
+    corp = make_ca("corp root", days=400)
+    (tmp_path / "corp.pem").write_bytes(corp.cert_pem)
+    settings = two_worker_config(tmp_path)
+    settings["authorities"].append({"name": "corp", "cosign": {"pki": {"roots": [str(tmp_path / "corp.pem")]}}})
+    provider = start_provider(settings, workers=None)
+    two_workers(provider)
+    name = "sigwarden_trust_certificate_expiry_timestamp_seconds"
+    assert metric_value(scrape(provider), name, {"authority": "corp"}) == corp.cert.not_valid_after_utc.timestamp()
+
+    # Drop the corp authority: each worker reloads, and its series leaves the pod's metrics (a multiprocess
+    # gauge would have kept it in the worker's file until the worker exits).
+    edited = yaml.safe_load(provider.config_path.read_text())
+    edited["authorities"] = edited["authorities"][:1]
+    write_yaml(provider.config_path, edited)
+    wait_for(lambda: metric_value(scrape(provider), "sigwarden_config_reloads_total", {"result": "success"}) == 2,
+             "both workers to reload")
+    # Workers publish their status within half a second of a change.
+    wait_for(lambda: metric_value(scrape(provider), name, {"authority": "corp"}) == 0, "the corp series to go")
+    assert readiness(provider) == "ready: 2/2 workers, 1 authorities, 1 stores\n"
+    ask_each_worker(provider, pki, key)  # both still serve, on the new config
