@@ -24,9 +24,27 @@ from tests.benchmarks.bench_server import loaded, start_baseline, wait_port
 from tests.helpers import ProviderPKI, free_port, provider_request, write_yaml
 
 REG = "bench.example"
+MIB = 1024 * 1024
 IMAGES = 100
 CONNECTIONS = 32
 WARM_CONNECTIONS = 64  # fresh connections asking for every key, so every worker has every key cached
+
+
+def proportional_mib(pid: int) -> float:
+    """The process's proportional set size (pages shared with the master or other workers counted in part)."""
+    with open(f"/proc/{pid}/smaps_rollup") as handle:
+        return sum(int(line.split()[1]) for line in handle if line.startswith("Pss:")) * 1024 / MIB
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
 
 
 def main() -> None:
@@ -45,6 +63,7 @@ def main() -> None:
             return session
 
         rows: dict[tuple[int, str], tuple[float, float]] = {}
+        memory: dict[int, tuple[float, list[float]]] = {}
         body = provider_request(keys[:5])
         for workers in (1, 2):
             port, metrics_port, base_port = free_port(), free_port(), free_port()
@@ -62,6 +81,8 @@ def main() -> None:
                 for _ in range(WARM_CONNECTIONS):
                     answer = make_session().post(f"{provider.url}/verify", json=provider_request(keys), timeout=60)
                     facts = answer.json()["response"]["items"][0]["value"]
+                memory[workers] = (proportional_mib(provider.process.pid),
+                                   [proportional_mib(child) for child in children(provider.process.pid)])
                 facts_file = root / "facts.json"
                 facts_file.write_text(json.dumps(facts))
                 baseline = start_baseline(pki, facts_file, base_port, workers=workers)
@@ -86,6 +107,9 @@ def main() -> None:
                   f"p99 ratio {ours[1] / floor[1]:.2f} (sigwarden/baseline)")
         for who in ("sigwarden", "baseline"):
             print(f"{who}: 2 workers / 1 worker req/s = {rows[2, who][0] / rows[1, who][0]:.2f}")
+        for workers, (master, each) in memory.items():
+            print(f"memory with {workers} worker(s), all {IMAGES} images cached: master {master:.1f} MiB PSS, workers "
+                  f"{', '.join(f'{m:.1f}' for m in each)} MiB PSS, pod {master + sum(each):.1f} MiB")
 
 
 if __name__ == "__main__":
