@@ -245,7 +245,8 @@ def test_given_ca_modes_use_the_given_bundle_and_fail_clearly_without_it() -> No
 
 
 def test_client_ca_comes_from_the_webhook_configuration_or_a_value_never_from_gatekeepers_secret() -> None:
-    sources = "".join(p.read_text() for p in (CHART / "templates").iterdir())
+    # Renders are deterministic: the one exception is the opt-in generated shared-cache Secret (tested below).
+    sources = "".join(p.read_text() for p in (CHART / "templates").iterdir() if p.name != "sharedcache-secret.yaml")
     for word in ("gatekeeper-webhook-server-cert", "lookup", "genCA", "genSignedCert", "randAlphaNum", "now"):
         assert not re.search(rf"\b{word}\b", sources), word
     docs = render({})
@@ -702,3 +703,34 @@ def test_shared_cache_needs_a_secret_and_a_url() -> None:
     assert not [d for d in external if d["metadata"]["name"] == "sigwarden-redis"]
     redis = rendered_config(external)["verification"]["cache"]["redis"]
     assert redis["url"] == "rediss://r.cache:6380/0" and "passwordFile" not in redis
+
+
+def test_a_generated_shared_cache_secret_is_made_once_and_kept(tmp_path: Path) -> None:
+    import base64
+
+    values = {"sharedCache": {"enabled": True, "generateSecret": True, "redis": {"enabled": True}}}
+    docs = render(values)
+    (secret,) = [d for d in of_kind(docs, "Secret") if d["metadata"]["name"] == "sigwarden-shared-cache"]
+    kubernetes_validate.validate(secret, KUBERNETES, strict=True)
+    assert secret["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    hmac_key = base64.b64decode(secret["data"]["hmac-key"])
+    assert len(hmac_key) == 64 and hmac_key.isalnum()
+    assert len(base64.b64decode(secret["data"]["password"])) == 32
+    # Not GitOps-stable, as documented: a second render draws new values.
+    (again,) = [d for d in of_kind(render(values), "Secret") if d["metadata"]["name"] == "sigwarden-shared-cache"]
+    assert again["data"]["hmac-key"] != secret["data"]["hmac-key"]
+    # The provider and the bundled Redis read that Secret.
+    volume = {"name": "shared-cache", "secret": {"secretName": "sigwarden-shared-cache"}}
+    (deployment,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "sigwarden"]
+    assert volume in deployment["spec"]["template"]["spec"]["volumes"]
+    (redis,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "sigwarden-redis"]
+    assert {"name": "auth", "secret": {"secretName": "sigwarden-shared-cache"}} in \
+        redis["spec"]["template"]["spec"]["volumes"]
+    assert rendered_config(docs)["verification"]["cache"]["redis"]["hmacKeyFile"] == \
+        "/etc/sigwarden/shared-cache/hmac-key"
+
+    # A named Secret wins and nothing is generated; naming neither is an error that says what to set.
+    named = render({"sharedCache": {**values["sharedCache"], "existingSecret": "mine"}})
+    assert not [d for d in of_kind(named, "Secret") if d["metadata"]["name"] == "sigwarden-shared-cache"]
+    with pytest.raises(helm.errors.HelmError, match="sharedCache.generateSecret"):
+        render({"sharedCache": {"enabled": True, "redis": {"enabled": True}}})

@@ -85,3 +85,8 @@ allowPrivilegeEscalation: false
 capabilities: {drop: ["ALL"]}
 seccompProfile: {type: RuntimeDefault}
 {{- end -}}
+
+{{/* The Secret holding the shared cache's HMAC key (and Redis password): the user's, or the generated one. */}}
+{{- define "sigwarden.sharedCacheSecret" -}}
+{{- .Values.sharedCache.existingSecret | default (printf "%s-shared-cache" (include "sigwarden.fullname" .)) -}}
+{{- end }}
