@@ -210,7 +210,8 @@ def chart_schema() -> dict[str, Any]:
             "authorities": {"type": "array", "items": section("authorities[]")},
             "sharedCache": _object({
                 "enabled": boolean, "url": {"type": "string", "pattern": "^(rediss?://.*)?$"},
-                "existingSecret": {"type": "string"}, "generateSecret": boolean, "hmacKeyKey": STRING, "passwordKey": {"type": "string"},
+                "existingSecret": {"type": "string"}, "generateSecret": boolean,
+                "hmacKeyKey": STRING, "passwordKey": {"type": "string"},
                 "prefix": {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$"}, "timeout": DURATION,
                 "redis": _object({"enabled": boolean, "image": STRING, "resources": resources,
                                   "maxMemory": STRING})}),

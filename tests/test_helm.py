@@ -732,5 +732,5 @@ def test_a_generated_shared_cache_secret_is_made_once_and_kept(tmp_path: Path) -
     # A named Secret wins and nothing is generated; naming neither is an error that says what to set.
     named = render({"sharedCache": {**values["sharedCache"], "existingSecret": "mine"}})
     assert not [d for d in of_kind(named, "Secret") if d["metadata"]["name"] == "sigwarden-shared-cache"]
-    with pytest.raises(helm.errors.HelmError, match="sharedCache.generateSecret"):
+    with pytest.raises(helm.errors.HelmError, match=r"sharedCache\.generateSecret"):
         render({"sharedCache": {"enabled": True, "redis": {"enabled": True}}})
