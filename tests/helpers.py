@@ -93,6 +93,19 @@ def drip_status_line(out: Any, interval: float = 0.2) -> None:
             return
 
 
+def child_pids(parent: int) -> set[int]:
+    """The live (not zombie) processes whose parent is `parent`, e.g. gunicorn's workers."""
+    children = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while being read
+        if int(ppid) == parent and state != "Z":
+            children.add(int(stat.parent.name))
+    return children
+
+
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
 

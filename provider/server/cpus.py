@@ -28,8 +28,9 @@ def cpu_quota(proc_cgroup: Path = PROC_CGROUP, root: Path = CGROUP_ROOT) -> floa
         if controllers == "":
             quotas += _quotas(root, path, _v2_quota)
         elif "cpu" in controllers.split(","):
-            quotas += _quotas(root / controllers, path, _v1_quota)
-            quotas += _quotas(root / "cpu", path, _v1_quota)
+            # Mounted under the joined controller names (cpu,cpuacct), often with a `cpu` link beside it.
+            for mount in dict.fromkeys((controllers, "cpu")):
+                quotas += _quotas(root / mount, path, _v1_quota)
     return min(quotas) if quotas else None
 
 

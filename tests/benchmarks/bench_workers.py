@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.process import ProviderProcess
 from tests.benchmarks.bench_server import loaded, start_baseline, wait_port
-from tests.helpers import ProviderPKI, free_port, provider_request, write_yaml
+from tests.helpers import ProviderPKI, child_pids, free_port, provider_request, write_yaml
 
 REG = "bench.example"
 MIB = 1024 * 1024
@@ -34,17 +34,6 @@ def proportional_mib(pid: int) -> float:
     """The process's proportional set size (pages shared with the master or other workers counted in part)."""
     with open(f"/proc/{pid}/smaps_rollup") as handle:
         return sum(int(line.split()[1]) for line in handle if line.startswith("Pss:")) * 1024 / MIB
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
 
 
 def main() -> None:
@@ -82,7 +71,7 @@ def main() -> None:
                     answer = make_session().post(f"{provider.url}/verify", json=provider_request(keys), timeout=60)
                     facts = answer.json()["response"]["items"][0]["value"]
                 memory[workers] = (proportional_mib(provider.process.pid),
-                                   [proportional_mib(child) for child in children(provider.process.pid)])
+                                   [proportional_mib(child) for child in child_pids(provider.process.pid)])
                 facts_file = root / "facts.json"
                 facts_file.write_text(json.dumps(facts))
                 baseline = start_baseline(pki, facts_file, base_port, workers=workers)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +25,15 @@ from provider.metrics import Metrics
 from provider.server.health import create_health_app, serve_health
 from provider.server.pod import StatusBoard, StatusPublisher, pod_registry
 from provider.state import ProviderState
-from tests.helpers import GATEKEEPER_NAME, ProviderPKI, metric_value, provider_request, wait_for, write_yaml
+from tests.helpers import (
+    GATEKEEPER_NAME,
+    ProviderPKI,
+    free_port,
+    metric_value,
+    provider_request,
+    wait_for,
+    write_yaml,
+)
 
 REG = "airgap.example"
 Start = Callable[..., ProviderProcess]
@@ -259,8 +270,6 @@ def test_metrics_expose_latency_items_and_cache(start_provider: Start, pki: Prov
 
 
 def test_readyz_is_not_ready_until_a_worker_has_loaded_config(tmp_path: Path) -> None:
-    from tests.helpers import free_port
-
     config = write_yaml(tmp_path / "config.yaml", {})
     board = StatusBoard(tmp_path / "run")
     board.directory.mkdir()
@@ -286,12 +295,6 @@ def test_readyz_is_not_ready_until_a_worker_has_loaded_config(tmp_path: Path) ->
 
 
 def test_a_side_port_in_use_stops_serve_with_one_line(tmp_path: Path, pki: ProviderPKI) -> None:
-    import socket
-    import subprocess
-    import sys
-
-    from tests.helpers import free_port
-
     with socket.create_server(("127.0.0.1", 0)) as busy:
         taken = busy.getsockname()[1]
         config = write_yaml(tmp_path / "config.yaml", {"server": {

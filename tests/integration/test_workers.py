@@ -22,25 +22,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from provider.devkit import cosign
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.process import ProviderProcess
-from tests.helpers import ProviderPKI, metric_value, provider_request, wait_for, write_yaml
+from tests.helpers import ProviderPKI, child_pids, metric_value, provider_request, wait_for, write_yaml
 from tests.redisserver import RedisServer
 
 Start = Callable[..., ProviderProcess]
 REG = "workers.example"
 KEY = ec.generate_private_key(ec.SECP256R1())
-
-
-def worker_pids(master: int) -> set[int]:
-    """The processes whose parent is `master` (gunicorn's workers)."""
-    children = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == master and fields[0] != "Z":
-            children.add(int(stat.parent.name))
-    return children
 
 
 @contextmanager
@@ -86,7 +73,7 @@ def readiness(provider: ProviderProcess) -> str:
 
 def two_workers(provider: ProviderProcess) -> tuple[int, int]:
     wait_for(lambda: readiness(provider).startswith("ready: 2/2 workers"), "both workers ready")
-    first, second = sorted(worker_pids(provider.process.pid))
+    first, second = sorted(child_pids(provider.process.pid))
     return first, second
 
 
@@ -118,9 +105,9 @@ def test_two_workers_each_serve_and_the_side_port_speaks_for_both(start_provider
 
     # A worker killed outright is replaced; its counts stay in the pod's totals, its live gauges do not.
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: first not in worker_pids(provider.process.pid)
-             and len(worker_pids(provider.process.pid)) == 2, "a replacement worker")
-    replacement = (worker_pids(provider.process.pid) - {second}).pop()
+    wait_for(lambda: first not in child_pids(provider.process.pid)
+             and len(child_pids(provider.process.pid)) == 2, "a replacement worker")
+    replacement = (child_pids(provider.process.pid) - {second}).pop()
     two_workers(provider)
     with stopped(second):
         assert verified(provider, pki, key)
