@@ -21,7 +21,7 @@ def test_kritis_examples_convert(tmp_path: Path) -> None:
     assert constraint["kind"] == "K8sSignedImages" and constraint["metadata"]["name"] == "my-gap"
     assert constraint["spec"]["parameters"] == {
         "authorities": ["kritis-authority"], "requireAll": True,
-        "exemptImages": ["gcr.io/kritis_containers/*", "gcr.io/example-project/helloworld"],
+        "exemptImageNamePatterns": ["gcr.io/kritis_containers/*", "gcr.io/example-project/helloworld"],
         "breakglassAnnotation": "kritis.grafeas.io/breakglass"}
     assert conversion.authority_names() == ["test-attestor-1"]
     attention = [f"{f.source}: {f.became}" for f in conversion.findings if f.attention]
@@ -33,7 +33,7 @@ def test_kritis_examples_convert(tmp_path: Path) -> None:
     assert content["spec"]["match"]["namespaces"] == ["default"]
     assert content["spec"]["parameters"] == {
         "requireVulnerabilityReport": True, "maximumFixableSeverity": "HIGH", "maximumUnfixableSeverity": "ALLOW_ALL",
-        "allowlistCVEs": ["CVE-2017-1000082", "CVE-2017-1000081"], "exemptImages": ["gcr.io/my/image"]}
+        "allowlistCVEs": ["CVE-2017-1000082", "CVE-2017-1000081"], "exemptImageNamePatterns": ["gcr.io/my/image"]}
     assert any("AttestationAuthority default/kritis-authority: the document has no public key (kritis kept its "
                "key pair in the Secret kritis-authority-key)" in line for line in attention)
 
