@@ -30,10 +30,12 @@ class KritisOptions:
 
 @dataclass(frozen=True)
 class Source:
-    """A kritis document and the file it came from (file key references are relative to it)."""
+    """A kritis document, the file it came from (file key references are relative to it) and the input it was
+    found in (a directory given on the command line, else the file's own directory): key files must lie inside."""
 
     doc: dict[str, Any]
     path: Path
+    root: Path | None = None
 
 
 def _is_pgp(spec: dict[str, Any]) -> bool:
@@ -46,11 +48,20 @@ def _is_pgp(spec: dict[str, Any]) -> bool:
 
 
 def _keys(out: Conversion, source: Source, name: str) -> list[dict[str, Any]]:
-    """v1beta1 `publicKeys[]`; a `file:` key is copied next to the config so the output is self-contained."""
+    """v1beta1 `publicKeys[]`; a `file:` key is copied next to the config so the output is self-contained.
+    Only files inside the input's own directory are read: the input may be a cluster dump with tenant-written
+    objects, and a path out of it (absolute, `..`, a symlink) would copy any file of the importing machine."""
     keys = []
+    base = (source.root or source.path.parent).resolve()
     for index, key in enumerate(source.doc["spec"].get("publicKeys") or []):
         if isinstance(key, dict) and key.get("file"):
             path = (source.path.parent / str(key["file"])).resolve()
+            if not path.is_relative_to(base):
+                out.attention(f"{label(source.doc)}: spec.publicKeys[{index}].file",
+                              f"{key['file']!r} is outside the input directory {base.name or base}; key files "
+                              "are read only from there: copy the key into it (or give it inline as "
+                              "asciiArmoredPgpPublicKey / pkixPublicKey) and import again")
+                continue
             try:
                 content = path.read_bytes()
             except OSError as exc:
@@ -237,7 +248,8 @@ def convert(sources: Iterable[Source], options: KritisOptions | None = None) -> 
 
 
 def load(paths: Iterable[Path]) -> list[Source]:
-    """Files or directories; multi-document YAML and `kind: List` are unrolled."""
+    """Files or directories; multi-document YAML and `kind: List` are unrolled; each document keeps its input."""
     from provider.policy.gatekeeper import load_documents
 
-    return [Source(doc, Path(origin)) for doc, origin in load_documents(paths)]
+    return [Source(doc, Path(origin), path if path.is_dir() else path.parent)
+            for path in paths for doc, origin in load_documents([path])]
