@@ -29,7 +29,6 @@ from provider.config.model import (
 )
 from provider.config.placeholders import reject_placeholders
 from provider.config.reader import SCHEMA, FileReader, Node
-from provider.reference import normalise_pattern
 from provider.regexps import GoRegexp, RegexpError
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
 
@@ -280,7 +279,7 @@ def parse_authority(where: str, data: Any, source: Path, reader: FileReader) -> 
                          else f"must name at least one of {', '.join(PURPOSES)}")
     return Authority(
         name=name,
-        scopes=tuple(normalise_pattern(p) for p in node.strings("scopes")),
+        scopes=node.patterns("scopes"),
         purposes=tuple(dict.fromkeys(purposes)),
         cosign=_cosign(node.child("cosign", SCHEMA["authorities[].cosign"]), reader) if node.has("cosign") else None,
         notation=_notation(node.child("notation", SCHEMA["authorities[].notation"]), reader)
