@@ -40,8 +40,8 @@ def _identities(node: Node, key: str) -> tuple[Identity, ...]:
         if not (entry.has("subject") or entry.has("subjectRegExp")):
             raise ConfigError(node.source, where, "needs subject or subjectRegExp")
         for exact in ("subject", "issuer"):
-            # cosign's CheckCertificatePolicy silently drops the exact value when a regexp is given too: a config
-            # that says both is refused rather than read one way or the other.
+            # cosign's CheckCertificatePolicy silently drops the exact value when a regexp is given too;
+            # policy-controller (Identity.Validate) refuses the pair, and so do we.
             if entry.has(exact) and entry.has(f"{exact}RegExp"):
                 raise entry.error(f"{exact}RegExp", f"give {exact} or {exact}RegExp, not both")
         identities.append(Identity(

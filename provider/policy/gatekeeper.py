@@ -180,7 +180,6 @@ class PolicySet:
         for constraint in self.constraints:
             if constraint.kind not in self.templates:
                 raise PolicyError(f"{constraint.source}: no ConstraintTemplate defines kind {constraint.kind}")
-        check_constraints(self.templates.values(), self.constraints)
         self._engines = {kind: self._engine(t) for kind, t in self.templates.items()}
 
     @classmethod
