@@ -46,9 +46,9 @@ class GoRegexp:
             return False
 
     @property
-    def anchored(self) -> bool:
-        """Whether the pattern is pinned at both ends (`^…$`, `\\A…\\z`); a cheap syntactic look, for advice."""
+    def open_ends(self) -> tuple[str, ...]:
+        """The ends ("start", "end") the pattern does not pin (`^`/`\\A`, `$`/`\\z`); a syntactic look, for advice."""
         text = self.pattern
         starts = text.startswith(("^", "\\A"))
         ends = (text.endswith("$") and not text.endswith("\\$")) or text.endswith("\\z")
-        return starts and ends
+        return tuple(end for end, pinned in (("start", starts), ("end", ends)) if not pinned)

@@ -168,5 +168,25 @@ def test_config_check_warns_about_unanchored_identity_patterns(tmp_path: Path,
     out = capsys.readouterr()
     text = out.out + out.err
     assert ("authorities[0] (ci).cosign.keyless.identities[0].subjectRegExp '^https://github.com/acme/' is not "
-            "anchored: as in cosign, it matches wherever it occurs in a value") in text
+            "anchored at the end: as in cosign, it is a search and matches wherever it occurs in a value (also in "
+            "any value that merely starts with it); write ^…$ to match whole values") in text
     assert "issuerRegExp" not in text
+
+
+@pytest.mark.parametrize(("pattern", "where"), [
+    ("https://github\\.com/acme/.*", "at the start and at the end"),
+    (".*@acme\\.example$", "at the start"),
+    ("\\Aci@acme\\.example\\z", ""),
+])
+def test_config_check_says_which_end_is_open(tmp_path: Path, capsys: pytest.CaptureFixture[str], pattern: str,
+                                             where: str) -> None:
+    root = tmp_path / "root.pem"
+    root.write_bytes(make_ca("fulcio").cert_pem)
+    config = write_yaml(tmp_path / "config.yaml", {"authorities": [{"name": "ci", "cosign": {"keyless": {
+        "fulcioRoots": [str(root)], "identities": [{"subjectRegExp": pattern}]}}}]})
+    assert main(["config", "check", "--for", "verify", str(config)]) == 0
+    out = capsys.readouterr()
+    if where:
+        assert f"{pattern!r} is not anchored {where}: as in cosign" in out.out + out.err
+    else:
+        assert "not anchored" not in out.out + out.err

@@ -49,6 +49,11 @@ def config_warnings(config: Config) -> list[str]:
     return warnings
 
 
+OPEN_ENDS = {("start", "end"): "anywhere inside a longer URL or email too",
+             ("start",): "also after any text, such as another host's URL that ends with it",
+             ("end",): "also in any value that merely starts with it"}
+
+
 def identity_regexp_warnings(config: Config) -> list[str]:
     """Identity regexps that are not pinned at both ends. cosign searches anywhere in the SAN or issuer, and so
     does sigwarden; a user who expected a whole-value match may trust more identities than meant."""
@@ -59,9 +64,11 @@ def identity_regexp_warnings(config: Config) -> list[str]:
             for number, identity in enumerate(trust.identities if trust else ()):
                 for key, regexp in (("subjectRegExp", identity.subject_regexp),
                                     ("issuerRegExp", identity.issuer_regexp)):
-                    if regexp is not None and not regexp.anchored:
+                    if regexp is not None and regexp.open_ends:
+                        where = " and ".join(f"at the {end}" for end in regexp.open_ends)
                         warnings.append(
                             f"authorities[{index}] ({authority.name}).cosign.{kind}.identities[{number}].{key} "
-                            f"{regexp.pattern!r} is not anchored: as in cosign, it matches wherever it occurs in "
-                            "a value, inside a longer URL or email too; write ^…$ to match whole values")
+                            f"{regexp.pattern!r} is not anchored {where}: as in cosign, it is a search and "
+                            f"matches wherever it occurs in a value ({OPEN_ENDS[regexp.open_ends]}); write ^…$ "
+                            "to match whole values")
     return warnings
