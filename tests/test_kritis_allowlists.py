@@ -45,6 +45,14 @@ def test_upstream_gap_allowlist_table(row: dict[str, Any]) -> None:
     assert name_exempt(row["image"], GAP_TABLE["allowlist"]) is row["expected"]
 
 
+# The same rows through what `import kritis` writes and the shipped K8sSignedImages template.
+@pytest.mark.parametrize("row", GAP_TABLE["tests"], ids=[row["name"] for row in GAP_TABLE["tests"]])
+def test_upstream_gap_allowlist_table_through_the_import(tmp_path: Path, row: dict[str, Any]) -> None:
+    policies, asked = imported(tmp_path, [gap("gap", "team", *GAP_TABLE["allowlist"])])
+    assert admit(policies, pod("team", row["image"])).allowed is row["expected"]
+    assert (row["image"] not in asked) is row["expected"]
+
+
 UNVERIFIED = {"digest": "sha256:" + "a" * 64, "verified": False, "reason": "no signatures found",
               "authorities": [], "signatures": []}
 
