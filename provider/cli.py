@@ -226,11 +226,13 @@ def cmd_policy(args: argparse.Namespace) -> int:
 def cmd_policy_build(args: argparse.Namespace) -> int:
     from provider import catalog
     from provider.policy.build import bundle
-    from provider.policy.gatekeeper import load_documents, parse_constraint
+    from provider.policy.discovery import shipped_templates
+    from provider.policy.gatekeeper import check_constraints, load_documents, parse_constraint
     from provider.policy.patterns import constraint_pattern_warnings
 
     samples = [parse_constraint(doc, source) for doc, source in load_documents(catalog.sample_constraints())]
-    for warning in constraint_pattern_warnings(samples):
+    # The samples must be what `kubectl apply` accepts for the templates they go with (exit 2 otherwise).
+    for warning in [*check_constraints(shipped_templates(), samples), *map(str, constraint_pattern_warnings(samples))]:
         print(f"warning: {warning}", file=sys.stderr)
     output = bundle(args.outdir)
     if args.check:

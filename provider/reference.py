@@ -156,6 +156,43 @@ def normalise_pattern(pattern: str) -> str:
     return f"{host}/{rest}"
 
 
+def pattern_defect(pattern: str) -> str:
+    """Why `pattern` can never match a normalised reference; empty when some reference can match it.
+
+    References are normalised before any pattern is tried (lowercase host, no scheme, lowercase repository path,
+    no white space, no `*`), so a pattern that breaks one of those rules is dead: an authority scoped by it never
+    applies and a store never serves. Such a pattern is a mistake to report, never a pattern to keep.
+    """
+    if pattern == "*":
+        return ""
+    if any(ch.isspace() for ch in pattern):
+        return "contains white space, which no image reference has"
+    scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", pattern)
+    if scheme:
+        return (f"starts with {scheme[1]}://, which no image reference has: write it without the scheme "
+                f"({pattern[len(scheme[0]):]})")
+    normalised = normalise_pattern(pattern)
+    if "*" in normalised[:-1]:
+        head = normalised.split("*", 1)[0]
+        below = head.rsplit("/", 1)[0] + "/" if "/" in head else ""
+        advice = f", or the prefix {below}* if everything below {below} is meant" if below.count("/") > 1 else ""
+        return ("has a '*' before its end: only a trailing '*' is a wildcard (a prefix), there is no mid-path "
+                f"wildcard, and no reference contains '*', so it matches nothing; list the repositories{advice}")
+    host, _, rest = normalised.partition("/")
+    repository = rest.split("@", 1)[0]
+    if ":" in repository.rsplit("/", 1)[-1]:  # a tag (or tag prefix) of the last component
+        repository = repository[:repository.rfind(":")]
+    if repository != repository.lower():
+        return (f"has upper case in the repository path {repository.rstrip('*/')!r}, and repository names are "
+                f"lowercase: write {host}/{repository.lower()}{rest[len(repository):]}")
+    if not normalised.endswith("*"):
+        try:
+            parse_reference(normalised)
+        except InvalidReference as exc:
+            return f"is not an image reference and so matches none: {exc}"
+    return ""
+
+
 def _names_a_host(component: str) -> bool:
     """`registry.example*`, `localhost:50*` or `[::1]*` name a host; `nginx:1.*` is a repository and tag."""
     name = component.rstrip("*")

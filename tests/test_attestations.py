@@ -79,7 +79,7 @@ def test_real_sigstore_bundle_attestation_verifies_offline(tmp_path: Path) -> No
     ("sha256:" + "a" * 64, [{"subject": "cody@soyland.com"}], "statement is about sha256:7321122"),
     (BUNDLE_SUBJECT, [{"subject": "alice@example.com"}],
      "certificate identity cody@soyland.com (issuer https://github.com/login/oauth) does not match"),
-    (BUNDLE_SUBJECT, [{"subjectRegExp": "cody@soyland", "issuer": "https://github.com/login/oauth"}],
+    (BUNDLE_SUBJECT, [{"subjectRegExp": "^cody@soyland$", "issuer": "https://github.com/login/oauth"}],
      "does not match"),
 ])
 def test_real_sigstore_bundle_negatives(tmp_path: Path, digest: str, identities: list[dict], reason: str) -> None:

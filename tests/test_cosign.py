@@ -210,9 +210,13 @@ def test_keyless_fulcio_rekor_vector(tmp_path: Path) -> None:
     assert wrong["signatures"][0]["reason"] == (
         "certificate identity mitr@redhat.com (issuer https://github.com/login/oauth) does not match "
         "subject someone@example.com, issuer https://github.com/login/oauth")
+    # cosign's MatchString searches: an unanchored pattern matches inside the identity, an anchored one must fit.
     keyless["identities"] = [{"subjectRegExp": "mitr@redhat", "issuer": "https://github.com/login/oauth"}]
+    unanchored = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {"keyless": keyless}}])
+    assert unanchored["verified"] is True, unanchored["signatures"]
+    keyless["identities"] = [{"subjectRegExp": "^mitr@redhat$", "issuer": "https://github.com/login/oauth"}]
     anchored = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {"keyless": keyless}}])
-    assert anchored["verified"] is False  # the regexp must match the whole identity, not a prefix
+    assert anchored["verified"] is False
     keyless["identities"] = [{"subjectRegExp": ".*@redhat\\.com", "issuerRegExp": "https://accounts\\.google.*"}]
     issuer = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {"keyless": keyless}}])
     assert issuer["verified"] is False and "does not match" in issuer["signatures"][0]["reason"]

@@ -21,7 +21,7 @@ def test_kritis_examples_convert(tmp_path: Path) -> None:
     assert constraint["kind"] == "K8sSignedImages" and constraint["metadata"]["name"] == "my-gap"
     assert constraint["spec"]["parameters"] == {
         "authorities": ["kritis-authority"], "requireAll": True,
-        "exemptImages": ["gcr.io/kritis_containers/*", "gcr.io/example-project/helloworld"],
+        "exemptImageNamePatterns": ["gcr.io/kritis_containers/*", "gcr.io/example-project/helloworld"],
         "breakglassAnnotation": "kritis.grafeas.io/breakglass"}
     assert conversion.authority_names() == ["test-attestor-1"]
     attention = [f"{f.source}: {f.became}" for f in conversion.findings if f.attention]
@@ -33,7 +33,7 @@ def test_kritis_examples_convert(tmp_path: Path) -> None:
     assert content["spec"]["match"]["namespaces"] == ["default"]
     assert content["spec"]["parameters"] == {
         "requireVulnerabilityReport": True, "maximumFixableSeverity": "HIGH", "maximumUnfixableSeverity": "ALLOW_ALL",
-        "allowlistCVEs": ["CVE-2017-1000082", "CVE-2017-1000081"], "exemptImages": ["gcr.io/my/image"]}
+        "allowlistCVEs": ["CVE-2017-1000082", "CVE-2017-1000081"], "exemptImageNamePatterns": ["gcr.io/my/image"]}
     assert any("AttestationAuthority default/kritis-authority: the document has no public key (kritis kept its "
                "key pair in the Secret kritis-authority-key)" in line for line in attention)
 
@@ -159,3 +159,32 @@ def test_unreadable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert "broken.yaml: not valid YAML at line 1" in capsys.readouterr().err
         assert main(["import", source, "--check", str(tmp_path / "absent.yaml")]) == 2
         assert "absent.yaml: cannot read: No such file or directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["absolute", "dotdot", "symlink"])
+def test_key_files_outside_the_input_are_not_copied(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    where: str) -> None:
+    """A tenant-written AttestationAuthority in a cluster dump must not pull the importer's files into the output."""
+    secret = tmp_path / "home/.kube/config"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {token: s3cret}}]\n")
+    dump = tmp_path / "dump"
+    (dump / "keys").mkdir(parents=True)
+    (dump / "keys/ok.asc").write_bytes((VECTORS / "containers-image/public-key.gpg").read_bytes())
+    if where == "symlink":
+        (dump / "keys/link.asc").symlink_to(secret)
+    reference = {"absolute": str(secret), "dotdot": "../home/.kube/config", "symlink": "keys/link.asc"}[where]
+    write_yaml(dump / "authorities.yaml", {
+        "apiVersion": "kritis.grafeas.io/v1beta1", "kind": "AttestationAuthority", "metadata": {"name": "gpg"},
+        "spec": {"publicKeys": [{"keyType": "PGP", "file": reference}, {"keyType": "PGP", "file": "keys/ok.asc"}]}})
+    out = tmp_path / "out"
+    assert main(["import", "kritis", "--check", "--lookaside", "https://sigstore.example/", str(dump)]) == 1
+    report = capsys.readouterr().out
+    assert (f"!! AttestationAuthority gpg: spec.publicKeys[0].file\n     -> {reference!r} is outside the input "
+            "directory dump; key files are read only from there") in report
+    assert main(["import", "kritis", "--lookaside", "https://sigstore.example/", "-o", str(out), str(dump)]) == 0
+    copied = sorted(p.name for p in (out / "keys").iterdir())
+    assert copied == ["gpg-1.asc"]
+    assert not any(b"s3cret" in p.read_bytes() for p in out.rglob("*") if p.is_file())
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["authorities"][0]["attestation"]["publicKeys"] == [{"keyType": "PGP", "file": "keys/gpg-1.asc"}]

@@ -29,7 +29,7 @@ from provider.config.model import (
 )
 from provider.config.placeholders import reject_placeholders
 from provider.config.reader import SCHEMA, FileReader, Node
-from provider.reference import normalise_pattern
+from provider.regexps import GoRegexp, RegexpError
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
 
 
@@ -39,6 +39,11 @@ def _identities(node: Node, key: str) -> tuple[Identity, ...]:
         entry = Node(item, where, node.source, SCHEMA["authorities[].cosign.keyless.identities[]"])
         if not (entry.has("subject") or entry.has("subjectRegExp")):
             raise ConfigError(node.source, where, "needs subject or subjectRegExp")
+        for exact in ("subject", "issuer"):
+            # cosign's CheckCertificatePolicy silently drops the exact value when a regexp is given too;
+            # policy-controller (Identity.Validate) refuses the pair, and so do we.
+            if entry.has(exact) and entry.has(f"{exact}RegExp"):
+                raise entry.error(f"{exact}RegExp", f"give {exact} or {exact}RegExp, not both")
         identities.append(Identity(
             subject=entry.data.get("subject"),
             subject_regexp=_regexp(entry, "subjectRegExp"),
@@ -48,15 +53,14 @@ def _identities(node: Node, key: str) -> tuple[Identity, ...]:
     return tuple(identities)
 
 
-def _regexp(node: Node, key: str) -> re.Pattern[str] | None:
+def _regexp(node: Node, key: str) -> GoRegexp | None:
     if not node.has(key):
         return None
-    text = node.string(key)
     try:
-        # Anchored like cosign: a pattern never matches a longer string by accident.
-        return re.compile(rf"(?:{text})\Z")
-    except re.error as exc:
-        raise node.error(key, f"invalid regular expression: {exc}") from None
+        # cosign's meaning: Go regexp syntax, a search anywhere unless the pattern anchors itself.
+        return GoRegexp.compile(node.string(key))
+    except RegexpError as exc:
+        raise node.error(key, str(exc)) from None
 
 
 def _cosign(node: Node, reader: FileReader) -> CosignAuthority:
@@ -275,7 +279,7 @@ def parse_authority(where: str, data: Any, source: Path, reader: FileReader) -> 
                          else f"must name at least one of {', '.join(PURPOSES)}")
     return Authority(
         name=name,
-        scopes=tuple(normalise_pattern(p) for p in node.strings("scopes")),
+        scopes=node.patterns("scopes"),
         purposes=tuple(dict.fromkeys(purposes)),
         cosign=_cosign(node.child("cosign", SCHEMA["authorities[].cosign"]), reader) if node.has("cosign") else None,
         notation=_notation(node.child("notation", SCHEMA["authorities[].notation"]), reader)

@@ -38,6 +38,7 @@ def config_warnings(config: Config) -> list[str]:
             warnings.append(f"stores[{index}] matches every registry (*) and has credentials: they may be sent "
                             "to any registry a Pod names; list the registries they belong to in match")
     warnings.extend(str(w) for w in config_pattern_warnings(config))
+    warnings.extend(identity_regexp_warnings(config))
     tls = config.server.tls
     if tls.client_ca is not None and not tls.client_names:
         warnings.append("server.tls.clientCA without clientNames: any certificate that CA signed may call the "
@@ -45,4 +46,29 @@ def config_warnings(config: Config) -> list[str]:
     if config.server.workers > 1 and config.verification.cache.redis is None:
         warnings.append(f"server.workers is {config.server.workers} without verification.cache.redis: each worker "
                         "keeps its own cache and verifies every image again; set a shared cache")
+    return warnings
+
+
+OPEN_ENDS = {("start", "end"): "anywhere inside a longer URL or email too",
+             ("start",): "also after any text, such as another host's URL that ends with it",
+             ("end",): "also in any value that merely starts with it"}
+
+
+def identity_regexp_warnings(config: Config) -> list[str]:
+    """Identity regexps that are not pinned at both ends. cosign searches anywhere in the SAN or issuer, and so
+    does sigwarden; a user who expected a whole-value match may trust more identities than meant."""
+    warnings = []
+    for index, authority in enumerate(config.authorities):
+        cosign = authority.cosign
+        for kind, trust in (("keyless", cosign.keyless if cosign else None), ("pki", cosign.pki if cosign else None)):
+            for number, identity in enumerate(trust.identities if trust else ()):
+                for key, regexp in (("subjectRegExp", identity.subject_regexp),
+                                    ("issuerRegExp", identity.issuer_regexp)):
+                    if regexp is not None and regexp.open_ends:
+                        where = " and ".join(f"at the {end}" for end in regexp.open_ends)
+                        warnings.append(
+                            f"authorities[{index}] ({authority.name}).cosign.{kind}.identities[{number}].{key} "
+                            f"{regexp.pattern!r} is not anchored {where}: as in cosign, it is a search and "
+                            f"matches wherever it occurs in a value ({OPEN_ENDS[regexp.open_ends]}); write ^…$ "
+                            "to match whole values")
     return warnings

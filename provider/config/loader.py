@@ -29,7 +29,7 @@ from provider.config.model import (
 )
 from provider.config.placeholders import reject_placeholders
 from provider.config.reader import SCHEMA, FileReader, Node
-from provider.reference import InvalidReference, normalise_host, normalise_pattern
+from provider.reference import InvalidReference, normalise_host
 
 
 def _server(root: Node) -> ServerConfig:
@@ -151,7 +151,7 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
     for where, item in root.items("stores"):
         node = Node(item, where, root.source, SCHEMA["stores[]"])
         store_type = node.string("type", choices=("registry", "oci-layout"))
-        match = tuple(normalise_pattern(p) for p in node.strings("match", ("*",)))
+        match = node.patterns("match", ("*",))
         if store_type == "oci-layout":
             path = node.path("path")
             if path is None:

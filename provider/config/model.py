@@ -11,6 +11,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from provider.regexps import GoRegexp
 from provider.verifiers.notation.trustpolicy import TrustPolicyDocument
 
 
@@ -152,12 +153,13 @@ class PublicKey:
 
 @dataclass(frozen=True)
 class Identity:
-    """A certificate identity requirement, mirroring cosign's --certificate-identity flags (anchored)."""
+    """A certificate identity requirement with cosign's meaning (`CheckCertificatePolicy`): the subject (exact or
+    an unanchored RE2 search) against every SAN of the certificate, the issuer against the Fulcio issuer."""
 
     subject: str | None = None
-    subject_regexp: re.Pattern[str] | None = None
+    subject_regexp: GoRegexp | None = None
     issuer: str | None = None
-    issuer_regexp: re.Pattern[str] | None = None
+    issuer_regexp: GoRegexp | None = None
 
 
 @dataclass(frozen=True)

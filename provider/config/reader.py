@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from provider.config.model import ConfigError, PublicKey, parse_duration
+from provider.reference import normalise_pattern, pattern_defect
 
 # Every key the loader accepts, by section ("[]" = each list item, "<host>" = any map key). The loader uses
 # these sets, and docs/configuration.md is checked against them so the reference cannot drift.
@@ -116,6 +117,15 @@ class Node:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self.error(key, "expected a list of non-empty strings")
         return tuple(value)
+
+    def patterns(self, key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Image patterns (`scopes`, store `match`), normalised; one that can never match is an error."""
+        patterns = self.strings(key, default)
+        for index, pattern in enumerate(patterns):
+            defect = pattern_defect(pattern)
+            if defect:
+                raise self.error(f"{key}[{index}]", f"{pattern!r} can never match an image: {defect}")
+        return tuple(normalise_pattern(p) for p in patterns)
 
     def path(self, key: str, must_exist: bool = True) -> Path | None:
         value = self.data.get(key)

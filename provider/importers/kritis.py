@@ -30,10 +30,12 @@ class KritisOptions:
 
 @dataclass(frozen=True)
 class Source:
-    """A kritis document and the file it came from (file key references are relative to it)."""
+    """A kritis document, the file it came from (file key references are relative to it) and the input it was
+    found in (a directory given on the command line, else the file's own directory): key files must lie inside."""
 
     doc: dict[str, Any]
     path: Path
+    root: Path | None = None
 
 
 def _is_pgp(spec: dict[str, Any]) -> bool:
@@ -46,11 +48,20 @@ def _is_pgp(spec: dict[str, Any]) -> bool:
 
 
 def _keys(out: Conversion, source: Source, name: str) -> list[dict[str, Any]]:
-    """v1beta1 `publicKeys[]`; a `file:` key is copied next to the config so the output is self-contained."""
+    """v1beta1 `publicKeys[]`; a `file:` key is copied next to the config so the output is self-contained.
+    Only files inside the input's own directory are read: the input may be a cluster dump with tenant-written
+    objects, and a path out of it (absolute, `..`, a symlink) would copy any file of the importing machine."""
     keys = []
+    base = (source.root or source.path.parent).resolve()
     for index, key in enumerate(source.doc["spec"].get("publicKeys") or []):
         if isinstance(key, dict) and key.get("file"):
             path = (source.path.parent / str(key["file"])).resolve()
+            if not path.is_relative_to(base):
+                out.attention(f"{label(source.doc)}: spec.publicKeys[{index}].file",
+                              f"{key['file']!r} is outside the input directory {base.name or base}; key files "
+                              "are read only from there: copy the key into it (or give it inline as "
+                              "asciiArmoredPgpPublicKey / pkixPublicKey) and import again")
+                continue
             try:
                 content = path.read_bytes()
             except OSError as exc:
@@ -86,11 +97,34 @@ def convert_authority(out: Conversion, source: Source, name: str, options: Kriti
                                                  "registry, not from Grafeas notes")
 
 
-def convert_policy(out: Conversion, doc: dict[str, Any], names: dict[tuple[str, str], str]) -> None:
+def allowlist_patterns(out: Conversion, doc: dict[str, Any]) -> list[str]:
+    """A GenericAttestationPolicy's `admissionAllowlistPatterns[].namePattern` values; an empty one is reported
+    (kritis stops at it with an error and allowlists nothing)."""
+    patterns = []
+    for index, entry in enumerate((doc.get("spec") or {}).get("admissionAllowlistPatterns") or []):
+        pattern = entry.get("namePattern") if isinstance(entry, dict) else None
+        if isinstance(pattern, str) and pattern:
+            patterns.append(pattern)
+        else:
+            out.attention(f"{label(doc)}: spec.admissionAllowlistPatterns[{index}].namePattern",
+                          "empty or not a string: kritis refused every image it reviewed with it; dropped")
+    return patterns
+
+
+def namespace_allowlists(out: Conversion, docs: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """kritis (pkg/kritis/review/review.go, generateGapAllowlist) exempts an image allowlisted by any policy of
+    the pod's namespace from every policy of that namespace, so each constraint gets the namespace's union."""
+    allowlists: dict[str, list[str]] = {}
+    for doc in docs:
+        patterns = allowlists.setdefault(namespace_of(doc) or "default", [])
+        patterns.extend(p for p in allowlist_patterns(out, doc) if p not in patterns)
+    return allowlists
+
+
+def convert_policy(out: Conversion, doc: dict[str, Any], names: dict[tuple[str, str], str],
+                   exempt: list[str]) -> None:
     namespace = namespace_of(doc) or "default"
     spec = doc.get("spec") or {}
-    exempt = [entry["namePattern"] for entry in spec.get("admissionAllowlistPatterns") or []
-              if isinstance(entry, dict) and entry.get("namePattern")]
     authorities = [names.get((namespace, str(n)), str(n)) for n in spec.get("attestationAuthorityNames") or []]
     out.kubernetes.append({
         "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sSignedImages",
@@ -98,18 +132,35 @@ def convert_policy(out: Conversion, doc: dict[str, Any], names: dict[tuple[str, 
         "spec": {
             "enforcementAction": "deny",
             "match": {"namespaces": [namespace], "kinds": POD_KINDS},
-            "parameters": {"authorities": authorities, "requireAll": True, "exemptImages": exempt,
+            "parameters": {"authorities": authorities, "requireAll": True, "exemptImageNamePatterns": exempt,
                            "breakglassAnnotation": BREAKGLASS},
         },
     })
     out.done(f"{label(doc)}: spec.attestationAuthorityNames", f"K8sSignedImages {name_of(doc)}: parameters."
                                                               f"authorities {authorities} (requireAll)")
     if exempt:
-        out.done(f"{label(doc)}: spec.admissionAllowlistPatterns", "parameters.exemptImages")
+        out.done(f"{label(doc)}: spec.admissionAllowlistPatterns", "parameters.exemptImageNamePatterns (matched "
+                                                                  "as kritis does, with the patterns of every "
+                                                                  f"policy of namespace {namespace})")
 
 
 ISP_LEVELS = ("LOW", "MEDIUM", "HIGH", "CRITICAL", "BLOCK_ALL", "ALLOW_ALL")
 GRAFEAS_NOTE_PREFIX = "providers/goog-vulnz/notes/"
+
+
+def isp_allowlist(out: Conversion, doc: dict[str, Any]) -> list[str]:
+    """kritis (pkg/kritis/crd/securitypolicy/securitypolicy.go, imageInAllowlist) compares `imageAllowlist`
+    entries with the image string for equality. As name patterns they mean the same unless they end in "*",
+    which would become a wildcard; such an entry equals no pullable image, so it is dropped and reported."""
+    entries = []
+    for index, entry in enumerate((doc.get("spec") or {}).get("imageAllowlist") or []):
+        if isinstance(entry, str) and entry and not entry.endswith("*"):
+            entries.append(entry)
+        else:
+            out.attention(f"{label(doc)}: spec.imageAllowlist[{index}]",
+                          f"{entry!r} can equal no image reference (kritis compared entries literally, so a "
+                          "trailing '*' is no wildcard there); dropped")
+    return entries
 
 
 def convert_isp(out: Conversion, doc: dict[str, Any]) -> None:
@@ -129,7 +180,7 @@ def convert_isp(out: Conversion, doc: dict[str, Any]) -> None:
             return
     cves = [str(c) for c in requirements.get("allowlistCVEs") or []]
     allowlist = [c.removeprefix(GRAFEAS_NOTE_PREFIX) for c in cves]
-    exempt = [str(i) for i in spec.get("imageAllowlist") or []]
+    exempt = isp_allowlist(out, doc)
     name = name_of(doc) if name_of(doc) != "unnamed" else "kritis-isp"
     out.kubernetes.append({
         "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sImageContent",
@@ -139,7 +190,7 @@ def convert_isp(out: Conversion, doc: dict[str, Any]) -> None:
             "match": {"namespaces": [namespace_of(doc) or "default"], "kinds": POD_KINDS},
             "parameters": {"requireVulnerabilityReport": True, "maximumFixableSeverity": fixable,
                            "maximumUnfixableSeverity": unfixable, "allowlistCVEs": allowlist,
-                           "exemptImages": exempt},
+                           "exemptImageNamePatterns": exempt},
         },
     })
     requirement = f"{where}: spec.packageVulnerabilityRequirements"
@@ -150,7 +201,8 @@ def convert_isp(out: Conversion, doc: dict[str, Any]) -> None:
         out.done(f"{requirement}.allowlistCVEs", f"parameters.allowlistCVEs {allowlist} (Grafeas note names "
                                                  "reduced to their CVE ids)")
     if exempt:
-        out.done(f"{where}: spec.imageAllowlist", "parameters.exemptImages (exact names, as kritis compared them)")
+        out.done(f"{where}: spec.imageAllowlist", "parameters.exemptImageNamePatterns (exact image strings, as "
+                                                  "kritis compared them)")
     out.attention(f"{where}: (Grafeas)", "kritis read scan results from Grafeas; sigwarden reads signed "
                                          "vulnerability reports attached to the image (cosign vuln attestations): "
                                          "give your scanner's key an authority with purposes: "
@@ -181,12 +233,13 @@ def convert(sources: Iterable[Source], options: KritisOptions | None = None) -> 
     sources = list(sources)
     authorities = [s for s in sources if s.doc.get("kind") == "AttestationAuthority"]
     names = _authority_names(authorities, out)
+    allowlists = namespace_allowlists(out, [s.doc for s in sources if s.doc.get("kind") == "GenericAttestationPolicy"])
     for source in authorities:
         convert_authority(out, source, names[(namespace_of(source.doc) or "default", name_of(source.doc))], options)
     for source in sources:
         kind = source.doc.get("kind")
         if kind == "GenericAttestationPolicy":
-            convert_policy(out, source.doc, names)
+            convert_policy(out, source.doc, names, allowlists[namespace_of(source.doc) or "default"])
         elif kind == "ImageSecurityPolicy":
             convert_isp(out, source.doc)
         elif kind != "AttestationAuthority":
@@ -195,7 +248,8 @@ def convert(sources: Iterable[Source], options: KritisOptions | None = None) -> 
 
 
 def load(paths: Iterable[Path]) -> list[Source]:
-    """Files or directories; multi-document YAML and `kind: List` are unrolled."""
+    """Files or directories; multi-document YAML and `kind: List` are unrolled; each document keeps its input."""
     from provider.policy.gatekeeper import load_documents
 
-    return [Source(doc, Path(origin)) for doc, origin in load_documents(paths)]
+    return [Source(doc, Path(origin), path if path.is_dir() else path.parent)
+            for path in paths for doc, origin in load_documents([path])]

@@ -109,7 +109,11 @@ def _notation(out: Conversion, doc: dict[str, Any], name: str, index: MaterialIn
 def _identity(keyless: dict[str, Any]) -> dict[str, str]:
     pairs = {"certificateIdentity": "subject", "certificateIdentityRegExp": "subjectRegExp",
              "certificateOIDCIssuer": "issuer", "certificateOIDCIssuerRegExp": "issuerRegExp"}
-    return {ours: str(keyless[theirs]) for theirs, ours in pairs.items() if keyless.get(theirs)}
+    identity = {ours: str(keyless[theirs]) for theirs, ours in pairs.items() if keyless.get(theirs)}
+    for exact in ("subject", "issuer"):  # cosign CheckCertificatePolicy: a regexp, when given, wins
+        if f"{exact}RegExp" in identity:
+            identity.pop(exact, None)
+    return identity
 
 
 def _cosign_policy(out: Conversion, doc: dict[str, Any], policy: dict[str, Any], name: str,

@@ -18,6 +18,7 @@ from provider.policy.gatekeeper import (
     Constraint,
     PolicyError,
     Template,
+    check_constraints,
     load_documents,
     parse_constraint,
     parse_template,
@@ -52,7 +53,8 @@ def discover(paths: Sequence[Path], namespaces: Mapping[str, Any] | None = None)
                    if str(doc.get("apiVersion", "")).startswith("constraints.gatekeeper.sh/")]
     if paths and not constraints:
         raise PolicyError(f"no constraints found in {', '.join(map(str, paths))}")
-    warnings = [*selector_warnings(constraints, namespaces or {}), *map(str, constraint_pattern_warnings(constraints))]
+    warnings = [*check_constraints(templates.values(), constraints), *selector_warnings(constraints, namespaces or {}),
+                *map(str, constraint_pattern_warnings(constraints))]
     return Discovered(list(templates.values()), constraints, warnings)
 
 

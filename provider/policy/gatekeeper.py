@@ -20,6 +20,7 @@ import yaml
 
 from provider import yamlerrors
 from provider.policy.external import ExternalData
+from provider.policy.schema import constraint_problems
 
 VALIDATION_POINT = "validation.gatekeeper.sh"
 AUDIT_POINT = "audit.gatekeeper.sh"
@@ -37,6 +38,9 @@ class Template:
     rego: str
     libs: tuple[str, ...]
     source: str
+    api_version: str = "templates.gatekeeper.sh/v1"
+    schema: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)  # openAPIV3Schema
+    legacy_schema: bool = False
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Constraint:
     match: Mapping[str, Any]
     parameters: Mapping[str, Any]
     source: str
+    spec: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)  # as written, for validation
 
     def actions_at(self, point: str) -> tuple[str, ...]:
         """The enforcement actions that apply at an enforcement point (scoped constraints may have several)."""
@@ -137,7 +142,15 @@ def parse_template(doc: dict[str, Any], source: str) -> Template:
                    None)
     if not package:
         raise PolicyError(f"{source}: template {kind} has no package line")
-    return Template(kind, package, rego, tuple(target.get("libs") or ()), source)
+    api_version = str(doc.get("apiVersion", ""))
+    validation = doc["spec"]["crd"]["spec"].get("validation") or {}
+    schema = validation.get("openAPIV3Schema") if isinstance(validation, dict) else None
+    legacy = validation.get("legacySchema") if isinstance(validation, dict) else None
+    # frameworks apis/templates: legacySchema defaults to false in v1 and to true in v1beta1 and v1alpha1.
+    if not isinstance(legacy, bool):
+        legacy = not api_version.endswith("/v1")
+    return Template(kind, package, rego, tuple(target.get("libs") or ()), source, api_version,
+                    schema if isinstance(schema, dict) else None, legacy)
 
 
 def parse_constraint(doc: dict[str, Any], source: str) -> Constraint:
@@ -152,7 +165,7 @@ def parse_constraint(doc: dict[str, Any], source: str) -> Constraint:
     if action == "scoped" and not scoped:
         raise PolicyError(f"{source}: enforcementAction scoped needs scopedEnforcementActions")
     return Constraint(doc["kind"], (doc.get("metadata") or {}).get("name", ""), action, tuple(scoped),
-                      spec.get("match") or {}, spec.get("parameters") or {}, source)
+                      spec.get("match") or {}, spec.get("parameters") or {}, source, spec)
 
 
 class PolicySet:
@@ -209,6 +222,21 @@ class PolicySet:
             for entry in raw or []:
                 violations.append(Violation(constraint, str(entry.get("msg", "")), entry.get("details")))
         return violations
+
+
+def check_constraints(templates: Iterable[Template], constraints: Iterable[Constraint]) -> list[str]:
+    """Refuse (PolicyError, the first error) a constraint the API server would refuse for its template's schema;
+    return the warnings for parameters it would keep without meaning (legacySchema templates)."""
+    by_kind = {t.kind: t for t in templates}
+    warnings = []
+    for constraint in constraints:
+        if constraint.kind not in by_kind:
+            continue
+        errors, found = constraint_problems(by_kind[constraint.kind], constraint)
+        if errors:
+            raise PolicyError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+        warnings.extend(found)
+    return warnings
 
 
 # --- match (Gatekeeper's `spec.match`) ---------------------------------------------------------------------

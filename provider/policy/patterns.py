@@ -1,4 +1,4 @@
-"""Warnings for image patterns whose `*` reaches further than it looks.
+"""Warnings for image patterns whose `*` reaches further than it looks, or that can never match.
 
 A trailing `*` is a plain prefix on the normalised reference, so `registry.example*` also matches
 `registry.example.evil.com/…` and `registry.example:5000/…`, and `registry.example/team*` matches
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from provider.config import Config
-from provider.reference import normalise_pattern
+from provider.reference import normalise_pattern, pattern_defect
 
 # Constraint parameters that hold image patterns, in the shipped templates.
 PATTERN_PARAMETERS = ("exemptImages",)
@@ -34,11 +34,12 @@ def pattern_problem(pattern: object) -> str:
     """Why `pattern` can match more than it appears to; empty when its `*` stays inside its boundaries."""
     if not isinstance(pattern, str):
         return "is not a string and matches nothing"
+    defect = pattern_defect(pattern)
+    if defect:
+        return f"can never match an image: {defect}"
     normalised = normalise_pattern(pattern)
     if normalised == "*":
         return ""
-    if "*" in normalised[:-1]:
-        return "has a '*' before its end, which matches only a literal '*' (only a trailing '*' is a wildcard)"
     if not normalised.endswith("*"):
         return ""
     prefix = normalised[:-1]

@@ -21,6 +21,7 @@ from provider.policy.gatekeeper import (
     PolicySet,
     Review,
     Violation,
+    check_constraints,
     load_documents,
     parse_constraint,
     parse_template,
@@ -72,6 +73,7 @@ def run_suite(path: Path, external_data: ExternalData) -> list[CaseResult]:
     for test in suite.get("tests") or []:
         template = parse_template(_one(base / test["template"]), test["template"])
         constraint = parse_constraint(_one(base / test["constraint"]), test["constraint"])
+        check_constraints([template], [constraint])  # what the API server would refuse is no test case
         for case in test.get("cases") or []:
             namespaces = {d["metadata"]["name"]: d for d, _ in load_documents(base / p for p in
                                                                              case.get("inventory") or [])

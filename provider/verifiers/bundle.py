@@ -2,8 +2,8 @@
 
 sigstore-python checks the bundle completely offline against a `trusted_root.json`: the Fulcio chain at
 the log's time, the transparency-log entry (inclusion proof or promise), the signed timestamp evidence and
-the DSSE signature. We add the identity policy (exact or anchored regexps) and the image checks: the
-in-toto subject must be this digest; predicate `https://sigstore.dev/cosign/sign/v1` is a signature,
+the DSSE signature. We add the identity policy (exact, or cosign's unanchored RE2 regexps) and the image
+checks: the in-toto subject must be this digest; predicate `https://sigstore.dev/cosign/sign/v1` is a signature,
 anything else an attestation.
 
 Rekor v1 entries carry an integrated time; Rekor v2 entries do not (their proof is the inclusion proof and
@@ -28,7 +28,12 @@ from provider.facts import rfc3339
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
 from provider.verifiers.base import AttestationResult, SignatureResult, Signer, TlogEntry, VerifierOutcome
-from provider.verifiers.certificates import certificate_issuer, certificate_subject, identity_problem
+from provider.verifiers.certificates import (
+    certificate_issuer,
+    certificate_sans,
+    certificate_subject,
+    identity_problem,
+)
 from provider.verifiers.dsse import (
     COSIGN_SIGN_PREDICATE,
     capped_predicate,
@@ -45,13 +50,13 @@ log = logging.getLogger("sigwarden.verifiers.bundle")
 
 
 class _IdentityPolicy:
-    """sigstore-python policy adapter for our identities (anchored regexps, subject and issuer)."""
+    """sigstore-python policy adapter for our identities (cosign's CheckCertificatePolicy rule)."""
 
     def __init__(self, identities: Sequence[Identity]) -> None:
         self.identities = identities
 
     def verify(self, cert: Certificate) -> None:
-        problem = identity_problem(self.identities, certificate_subject(cert), certificate_issuer(cert))
+        problem = identity_problem(self.identities, certificate_sans(cert), certificate_issuer(cert))
         if problem:
             raise VerificationError(problem)
 

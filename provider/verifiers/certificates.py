@@ -32,6 +32,7 @@ CERTIFICATE_PARSE_ERRORS = (ValueError, TypeError, UnsupportedAlgorithm, x509.In
 
 FULCIO_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
 FULCIO_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
+FULCIO_OTHERNAME = ObjectIdentifier("1.3.6.1.4.1.57264.1.7")  # sigstore cryptoutils OIDOtherName (usernames)
 # Intermediates the path may go through (Fulcio has one; private PKIs rarely more than three).
 MAX_INTERMEDIATES = 8
 
@@ -123,6 +124,35 @@ def certificate_subject(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string()
 
 
+def certificate_sans(cert: x509.Certificate) -> list[str]:
+    """Every SAN an identity is tried against, as sigstore's cryptoutils.GetSubjectAlternateNames lists them
+    (cosign CheckCertificatePolicy): DNS names, emails, IP addresses, URIs, and Fulcio's OtherName username."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    names = [*san.get_values_for_type(x509.DNSName), *san.get_values_for_type(x509.RFC822Name),
+             *(str(ip) for ip in san.get_values_for_type(x509.IPAddress)),
+             *san.get_values_for_type(x509.UniformResourceIdentifier)]
+    for other in san.get_values_for_type(x509.OtherName):
+        if other.type_id == FULCIO_OTHERNAME:
+            value = _der_utf8(other.value)
+            if value is not None:
+                names.append(value)
+    return [str(n) for n in names]
+
+
+def _der_utf8(raw: bytes) -> str | None:
+    """The text of a DER UTF8String, or None when `raw` is not one."""
+    if len(raw) < 2 or raw[0] != 0x0C:
+        return None
+    length, offset = raw[1], 2
+    if length & 0x80:  # long-form length
+        count = length & 0x7F
+        length, offset = int.from_bytes(raw[2:2 + count], "big"), 2 + count
+    return raw[offset:offset + length].decode(errors="replace")
+
+
 def certificate_issuer(cert: x509.Certificate) -> str:
     """The OIDC issuer Fulcio recorded (OID .1.8, DER UTF8String; or the legacy .1.1, raw bytes)."""
     for oid, der in ((FULCIO_ISSUER_V2, True), (FULCIO_ISSUER_V1, False)):
@@ -130,29 +160,38 @@ def certificate_issuer(cert: x509.Certificate) -> str:
             raw = cert.extensions.get_extension_for_oid(oid).value.value  # type: ignore[attr-defined]
         except x509.ExtensionNotFound:
             continue
-        if der and len(raw) >= 2 and raw[0] == 0x0C:
-            length, offset = raw[1], 2
-            if length & 0x80:  # long-form length
-                count = length & 0x7F
-                length, offset = int.from_bytes(raw[2:2 + count], "big"), 2 + count
-            return raw[offset:offset + length].decode(errors="replace")
-        return raw.decode(errors="replace")
+        text = _der_utf8(raw) if der else None
+        return text if text is not None else raw.decode(errors="replace")
     return ""
 
 
-def identity_problem(identities: Sequence[Identity], subject: str, issuer: str) -> str:
-    """Empty when some identity matches (subject and issuer, anchored regexps); else the reason."""
+def identity_problem(identities: Sequence[Identity], sans: Sequence[str], issuer: str) -> str:
+    """Empty when some identity matches; else the reason. cosign's CheckCertificatePolicy: an identity's subject
+    (exact, or an unanchored RE2 search) must match one of the SANs and its issuer the Fulcio issuer."""
     if not identities:
         return ""
     for identity in identities:
-        subject_ok = (identity.subject is None or identity.subject == subject) and (
-            identity.subject_regexp is None or identity.subject_regexp.match(subject) is not None)
-        issuer_ok = (identity.issuer is None or identity.issuer == issuer) and (
-            identity.issuer_regexp is None or identity.issuer_regexp.match(issuer) is not None)
-        if subject_ok and issuer_ok:
+        if _subject_matches(identity, sans) and _issuer_matches(identity, issuer):
             return ""
     wanted = "; ".join(_describe(i) for i in identities)
-    return f"certificate identity {subject} (issuer {issuer or 'none'}) does not match {wanted}"
+    return (f"certificate identity {', '.join(sans) or 'none'} (issuer {issuer or 'none'}) does not match "
+            f"{wanted}")
+
+
+def _subject_matches(identity: Identity, sans: Sequence[str]) -> bool:
+    if identity.subject_regexp is not None:
+        return any(identity.subject_regexp.search(san) for san in sans)
+    if identity.subject is not None:
+        return identity.subject in sans
+    return True
+
+
+def _issuer_matches(identity: Identity, issuer: str) -> bool:
+    if identity.issuer_regexp is not None:
+        return identity.issuer_regexp.search(issuer)
+    if identity.issuer is not None:
+        return identity.issuer == issuer
+    return True
 
 
 def _describe(identity: Identity) -> str:
@@ -160,9 +199,9 @@ def _describe(identity: Identity) -> str:
     if identity.subject is not None:
         parts.append(f"subject {identity.subject}")
     if identity.subject_regexp is not None:
-        parts.append(f"subject ~ {identity.subject_regexp.pattern[3:-3]}")
+        parts.append(f"subject ~ {identity.subject_regexp.pattern}")
     if identity.issuer is not None:
         parts.append(f"issuer {identity.issuer}")
     if identity.issuer_regexp is not None:
-        parts.append(f"issuer ~ {identity.issuer_regexp.pattern[3:-3]}")
+        parts.append(f"issuer ~ {identity.issuer_regexp.pattern}")
     return ", ".join(parts)

@@ -20,6 +20,7 @@ from provider.verifiers.certificates import (
     CERTIFICATE_PARSE_ERRORS,
     CertificateError,
     certificate_issuer,
+    certificate_sans,
     certificate_subject,
     identity_problem,
     load_certificates,
@@ -101,6 +102,7 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
     try:  # key and extensions are parsed lazily; a certificate from a registry may carry anything
         signer = Signer(key_id=key_id(leaf.public_key()), subject=certificate_subject(leaf),
                         issuer=certificate_issuer(leaf))
+        sans = certificate_sans(leaf)
     except CERTIFICATE_PARSE_ERRORS as exc:
         raise Rejected(f"the signing certificate cannot be used: {exc}") from None
     if not verify_signature(leaf.public_key(), blob.signature, blob.signed):
@@ -125,7 +127,7 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
         except CertificateError as exc:
             reasons.append(str(exc))
             continue
-        problem = identity_problem(trust.identities, signer.subject, signer.issuer)
+        problem = identity_problem(trust.identities, sans, signer.issuer)
         if problem:
             reasons.append(problem)
             continue

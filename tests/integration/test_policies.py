@@ -212,8 +212,17 @@ def test_image_content_with_unknown_parameter_values_fails_closed(world: World, 
                   "spec": {"match": {"kinds": [{"apiGroups": ["apps"], "kinds": ["Deployment"]}]},
                            "parameters": {"maximumSeverity": "SEVERE", "maximumReportAge": "7 days"}}}
     constraint_file = write_yaml(tmp_path / "misconfigured.yaml", constraint)
-    denied = run_cli("admit", "--config", str(world.config), "--constraints", str(constraint_file), "-f",
-                     str(write_yaml(tmp_path / "clean.yaml", deployment("clean", CONTENT_CLEAN))))
-    assert denied.returncode == 1, denied.stdout + denied.stderr
-    assert "cannot be checked: parameter maximumSeverity is SEVERE, not one of CRITICAL" in denied.stdout
-    assert "cannot be checked: parameter maximumReportAge is 7 days, not a duration such as 168h" in denied.stdout
+    # `admit` refuses the constraint as the API server would (the schema's enum)...
+    refused = run_cli("admit", "--config", str(world.config), "--constraints", str(constraint_file), "-f",
+                      str(write_yaml(tmp_path / "clean.yaml", deployment("clean", CONTENT_CLEAN))))
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert ("K8sImageContent misconfigured: spec.parameters.maximumSeverity: unsupported value 'SEVERE'"
+            in refused.stderr)
+    # ...and where nothing checked it, the template's Rego still denies.
+    policies, engine = policies_for(world, constraint_file)
+    try:
+        denied = admit(policies, deployment("clean", CONTENT_CLEAN)).kubectl()
+    finally:
+        engine.shutdown()
+    assert "cannot be checked: parameter maximumSeverity is SEVERE, not one of CRITICAL" in denied
+    assert "cannot be checked: parameter maximumReportAge is 7 days, not a duration such as 168h" in denied

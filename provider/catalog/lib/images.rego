@@ -180,6 +180,33 @@ exempt(image, patterns) {
   exempt_reference(normalized(image), patterns)
 }
 
+# --- kritis allowlists, on the image exactly as the object spells it ----------------------------------------
+# kritis (pkg/kritis/util/allowlist.go, imageNamePatternMatch) compares a GenericAttestationPolicy namePattern
+# with the image string as written, not normalised: a trailing "*" is a raw prefix whose remainder holds no
+# further "/", any other pattern (a "*" elsewhere included) must equal the image. An empty pattern matches nothing.
+name_pattern_matches(image, pattern) {
+  endswith(pattern, "*")
+  head := trim_suffix(pattern, "*")
+  startswith(image, head)
+  not contains(substring(image, count(head), -1), "/")
+}
+
+name_pattern_matches(image, pattern) {
+  not endswith(pattern, "*")
+  pattern != ""
+  image == pattern
+}
+
+name_exempt(image, name_patterns) {
+  name_pattern_matches(image, name_patterns[_])
+}
+
+# Images to check: neither exempt by a normalised pattern nor by a kritis name pattern.
+checked_images_except(obj, patterns, name_patterns) := sort([image |
+  image := checked_images(obj, patterns)[_]
+  not name_exempt(image, name_patterns)
+])
+
 checked_images(obj, patterns) := sort([image |
   image := images(obj)[_]
   not exempt(image, patterns)

@@ -10,11 +10,13 @@ allow_on_error := input.parameters.allowOnError
 
 exempt_patterns := object.get(input.parameters, "exemptImages", [])
 
+name_patterns := object.get(input.parameters, "exemptImageNamePatterns", [])
+
 prefix := sprintf("%v: ", [input.parameters.message]) {
   input.parameters.message != ""
 } else = ""
 
-checked := images.checked_images(input.review.object, exempt_patterns)
+checked := images.checked_images_except(input.review.object, exempt_patterns, name_patterns)
 
 response := external_data({"provider": "sigwarden", "keys": checked}) {
   count(checked) > 0

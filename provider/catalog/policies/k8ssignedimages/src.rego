@@ -12,6 +12,8 @@ required_authorities := {a | a := input.parameters.authorities[_]}
 
 exempt_patterns := object.get(input.parameters, "exemptImages", [])
 
+name_patterns := object.get(input.parameters, "exemptImageNamePatterns", [])
+
 default accept_audit_level := false
 
 accept_audit_level := input.parameters.acceptAuditLevel
@@ -41,7 +43,7 @@ note := sprintf(" (admitted through the %v annotation)", [input.parameters.break
   breakglass
 } else = ""
 
-checked := images.checked_images(input.review.object, exempt_patterns)
+checked := images.checked_images_except(input.review.object, exempt_patterns, name_patterns)
 
 response := external_data({"provider": "sigwarden", "keys": checked}) {
   count(checked) > 0
