@@ -36,6 +36,7 @@ class Spec:
     sans: tuple[x509.GeneralName, ...] = ()
     extra: tuple[tuple[x509.ExtensionType, bool], ...] = ()
     subject: x509.Name | None = None
+    eku_critical: bool = False
     key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
 
 
@@ -57,7 +58,7 @@ def build(spec: Spec, issuer: tuple[x509.Certificate, Any] | None = None) -> tup
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
                               critical=False))
     if spec.ekus and not spec.ca:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(spec.ekus)), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(spec.ekus)), critical=spec.eku_critical)
     if spec.sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(list(spec.sans)), critical=False)
     for extension, critical in spec.extra:
@@ -111,15 +112,18 @@ def test_good_chains_validate() -> None:
 
 NAME_CONSTRAINTS = x509.NameConstraints(permitted_subtrees=[x509.DNSName("acme.example")], excluded_subtrees=None)
 UNKNOWN_CRITICAL = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00")
-# case: (chain maker, what notation says, what cosign says)
+# case: (chain maker, what notation says, what cosign says); notation's rules are notation-core-go's
+# x509/codesigning_cert_validations.go (validateCodeSigningExtendedKeyUsage, validateCABasicConstraints,
+# validateCodeSigningCAKeyUsage), the others RFC 5280 path validation.
 HOSTILE: dict[str, tuple[Callable[[], list[x509.Certificate]], str, str]] = {
     "wrong EKU (serverAuth)": (lambda: chain_of(root(), intermediate(), leaf(ekus=(ExtendedKeyUsageOID.SERVER_AUTH,))),
-                               "extended key usages not allowed for signing: serverAuth",
+                               "the extended key usage must not contain ServerAuth",
                                "extended key usage does not include codeSigning"),
     "CA:false intermediate": (lambda: chain_of(root(), intermediate(ca=False, key_cert_sign=True, ekus=()), leaf()),
-                              "basicConstraints.cA must be asserted", "basicConstraints.cA must be asserted"),
+                              "a CA certificate must have basic constraints with ca set to true",
+                              "basicConstraints.cA must be asserted"),
     "intermediate without keyCertSign": (lambda: chain_of(root(), intermediate(key_cert_sign=False), leaf()),
-                                         "lacks the keyCertSign key usage",
+                                         "a CA certificate's key usage must include keyCertSign",
                                          "key usage does not allow signing certificates"),
     "path length exceeded": (lambda: chain_of(Spec("Acme Root", ca=True, path_length=0), intermediate(), leaf()),
                              "path length", "path length"),
@@ -157,17 +161,27 @@ def test_expired_intermediate() -> None:
 def test_notation_chain_must_be_carried_in_order_and_complete() -> None:
     chain = chain_of(root(), intermediate(), leaf())
     stranger = chain_of(Spec("Stranger CA", ca=True))[0]
-    assert "is not a self-signed root" in notation_problem([chain[0], chain[2], chain[1]])
-    assert "not in order" in notation_problem([chain[0], stranger, chain[1], chain[2]])
+    # notation-core-go ValidateCodeSigningCertChain: each certificate issued by the next, only the last
+    # self-signed, and the last one a self-signed root.
+    assert "is not issued by the next certificate" in notation_problem([chain[0], chain[2], chain[1]])
+    assert "is not issued by the next certificate of the chain, CN=Stranger CA" in notation_problem(
+        [chain[0], stranger, chain[1], chain[2]])
+    under_stranger = chain_of(Spec("Stranger CA", ca=True), leaf())
+    assert "the intermediate certificate CN=Stranger CA,O=Acme is self-signed" in notation_problem(
+        [*under_stranger, chain[2]])
     assert "is not a self-signed root" in notation_problem(chain[:2])
 
 
 def test_timestamping_purpose_needs_exactly_the_timestamping_eku() -> None:
     code_signing = chain_of(root(), leaf())
-    assert "must have exactly the timeStamping EKU" in notation_problem(code_signing, purpose="timeStamping")
-    tsa = chain_of(root(), leaf(ekus=(ExtendedKeyUsageOID.TIME_STAMPING,)))
+    # notation-core-go validateTimestampingExtendedKeyUsage / validateCodeSigningExtendedKeyUsage
+    assert "must have exactly the timeStamping extended key usage" in notation_problem(code_signing,
+                                                                                     purpose="timeStamping")
+    tsa = chain_of(root(), leaf(ekus=(ExtendedKeyUsageOID.TIME_STAMPING,), eku_critical=True))
     assert notation_problem(tsa, purpose="timeStamping") == ""
-    assert "not allowed for signing: timeStamping" in notation_problem(tsa)
+    assert "the extended key usage must not contain Timestamping" in notation_problem(tsa)
+    not_critical = chain_of(root(), leaf(ekus=(ExtendedKeyUsageOID.TIME_STAMPING,)))
+    assert "extended key usage extension marked critical" in notation_problem(not_critical, purpose="timeStamping")
 
 
 def test_duplicate_subject_attributes_are_rejected() -> None:
