@@ -511,3 +511,56 @@ def test_unreachable_crl_fails_closed_under_strict(tmp_path: Path, crl_server: C
     skipped = NotationVerifier().check(image, SignatureBlob("sha256:" + "0" * 64, "application/jose+json", envelope),
                                        airgapped.name, airgapped.notation)
     assert skipped.verified is True and skipped.warnings == ()
+
+
+# --- envelope rules of notation-core-go signature/ ------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["jws", "cose"])
+@pytest.mark.parametrize("level", ["strict", "audit"])
+def test_validate_signing_and_expiry_time(tmp_path: Path, kind: str, level: str) -> None:
+    """signature/internal/base/envelope.go validateSigningAndExpiryTime: an expiry at or before the signing time
+    is an invalid signature (integrity), even when both lie in the future and the expiry check passes."""
+    identity = notation.identity_with_intermediate("ec-256")
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    signed_at = now + datetime.timedelta(hours=1)
+    for expiry in (signed_at, signed_at - datetime.timedelta(seconds=1)):
+        envelope = notation.sign(IMAGE, identity, kind, signing_time=signed_at, expiry=expiry)
+        result = own_check(tmp_path, identity, envelope, kind, level)
+        assert result.verified is False
+        assert result.reason.startswith("malformed signature envelope: expiry ") and "is not after the signing " \
+            "time" in result.reason, result.reason
+    later = notation.sign(IMAGE, identity, kind, signing_time=signed_at, expiry=signed_at + datetime.timedelta(days=1))
+    assert own_check(tmp_path, identity, later, kind, level).verified is True
+
+
+def test_jws_time_headers_belong_to_their_signing_scheme(tmp_path: Path) -> None:
+    """signature/jws/jws.go validateProtectedHeaders: authenticSigningTime must not be present under notary.x509,
+    signingTime must not be present under notary.x509.signingAuthority."""
+    identity = notation.identity_with_intermediate("ec-256")
+    moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    extra = notation.sign(IMAGE, identity, protected={"io.cncf.notary.authenticSigningTime": moment})
+    result = own_check(tmp_path, identity, extra, "jws")
+    assert result.verified is False
+    assert result.reason == ("malformed signature envelope: header io.cncf.notary.authenticSigningTime must not be "
+                             "present for the notary.x509 signing scheme")
+    authority_scheme = {"io.cncf.notary.signingScheme": "notary.x509.signingAuthority",
+                        "io.cncf.notary.authenticSigningTime": moment,
+                        "crit": ["io.cncf.notary.signingScheme", "io.cncf.notary.authenticSigningTime"]}
+    both = notation.sign(IMAGE, identity, protected=authority_scheme)  # keeps the devkit's signingTime
+    (tmp_path / "root.pem").write_bytes(identity.root_pem)
+    signing_authority = authority(tmp_path, {"signingAuthority:acme": [tmp_path / "root.pem"]},
+                                  policy_with(["signingAuthority:acme"]))
+    image = ResolvedImage(parse_reference(f"registry.example/app@{IMAGE['digest']}"), IMAGE["digest"],
+                          IMAGE["mediaType"], IMAGE["size"], b"")
+
+    def check(envelope: bytes) -> Any:
+        return NotationVerifier().check(image, SignatureBlob("sha256:" + "0" * 64, "application/jose+json", envelope),
+                                        signing_authority.name, signing_authority.notation)
+
+    refused = check(both)
+    assert refused.verified is False
+    assert refused.reason == ("malformed signature envelope: header io.cncf.notary.signingTime must not be present "
+                              "for the notary.x509.signingAuthority signing scheme")
+    only_authentic = notation.sign(IMAGE, identity, protected={**authority_scheme,
+                                                               "io.cncf.notary.signingTime": notation.DELETE})
+    assert check(only_authentic).verified is True
