@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from asn1crypto import cms, tsp  # noqa: F401  (importing tsp registers the TSTInfo content type)
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -199,7 +199,7 @@ def verify_timestamp(token: bytes, signature: bytes, trust_store: Sequence[x509.
         except TimestampError as exc:
             problem = exc
             continue
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, UnsupportedAlgorithm) as exc:
             problem = TimestampError(f"the timestamp token does not parse: {exc}")
             continue
         return Timestamp(gen_time, accuracy, tuple(path))
