@@ -16,6 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provider.verifiers import certificates as cosign_chain
 from provider.verifiers.notation import chain as notation_chain
+from tests.helpers import VECTORS
 
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
@@ -241,3 +242,32 @@ def test_hostile_chain_reason_reaches_the_notation_result(tmp_path: Any) -> None
     assert result.reason.startswith("signature is not produced by a trusted signer: certificate chain does not "
                                     "validate:")
     assert "name constraint" in result.reason and "<Certificate" not in result.reason
+
+
+def _core_go_certificate(name: str) -> x509.Certificate:
+    path = VECTORS / "notation/notation-core-go" / f"timestamp_{name}.crt"
+    return x509.load_der_x509_certificate(path.read_bytes())
+
+
+# notation-core-go x509/timestamp_cert_validations_test.go, TestValidTimestampingChain and
+# TestInvalidTimestampingChain, on its DigiCert timestamping chain (testdata/timestamp_*.crt).
+@pytest.mark.parametrize(("names", "reason"), [
+    (("leaf", "intermediate", "root"), ""),
+    (("leaf",), "CN=DigiCert Timestamp 2023,O=DigiCert\\, Inc.,C=US is alone in the chain but is not self-signed"),
+    (("leaf", "intermediate"), "the chain's last certificate CN=DigiCert Trusted G4 RSA4096 SHA256 TimeStamping "
+                               "CA,O=DigiCert\\, Inc.,C=US is not a self-signed root"),
+    (("root", "root"), "the leaf certificate CN=DigiCert Trusted Root G4,OU=www.digicert.com,O=DigiCert Inc,C=US is "
+                       "self-signed"),
+    (("leaf", "intermediate", "root", "root"), "the intermediate certificate CN=DigiCert Trusted Root G4,"
+                                               "OU=www.digicert.com,O=DigiCert Inc,C=US is self-signed"),
+])
+def test_validate_timestamping_cert_chain_upstream_table(names: tuple[str, ...], reason: str) -> None:
+    chain = [_core_go_certificate(name) for name in names]
+    if not reason:
+        notation_chain.validate_structure(chain, "timeStamping")
+        return
+    with pytest.raises(notation_chain.ChainError) as caught:
+        notation_chain.validate_structure(chain, "timeStamping")
+    assert reason in str(caught.value)
+    with pytest.raises(notation_chain.ChainError, match="the certificate chain is empty"):
+        notation_chain.validate_structure([], "timeStamping")
