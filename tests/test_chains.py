@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provider.verifiers import certificates as cosign_chain
+from provider.verifiers.notation import certrules
 from provider.verifiers.notation import chain as notation_chain
 from tests.helpers import VECTORS
 
@@ -271,3 +272,50 @@ def test_validate_timestamping_cert_chain_upstream_table(names: tuple[str, ...],
     assert reason in str(caught.value)
     with pytest.raises(notation_chain.ChainError, match="the certificate chain is empty"):
         notation_chain.validate_structure([], "timeStamping")
+
+
+def _core_go_pem(name: str) -> x509.Certificate:
+    path = VECTORS / "notation/notation-core-go" / f"codesigning_cert_validations_test.go-{name}.pem"
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+# notation-core-go x509/codesigning_cert_validations_test.go, on its certificates: CA rows call
+# validateCodeSigningCACertificate(cert, pathLen), leaf rows validateCodeSigningLeafCertificate(cert).
+@pytest.mark.parametrize(("test", "name", "path_length", "reason"), [
+    ("TestValidCa", "rootCert", 2, ""),
+    ("TestFailInvalidPathLenCa", "rootCert", 3, "its path length constraint is 2, but 3 CA certificates follow it"),
+    ("TestFailNoBasicConstraintsCa", "noBasicConstraintsCa", 3, "must have basic constraints with ca set to true"),
+    # cA false with a pathLenConstraint, which cryptography refuses to read (upstream: the basic constraints error).
+    ("TestFailBasicConstraintsNotCa", "basicConstraintsNotCa", 3, "its extensions do not parse"),
+    ("TestFailKuNotCriticalCertSignCa", "kuNotCriticalCertSignCa", 3,
+     "the key usage extension must be marked critical"),
+    ("TestFailKuMissingCa", "kuMissingCa", 3, "the key usage extension must be present"),
+    ("TestFailKuNotCertSignCa", "kuNotCertSignCa", 3, "a CA certificate's key usage must include keyCertSign"),
+    ("TestValidNoOptionsLeaf", "validNoOptionsLeaf", None, ""),
+    ("TestValidFullOptionsCodeLeaf", "codeSigningLeaf", None, ""),
+    ("TestFailCaTrueLeaf", "caTrueLeaf", None, "the signing certificate must not be a CA"),
+    ("TestFailKuNoDigitalSignatureLeaf", "kuNoDigitalSignatureLeaf", None, "must include digitalSignature"),
+    ("TestFailKuWrongValuesLeaf", "kuWrongValuesLeaf", None,
+     "digitalSignature only, but also allows CertSign, CRLSign"),
+    ("TestFailRsaKeyTooSmallLeaf", "rsaKeyTooSmallLeaf", None, "an RSA key of 1024 bits is not supported"),
+    ("TestFailEcdsaKeyTooSmallLeaf", "ecdsaKeyTooSmallLeaf", None, "an EC key of 224 bits is not supported"),
+    ("TestFailEkuWrongValuesCodeLeaf", "ekuWrongValuesCodeLeaf", None,
+     "extended key usage must not contain ServerAuth"),
+    ("TestFailEkuMissingCodeSigningLeaf", "ekuMissingCodeSigningLeaf", None,
+     "extended key usage must not contain OCSPSigning"),
+])
+def test_codesigning_cert_validations_upstream_table(test: str, name: str, path_length: int | None,
+                                                     reason: str) -> None:
+    cert = _core_go_pem(name)
+
+    def run() -> None:
+        if path_length is None:
+            certrules.validate_leaf(cert)
+        else:
+            certrules.validate_ca(cert, path_length)
+    if not reason:
+        run()
+        return
+    with pytest.raises(certrules.CertificateRuleError) as caught:
+        run()
+    assert reason in str(caught.value), test

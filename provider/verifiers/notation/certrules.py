@@ -19,6 +19,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from provider.verifiers.certificates import CERTIFICATE_PARSE_ERRORS
+
 CODE_SIGNING = "codeSigning"
 TIME_STAMPING = "timeStamping"
 
@@ -50,6 +52,8 @@ def _extension(cert: x509.Certificate, kind: type[x509.ExtensionType]) -> x509.E
         return cert.extensions.get_extension_for_class(kind)
     except x509.ExtensionNotFound:
         return None
+    except CERTIFICATE_PARSE_ERRORS as exc:  # e.g. a pathLenConstraint on a certificate that is not a CA
+        raise CertificateRuleError(f"certificate {_name(cert)}: its extensions do not parse ({exc})") from None
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -131,7 +135,8 @@ def _time_stamping_ekus(cert: x509.Certificate) -> None:
                                    "extension marked critical")
 
 
-def _leaf(cert: x509.Certificate, purpose: str) -> None:
+def validate_leaf(cert: x509.Certificate, purpose: str = CODE_SIGNING) -> None:
+    """validateCodeSigningLeafCertificate / validateTimestampingLeafCertificate."""
     _leaf_basic_constraints(cert)
     _leaf_key_usage(cert, _key_usage(cert, must_be_critical=purpose == CODE_SIGNING))
     if purpose == CODE_SIGNING:
@@ -141,8 +146,9 @@ def _leaf(cert: x509.Certificate, purpose: str) -> None:
     _leaf_key_spec(cert)
 
 
-def _ca(cert: x509.Certificate, certificates_below: int, purpose: str) -> None:
-    """validateCABasicConstraints and the CA key usage rules; `certificates_below` CAs sit under it."""
+def validate_ca(cert: x509.Certificate, certificates_below: int, purpose: str = CODE_SIGNING) -> None:
+    """validateCodeSigningCACertificate / validateTimestampingCACertificate; `certificates_below` CAs sit under
+    it in the chain."""
     extension = _extension(cert, x509.BasicConstraints)
     if extension is None or not extension.value.ca:
         raise CertificateRuleError(f"certificate {_name(cert)}: a CA certificate must have basic constraints with "
@@ -164,7 +170,7 @@ def validate_chain(chain: Sequence[x509.Certificate], purpose: str = CODE_SIGNIN
         if not _issued_by(chain[0], chain[0]):
             raise CertificateRuleError(f"certificate {_name(chain[0])} is alone in the chain but is not "
                                        "self-signed")
-        _leaf(chain[0], purpose)
+        validate_leaf(chain[0], purpose)
         return
     for index, cert in enumerate(chain):
         if index == len(chain) - 1:
@@ -181,6 +187,6 @@ def validate_chain(chain: Sequence[x509.Certificate], purpose: str = CODE_SIGNIN
                                            f"the chain, {_name(chain[index + 1])} (leaf first, each certificate "
                                            "issued by the next)")
         if index == 0:
-            _leaf(cert, purpose)
+            validate_leaf(cert, purpose)
         else:
-            _ca(cert, index - 1, purpose)
+            validate_ca(cert, index - 1, purpose)
