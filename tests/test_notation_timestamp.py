@@ -156,6 +156,24 @@ def test_validate_timestamping_cert_chain(tmp_path: Path, changes: dict, reason:
     assert result.verified is False and reason in result.reason, result.reason
 
 
+@pytest.mark.parametrize(("ekus", "verified"), [
+    ((ExtendedKeyUsageOID.CODE_SIGNING,), False), ((ExtendedKeyUsageOID.TIME_STAMPING,), True),
+    ((ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,), True),
+])
+def test_tsa_intermediate_eku_must_allow_time_stamping(tmp_path: Path, ekus: tuple, verified: bool) -> None:
+    """tspclient-go SignedToken.Verify asks Go's x509 Verify for timeStamping: an intermediate whose EKU
+    extension allows only other usages cannot issue a TSA certificate."""
+    signer = expired_signer()
+    tsa = notation.tsa_identity(intermediate=notation.CertSpec("Acme Timestamping CA", ca=True, extensions=(
+        (x509.ExtendedKeyUsage(list(ekus)), False),)))
+    result = check(tmp_path, signer, tsa, stamped(signer, tsa, NOW - 2 * HOUR))
+    assert result.verified is verified, result.reason
+    if not verified:
+        assert result.reason == ("timestamp countersignature rejected: the timestamp authority is not trusted: "
+                                 "certificate CN=Acme Timestamping CA,O=Acme,L=Seattle,ST=WA,C=US: its extended key "
+                                 "usage does not allow timeStamping, which its chain is used for")
+
+
 GLOBALSIGN_R3 = x509.load_pem_x509_certificates((TSPCLIENT / "GlobalSignRootCA.crt").read_bytes())
 
 

@@ -69,6 +69,7 @@ class CertSpec:
     # cRLSign for a CA; an empty tuple leaves the extension out.
     key_usage: tuple[str, ...] | None = None
     key_usage_critical: bool = True
+    extensions: tuple[tuple[x509.ExtensionType, bool], ...] = ()  # more (extension, critical) pairs
 
 
 _KEY_USAGE_BITS = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
@@ -97,6 +98,8 @@ def certificate(spec: CertSpec, key: PrivateKeyTypes, issuer_key: PrivateKeyType
         builder = builder.add_extension(usage, critical=spec.key_usage_critical)
     if spec.ekus and not spec.ca:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(spec.ekus)), critical=spec.eku_critical)
+    for extension, critical in spec.extensions:
+        builder = builder.add_extension(extension, critical=critical)
     if spec.crl_url:
         builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
             [x509.UniformResourceIdentifier(spec.crl_url)], None, None, None)]), critical=False)
@@ -137,12 +140,13 @@ def identity_with_intermediate(kind: str = "rsa-3072", leaf: CertSpec | None = N
     return SigningIdentity(key, [leaf_cert, intermediate, root], root, root_key, intermediate_key)
 
 
-def tsa_identity(leaf: CertSpec | None = None, crl_url: str = "") -> SigningIdentity:
+def tsa_identity(leaf: CertSpec | None = None, crl_url: str = "",
+                 intermediate: CertSpec | None = None) -> SigningIdentity:
     """A timestamping authority: a leaf with the timeStamping EKU (critical, as RFC 3161 asks) under a CA."""
     spec = leaf or CertSpec("Acme Timestamping Authority", ekus=(ExtendedKeyUsageOID.TIME_STAMPING,),
                             eku_critical=True)
     return identity_with_intermediate("ec-256", spec, crl_url=crl_url,
-                                      intermediate=CertSpec("Acme Timestamping CA", ca=True))
+                                      intermediate=intermediate or CertSpec("Acme Timestamping CA", ca=True))
 
 
 def timestamp_token(signature: bytes, tsa: SigningIdentity, at: datetime.datetime | None = None,

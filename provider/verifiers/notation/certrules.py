@@ -162,6 +162,17 @@ def validate_ca(cert: x509.Certificate, certificates_below: int, purpose: str = 
                                    "keyCertSign")
 
 
+def validate_usage_nesting(chain: Sequence[x509.Certificate], usage: x509.ObjectIdentifier) -> None:
+    """Every certificate of `chain` that has an EKU extension allows `usage` (or any usage), as Go's
+    `x509.Certificate.Verify` requires for the KeyUsages it is given (tspclient-go `SignedToken.Verify` asks it
+    for timeStamping on the TSA's whole path)."""
+    for cert in chain:
+        extension = _extension(cert, x509.ExtendedKeyUsage)
+        if extension is not None and not {usage, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(extension.value):
+            raise CertificateRuleError(f"certificate {_name(cert)}: its extended key usage does not allow "
+                                       f"{usage._name}, which its chain is used for")
+
+
 def validate_chain(chain: Sequence[x509.Certificate], purpose: str = CODE_SIGNING) -> None:
     """Raise CertificateRuleError unless `chain` (leaf first) meets the Notary Project's requirements."""
     if not chain:

@@ -23,8 +23,9 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from provider.verifiers.notation.certrules import TIME_STAMPING
+from provider.verifiers.notation.certrules import TIME_STAMPING, CertificateRuleError, validate_usage_nesting
 from provider.verifiers.notation.chain import ChainError, build_path
 
 _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
@@ -143,7 +144,8 @@ def _verify_signer(signer_info: cms.SignerInfo, signed_data: cms.SignedData, cer
         # Path building as RFC 3161 clients do it: the token's certificates are candidate intermediates.
         others = [c for c in certificates if c != signer]
         path = build_path(signer, others, trust_store, gen_time, purpose=TIME_STAMPING)
-    except ChainError as exc:
+        validate_usage_nesting(path, ExtendedKeyUsageOID.TIME_STAMPING)
+    except (ChainError, CertificateRuleError) as exc:
         raise TimestampError(f"the timestamp authority is not trusted: {exc}") from None
     signing_time = {a["type"].native: a["values"][0] for a in signer_info["signed_attrs"]}.get("signing_time")
     if signing_time is not None:
