@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provider.verifiers import certificates as cosign_chain
+from provider.verifiers.notation import certrules
 from provider.verifiers.notation import chain as notation_chain
+from tests.helpers import VECTORS
 
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
@@ -36,6 +38,7 @@ class Spec:
     sans: tuple[x509.GeneralName, ...] = ()
     extra: tuple[tuple[x509.ExtensionType, bool], ...] = ()
     subject: x509.Name | None = None
+    eku_critical: bool = False
     key: Any = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
 
 
@@ -57,7 +60,7 @@ def build(spec: Spec, issuer: tuple[x509.Certificate, Any] | None = None) -> tup
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
                               critical=False))
     if spec.ekus and not spec.ca:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(list(spec.ekus)), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(spec.ekus)), critical=spec.eku_critical)
     if spec.sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(list(spec.sans)), critical=False)
     for extension, critical in spec.extra:
@@ -111,15 +114,18 @@ def test_good_chains_validate() -> None:
 
 NAME_CONSTRAINTS = x509.NameConstraints(permitted_subtrees=[x509.DNSName("acme.example")], excluded_subtrees=None)
 UNKNOWN_CRITICAL = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00")
-# case: (chain maker, what notation says, what cosign says)
+# case: (chain maker, what notation says, what cosign says); notation's rules are notation-core-go's
+# x509/codesigning_cert_validations.go (validateCodeSigningExtendedKeyUsage, validateCABasicConstraints,
+# validateCodeSigningCAKeyUsage), the others RFC 5280 path validation.
 HOSTILE: dict[str, tuple[Callable[[], list[x509.Certificate]], str, str]] = {
     "wrong EKU (serverAuth)": (lambda: chain_of(root(), intermediate(), leaf(ekus=(ExtendedKeyUsageOID.SERVER_AUTH,))),
-                               "extended key usages not allowed for signing: serverAuth",
+                               "the extended key usage must not contain ServerAuth",
                                "extended key usage does not include codeSigning"),
     "CA:false intermediate": (lambda: chain_of(root(), intermediate(ca=False, key_cert_sign=True, ekus=()), leaf()),
-                              "basicConstraints.cA must be asserted", "basicConstraints.cA must be asserted"),
+                              "a CA certificate must have basic constraints with ca set to true",
+                              "basicConstraints.cA must be asserted"),
     "intermediate without keyCertSign": (lambda: chain_of(root(), intermediate(key_cert_sign=False), leaf()),
-                                         "lacks the keyCertSign key usage",
+                                         "a CA certificate's key usage must include keyCertSign",
                                          "key usage does not allow signing certificates"),
     "path length exceeded": (lambda: chain_of(Spec("Acme Root", ca=True, path_length=0), intermediate(), leaf()),
                              "path length", "path length"),
@@ -157,17 +163,27 @@ def test_expired_intermediate() -> None:
 def test_notation_chain_must_be_carried_in_order_and_complete() -> None:
     chain = chain_of(root(), intermediate(), leaf())
     stranger = chain_of(Spec("Stranger CA", ca=True))[0]
-    assert "is not a self-signed root" in notation_problem([chain[0], chain[2], chain[1]])
-    assert "not in order" in notation_problem([chain[0], stranger, chain[1], chain[2]])
+    # notation-core-go ValidateCodeSigningCertChain: each certificate issued by the next, only the last
+    # self-signed, and the last one a self-signed root.
+    assert "is not issued by the next certificate" in notation_problem([chain[0], chain[2], chain[1]])
+    assert "is not issued by the next certificate of the chain, CN=Stranger CA" in notation_problem(
+        [chain[0], stranger, chain[1], chain[2]])
+    under_stranger = chain_of(Spec("Stranger CA", ca=True), leaf())
+    assert "the intermediate certificate CN=Stranger CA,O=Acme is self-signed" in notation_problem(
+        [*under_stranger, chain[2]])
     assert "is not a self-signed root" in notation_problem(chain[:2])
 
 
 def test_timestamping_purpose_needs_exactly_the_timestamping_eku() -> None:
     code_signing = chain_of(root(), leaf())
-    assert "must have exactly the timeStamping EKU" in notation_problem(code_signing, purpose="timeStamping")
-    tsa = chain_of(root(), leaf(ekus=(ExtendedKeyUsageOID.TIME_STAMPING,)))
+    # notation-core-go validateTimestampingExtendedKeyUsage / validateCodeSigningExtendedKeyUsage
+    assert "must have exactly the timeStamping extended key usage" in notation_problem(code_signing,
+                                                                                     purpose="timeStamping")
+    tsa = chain_of(root(), leaf(ekus=(ExtendedKeyUsageOID.TIME_STAMPING,), eku_critical=True))
     assert notation_problem(tsa, purpose="timeStamping") == ""
-    assert "not allowed for signing: timeStamping" in notation_problem(tsa)
+    assert "the extended key usage must not contain Timestamping" in notation_problem(tsa)
+    not_critical = chain_of(root(), leaf(ekus=(ExtendedKeyUsageOID.TIME_STAMPING,)))
+    assert "extended key usage extension marked critical" in notation_problem(not_critical, purpose="timeStamping")
 
 
 def test_duplicate_subject_attributes_are_rejected() -> None:
@@ -227,3 +243,79 @@ def test_hostile_chain_reason_reaches_the_notation_result(tmp_path: Any) -> None
     assert result.reason.startswith("signature is not produced by a trusted signer: certificate chain does not "
                                     "validate:")
     assert "name constraint" in result.reason and "<Certificate" not in result.reason
+
+
+def _core_go_certificate(name: str) -> x509.Certificate:
+    path = VECTORS / "notation/notation-core-go" / f"timestamp_{name}.crt"
+    return x509.load_der_x509_certificate(path.read_bytes())
+
+
+# notation-core-go x509/timestamp_cert_validations_test.go, TestValidTimestampingChain and
+# TestInvalidTimestampingChain, on its DigiCert timestamping chain (testdata/timestamp_*.crt).
+@pytest.mark.parametrize(("names", "reason"), [
+    (("leaf", "intermediate", "root"), ""),
+    (("leaf",), "CN=DigiCert Timestamp 2023,O=DigiCert\\, Inc.,C=US is alone in the chain but is not self-signed"),
+    (("leaf", "intermediate"), "the chain's last certificate CN=DigiCert Trusted G4 RSA4096 SHA256 TimeStamping "
+                               "CA,O=DigiCert\\, Inc.,C=US is not a self-signed root"),
+    (("root", "root"), "the leaf certificate CN=DigiCert Trusted Root G4,OU=www.digicert.com,O=DigiCert Inc,C=US is "
+                       "self-signed"),
+    (("leaf", "intermediate", "root", "root"), "the intermediate certificate CN=DigiCert Trusted Root G4,"
+                                               "OU=www.digicert.com,O=DigiCert Inc,C=US is self-signed"),
+])
+def test_validate_timestamping_cert_chain_upstream_table(names: tuple[str, ...], reason: str) -> None:
+    chain = [_core_go_certificate(name) for name in names]
+    if not reason:
+        notation_chain.validate_structure(chain, "timeStamping")
+        return
+    with pytest.raises(notation_chain.ChainError) as caught:
+        notation_chain.validate_structure(chain, "timeStamping")
+    assert reason in str(caught.value)
+    with pytest.raises(notation_chain.ChainError, match="the certificate chain is empty"):
+        notation_chain.validate_structure([], "timeStamping")
+
+
+def _core_go_pem(name: str) -> x509.Certificate:
+    path = VECTORS / "notation/notation-core-go" / f"codesigning_cert_validations_test.go-{name}.pem"
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+# notation-core-go x509/codesigning_cert_validations_test.go, on its certificates: CA rows call
+# validateCodeSigningCACertificate(cert, pathLen), leaf rows validateCodeSigningLeafCertificate(cert).
+@pytest.mark.parametrize(("test", "name", "path_length", "reason"), [
+    ("TestValidCa", "rootCert", 2, ""),
+    ("TestFailInvalidPathLenCa", "rootCert", 3, "its path length constraint is 2, but 3 CA certificates follow it"),
+    ("TestFailNoBasicConstraintsCa", "noBasicConstraintsCa", 3, "must have basic constraints with ca set to true"),
+    # cA false with a pathLenConstraint, which cryptography refuses to read (upstream: the basic constraints error).
+    ("TestFailBasicConstraintsNotCa", "basicConstraintsNotCa", 3, "its extensions do not parse"),
+    ("TestFailKuNotCriticalCertSignCa", "kuNotCriticalCertSignCa", 3,
+     "the key usage extension must be marked critical"),
+    ("TestFailKuMissingCa", "kuMissingCa", 3, "the key usage extension must be present"),
+    ("TestFailKuNotCertSignCa", "kuNotCertSignCa", 3, "a CA certificate's key usage must include keyCertSign"),
+    ("TestValidNoOptionsLeaf", "validNoOptionsLeaf", None, ""),
+    ("TestValidFullOptionsCodeLeaf", "codeSigningLeaf", None, ""),
+    ("TestFailCaTrueLeaf", "caTrueLeaf", None, "the signing certificate must not be a CA"),
+    ("TestFailKuNoDigitalSignatureLeaf", "kuNoDigitalSignatureLeaf", None, "must include digitalSignature"),
+    ("TestFailKuWrongValuesLeaf", "kuWrongValuesLeaf", None,
+     "digitalSignature only, but also allows CertSign, CRLSign"),
+    ("TestFailRsaKeyTooSmallLeaf", "rsaKeyTooSmallLeaf", None, "an RSA key of 1024 bits is not supported"),
+    ("TestFailEcdsaKeyTooSmallLeaf", "ecdsaKeyTooSmallLeaf", None, "an EC key of 224 bits is not supported"),
+    ("TestFailEkuWrongValuesCodeLeaf", "ekuWrongValuesCodeLeaf", None,
+     "extended key usage must not contain ServerAuth"),
+    ("TestFailEkuMissingCodeSigningLeaf", "ekuMissingCodeSigningLeaf", None,
+     "extended key usage must not contain OCSPSigning"),
+])
+def test_codesigning_cert_validations_upstream_table(test: str, name: str, path_length: int | None,
+                                                     reason: str) -> None:
+    cert = _core_go_pem(name)
+
+    def run() -> None:
+        if path_length is None:
+            certrules.validate_leaf(cert)
+        else:
+            certrules.validate_ca(cert, path_length)
+    if not reason:
+        run()
+        return
+    with pytest.raises(certrules.CertificateRuleError) as caught:
+        run()
+    assert reason in str(caught.value), test

@@ -177,30 +177,72 @@ TSA_DIGEST = "sha256:c0669ef34cdc14332c0f1ab0c2c01acb91d96014b172f1a76f3a39e63d1
 TSA_ROOT = NV / "truststore/tsa-globalsignRoot.cer"
 
 
-@pytest.mark.parametrize(("vector", "ca", "verified", "reason"), [
-    ("jwsWithTimestamp.sig", "TestTimestamp.crt", True, ""),
-    ("coseWithTimestamp.sig", "TestTimestamp.crt", True, ""),
-    ("withoutTimestamp.sig", "TestTimestamp.crt", True, ""),
-    ("jwsExpiredWithTimestamp.sig", "testTSA-2024-06-18.crt", True, ""),
-    ("timestampAfterNotAfter.sig", "testTSA-2000.crt", False, "is not valid at the authentic timestamp"),
-    ("timestampBeforeNotBefore.sig", "testTSA-2099.crt", False, "is not valid at the authentic timestamp"),
+OFFLINE_TSA_REVOCATION = "the timestamp authority's certificate chain failed the revocation check: revocation " \
+                         "status of CN=Globalsign TSA for Advanced - G4 - 202311"
+
+
+# notation-go verifier/timestamp_test.go TestAuthenticTimestamp, run on its own envelopes. Upstream reaches
+# GlobalSign's OCSP responder for the TSA's revocation; offline that status is unknown, so the valid rows
+# fail under strict with exactly that reason, and verify under permissive with it as the only warning.
+@pytest.mark.parametrize(("vector", "ca", "problem"), [
+    ("jwsWithTimestamp.sig", "TestTimestamp.crt", OFFLINE_TSA_REVOCATION),  # "... with jws format"
+    ("coseWithTimestamp.sig", "TestTimestamp.crt", OFFLINE_TSA_REVOCATION),  # "... with cose format"
+    ("jwsExpiredWithTimestamp.sig", "testTSA-2024-06-18.crt", OFFLINE_TSA_REVOCATION),  # "jws with expired cert"
+    ("coseExpiredWithTimestamp.sig", "testTSA-2024-06-18.crt", OFFLINE_TSA_REVOCATION),  # "cose with expired cert"
+    # "failed due to missing timestamp countersignature": a tsa store and verifyTimestamp always require one
+    ("withoutTimestamp.sig", "TestTimestamp.crt", "no timestamp countersignature was found in the signature envelope"),
+    # "failed due to timestamp before signing cert not before" / "after signing cert not after"
+    ("timestampBeforeNotBefore.sig", "testTSA-2099.crt", "is not valid at the authentic timestamp"),
+    ("timestampAfterNotAfter.sig", "testTSA-2000.crt", "is not valid at the authentic timestamp"),
 ])
-def test_timestamp_vectors(tmp_path: Path, vector: str, ca: str, verified: bool, reason: str) -> None:
-    auth = authority(tmp_path, {"ca:signer": [NV / "truststore" / ca], "tsa:globalsign": [TSA_ROOT]},
-                     policy_with(["ca:signer", "tsa:globalsign"]))
-    result = envelope_check(auth, NV / "timestamp" / vector, TSA_DIGEST, 528)
-    assert result.verified is verified, result.reason
-    assert reason in result.reason
-    if verified and vector != "withoutTimestamp.sig":
-        assert result.timestamp.startswith("2024-06-1")
+def test_timestamp_vectors(tmp_path: Path, vector: str, ca: str, problem: str) -> None:
+    stores = {"ca:signer": [NV / "truststore" / ca], "tsa:globalsign": [TSA_ROOT]}
+    strict = envelope_check(authority(tmp_path, stores, policy_with(["ca:signer", "tsa:globalsign"])),
+                            NV / "timestamp" / vector, TSA_DIGEST, 528)
+    assert strict.verified is False and problem in strict.reason, strict.reason
+    assert strict.checks["authenticTimestamp"] == "failed"
+    if problem == OFFLINE_TSA_REVOCATION:
+        assert strict.timestamp.startswith("2024-06-1")  # the token itself verified
+        permissive = envelope_check(authority(tmp_path, stores, policy_with(["ca:signer", "tsa:globalsign"],
+                                                                            "permissive")),
+                                    NV / "timestamp" / vector, TSA_DIGEST, 528)
+        assert permissive.verified is True
+        assert len(permissive.warnings) == 1 and permissive.warnings[0].startswith(OFFLINE_TSA_REVOCATION)
 
 
-def test_expired_certificate_without_a_tsa_store_fails(tmp_path: Path) -> None:
+def test_verify_timestamp_after_cert_expiry_needs_no_timestamp_while_the_chain_is_valid(tmp_path: Path) -> None:
+    """notation-go verifyTimestamp: "verify Authentic Timestamp with afterCertExpiry set" (TestAuthenticTimestamp)."""
+    stores = {"ca:signer": [NV / "truststore/TestTimestamp.crt"], "tsa:globalsign": [TSA_ROOT]}
+    after = authority(tmp_path, stores, policy_with(["ca:signer", "tsa:globalsign"],
+                                                    verifyTimestamp="afterCertExpiry"))
+    for vector in ("coseWithTimestamp.sig", "withoutTimestamp.sig"):
+        result = envelope_check(after, NV / "timestamp" / vector, TSA_DIGEST, 528)
+        assert result.verified is True and result.checks["authenticTimestamp"] == "passed", result.reason
+        assert result.timestamp is None  # not looked at: the certificate has not expired
+
+
+def test_without_a_tsa_store_the_chain_must_be_valid_now(tmp_path: Path) -> None:
+    """notation-go verifyTimestamp: without a tsa store no timestamp is verified (TestAuthenticTimestamp "failed
+    due to missing tsa in trust policy and expired codeSigning cert")."""
     auth = authority(tmp_path, {"ca:signer": [NV / "truststore/testTSA-2024-06-18.crt"]},
                      policy_with(["ca:signer"]))
-    result = envelope_check(auth, NV / "timestamp/jwsExpiredWithTimestamp.sig", TSA_DIGEST, 528)
+    result = envelope_check(auth, NV / "timestamp/coseExpiredWithTimestamp.sig", TSA_DIGEST, 528)
     assert result.verified is False
-    assert "timestamp countersignature rejected: no tsa trust store" in result.reason
+    assert result.reason.startswith("certificate CN=testTSA,O=Notary,L=Seattle,ST=WA,C=US is not valid at "
+                                    "verification time")
+    valid = authority(tmp_path, {"ca:signer": [NV / "truststore/TestTimestamp.crt"]}, policy_with(["ca:signer"]))
+    for vector in ("withoutTimestamp.sig", "jwsWithTimestamp.sig"):
+        assert envelope_check(valid, NV / "timestamp" / vector, TSA_DIGEST, 528).verified is True
+
+
+def test_timestamp_from_an_untrusted_tsa(tmp_path: Path) -> None:
+    """TestAuthenticTimestamp "failed due to tsa not trust": the tsa store holds another root."""
+    auth = authority(tmp_path, {"ca:signer": [NV / "truststore/TestTimestamp.crt"],
+                                "tsa:other": [NV / "truststore/NotationTestRoot.pem"]},
+                     policy_with(["ca:signer", "tsa:other"]))
+    result = envelope_check(auth, NV / "timestamp/coseWithTimestamp.sig", TSA_DIGEST, 528)
+    assert result.verified is False
+    assert result.reason.startswith("timestamp countersignature rejected: the timestamp authority is not trusted")
 
 
 # --- trust policy documents ---------------------------------------------------------------------------------
@@ -337,7 +379,7 @@ def test_leaf_with_server_auth_and_sha1_certificates_are_rejected(tmp_path: Path
     server = notation.identity_with_intermediate("ec-256", notation.CertSpec(
         "Acme Release Signer", ekus=(ExtendedKeyUsageOID.SERVER_AUTH,)))
     result = own_check(tmp_path, server, notation.sign(IMAGE, server), "jws")
-    assert "extended key usages not allowed for signing: serverAuth" in result.reason
+    assert "the extended key usage must not contain ServerAuth" in result.reason
     sha1 = sha1_signed(notation.identity_with_intermediate("rsa-2048"))
     assert "is signed with sha1, which is not allowed" in own_check(tmp_path, sha1, notation.sign(IMAGE, sha1),
                                                                      "jws").reason
@@ -469,3 +511,56 @@ def test_unreachable_crl_fails_closed_under_strict(tmp_path: Path, crl_server: C
     skipped = NotationVerifier().check(image, SignatureBlob("sha256:" + "0" * 64, "application/jose+json", envelope),
                                        airgapped.name, airgapped.notation)
     assert skipped.verified is True and skipped.warnings == ()
+
+
+# --- envelope rules of notation-core-go signature/ ------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["jws", "cose"])
+@pytest.mark.parametrize("level", ["strict", "audit"])
+def test_validate_signing_and_expiry_time(tmp_path: Path, kind: str, level: str) -> None:
+    """signature/internal/base/envelope.go validateSigningAndExpiryTime: an expiry at or before the signing time
+    is an invalid signature (integrity), even when both lie in the future and the expiry check passes."""
+    identity = notation.identity_with_intermediate("ec-256")
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    signed_at = now + datetime.timedelta(hours=1)
+    for expiry in (signed_at, signed_at - datetime.timedelta(seconds=1)):
+        envelope = notation.sign(IMAGE, identity, kind, signing_time=signed_at, expiry=expiry)
+        result = own_check(tmp_path, identity, envelope, kind, level)
+        assert result.verified is False
+        assert result.reason.startswith("malformed signature envelope: expiry ") and "is not after the signing " \
+            "time" in result.reason, result.reason
+    later = notation.sign(IMAGE, identity, kind, signing_time=signed_at, expiry=signed_at + datetime.timedelta(days=1))
+    assert own_check(tmp_path, identity, later, kind, level).verified is True
+
+
+def test_jws_time_headers_belong_to_their_signing_scheme(tmp_path: Path) -> None:
+    """signature/jws/jws.go validateProtectedHeaders: authenticSigningTime must not be present under notary.x509,
+    signingTime must not be present under notary.x509.signingAuthority."""
+    identity = notation.identity_with_intermediate("ec-256")
+    moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    extra = notation.sign(IMAGE, identity, protected={"io.cncf.notary.authenticSigningTime": moment})
+    result = own_check(tmp_path, identity, extra, "jws")
+    assert result.verified is False
+    assert result.reason == ("malformed signature envelope: header io.cncf.notary.authenticSigningTime must not be "
+                             "present for the notary.x509 signing scheme")
+    authority_scheme = {"io.cncf.notary.signingScheme": "notary.x509.signingAuthority",
+                        "io.cncf.notary.authenticSigningTime": moment,
+                        "crit": ["io.cncf.notary.signingScheme", "io.cncf.notary.authenticSigningTime"]}
+    both = notation.sign(IMAGE, identity, protected=authority_scheme)  # keeps the devkit's signingTime
+    (tmp_path / "root.pem").write_bytes(identity.root_pem)
+    signing_authority = authority(tmp_path, {"signingAuthority:acme": [tmp_path / "root.pem"]},
+                                  policy_with(["signingAuthority:acme"]))
+    image = ResolvedImage(parse_reference(f"registry.example/app@{IMAGE['digest']}"), IMAGE["digest"],
+                          IMAGE["mediaType"], IMAGE["size"], b"")
+
+    def check(envelope: bytes) -> Any:
+        return NotationVerifier().check(image, SignatureBlob("sha256:" + "0" * 64, "application/jose+json", envelope),
+                                        signing_authority.name, signing_authority.notation)
+
+    refused = check(both)
+    assert refused.verified is False
+    assert refused.reason == ("malformed signature envelope: header io.cncf.notary.signingTime must not be present "
+                              "for the notary.x509.signingAuthority signing scheme")
+    only_authentic = notation.sign(IMAGE, identity, protected={**authority_scheme,
+                                                               "io.cncf.notary.signingTime": notation.DELETE})
+    assert check(only_authentic).verified is True

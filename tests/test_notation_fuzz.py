@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
 from typing import Any
 
 import cbor2
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +32,7 @@ from provider.reference import parse_reference
 from provider.stores.base import ResolvedImage
 from provider.verifiers.base import SignatureResult
 from provider.verifiers.notation.envelope import COSE_MEDIA_TYPE, JWS_MEDIA_TYPE, EnvelopeError, parse_envelope
+from provider.verifiers.notation.timestamp import TimestampError, verify_timestamp
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
 from tests.helpers import write_yaml
 
@@ -317,3 +320,93 @@ def test_a_garbage_timestamp_token_is_a_reason_not_an_exception(timestamping_aut
     result = check(timestamping_authority, kind, envelope)
     assert result.verified is False
     assert result.reason.startswith("timestamp countersignature rejected: ")
+
+
+# --- one property per Notary Project certificate and envelope rule ------------------------------------------
+# The oracles restate the upstream rules as tables, independently of certrules.py.
+
+KEY_USAGE_BITS = ["digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                  "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"]
+# notation-core-go x509/helper.go validateLeafKeyUsage: digitalSignature required, nonRepudiation allowed.
+LEAF_KEY_USAGE_ALLOWED = {"digital_signature", "content_commitment"}
+EKUS = {"serverAuth": ExtendedKeyUsageOID.SERVER_AUTH, "clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH,
+        "codeSigning": ExtendedKeyUsageOID.CODE_SIGNING, "emailProtection": ExtendedKeyUsageOID.EMAIL_PROTECTION,
+        "timeStamping": ExtendedKeyUsageOID.TIME_STAMPING, "OCSPSigning": ExtendedKeyUsageOID.OCSP_SIGNING,
+        "any": ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE, "private": x509.ObjectIdentifier("1.3.6.1.4.1.99999.7")}
+# notation-core-go validateCodeSigningExtendedKeyUsage's excluded list.
+EXCLUDED_EKUS = {"serverAuth", "clientAuth", "emailProtection", "timeStamping", "OCSPSigning"}
+FEW = settings(FUZZ, max_examples=40)
+
+
+def check_identity(authority_for: Any, identity: notation.SigningIdentity, envelope: bytes) -> SignatureResult:
+    return check(authority_for(identity), "jws", envelope)
+
+
+@pytest.fixture(scope="module")
+def authority_for(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """An authority trusting the given identity's root, at level audit: only integrity failures refuse."""
+    directory = tmp_path_factory.mktemp("fuzz-rules")
+
+    def make(identity: notation.SigningIdentity) -> Any:
+        (directory / "root.pem").write_bytes(identity.root_pem)
+        policy = {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"],
+                                                       "signatureVerification": {"level": "audit"},
+                                                       "trustStores": ["ca:acme"], "trustedIdentities": ["*"]}]}
+        data = {"authorities": [{"name": "acme", "notation": {
+            "trustStores": {"ca:acme": [str(directory / "root.pem")]}, "trustPolicy": {"inline": policy}}}]}
+        return build_config(data, write_yaml(directory / "config.yaml", data)).authorities[0]
+    return make
+
+
+@FEW
+@given(st.sets(st.sampled_from(KEY_USAGE_BITS), max_size=4), st.booleans())
+def test_leaf_key_usage_property(authority_for: Any, bits: set[str], critical: bool) -> None:
+    if {"encipher_only", "decipher_only"} & bits:
+        bits = bits | {"key_agreement"}  # X.509 gives those bits meaning only with keyAgreement
+    identity = notation.identity_with_intermediate("ec-256", notation.CertSpec(
+        "Acme Release Signer", key_usage=tuple(sorted(bits)), key_usage_critical=critical))
+    expected = bool(bits) and critical and "digital_signature" in bits and bits <= LEAF_KEY_USAGE_ALLOWED
+    result = check_identity(authority_for, identity, notation.sign(TARGET, identity))
+    assert result.verified is expected, (bits, critical, result.reason)
+
+
+@FEW
+@given(st.sets(st.sampled_from(sorted(EKUS)), max_size=3))
+def test_leaf_extended_key_usage_property(authority_for: Any, names: set[str]) -> None:
+    identity = notation.identity_with_intermediate("ec-256", notation.CertSpec(
+        "Acme Release Signer", ekus=tuple(EKUS[name] for name in sorted(names))))
+    result = check_identity(authority_for, identity, notation.sign(TARGET, identity))
+    assert result.verified is not (names & EXCLUDED_EKUS), (names, result.reason)
+
+
+@FEW
+@given(st.sampled_from(sorted(MEDIA)), st.integers(-7200, 7200))
+def test_expiry_after_signing_time_property(authority: Any, kind: str, offset: int) -> None:
+    """validateSigningAndExpiryTime: only an expiry strictly after the signing time can verify (both lie in the
+    future here, so the expiry validation itself never objects)."""
+    signed_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(hours=3)
+    envelope = notation.sign(TARGET, IDENTITY, kind, signing_time=signed_at,
+                             expiry=signed_at + datetime.timedelta(seconds=offset))
+    assert check(authority, kind, envelope).verified is (offset > 0)
+
+
+TSA_EKUS = {"timeStamping": ExtendedKeyUsageOID.TIME_STAMPING, "codeSigning": ExtendedKeyUsageOID.CODE_SIGNING,
+            "any": ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+
+
+@FEW
+@given(st.sets(st.sampled_from(sorted(TSA_EKUS)), max_size=2), st.booleans(), st.booleans())
+def test_timestamp_token_property(names: set[str], critical: bool, ess: bool) -> None:
+    """tspclient-go SignedToken.Verify: a token counts only with an ESS signingCertificateV2 attribute and a TSA
+    certificate whose EKU extension is critical and names exactly timeStamping."""
+    tsa = notation.tsa_identity(notation.CertSpec("Acme Timestamping Authority",
+                                                  ekus=tuple(TSA_EKUS[n] for n in sorted(names)),
+                                                  eku_critical=critical))
+    token = notation.timestamp_token(b"signature", tsa, ess=ess)
+    expected = ess and critical and names == {"timeStamping"}
+    try:
+        verify_timestamp(token, b"signature", [tsa.root])
+    except TimestampError:
+        assert not expected
+    else:
+        assert expected

@@ -286,6 +286,13 @@ def _parse_jws(data: bytes) -> Envelope:
         raise EnvelopeError("JWS headers must be JSON objects")
     critical = _critical(protected.get("crit"), (str,))
     scheme = _common_checks(protected, critical, protected.get("cty"), protected.get("alg"), str)
+    # notation-core-go signature/jws/jws.go validateProtectedHeaders: each scheme has its one time header.
+    if scheme == SCHEME_X509 and AUTHENTIC_SIGNING_TIME in protected:
+        raise EnvelopeError(f"header {AUTHENTIC_SIGNING_TIME} must not be present for the {SCHEME_X509} "
+                            "signing scheme")
+    if scheme == SCHEME_SIGNING_AUTHORITY and SIGNING_TIME in protected:
+        raise EnvelopeError(f"header {SIGNING_TIME} must not be present for the {SCHEME_SIGNING_AUTHORITY} "
+                            "signing scheme")
     payload, target = _target(_b64url(payload_b64, "payload"))
     chain = header.get("x5c") or []
     if not isinstance(chain, list):
@@ -293,7 +300,7 @@ def _parse_jws(data: bytes) -> Envelope:
     certificates = _certificates([_b64(c, f"x5c[{i}]") for i, c in enumerate(chain)])
     token = header.get(TIMESTAMP_SIGNATURE)
     agent = header.get(SIGNING_AGENT) or header.get("io.cncf.notary.SigningAgent")
-    return Envelope(
+    return _check_times(Envelope(
         format="jws", algorithm=protected["alg"], signing_scheme=scheme,
         signed=f"{protected_b64}.{payload_b64}".encode(), signature=_b64url(signature_b64, "signature"),
         certificates=certificates, target=target, signing_time=_time(protected.get(SIGNING_TIME), SIGNING_TIME),
@@ -302,7 +309,18 @@ def _parse_jws(data: bytes) -> Envelope:
         timestamp_token=_b64(token, TIMESTAMP_SIGNATURE) if token else b"",
         signing_agent=agent[:256] if isinstance(agent, str) else "",
         critical=tuple(str(c) for c in critical), payload=payload, **_plugin_fields(protected),
-    )
+    ))
+
+
+def _check_times(envelope: Envelope) -> Envelope:
+    """notation-core-go signature/internal/base/envelope.go validateSigningAndExpiryTime: an expiry must come
+    after the signing time (the authentic signing time under signingAuthority)."""
+    signed = envelope.authentic_signing_time if envelope.signing_scheme == SCHEME_SIGNING_AUTHORITY \
+        else envelope.signing_time
+    if envelope.expiry is not None and signed is not None and envelope.expiry <= signed:
+        raise EnvelopeError(f"expiry {envelope.expiry:%Y-%m-%dT%H:%M:%SZ} is not after the signing time "
+                            f"{signed:%Y-%m-%dT%H:%M:%SZ}")
+    return envelope
 
 
 def _cbor(data: bytes, what: str) -> Any:
@@ -335,11 +353,11 @@ def _parse_cose(data: bytes) -> Envelope:
         raise EnvelopeError(f"COSE header {TIMESTAMP_SIGNATURE} must be a byte string")
     agent = unprotected.get(SIGNING_AGENT)
     signed = cbor2.dumps(["Signature1", protected_bytes, b"", payload_bytes])
-    return Envelope(
+    return _check_times(Envelope(
         format="cose", algorithm=protected[1], signing_scheme=scheme, signed=signed, signature=signature,
         certificates=certificates, target=target, signing_time=_time(protected.get(SIGNING_TIME), SIGNING_TIME),
         authentic_signing_time=_time(protected.get(AUTHENTIC_SIGNING_TIME), AUTHENTIC_SIGNING_TIME),
         expiry=_time(protected.get(EXPIRY), EXPIRY), timestamp_token=token or b"",
         signing_agent=agent[:256] if isinstance(agent, str) else "", critical=tuple(str(c) for c in critical),
         payload=payload, **_plugin_fields(protected),
-    )
+    ))

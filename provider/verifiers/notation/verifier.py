@@ -22,7 +22,7 @@ from provider.facts import rfc3339
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
 from provider.verifiers.base import SignatureResult, Signer, VerifierOutcome
-from provider.verifiers.notation.chain import ChainError, verify_chain
+from provider.verifiers.notation.chain import ChainError, trusted_root, validate_structure
 from provider.verifiers.notation.envelope import (
     COSE_MEDIA_TYPE,
     JWS_MEDIA_TYPE,
@@ -183,8 +183,10 @@ class NotationVerifier:
                  settings: NotationAuthority) -> _Outcome:
         outcome = _Outcome()
         now = self.clock()
-        # Integrity: always enforced.
-        outcome.apply("integrity", "enforce", envelope.check_signature() or _target_problem(image, envelope))
+        # Integrity: always enforced. Like notation-go (the envelope's Verify), it covers the certificate chain's
+        # structure and the Notary Project's certificate requirements, not only the signature.
+        outcome.apply("integrity", "enforce", lambda: envelope.check_signature() or _target_problem(image, envelope)
+                      or _structure_problem(envelope))
         if outcome.failure:
             return outcome
         # Like notation-go: a signature that asks for a verification plugin cannot be verified without it,
@@ -202,7 +204,7 @@ class NotationVerifier:
             authenticity = f'trust policy statement "{policy.name}" has no {store_type} trust store for this signature'
         else:
             try:
-                verify_chain(envelope.certificates, roots, at=None)
+                trusted_root(envelope.certificates, roots, at=None)
             except ChainError as exc:
                 authenticity = f"signature is not produced by a trusted signer: {exc}"
         if not authenticity and not policy.identity_matches(envelope.leaf.subject):
@@ -227,17 +229,21 @@ class NotationVerifier:
 
     def _authentic_time(self, envelope: Envelope, policy: TrustPolicy, settings: NotationAuthority,
                         outcome: _Outcome, now: datetime) -> str:
-        """The signing certificates must be valid at a time the verifier can trust."""
+        """The signing certificates must be valid at a time the verifier can trust (notation-go
+        `verifyAuthenticTimestamp` and `verifyTimestamp`)."""
         chain = envelope.certificates
         if envelope.signing_scheme == SCHEME_SIGNING_AUTHORITY:
             return _validity_problem(chain, envelope.authentic_signing_time, "the authentic signing time")
-        expired_now = _validity_problem(chain, now, "verification time")
+        tsa_stores = [name for name in policy.trust_stores if name.startswith("tsa:")]
+        # A timestamp is required when the statement names a tsa store, unless verifyTimestamp is
+        # afterCertExpiry and no certificate of the chain has expired yet; otherwise the chain must be valid now.
+        expired = any(now > cert.not_valid_after_utc for cert in chain)
+        if not tsa_stores or (policy.verify_timestamp == "afterCertExpiry" and not expired):
+            return _validity_problem(chain, now, "verification time")
         if not envelope.timestamp_token:
-            return expired_now
-        if policy.verify_timestamp == "afterCertExpiry" and not expired_now:
-            return ""
-        tsa_roots = [c for name in policy.trust_stores if name.startswith("tsa:")
-                     for c in settings.trust_stores.get(name, ())]
+            return (f'no timestamp countersignature was found in the signature envelope (trust policy statement '
+                    f'"{policy.name}" names a tsa trust store and verifyTimestamp is {policy.verify_timestamp})')
+        tsa_roots = [c for name in tsa_stores for c in settings.trust_stores.get(name, ())]
         try:
             outcome.timestamp = verify_timestamp(envelope.timestamp_token, envelope.signature, tsa_roots)
         except TimestampError as exc:
@@ -246,6 +252,11 @@ class NotationVerifier:
             problem = _validity_problem(chain, moment, "the authentic timestamp")
             if problem:
                 return problem
+        # The TSA's chain goes through the same revocation check as the signing chain; a revoked TSA's
+        # timestamp proves nothing. notation-go checks it here, whatever the revocation action says.
+        revoked = self.revocation.problem(outcome.timestamp.chain)
+        if revoked:
+            return f"the timestamp authority's certificate chain failed the revocation check: {revoked}"
         return ""
 
 
@@ -257,6 +268,14 @@ def _target_problem(image: ResolvedImage, envelope: Envelope) -> str:
         return f"signature is for an artifact of {target.size} bytes, but {image.digest} is {image.size} bytes"
     if target.media_type != image.media_type:
         return f"signature is for media type {target.media_type}, but the image is {image.media_type}"
+    return ""
+
+
+def _structure_problem(envelope: Envelope) -> str:
+    try:
+        validate_structure(envelope.certificates)
+    except ChainError as exc:
+        return f"the signature's certificate chain is invalid: {exc}"
     return ""
 
 
