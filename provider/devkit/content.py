@@ -43,10 +43,11 @@ def cyclonedx(licenses: dict[str, str], created: str) -> dict[str, Any]:
                            for name, licence in licenses.items()]}
 
 
-def openvex(not_affected: list[str], author: str, created: str) -> dict[str, Any]:
+def openvex(not_affected: list[str], author: str, created: str, product: str) -> dict[str, Any]:
+    """OpenVEX `not_affected` statements about `product` (an OCI purl or a digest, as vexctl writes them)."""
     return {"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://sigwarden.test/vex/1", "author": author,
             "timestamp": created, "version": 1,
-            "statements": [{"vulnerability": {"name": ident}, "products": [{"@id": "image"}],
+            "statements": [{"vulnerability": {"name": ident}, "products": [{"@id": product}],
                             "status": "not_affected", "justification": "vulnerable_code_not_present"}
                            for ident in not_affected]}
 

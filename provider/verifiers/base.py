@@ -48,6 +48,19 @@ class SignatureResult:
 
 
 @dataclass(frozen=True)
+class ArtifactTime:
+    """When a signed document was made, taken from its signature or manifest (for documents that do not say).
+
+    `source`: `timestamp` (RFC 3161) or `tlog` (Rekor integrated time), both authenticated; `signingTime`
+    (notation, asserted by the signer) or `annotation` (the manifest's `org.opencontainers.image.created`).
+    """
+
+    time: str
+    source: str
+    authenticated: bool
+
+
+@dataclass(frozen=True)
 class AttestationResult:
     predicate_type: str
     authority: str
@@ -57,6 +70,9 @@ class AttestationResult:
     predicate: Any = None
     # The whole predicate of a verified statement, for content summaries (`predicate` may be capped).
     statement_predicate: Any = field(default=None, compare=False, repr=False)
+    # Verified only because notation's audit level logs a failed authenticity check.
+    audit_level: bool = False
+    signed_time: ArtifactTime | None = None
 
 
 @dataclass(frozen=True)
