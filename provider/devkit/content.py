@@ -64,10 +64,14 @@ def attest(writer: LayoutWriter, image_digest: str,
 
 
 def attach_referrer(writer: LayoutWriter, image: dict[str, Any], document: bytes,
-                    artifact_type: str = kinds.SARIF_ARTIFACT) -> dict[str, Any]:
-    """Attach a document to `image` (its descriptor) as an OCI referrer, the way `oras attach` does."""
+                    artifact_type: str = kinds.SARIF_ARTIFACT, created: str = "") -> dict[str, Any]:
+    """Attach a document to `image` (its descriptor) as an OCI referrer, the way `oras attach` does (which
+    writes the `org.opencontainers.image.created` annotation: `created`)."""
     layer = writer.add_blob(document, artifact_type)
     config = writer.add_blob(b"{}", EMPTY_CONFIG)
     subject = {k: image[k] for k in ("mediaType", "digest", "size")}
-    return writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
-                                "config": config, "layers": [layer], "subject": subject})
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+                "config": config, "layers": [layer], "subject": subject}
+    if created:
+        manifest["annotations"] = {"org.opencontainers.image.created": created}
+    return writer.add_manifest(manifest)
