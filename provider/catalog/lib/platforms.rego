@@ -55,8 +55,8 @@ parsed(spec) := {"os": parts[0], "arch": a[0], "variant": a[1], "exact": count(p
   parts := split(spec, "/")
   count(parts) >= 2
   count(parts) <= 3
-  parts[0] != ""
-  parts[1] != ""
+  # containerd's specifier characters (platforms.go, specifierRe)
+  count([part | part := parts[_]; not regex.match(`^[A-Za-z0-9_.-]+$`, part)]) == 0
   a := normalized_arch(parts[1], variant_of(parts))
 }
 
