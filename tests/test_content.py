@@ -16,13 +16,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from provider.config import ConfigError, build_config
 from provider.content import kinds, sbom, vex, vulns
 from provider.content.limits import MAX_FINDINGS, ContentError
+from provider.content.referrers import signature_time
 from provider.content.summary import VexSource, content_facts, vulnerability_summary
 from provider.devkit import content, cosign, notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
 from provider.facts import facts_schema
 from provider.stores.selection import MAX_CONTENT_REFERRERS
-from provider.verifiers.base import AttestationResult
+from provider.verifiers.base import ArtifactTime, AttestationResult, SignatureResult, TlogEntry
 from provider.verifiers.dsse import pae
 from tests.helpers import VECTORS, facts_for, write_yaml
 
@@ -482,3 +483,37 @@ def test_content_referrers_are_bounded_and_never_count_as_signatures(tmp_path: P
     facts = world.facts(maxSignatures=1)
     assert len(facts["content"]["vulnerabilityReports"]) == MAX_CONTENT_REFERRERS
     assert facts["verified"] is True and "signatureLimit" not in facts
+
+
+# --- when a document without a time of its own was made ------------------------------------------------------
+
+@pytest.mark.parametrize(("signature", "created", "expected"), [
+    # An RFC 3161 timestamp over the signature (notation-go: authenticTimestamp) is authenticated and wins.
+    (SignatureResult("notation", "a", "x", True, signed_at="2026-01-01T00:00:00Z", timestamp="2026-01-01T00:00:05Z"),
+     "2025-01-01T00:00:00Z", ArtifactTime("2026-01-01T00:00:05Z", "timestamp", True)),
+    # A Rekor integrated time (cosign: the SET over the entry) is authenticated.
+    (SignatureResult("cosign", "a", "x", True, signed_at="2026-01-02T00:00:00Z",
+                     tlog=TlogEntry(1, "2026-01-02T00:00:00Z")),
+     "2025-01-01T00:00:00Z", ArtifactTime("2026-01-02T00:00:00Z", "tlog", True)),
+    # notation's signingTime is what the signer says.
+    (SignatureResult("notation", "a", "x", True, signed_at="2026-01-03T00:00:00Z"), "2025-01-01T00:00:00Z",
+     ArtifactTime("2026-01-03T00:00:00Z", "signingTime", False)),
+    # Else the referrer manifest's org.opencontainers.image.created (what Ratify reads).
+    (SignatureResult("cosign", "a", "x", True), "2025-01-01T00:00:00Z",
+     ArtifactTime("2025-01-01T00:00:00Z", "annotation", False)),
+    (SignatureResult("cosign", "a", "x", True), "yesterday", None),
+    (SignatureResult("cosign", "a", "x", True), None, None),
+])
+def test_a_referrers_time_comes_from_its_signature_first(signature: SignatureResult, created: object,
+                                                         expected: ArtifactTime | None) -> None:
+    assert signature_time(signature, created) == expected
+
+
+def test_a_documents_own_time_is_kept_and_an_authenticated_one_is_added() -> None:
+    signed = AttestationResult(kinds.VULN_PREDICATE, "scanner", True, "", "sha256:" + "a" * 64, None,
+                               trivy_vuln_predicate(), signed_time=ArtifactTime("2026-01-01T00:00:00Z", "tlog", True))
+    (entry,) = content_facts([signed], SCANNER, "LOW")["vulnerabilityReports"]
+    assert (entry["producedAt"], entry["producedAtSource"], entry["producedAtAuthenticated"]) == (
+        SCANNED, "document", False)
+    assert entry["authenticatedAt"] == "2026-01-01T00:00:00Z"
+
