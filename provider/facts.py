@@ -68,7 +68,7 @@ def _platform_json(platform: Platform, checks: Mapping[str, PlatformCheck]) -> d
                     auditLevelAuthorities=list(check.audit_level), content=dict(check.content or empty_content()))
     elif is_platform(platform):
         data.update(verified=False, authorities=[], auditLevelAuthorities=[], content=empty_content(),
-                    reason=f"not checked: over the limit of {MAX_PLATFORMS} platforms per index")
+                    contentChecked=False, reason=f"not checked: over the limit of {MAX_PLATFORMS} platforms per index")
     return data
 
 

@@ -186,6 +186,20 @@ def test_a_platform_manifests_own_report_is_checked(scene: Scene) -> None:
     assert scene.denied("K8sImageContent", {**parameters, "platforms": ["linux/amd64"]}, "multi") == []
 
 
+def test_a_platform_over_the_per_index_limit_has_unknown_content(scene: Scene) -> None:
+    # provider.facts.MAX_PLATFORMS platform manifests are looked at; the content of the next is unknown.
+    entries: list[tuple[bytes, dict[str, str] | None, bool]] = [
+        (f"platform {n}".encode(), {"os": "linux", "architecture": "amd64", "variant": f"v{n}"}, True)
+        for n in range(17)]
+    _, digests = index_of(scene, "wide", entries)
+    last = next(p for p in scene.facts("wide")["platforms"] if p["digest"] == digests[-1])
+    assert last["contentChecked"] is False
+    assert scene.denied("K8sImageContent", {}, "wide") == [
+        f"image {HOST}/wide:v1 platform linux/amd64/v16 ({digests[-1]}) content could not be checked: not "
+        "checked: over the limit of 16 platforms per index"]
+    assert scene.denied("K8sImageContent", {"platforms": ["linux/amd64/v1"]}, "wide") == []
+
+
 # --- 33.4: counts, not only the listed ids --------------------------------------------------------------------
 
 def attested(scene: Scene, repository: str, predicates: list[tuple[Any, str, Any]]) -> None:

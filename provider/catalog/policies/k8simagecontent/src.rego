@@ -219,14 +219,24 @@ cut_note(report) := sprintf("ids are listed down to %v, %v more omitted", [objec
 
 # --- the problems ----------------------------------------------------------------------------------------
 
-problems(facts) := (bad_parameters | {sprintf("%v%v", [label, m]) |
+problems(facts) := ((bad_parameters | unchecked(facts)) | scoped_problems(facts)) | presence_scoped_problems(facts)
+
+scoped_problems(facts) := {sprintf("%v%v", [label, m]) |
   scope := scopes(facts)[_]
   label := scope[0]
   m := content_problems(scope[1])[_]
-}) | {sprintf("%v%v", [label, m]) |
+}
+
+presence_scoped_problems(facts) := {sprintf("%v%v", [label, m]) |
   scope := presence_scopes(facts)[_]
   label := scope[0]
   m := presence_problems(scope[1])[_]
+}
+
+# A named platform the provider did not look at (over its per-index limit) has unknown content: deny.
+unchecked(facts) := {sprintf("platform %v (%v) content could not be checked: %v", [platforms.name(p), p.digest, object.get(p, "reason", "")]) |
+  p := named_platforms(facts)[_]
+  object.get(p, "contentChecked", true) == false
 }
 
 content_problems(c) := ((over_limit(c) | unlisted_over_limit(c)) | (denied(c) | undecidable_denylist(c))) | licences(c)
