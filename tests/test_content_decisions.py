@@ -300,6 +300,24 @@ def test_vex_counts_only_from_an_accepted_authority(scene: Scene) -> None:
     assert scene.denied("K8sImageContent", {**parameters, "vexAuthorities": ["security"]}, "vexed") == []
 
 
+def test_vex_suppressions_cut_by_the_bound_cannot_be_counted_again(scene: Scene) -> None:
+    writer, image = scene.image("many-vexed")
+    product = f"pkg:oci/many-vexed@{image['digest'].replace(':', '%3A')}"
+    ids = [f"CVE-2024-{n:04d}" for n in range(201)]
+    content.attest(writer, image["digest"], [
+        (scene.scanner, kinds.VULN_PREDICATE, report([(i, "CRITICAL", "") for i in ids])),
+        (scene.security, kinds.OPENVEX_PREDICATES[1], content.openvex(ids, "a team", TODAY, product))])
+    (entry,) = scene.facts("many-vexed")["content"]["vulnerabilityReports"]
+    assert entry["suppressedOmitted"] == 1 and sum(entry["counts"]["unfixable"].values()) == 0
+    denied = scene.denied("K8sImageContent", {"vulnerabilityReportAuthorities": ["scanner"],
+                                              "maximumSeverity": "HIGH"}, "many-vexed")
+    assert len(denied) == 201  # the 200 listed, counted again, and the cut
+    assert any(f"cannot be checked: report {entry['artifact']} lists only the first 200 findings VEX took out"
+               in message for message in denied)
+    assert scene.denied("K8sImageContent", {"vexAuthorities": ["security"], "maximumSeverity": "HIGH"},
+                        "many-vexed") == []
+
+
 def test_vex_about_another_image_suppresses_nothing(scene: Scene) -> None:
     writer, image = scene.image("other-product")
     content.attest(writer, image["digest"], [

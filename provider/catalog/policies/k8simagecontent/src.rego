@@ -239,7 +239,18 @@ unchecked(facts) := {sprintf("platform %v (%v) content could not be checked: %v"
   object.get(p, "contentChecked", true) == false
 }
 
-content_problems(c) := ((over_limit(c) | unlisted_over_limit(c)) | (denied(c) | undecidable_denylist(c))) | licences(c)
+content_problems(c) := (((over_limit(c) | unlisted_over_limit(c)) | (denied(c) | undecidable_denylist(c))) | licences(c)) | vex_cut(c)
+
+# The bound cut the list of findings VEX took out, and a VEX document here is not accepted: the findings it
+# may have taken out are neither counted nor listed.
+vex_cut(c) := {msg |
+  report := reports(c)[_]
+  object.get(report, "suppressedOmitted", 0) > 0
+  doc := object.get(c, "vex", [])[_]
+  doc.trusted
+  not accepted(doc, vex_authorities)
+  msg := sprintf("cannot be checked: report %v lists only the first %v findings VEX took out, and VEX %v is not from an accepted authority", [report.artifact, count(report.suppressed), doc.artifact])
+}
 
 presence_problems(cs) := (missing_report(cs) | stale(cs)) | missing_sbom(cs)
 
