@@ -4,6 +4,7 @@ import future.keywords.in
 
 import data.lib.sigwarden.images
 import data.lib.sigwarden.platforms
+import data.lib.sigwarden.completeness
 import data.lib.sigwarden.vouching
 
 default allow_on_error := false
@@ -149,10 +150,6 @@ fix_word(v) := "fixable" {
   v.fixable
 } else = "no fix"
 
-kind_of(v) := "fixable" {
-  v.fixable
-} else = "unfixable"
-
 # (parameter, applies to fixable?, applies to unfixable?)
 limits[["maximumSeverity", true, true]] {
   input.parameters.maximumSeverity != ""
@@ -190,26 +187,13 @@ vex_honoured(finding, c) {
 unhonoured(report, c) := [s | s := object.get(report, "suppressed", [])[_]; not vex_honoured(s, c)]
 
 # The findings a constraint sees by id: the listed ones and those a VEX it does not accept took out.
-findings(report, c) := array.concat(object.get(report, "vulnerabilities", []), unhonoured(report, c))
+findings(report, c) := completeness.findings(report, unhonoured(report, c))
 
-# Every finding of a severity, by count: the report's counts (all severities, UNKNOWN too, listed or not)
-# and the unhonoured VEX suppressions.
-counted(report, c, kind, severity) := object.get(report, ["counts", kind, severity], 0) + count([s |
-  s := unhonoured(report, c)[_]
-  kind_of(s) == kind
-  s.severity == severity
-])
-
-listed_count(report, c, kind, severity) := count([v | v := findings(report, c)[_]; kind_of(v) == kind; v.severity == severity])
-
-total(report, c) := sum([counted(report, c, kind, severity) | kind := ["fixable", "unfixable"][_]; severity := object.keys(rank)[_]])
-
-# The ids cannot all be read: the floor (verification.vulnerabilityFloor) or the 200-id bound cut the list,
-# or the bound cut the VEX suppressions and one of them might not be honoured.
 incomplete(report, c) {
-  total(report, c) > count(findings(report, c))
+  completeness.incomplete(report, unhonoured(report, c))
 }
 
+# The bound cut the VEX suppressions and one of them might not be honoured.
 incomplete(report, c) {
   object.get(report, "suppressedOmitted", 0) > 0
   count(unhonoured(report, c)) > 0
@@ -307,7 +291,7 @@ unlisted_over_limit(c) := {msg |
   level := input.parameters[name]
   kind := kinds(fixable_too, unfixable_too)[_]
   rank[severity] > threshold(level)
-  n := counted(report, c, kind, severity) - listed_count(report, c, kind, severity)
+  n := completeness.unlisted(report, unhonoured(report, c), kind, severity)
   n > 0
   msg := sprintf("has %v %v %v vulnerabilities over %v %v that the report does not list by id (%v), so allowlistCVEs cannot be checked for them (report %v by %v)", [n, severity, kind, name, level, cut_note(report), report.artifact, concat(", ", report.authorities)])
 }
@@ -319,15 +303,13 @@ denied(c) := {msg |
   msg := sprintf("has denylisted %v (%v, %v) (report %v by %v)", [listed, v.id, v.severity, report.artifact, concat(", ", report.authorities)])
 }
 
-known_ids(report) := {id | v := object.get(report, "vulnerabilities", [])[_]; id := array.concat([v.id], object.get(v, "aliases", []))[_]} | {s.id | s := object.get(report, "suppressed", [])[_]}
-
 # A denylisted id the report does not list may still be among the findings it only counts.
 undecidable_denylist(c) := {msg |
   report := reports(c)[_]
   incomplete(report, c)
-  unseen := [id | id := input.parameters.denylistCVEs[_]; not known_ids(report)[id]]
+  unseen := [id | id := input.parameters.denylistCVEs[_]; not completeness.known_ids(report)[id]]
   count(unseen) > 0
-  msg := sprintf("cannot be checked against denylistCVEs: the report lists %v of its %v vulnerabilities by id (%v), so %v may be among the rest (report %v by %v)", [count(findings(report, c)), total(report, c), cut_note(report), concat(", ", unseen), report.artifact, concat(", ", report.authorities)])
+  msg := sprintf("cannot be checked against denylistCVEs: the report lists %v of its %v vulnerabilities by id (%v), so %v may be among the rest (report %v by %v)", [count(findings(report, c)), completeness.total(report, unhonoured(report, c)), cut_note(report), concat(", ", unseen), report.artifact, concat(", ", report.authorities)])
 }
 
 # The time the age rule reads: an authenticated one (RFC 3161 timestamp or Rekor) when the constraint
@@ -382,7 +364,7 @@ licences(c) := {msg |
   msg := sprintf("contains disallowed licence %v (SBOM %v by %v)", [licence, sbom.artifact, concat(", ", sbom.authorities)])
 } | {msg |
   sbom := sboms(c)[_]
-  sbom.licensesTruncated
+  completeness.licences_cut(sbom)
   count(disallowed) > 0
   msg := sprintf("cannot be checked against disallowedLicenses: SBOM %v lists only its first %v licences and a disallowed one may be among the rest (by %v)", [sbom.artifact, count(sbom.licenses), concat(", ", sbom.authorities)])
 }
