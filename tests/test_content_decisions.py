@@ -32,6 +32,7 @@ NOW = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
 TODAY = NOW.isoformat().replace("+00:00", "Z")
 TRUSTED = notation.identity_with_intermediate("ec-256")  # the root the audited authority trusts
 STRANGER = notation.identity_with_intermediate("ec-256")  # same subject, a root nobody trusts
+SARIF = (Path(__file__).parent / "vectors" / "content" / "trivy-alpine-310.sarif.json").read_bytes()
 
 
 class Scene:
@@ -285,6 +286,19 @@ def test_an_audit_level_signature_does_not_vouch_for_a_platform(scene: Scene) ->
     assert scene.denied("K8sSignedImages", {**parameters, "acceptAuditLevel": True}, "audited") == []
 
 
+def test_a_report_signed_only_at_the_audit_level_does_not_count(scene: Scene) -> None:
+    writer, image = scene.image("audited-report")
+    sarif = content.attach_referrer(writer, image, SARIF)
+    notation.attach(writer, sarif, notation.sign(notation.target_of(sarif), STRANGER))
+    (entry,) = scene.facts("audited-report")["content"]["vulnerabilityReports"]
+    assert entry["trusted"] is True and entry["auditLevelAuthorities"] == ["audited"]
+    assert scene.denied("K8sImageContent", {"requireVulnerabilityReport": True}, "audited-report") == [
+        f"image {HOST}/audited-report:v1 has no signed vulnerability report (found: {sarif['digest']} signed by "
+        "audited only at the notation audit level (authenticity failed); set acceptAuditLevel to accept)"]
+    assert scene.denied("K8sImageContent", {"requireVulnerabilityReport": True, "acceptAuditLevel": True},
+                        "audited-report") == []
+
+
 def test_vex_counts_only_from_an_accepted_authority(scene: Scene) -> None:
     writer, image = scene.image("vexed")
     product = f"pkg:oci/vexed@{image['digest'].replace(':', '%3A')}"
@@ -329,8 +343,6 @@ def test_vex_about_another_image_suppresses_nothing(scene: Scene) -> None:
 
 
 # --- 25.10: report times from signatures ------------------------------------------------------------------------
-
-SARIF = (Path(__file__).parent / "vectors" / "content" / "trivy-alpine-310.sarif.json").read_bytes()
 
 
 def test_a_sarif_report_is_dated_by_its_notation_signing_time(scene: Scene) -> None:

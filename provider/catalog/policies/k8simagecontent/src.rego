@@ -90,13 +90,13 @@ entry_note(e, allowed) := sprintf("%v %v", [e.artifact, e.reason]) {
 entry_note(e, allowed) := sprintf("%v signed by %v only at the notation audit level (authenticity failed); set acceptAuditLevel to accept", [e.artifact, concat(", ", e.authorities)]) {
   e.trusted
   not accepted(e, allowed)
-  count(vouching.content_authorities(e, true) & allowed) > 0
+  vouching.vouched_by_any(vouching.content_authorities(e, true), allowed)
 }
 
 entry_note(e, allowed) := sprintf("%v signed by %v, not an accepted authority", [e.artifact, concat(", ", e.authorities)]) {
   e.trusted
   not accepted(e, allowed)
-  not count(vouching.content_authorities(e, true) & allowed) > 0
+  not vouching.vouched_by_any(vouching.content_authorities(e, true), allowed)
 }
 
 # --- what is checked: the image, and for an index every platform manifest the constraint names --------
