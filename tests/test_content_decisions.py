@@ -391,3 +391,40 @@ def test_a_sarif_report_falls_back_to_the_manifests_created_annotation(scene: Sc
     assert scene.denied("K8sImageContent", {"maximumReportAge": "168h"}, "sarif-created") == [
         f"image {HOST}/sarif-created:v1 has a stale vulnerability report: the newest signed one was made "
         "2020-01-01T00:00:00Z, over maximumReportAge 168h"]
+
+
+def test_an_attested_report_keeps_its_own_time_and_gains_its_rekor_time(scene: Scene) -> None:
+    # A cosign vuln attestation says when the scan finished; its Rekor entry says when it was signed, and only
+    # the latter is authenticated (cosign verify-attestation checks the SET over the entry).
+    writer, image = scene.image("attested-rekor")
+    envelope = cosign.attestation_envelope(scene.scanner, image["digest"], kinds.VULN_PREDICATE,
+                                           report([], "2020-01-01T00:00:00Z"))
+    logged = int((NOW - datetime.timedelta(hours=1)).timestamp())
+    bundle = rekor.entry_bundle(scene.log, rekor.intoto_body(envelope, cosign.public_pem(scene.scanner)), logged)
+    cosign.attach_attestations(writer, image["digest"], [envelope], [{"dev.sigstore.cosign/bundle": bundle}])
+    (entry,) = scene.facts("attested-rekor")["content"]["vulnerabilityReports"]
+    when = datetime.datetime.fromtimestamp(logged, datetime.UTC).isoformat().replace("+00:00", "Z")
+    assert (entry["producedAt"], entry["producedAtSource"], entry["authenticatedAt"]) == (
+        "2020-01-01T00:00:00Z", "document", when)
+    stale = [f"image {HOST}/attested-rekor:v1 has a stale vulnerability report: the newest signed one was made "
+             "2020-01-01T00:00:00Z, over maximumReportAge 168h"]
+    assert scene.denied("K8sImageContent", {"maximumReportAge": "168h"}, "attested-rekor") == stale
+    # Signed an hour ago, but the scan it carries is as old as it says.
+    assert scene.denied("K8sImageContent", {"maximumReportAge": "168h", "requireAuthenticatedReportTime": True},
+                        "attested-rekor") == stale
+
+
+def test_an_authenticated_time_bounds_a_fresh_looking_report(scene: Scene) -> None:
+    # The document says today, its Rekor entry says two weeks ago: the report existed two weeks ago.
+    writer, image = scene.image("backdated")
+    envelope = cosign.attestation_envelope(scene.scanner, image["digest"], kinds.VULN_PREDICATE, report([]))
+    logged = int((NOW - datetime.timedelta(days=14)).timestamp())
+    bundle = rekor.entry_bundle(scene.log, rekor.intoto_body(envelope, cosign.public_pem(scene.scanner)), logged)
+    cosign.attach_attestations(writer, image["digest"], [envelope], [{"dev.sigstore.cosign/bundle": bundle}])
+    when = datetime.datetime.fromtimestamp(logged, datetime.UTC).isoformat().replace("+00:00", "Z")
+    assert scene.denied("K8sImageContent", {"maximumReportAge": "168h"}, "backdated") == []
+    assert scene.denied("K8sImageContent", {"maximumReportAge": "168h", "requireAuthenticatedReportTime": True},
+                        "backdated") == [
+        f"image {HOST}/backdated:v1 has a stale vulnerability report: the newest signed one was made {when}, over "
+        "maximumReportAge 168h"]
+

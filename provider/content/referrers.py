@@ -16,7 +16,7 @@ from datetime import datetime
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
 from provider.stores.selection import artifact_type
-from provider.verifiers.base import ArtifactTime, AttestationResult, SignatureResult
+from provider.verifiers.base import ArtifactTime, AttestationResult, SignatureResult, authenticated_time
 from provider.verifiers.limits import load_json
 
 CREATED = "org.opencontainers.image.created"
@@ -68,10 +68,9 @@ def signature_time(signature: SignatureResult, created: object) -> ArtifactTime 
     an RFC 3161 timestamp or a Rekor integrated time over its signature (authenticated), else the notation
     signing time (asserted by the signer), else the referrer manifest's `org.opencontainers.image.created`
     annotation (what Ratify reads)."""
-    if signature.timestamp:
-        return ArtifactTime(signature.timestamp, "timestamp", True)
-    if signature.tlog and signature.tlog.integrated_time:
-        return ArtifactTime(signature.tlog.integrated_time, "tlog", True)
+    authenticated = authenticated_time(signature.tlog, signature.timestamp)
+    if authenticated is not None:
+        return authenticated
     if signature.format == "notation" and signature.signed_at:
         return ArtifactTime(signature.signed_at, "signingTime", False)
     if isinstance(created, str) and _is_rfc3339(created):

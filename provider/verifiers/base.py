@@ -60,6 +60,15 @@ class ArtifactTime:
     authenticated: bool
 
 
+def authenticated_time(tlog: TlogEntry | None, timestamp: str | None) -> ArtifactTime | None:
+    """The time a timestamp authority (RFC 3161, first) or Rekor (integrated time) vouches a signature existed."""
+    if timestamp:
+        return ArtifactTime(timestamp, "timestamp", True)
+    if tlog and tlog.integrated_time:
+        return ArtifactTime(tlog.integrated_time, "tlog", True)
+    return None
+
+
 @dataclass(frozen=True)
 class AttestationResult:
     predicate_type: str

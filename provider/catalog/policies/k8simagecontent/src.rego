@@ -312,11 +312,16 @@ undecidable_denylist(c) := {msg |
   msg := sprintf("cannot be checked against denylistCVEs: the report lists %v of its %v vulnerabilities by id (%v), so %v may be among the rest (report %v by %v)", [count(findings(report, c)), completeness.total(report, unhonoured(report, c)), cut_note(report), concat(", ", unseen), report.artifact, concat(", ", report.authorities)])
 }
 
-# The time the age rule reads: an authenticated one (RFC 3161 timestamp or Rekor) when the constraint
-# requires it, else when the report (or, for one that does not say, its signature or manifest) says it was made.
-report_time(r) := object.get(r, "authenticatedAt", "") {
-  input.parameters.requireAuthenticatedReportTime
-} else := object.get(r, "producedAt", "")
+# The time the age rule reads: when the report (or, for one that does not say, its signature or manifest)
+# says it was made; when the constraint requires an authenticated one (RFC 3161 timestamp or Rekor), that
+# time, or the report's own when it is earlier (a scan signed long after it ran is as old as the scan).
+report_time(r) := object.get(r, "producedAt", "") {
+  not input.parameters.requireAuthenticatedReportTime
+} else := r.producedAt {
+  object.get(r, "authenticatedAt", "") != ""
+  object.get(r, "producedAtSource", "") == "document"
+  time.parse_rfc3339_ns(r.producedAt) < time.parse_rfc3339_ns(r.authenticatedAt)
+} else := object.get(r, "authenticatedAt", "")
 
 report_times(cs) := [t | r := all_reports(cs)[_]; report_time(r) != ""; t := time.parse_rfc3339_ns(report_time(r))]
 
