@@ -2,9 +2,9 @@ package k8simagecontent
 
 import future.keywords.in
 
+import data.lib.sigwarden.completeness
 import data.lib.sigwarden.images
 import data.lib.sigwarden.platforms
-import data.lib.sigwarden.completeness
 import data.lib.sigwarden.vouching
 
 default allow_on_error := false
