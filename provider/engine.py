@@ -430,11 +430,7 @@ class Engine:
     def _verify_image(self, image: ResolvedImage, store: Store, deadline: float) -> _Result:
         in_scope = [a for a in self.config.authorities if a.covers(image.reference.name)]
         checked = self._check(image, store, in_scope, deadline)
-        referrers = [result for artifact in content_referrers(checked.discovered)
-                     for result in check_referrer(image, artifact, store, self._referrer_signatures(
-                         store, in_scope, deadline), deadline)]
-        content = content_facts([*checked.attestations, *referrers], {a.name: a.purposes for a in in_scope},
-                                self.config.verification.vulnerability_floor)
+        content = self._content(image, checked, store, in_scope, deadline)
         platforms = self._platform_checks(image, store, in_scope, deadline) if image.is_index else {}
         facts = build_facts(image, checked.signatures, checked.attestations, checked.selection.found,
                             len(in_scope), omitted=checked.selection.omitted, max_signatures=checked.selection.limit,
@@ -448,6 +444,15 @@ class Engine:
             self._remember(key, result)
         self._publish(key, result)
         return result
+
+    def _content(self, image: ResolvedImage, checked: _Checked, store: Store, in_scope: Sequence[Authority],
+                 deadline: float) -> dict[str, list[dict[str, Any]]]:
+        """The content facts of one manifest: its attestations and its signed content referrers."""
+        referrers = [result for artifact in content_referrers(checked.discovered)
+                     for result in check_referrer(image, artifact, store, self._referrer_signatures(
+                         store, in_scope, deadline), deadline)]
+        return content_facts([*checked.attestations, *referrers], {a.name: a.purposes for a in in_scope},
+                             self.config.verification.vulnerability_floor, image.digest)
 
     def _referrer_signatures(self, store: Store, in_scope: Sequence[Authority],
                              deadline: float) -> Callable[[ResolvedImage], Sequence[SignatureResult]]:
@@ -492,7 +497,9 @@ class Engine:
             except ItemError as exc:
                 return PlatformCheck(False, (), f"platform manifest: {exc}")
             checked = self._check(image, store, in_scope, deadline)
-            return platform_check(image, checked.signatures, checked.selection.found, len(in_scope))
+            # A node runs this manifest, not the index: its own reports and SBOMs are its content.
+            content = self._content(image, checked, store, in_scope, deadline)
+            return platform_check(image, checked.signatures, checked.selection.found, len(in_scope), content)
 
         digests = [p.digest for p in platforms]
         checks.update(zip(digests, self._platforms.map(check, digests), strict=True))

@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 from provider.stores.base import Platform, ResolvedImage
+from provider.stores.platforms import normalized_platform
 from provider.verifiers.base import AttestationResult, SignatureResult
 
 MAX_REASONS_IN_SUMMARY = 3
@@ -22,11 +23,17 @@ MAX_PLATFORMS = 16  # platform manifests of an index whose signatures are checke
 
 @dataclass(frozen=True)
 class PlatformCheck:
-    """Whether one platform manifest of an index carries a verified signature of its own."""
+    """One platform manifest of an index: whether a signature of its own verified, and its own content."""
 
     verified: bool
     authorities: tuple[str, ...]
     reason: str
+    audit_level: tuple[str, ...] = ()
+    content: Mapping[str, Any] | None = None
+
+
+def empty_content() -> dict[str, list[Any]]:
+    return {"vulnerabilityReports": [], "sboms": [], "vex": []}
 
 
 def is_platform(platform: Platform) -> bool:
@@ -34,22 +41,34 @@ def is_platform(platform: Platform) -> bool:
     return not (platform.os == "unknown" and platform.architecture == "unknown")
 
 
+def audit_level_authorities(signatures: Sequence[SignatureResult]) -> tuple[str, ...]:
+    """Authorities whose every verified signature passed only because notation's `audit` level logs a
+    failed authenticity check: they vouch only where a constraint accepts the audit level."""
+    verified = {s.authority for s in signatures if s.verified}
+    authentic = {s.authority for s in signatures if s.verified and s.checks.get("authenticity") != "logged"}
+    return tuple(sorted(verified - authentic))
+
+
 def platform_check(image: ResolvedImage, signatures: Sequence[SignatureResult], artifact_count: int,
-                   authorities_in_scope: int) -> PlatformCheck:
+                   authorities_in_scope: int, content: Mapping[str, Any] | None = None) -> PlatformCheck:
     by = tuple(sorted({s.authority for s in signatures if s.verified}))
     reason = "" if by else unverified_reason(image, signatures, artifact_count, authorities_in_scope)
-    return PlatformCheck(bool(by), by, reason)
+    return PlatformCheck(bool(by), by, reason, audit_level_authorities(signatures), content)
 
 
 def _platform_json(platform: Platform, checks: Mapping[str, PlatformCheck]) -> dict[str, Any]:
     data: dict[str, Any] = {"digest": platform.digest, "os": platform.os, "architecture": platform.architecture,
-                            "variant": platform.variant, "attestationManifest": not is_platform(platform)}
+                            "variant": platform.variant,
+                            "platform": normalized_platform(platform.os, platform.architecture, platform.variant),
+                            "platformSpecified": platform.specified,
+                            "attestationManifest": not is_platform(platform)}
     check = checks.get(platform.digest)
     if check is not None:
-        data.update(verified=check.verified, authorities=list(check.authorities), reason=check.reason)
+        data.update(verified=check.verified, authorities=list(check.authorities), reason=check.reason,
+                    auditLevelAuthorities=list(check.audit_level), content=dict(check.content or empty_content()))
     elif is_platform(platform):
-        data.update(verified=False, authorities=[],
-                    reason=f"not checked: over the limit of {MAX_PLATFORMS} platforms per index")
+        data.update(verified=False, authorities=[], auditLevelAuthorities=[], content=empty_content(),
+                    contentChecked=False, reason=f"not checked: over the limit of {MAX_PLATFORMS} platforms per index")
     return data
 
 
@@ -144,10 +163,11 @@ def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
         "isSuccess": verified,
         "reason": reason,
         "authorities": verified_by,
+        "auditLevelAuthorities": list(audit_level_authorities(signatures)),
         "signatures": [_signature_json(s) for s in signatures],
         "attestations": [_attestation_json(a) for a in attestations],
         "verifierReports": [_verifier_report(image, s) for s in signatures],
-        "content": dict(content or {"vulnerabilityReports": [], "sboms": [], "vex": []}),
+        "content": dict(content or empty_content()),
         "checkedAt": rfc3339(),
         **limit,
     }

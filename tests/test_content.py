@@ -16,13 +16,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from provider.config import ConfigError, build_config
 from provider.content import kinds, sbom, vex, vulns
 from provider.content.limits import MAX_FINDINGS, ContentError
-from provider.content.summary import content_facts, vulnerability_summary
+from provider.content.referrers import signature_time
+from provider.content.summary import VexSource, content_facts, vulnerability_summary
 from provider.devkit import content, cosign, notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
 from provider.facts import facts_schema
 from provider.stores.selection import MAX_CONTENT_REFERRERS
-from provider.verifiers.base import AttestationResult
+from provider.verifiers.base import ArtifactTime, AttestationResult, SignatureResult, TlogEntry
 from provider.verifiers.dsse import pae
 from tests.helpers import VECTORS, facts_for, write_yaml
 
@@ -39,10 +40,13 @@ def trivy_vuln_predicate() -> dict[str, Any]:
     return content.vuln_predicate(vector("trivy-alpine-310.json"), SCANNED)
 
 
-def vex_for(ident: str) -> dict[str, Any]:
-    """Trivy's OpenVEX fixture, its statement pointed at a CVE of the alpine report."""
+def vex_for(ident: str, digest: str = "") -> dict[str, Any]:
+    """Trivy's OpenVEX fixture, its statement pointed at a CVE of the alpine report and, given a digest, at
+    that image as its product (an OCI purl, as vexctl writes it)."""
     document = vector("trivy-openvex.json")
     document["statements"][0]["vulnerability"] = {"name": ident}
+    if digest:
+        document["statements"][0]["products"] = [{"@id": f"pkg:oci/app@{digest.replace(':', '%3A')}"}]
     return document
 
 
@@ -98,10 +102,13 @@ def test_cyclonedx_and_spdx_sboms() -> None:
 def test_vex_not_affected_removes_a_cve_and_names_its_author() -> None:
     report = vulns.from_cosign_vuln(trivy_vuln_predicate())
     statements = vex.from_openvex(vex_for("CVE-2019-1551"))
-    summary = vulnerability_summary(report, [(s, "security") for s in statements], "LOW")
+    source = VexSource("sha256:" + "b" * 64, "security")
+    summary = vulnerability_summary(report, [(s, source) for s in statements], "LOW")
     assert [v["id"] for v in summary["vulnerabilities"]] == ["CVE-2019-1549"]
     assert summary["counts"]["fixable"]["MEDIUM"] == 1
-    assert summary["suppressed"] == [{"id": "CVE-2019-1551", "author": "Aqua Security", "authority": "security",
+    # Severity and fix stay with the suppressed finding: a constraint not accepting the VEX counts it again.
+    assert summary["suppressed"] == [{"id": "CVE-2019-1551", "severity": "MEDIUM", "fixable": True,
+                                      "author": "Aqua Security", "authority": "security", "vex": source.artifact,
                                       "justification": "vulnerable_code_not_in_execute_path"}]
 
 
@@ -117,7 +124,7 @@ def test_aliases_match_allow_and_vex_lists() -> None:
         vulns.Finding("CVE-2024-1", "CRITICAL", True)))
     statements = vex.from_openvex({"@context": "https://openvex.dev/ns/v0.2.0", "author": "a", "statements": [
         {"vulnerability": {"name": "GHSA-aaaa-bbbb-cccc"}, "status": "not_affected"}]})
-    summary = vulnerability_summary(report, [(s, "x") for s in statements], "LOW")
+    summary = vulnerability_summary(report, [(s, VexSource("sha256:" + "b" * 64, "x")) for s in statements], "LOW")
     assert summary["vulnerabilities"] == [] and summary["suppressed"][0]["id"] == "CVE-2024-1"
     merged = vulnerability_summary(report, [], "LOW")["vulnerabilities"]
     assert merged == [{"id": "CVE-2024-1", "severity": "CRITICAL", "fixable": True,
@@ -211,7 +218,7 @@ def test_signed_real_reports_become_facts(tmp_path: Path) -> None:
         (world.scanner, kinds.VULN_PREDICATE, trivy_vuln_predicate()),
         (world.scanner, kinds.CYCLONEDX_PREDICATE, vector("trivy-license-cyclonedx.json")),
         (world.scanner, kinds.SPDX_PREDICATE, vector("trivy-conda-spdx.json")),
-        (world.scanner, kinds.OPENVEX_PREDICATES[1], vex_for("CVE-2019-1551"))])
+        (world.scanner, kinds.OPENVEX_PREDICATES[1], vex_for("CVE-2019-1551", world.digest))])
     facts = world.facts()
     assert facts["verified"] is True and facts["authorities"] == ["release"]
     (report,) = facts["content"]["vulnerabilityReports"]
@@ -221,6 +228,40 @@ def test_signed_real_reports_become_facts(tmp_path: Path) -> None:
     assert sorted(s["format"] for s in facts["content"]["sboms"]) == ["CycloneDX 1.5", "SPDX-2.3"]
     assert all(s["trusted"] for s in facts["content"]["sboms"])
     assert facts["content"]["vex"][0]["statements"][0]["author"] == "Aqua Security"
+
+
+def test_vex_suppresses_only_for_the_products_it_names(tmp_path: Path) -> None:
+    # Trivy's fixture as written: its product is a Go module, not this image, so the finding stands.
+    world = World(tmp_path)
+    content.attest(world.writer, world.digest, [
+        (world.scanner, kinds.VULN_PREDICATE, trivy_vuln_predicate()),
+        (world.scanner, kinds.OPENVEX_PREDICATES[1], vex_for("CVE-2019-1551"))])
+    facts = world.facts()
+    (report,) = facts["content"]["vulnerabilityReports"]
+    assert [v["id"] for v in report["vulnerabilities"]] == ["CVE-2019-1549", "CVE-2019-1551"]
+    assert report["suppressed"] == []
+    assert facts["content"]["vex"][0]["trusted"] is True
+    assert facts["content"]["vex"][0]["statements"][0]["namesThisImage"] is False
+
+
+@pytest.mark.parametrize(("product", "names"), [
+    ("pkg:oci/app@sha256%3A{hex}?repository_url=registry.example/team/app", True),  # vexctl's OCI purl
+    ("registry.example/team/app@sha256:{hex}", True),
+    ("sha256:{hex}", True),
+    ("pkg:oci/app@sha256%3A{hex}0", False),  # a longer digest is another one
+    ("pkg:oci/app@sha256%3A" + "0" * 64, False),
+    ("pkg:oci/app", False),
+])
+def test_vex_product_names_a_digest(product: str, names: bool) -> None:
+    digest = "sha256:" + "ab" * 32
+    statement = vex.from_openvex({"@context": "https://openvex.dev/ns/v0.2.0", "author": "a", "statements": [
+        {"vulnerability": {"name": "CVE-1"}, "status": "not_affected",
+         "products": [{"@id": product.format(hex="ab" * 32)}]}]})[0]
+    assert statement.names(digest) is names
+    hashed = vex.from_openvex({"@context": "https://openvex.dev/ns/v0.2.0", "author": "a", "statements": [
+        {"vulnerability": "CVE-1", "status": "not_affected",
+         "products": [{"@id": "x", "hashes": {"sha-256": "ab" * 32}}]}]})[0]
+    assert hashed.names(digest)
 
 
 def test_no_report(tmp_path: Path) -> None:
@@ -442,3 +483,37 @@ def test_content_referrers_are_bounded_and_never_count_as_signatures(tmp_path: P
     facts = world.facts(maxSignatures=1)
     assert len(facts["content"]["vulnerabilityReports"]) == MAX_CONTENT_REFERRERS
     assert facts["verified"] is True and "signatureLimit" not in facts
+
+
+# --- when a document without a time of its own was made ------------------------------------------------------
+
+@pytest.mark.parametrize(("signature", "created", "expected"), [
+    # An RFC 3161 timestamp over the signature (notation-go: authenticTimestamp) is authenticated and wins.
+    (SignatureResult("notation", "a", "x", True, signed_at="2026-01-01T00:00:00Z", timestamp="2026-01-01T00:00:05Z"),
+     "2025-01-01T00:00:00Z", ArtifactTime("2026-01-01T00:00:05Z", "timestamp", True)),
+    # A Rekor integrated time (cosign: the SET over the entry) is authenticated.
+    (SignatureResult("cosign", "a", "x", True, signed_at="2026-01-02T00:00:00Z",
+                     tlog=TlogEntry(1, "2026-01-02T00:00:00Z")),
+     "2025-01-01T00:00:00Z", ArtifactTime("2026-01-02T00:00:00Z", "tlog", True)),
+    # notation's signingTime is what the signer says.
+    (SignatureResult("notation", "a", "x", True, signed_at="2026-01-03T00:00:00Z"), "2025-01-01T00:00:00Z",
+     ArtifactTime("2026-01-03T00:00:00Z", "signingTime", False)),
+    # Else the referrer manifest's org.opencontainers.image.created (what Ratify reads).
+    (SignatureResult("cosign", "a", "x", True), "2025-01-01T00:00:00Z",
+     ArtifactTime("2025-01-01T00:00:00Z", "annotation", False)),
+    (SignatureResult("cosign", "a", "x", True), "yesterday", None),
+    (SignatureResult("cosign", "a", "x", True), None, None),
+])
+def test_a_referrers_time_comes_from_its_signature_first(signature: SignatureResult, created: object,
+                                                         expected: ArtifactTime | None) -> None:
+    assert signature_time(signature, created) == expected
+
+
+def test_a_documents_own_time_is_kept_and_an_authenticated_one_is_added() -> None:
+    signed = AttestationResult(kinds.VULN_PREDICATE, "scanner", True, "", "sha256:" + "a" * 64, None,
+                               trivy_vuln_predicate(), signed_time=ArtifactTime("2026-01-01T00:00:00Z", "tlog", True))
+    (entry,) = content_facts([signed], SCANNER, "LOW")["vulnerabilityReports"]
+    assert (entry["producedAt"], entry["producedAtSource"], entry["producedAtAuthenticated"]) == (
+        SCANNED, "document", False)
+    assert entry["authenticatedAt"] == "2026-01-01T00:00:00Z"
+

@@ -9,13 +9,19 @@ content summary treats both the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
 from provider.stores.selection import artifact_type
-from provider.verifiers.base import AttestationResult, SignatureResult
+from provider.verifiers.base import ArtifactTime, AttestationResult, SignatureResult, authenticated_time
 from provider.verifiers.limits import load_json
+
+CREATED = "org.opencontainers.image.created"
+# A date-time with a zone, as Rego's time.parse_rfc3339_ns reads it.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 # Checks the signatures attached to a manifest (the referrer) and returns them, per authority.
 SignatureCheck = Callable[[ResolvedImage], Sequence[SignatureResult]]
@@ -51,6 +57,33 @@ def check_referrer(image: ResolvedImage, artifact: SignatureArtifact, store: Sto
         document = load_json(store.fetch_blob(image.reference, layers[0], deadline), kind)
     except (ArtifactError, ValueError) as exc:
         return failed(f"signed, but the document could not be read: {exc}")
+    created = manifest.get("annotations", {}).get(CREATED) if isinstance(manifest.get("annotations"), dict) else None
     return [AttestationResult(kind, s.authority, s.verified, s.reason, digest, None,
-                              document if s.verified else None) for s in checked]
+                              document if s.verified else None, s.checks.get("authenticity") == "logged",
+                              signature_time(s, created) if s.verified else None) for s in checked]
+
+
+def signature_time(signature: SignatureResult, created: object) -> ArtifactTime | None:
+    """When a signed referrer was made, for documents without a time of their own (Trivy's and Grype's SARIF):
+    an RFC 3161 timestamp or a Rekor integrated time over its signature (authenticated), else the notation
+    signing time (asserted by the signer), else the referrer manifest's `org.opencontainers.image.created`
+    annotation (what Ratify reads)."""
+    authenticated = authenticated_time(signature.tlog, signature.timestamp)
+    if authenticated is not None:
+        return authenticated
+    if signature.format == "notation" and signature.signed_at:
+        return ArtifactTime(signature.signed_at, "signingTime", False)
+    if isinstance(created, str) and _is_rfc3339(created):
+        return ArtifactTime(created, "annotation", False)
+    return None
+
+
+def _is_rfc3339(value: str) -> bool:
+    if not _RFC3339.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 

@@ -8,11 +8,12 @@ authority, is listed with the reason and no summary a policy could mistake for a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from provider.content import kinds, sbom, vex, vulns
 from provider.content.limits import MAX_LISTED_VULNERABILITIES, ContentError
-from provider.verifiers.base import AttestationResult
+from provider.verifiers.base import ArtifactTime, AttestationResult
 
 _RANK = {s: i for i, s in enumerate(vulns.SEVERITIES)}
 
@@ -38,22 +39,35 @@ def merge_findings(findings: Sequence[vulns.Finding]) -> list[vulns.Finding]:
     return list(merged.values())
 
 
-def vulnerability_summary(report: vulns.VulnerabilityReport, suppressions: Sequence[tuple[vex.Suppression, str]],
-                          floor: str) -> dict[str, Any]:
-    """Counts by severity (fixable and unfixable apart) and the ids at or over `floor`, after VEX."""
+@dataclass(frozen=True)
+class VexSource:
+    """A trusted VEX document: the artifact that carried it and the authority that signed it."""
+
+    artifact: str
+    authority: str
+
+
+def vulnerability_summary(report: vulns.VulnerabilityReport,
+                          suppressions: Sequence[tuple[vex.Suppression, VexSource]], floor: str) -> dict[str, Any]:
+    """Counts by severity (fixable and unfixable apart) and the ids at or over `floor`, after VEX.
+
+    Each suppressed finding keeps its severity, fix availability and the VEX artifact, so a constraint that
+    does not accept that VEX document's authority can count it again.
+    """
     findings = merge_findings(report.findings)
-    by_name: dict[str, tuple[vex.Suppression, str]] = {}
-    for suppression, authority in suppressions:
+    by_name: dict[str, tuple[vex.Suppression, VexSource]] = {}
+    for suppression, source in suppressions:
         for name in (suppression.id, *suppression.aliases):
-            by_name.setdefault(name, (suppression, authority))
+            by_name.setdefault(name, (suppression, source))
     kept, suppressed = [], []
     for finding in findings:
         match = next((by_name[n] for n in (finding.id, *finding.aliases) if n in by_name), None)
         if match is None:
             kept.append(finding)
         else:
-            statement, authority = match
-            suppressed.append({"id": finding.id, "author": statement.author, "authority": authority,
+            statement, source = match
+            suppressed.append({"id": finding.id, "severity": finding.severity, "fixable": finding.fixable,
+                               "author": statement.author, "authority": source.authority, "vex": source.artifact,
                                "justification": statement.justification})
     listed = sorted((f for f in kept if _RANK[f.severity] <= _RANK[floor]),
                     key=lambda f: (_RANK[f.severity], f.id))
@@ -64,6 +78,7 @@ def vulnerability_summary(report: vulns.VulnerabilityReport, suppressions: Seque
                             for f in listed[:MAX_LISTED_VULNERABILITIES]],
         "vulnerabilitiesOmitted": max(0, len(listed) - MAX_LISTED_VULNERABILITIES),
         "suppressed": suppressed[:MAX_LISTED_VULNERABILITIES],
+        "suppressedOmitted": max(0, len(suppressed) - MAX_LISTED_VULNERABILITIES),
     }
 
 
@@ -80,12 +95,13 @@ def _read(predicate_type: str, predicate: Any) -> vulns.VulnerabilityReport | sb
 
 
 def content_facts(attestations: Sequence[AttestationResult], purposes: Mapping[str, tuple[str, ...]],
-                  floor: str) -> dict[str, list[dict[str, Any]]]:
-    """`vulnerabilityReports`, `sboms` and `vex` for the facts.
+                  floor: str, digest: str = "") -> dict[str, list[dict[str, Any]]]:
+    """`vulnerabilityReports`, `sboms` and `vex` for the facts of the manifest `digest`.
 
     `attestations` are in-toto attestations and checked content referrers (provider.content.referrers: their
     type is the artifact type); `purposes` maps each authority in scope to its purposes. Results are grouped
-    per (artifact, type), as every authority in scope checks every one.
+    per (artifact, type), as every authority in scope checks every one. A VEX statement applies only when
+    one of its products names `digest`.
     """
     groups: dict[tuple[str, str], list[AttestationResult]] = {}
     for att in attestations:
@@ -97,9 +113,12 @@ def content_facts(attestations: Sequence[AttestationResult], purposes: Mapping[s
         purpose = kinds.purpose_of_predicate(predicate_type)
         vouched = [r for r in results if r.verified and purpose in purposes.get(r.authority, ())]
         source = "referrer" if predicate_type in kinds.ARTIFACT_PURPOSES else "attestation"
+        authentic = {r.authority for r in vouched if not r.audit_level}
         entry: dict[str, Any] = {"artifact": artifact, "source": source, "type": predicate_type,
                                  "trusted": False, "authorities": sorted({r.authority for r in vouched}),
-                                 "producedAt": "", "reason": ""}
+                                 "auditLevelAuthorities": sorted({r.authority for r in vouched} - authentic),
+                                 "producedAt": "", "producedAtSource": "", "producedAtAuthenticated": False,
+                                 "authenticatedAt": "", "reason": ""}
         if not vouched:
             entry["reason"] = _why_untrusted(results, purposes, purpose)
             out[purpose].append(entry)
@@ -113,20 +132,39 @@ def content_facts(attestations: Sequence[AttestationResult], purposes: Mapping[s
         entry["trusted"] = True
         parsed.append((entry, content))
         out[purpose].append(entry)
-    suppressions = [(s, entry["authorities"][0]) for entry, content in parsed if isinstance(content, tuple)
-                    for s in content]
+    suppressions = [(s, VexSource(entry["artifact"], entry["authorities"][0])) for entry, content in parsed
+                    if isinstance(content, tuple) for s in content if s.names(digest)]
     for entry, content in parsed:
+        vouchers = set(entry["authorities"])
+        signed = _signed_time([r for r in groups[(entry["artifact"], entry["type"])] if r.authority in vouchers])
         if isinstance(content, vulns.VulnerabilityReport):
             entry.update(vulnerability_summary(content, suppressions, floor))
-            entry["producedAt"] = content.scanned_at
+            _produced(entry, content.scanned_at, signed)
         elif isinstance(content, sbom.Sbom):
             entry.update(content.to_json())
-            entry["producedAt"] = content.created
+            _produced(entry, content.created, signed)
         else:
-            entry["statements"] = [{"id": s.id, "author": s.author, "justification": s.justification}
-                                   for s in content[:MAX_LISTED_VULNERABILITIES]]
+            entry["statements"] = [{"id": s.id, "author": s.author, "justification": s.justification,
+                                    "namesThisImage": s.names(digest)} for s in content[:MAX_LISTED_VULNERABILITIES]]
     return {"vulnerabilityReports": out[kinds.VULNERABILITY_REPORT], "sboms": out[kinds.SBOM],
             "vex": out[kinds.VEX]}
+
+
+def _signed_time(results: Sequence[AttestationResult]) -> ArtifactTime | None:
+    """The best time among the verified signatures of one document: an authenticated one first."""
+    times = [r.signed_time for r in results if r.verified and r.signed_time is not None]
+    return min(times, key=lambda t: not t.authenticated, default=None)
+
+
+def _produced(entry: dict[str, Any], own: str, signed: ArtifactTime | None) -> None:
+    """When the document was made: its own time when it says, else its signature's or manifest's."""
+    if own:
+        entry.update(producedAt=own, producedAtSource="document")
+    elif signed is not None:
+        entry.update(producedAt=signed.time, producedAtSource=signed.source,
+                     producedAtAuthenticated=signed.authenticated)
+    if signed is not None and signed.authenticated:
+        entry["authenticatedAt"] = signed.time
 
 
 def _why_untrusted(results: Sequence[AttestationResult], purposes: Mapping[str, tuple[str, ...]],

@@ -43,10 +43,11 @@ def cyclonedx(licenses: dict[str, str], created: str) -> dict[str, Any]:
                            for name, licence in licenses.items()]}
 
 
-def openvex(not_affected: list[str], author: str, created: str) -> dict[str, Any]:
+def openvex(not_affected: list[str], author: str, created: str, product: str) -> dict[str, Any]:
+    """OpenVEX `not_affected` statements about `product` (an OCI purl or a digest, as vexctl writes them)."""
     return {"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://sigwarden.test/vex/1", "author": author,
             "timestamp": created, "version": 1,
-            "statements": [{"vulnerability": {"name": ident}, "products": [{"@id": "image"}],
+            "statements": [{"vulnerability": {"name": ident}, "products": [{"@id": product}],
                             "status": "not_affected", "justification": "vulnerable_code_not_present"}
                            for ident in not_affected]}
 
@@ -63,10 +64,14 @@ def attest(writer: LayoutWriter, image_digest: str,
 
 
 def attach_referrer(writer: LayoutWriter, image: dict[str, Any], document: bytes,
-                    artifact_type: str = kinds.SARIF_ARTIFACT) -> dict[str, Any]:
-    """Attach a document to `image` (its descriptor) as an OCI referrer, the way `oras attach` does."""
+                    artifact_type: str = kinds.SARIF_ARTIFACT, created: str = "") -> dict[str, Any]:
+    """Attach a document to `image` (its descriptor) as an OCI referrer, the way `oras attach` does (which
+    writes the `org.opencontainers.image.created` annotation: `created`)."""
     layer = writer.add_blob(document, artifact_type)
     config = writer.add_blob(b"{}", EMPTY_CONFIG)
     subject = {k: image[k] for k in ("mediaType", "digest", "size")}
-    return writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
-                                "config": config, "layers": [layer], "subject": subject})
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+                "config": config, "layers": [layer], "subject": subject}
+    if created:
+        manifest["annotations"] = {"org.opencontainers.image.created": created}
+    return writer.add_manifest(manifest)

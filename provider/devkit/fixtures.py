@@ -114,7 +114,8 @@ def _content_images(layouts: Path, release: ec.EllipticCurvePrivateKey,
                            (scanner, kinds.CYCLONEDX_PREDICATE, copyleft)],
         CONTENT_VEX: [(scanner, kinds.VULN_PREDICATE, content.vuln_predicate(
             content.trivy_report([("CVE-2024-1111", "CRITICAL", "2.0")], now), now)),
-                      (scanner, kinds.OPENVEX_PREDICATES[1], content.openvex(["CVE-2024-1111"], "security team", now))],
+                      (scanner, kinds.OPENVEX_PREDICATES[1], lambda digest: content.openvex(
+                          ["CVE-2024-1111"], "security team", now, f"pkg:oci/vex@{digest.replace(':', '%3A')}"))],
         CONTENT_WRONG_PURPOSE: [(release, kinds.VULN_PREDICATE, clean)],
         CONTENT_STALE: [(scanner, kinds.VULN_PREDICATE, stale)],
         CONTENT_NO_REPORT: [], CONTENT_UNSIGNED: [],
@@ -123,8 +124,9 @@ def _content_images(layouts: Path, release: ec.EllipticCurvePrivateKey,
     for reference, statements in plans.items():
         writer, digest = _image(layouts, reference, reference.encode())
         cosign.sign_image(writer, digest, reference.rsplit(":", 1)[0], release)
-        if statements:
-            content.attest(writer, digest, statements)
+        if statements:  # a callable predicate is about the image's digest (a VEX statement's product)
+            content.attest(writer, digest, [(key, kind, predicate(digest) if callable(predicate) else predicate)
+                                            for key, kind, predicate in statements])
         digests[reference] = digest
     writer, digest = _image(layouts, CONTENT_OTHER_DIGEST, CONTENT_OTHER_DIGEST.encode())
     cosign.sign_image(writer, digest, CONTENT_OTHER_DIGEST.rsplit(":", 1)[0], release)

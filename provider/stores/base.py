@@ -36,10 +36,14 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class Platform:
+    """One manifest of an index; `specified` is false for an entry without a `platform` field, which a
+    runtime may pick on any platform."""
+
     digest: str
     os: str
     architecture: str
     variant: str = ""
+    specified: bool = True
 
 
 @dataclass(frozen=True)

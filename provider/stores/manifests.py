@@ -44,7 +44,10 @@ def platforms_of(manifest: dict[str, Any]) -> tuple[Platform, ...]:
     for entry in manifest.get("manifests") or []:
         descriptor = descriptor_from_json(entry)
         platform = entry.get("platform") if isinstance(entry, dict) else None
-        if descriptor is None or not isinstance(platform, dict):
+        if descriptor is None:
+            continue
+        if not isinstance(platform, dict):  # no platform: a candidate on every platform, so it is checked
+            platforms.append(Platform(digest=descriptor.digest, os="", architecture="", specified=False))
             continue
         platforms.append(Platform(digest=descriptor.digest, os=str(platform.get("os", "")),
                                   architecture=str(platform.get("architecture", "")),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from provider.config import Authority
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
-from provider.verifiers.base import AttestationResult, VerifierOutcome
+from provider.verifiers.base import AttestationResult, VerifierOutcome, authenticated_time
 from provider.verifiers.cosign import BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION
 from provider.verifiers.dsse import capped_predicate, parse_envelope, parse_statement, subject_problem
 from provider.verifiers.signers import Rejected, SignedBlob, authenticate
@@ -64,13 +64,14 @@ class CosignAttestationVerifier:
                                   notes.get(CHAIN_ANNOTATION, ""), notes.get(BUNDLE_ANNOTATION, ""),
                                   envelope=raw, payload=envelope.payload)
                 try:
-                    authenticate(blob, authority.name, authority.cosign, content)
+                    outcome = authenticate(blob, authority.name, authority.cosign, content)
                 except Rejected as rejected:
                     reasons.append(rejected.reason)
                     continue
                 results.append(AttestationResult(statement.predicate_type, authority.name, True, "", artifact,
                                                  capped_predicate(statement.predicate, self.max_predicate_bytes),
-                                                 statement.predicate))
+                                                 statement.predicate,
+                                                 signed_time=authenticated_time(outcome.tlog, None)))
                 break
             else:
                 results.append(AttestationResult(statement.predicate_type, authority.name, False,

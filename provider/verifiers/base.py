@@ -48,6 +48,28 @@ class SignatureResult:
 
 
 @dataclass(frozen=True)
+class ArtifactTime:
+    """When a signed document was made, taken from its signature or manifest (for documents that do not say).
+
+    `source`: `timestamp` (RFC 3161) or `tlog` (Rekor integrated time), both authenticated; `signingTime`
+    (notation, asserted by the signer) or `annotation` (the manifest's `org.opencontainers.image.created`).
+    """
+
+    time: str
+    source: str
+    authenticated: bool
+
+
+def authenticated_time(tlog: TlogEntry | None, timestamp: str | None) -> ArtifactTime | None:
+    """The time a timestamp authority (RFC 3161, first) or Rekor (integrated time) vouches a signature existed."""
+    if timestamp:
+        return ArtifactTime(timestamp, "timestamp", True)
+    if tlog and tlog.integrated_time:
+        return ArtifactTime(tlog.integrated_time, "tlog", True)
+    return None
+
+
+@dataclass(frozen=True)
 class AttestationResult:
     predicate_type: str
     authority: str
@@ -57,6 +79,9 @@ class AttestationResult:
     predicate: Any = None
     # The whole predicate of a verified statement, for content summaries (`predicate` may be capped).
     statement_predicate: Any = field(default=None, compare=False, repr=False)
+    # Verified only because notation's audit level logs a failed authenticity check.
+    audit_level: bool = False
+    signed_time: ArtifactTime | None = None
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,14 @@ from provider.config import Authority, Identity
 from provider.facts import rfc3339
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
-from provider.verifiers.base import AttestationResult, SignatureResult, Signer, TlogEntry, VerifierOutcome
+from provider.verifiers.base import (
+    AttestationResult,
+    SignatureResult,
+    Signer,
+    TlogEntry,
+    VerifierOutcome,
+    authenticated_time,
+)
 from provider.verifiers.certificates import (
     certificate_issuer,
     certificate_sans,
@@ -154,7 +161,8 @@ class SigstoreBundleVerifier:
         return None, AttestationResult(statement.predicate_type, authority.name, not problem, problem, artifact,
                                        None if problem else capped_predicate(statement.predicate,
                                                                              self.max_predicate_bytes),
-                                       None if problem else statement.predicate)
+                                       None if problem else statement.predicate,
+                                       signed_time=authenticated_time(tlog, timestamp))
 
 
 def parse_bundle(data: bytes) -> Bundle | str:

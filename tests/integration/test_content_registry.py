@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,15 @@ from provider.devkit import content, cosign, notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
 from provider.facts import facts_schema
+from provider.policy.external import EngineExternalData
+from provider.policy.gatekeeper import PolicySet
+from provider.policy.suite import admit
 from provider.stores.base import OCI_INDEX
 from tests.helpers import VECTORS, facts_for, write_yaml
 from tests.registry import RegistryServer
 
 CONTENT = VECTORS / "content"
+TEMPLATES = Path(__file__).resolve().parents[2] / "constraints" / "templates"
 
 
 def verify(tmp_path: Path, registry: RegistryServer, keys: dict[str, Any], image: str) -> dict[str, Any]:
@@ -118,3 +123,77 @@ def test_index_with_one_of_two_platforms_signed(tmp_path: Path, registry: Regist
     assert by_arch["arm64"]["verified"] is False
     assert by_arch["arm64"]["reason"] == f"no signatures found for {arm64['digest']}"
     assert by_arch["unknown"]["attestationManifest"] is True and "verified" not in by_arch["unknown"]
+
+
+def test_platform_reports_and_a_sarif_dated_by_its_signature(tmp_path: Path, registry: RegistryServer) -> None:
+    """An index whose arm64 manifest carries a scanner-signed CRITICAL report, next to a clean report on the
+    index and a notation-signed SARIF on amd64 (no time of its own: dated by its signing time)."""
+    release, scanner = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    identity = notation.identity_with_intermediate("ec-256")
+    writer = LayoutWriter(tmp_path / "staging", "team/multi-content")
+    amd64 = writer.add_image(None, b"amd64", "linux/amd64")
+    arm64 = writer.add_image(None, b"arm64", "linux/arm64")
+    index = writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {**amd64, "platform": {"os": "linux", "architecture": "amd64"}},
+        {**arm64, "platform": {"os": "linux", "architecture": "aarch64"}}]}, "v1", OCI_INDEX)
+    name = f"{registry.host}/team/multi-content"
+    for digest in (index["digest"], amd64["digest"], arm64["digest"]):
+        cosign.sign_image(writer, digest, name, release)
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    made = now.isoformat().replace("+00:00", "Z")
+    trivy = content.trivy_report([("CVE-2024-1111", "CRITICAL", "2.0")], made)
+    content.attest(writer, index["digest"], [(scanner, kinds.VULN_PREDICATE,
+                                              content.vuln_predicate(content.trivy_report([], made), made))])
+    content.attest(writer, arm64["digest"], [(scanner, kinds.VULN_PREDICATE, content.vuln_predicate(trivy, made))])
+    sarif = content.attach_referrer(writer, amd64, (CONTENT / "trivy-alpine-310.sarif.json").read_bytes())
+    signing = now - datetime.timedelta(hours=3)
+    signature = notation.attach(writer, sarif, notation.sign(notation.target_of(sarif), identity, signing_time=signing))
+    for subject, referrers in ((amd64, [sarif]), (sarif, [signature])):  # no referrers API: the referrers tag
+        writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": referrers},
+                            subject["digest"].replace(":", "-"), OCI_INDEX)
+    registry.push_layout(writer.path, "team/multi-content")
+    (tmp_path / "root.pem").write_bytes(identity.root_pem)
+    for key_name, key in (("release", release), ("scanner", scanner)):
+        (tmp_path / f"{key_name}.pub").write_bytes(cosign.public_pem(key))
+    policy = {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"],
+                                                   "signatureVerification": {"level": "strict"},
+                                                   "trustStores": ["ca:scan"], "trustedIdentities": ["*"]}]}
+    data = {"stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host]}],
+            "authorities": [{"name": "release", "purposes": ["image"],
+                             "cosign": {"publicKeys": [str(tmp_path / "release.pub")]}},
+                            {"name": "scanner", "purposes": ["vulnerability-report"],
+                             "cosign": {"publicKeys": [str(tmp_path / "scanner.pub")]}},
+                            {"name": "notary-scanner", "purposes": ["vulnerability-report"],
+                             "notation": {"trustStores": {"ca:scan": [str(tmp_path / "root.pem")]},
+                                          "trustPolicy": {"inline": policy}}}]}
+    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+    try:
+        item = engine.verify([f"{name}:v1"], "t")[0]
+        assert not item.error, item.error
+        jsonschema.validate(item.value, facts_schema())
+        by_arch = {p["architecture"]: p for p in item.value["platforms"]}
+        assert by_arch["aarch64"]["platform"] == "linux/arm64"
+        (critical,) = by_arch["aarch64"]["content"]["vulnerabilityReports"]
+        assert critical["trusted"] is True and critical["counts"]["fixable"]["CRITICAL"] == 1
+        (dated,) = by_arch["amd64"]["content"]["vulnerabilityReports"]
+        assert dated["trusted"] is True and dated["authorities"] == ["notary-scanner"], dated["reason"]
+        assert (dated["producedAt"], dated["producedAtSource"]) == (
+            signing.isoformat().replace("+00:00", "Z"), "signingTime")
+        constraint = {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sImageContent",
+                      "metadata": {"name": "c"}, "spec": {"parameters": {
+                          "requireVulnerabilityReport": True, "maximumSeverity": "HIGH", "maximumReportAge": "24h",
+                          "platforms": ["linux/arm64"]}}}
+        checks = PolicySet.from_paths([TEMPLATES, write_yaml(tmp_path / "constraint.yaml", constraint)],
+                                      EngineExternalData(engine))
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+               "spec": {"containers": [{"name": "main", "image": f"{name}:v1"}]}}
+        denied = [v.message for v in admit(checks, pod).denied]
+        assert denied == [f"image {name}:v1 platform linux/arm64 ({arm64['digest']}) has CVE-2024-1111 (CRITICAL, "
+                          f"fixable) over maximumSeverity HIGH (report {critical['artifact']} by scanner)"]
+        constraint["spec"]["parameters"]["platforms"] = ["linux/amd64"]
+        checks = PolicySet.from_paths([TEMPLATES, write_yaml(tmp_path / "constraint.yaml", constraint)],
+                                      EngineExternalData(engine))
+        assert [v.message for v in admit(checks, pod).denied] == []
+    finally:
+        engine.shutdown()
+

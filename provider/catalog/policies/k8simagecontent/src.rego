@@ -2,7 +2,10 @@ package k8simagecontent
 
 import future.keywords.in
 
+import data.lib.sigwarden.completeness
 import data.lib.sigwarden.images
+import data.lib.sigwarden.platforms
+import data.lib.sigwarden.vouching
 
 default allow_on_error := false
 
@@ -11,6 +14,12 @@ allow_on_error := input.parameters.allowOnError
 exempt_patterns := object.get(input.parameters, "exemptImages", [])
 
 name_patterns := object.get(input.parameters, "exemptImageNamePatterns", [])
+
+default accept_audit_level := false
+
+accept_audit_level := input.parameters.acceptAuditLevel
+
+listed_platforms := object.get(input.parameters, "platforms", [])
 
 prefix := sprintf("%v: ", [input.parameters.message]) {
   input.parameters.message != ""
@@ -52,19 +61,19 @@ report_authorities := {a | a := input.parameters.vulnerabilityReportAuthorities[
 
 sbom_authorities := {a | a := input.parameters.sbomAuthorities[_]}
 
-accepted(entry, allowed) {
-  entry.trusted
-  count(allowed) == 0
-}
+# VEX may take a finding out only when signed by an accepted authority (serving vex, which the provider
+# checks): vexAuthorities, else the authorities whose reports count.
+vex_authorities := {a | a := input.parameters.vexAuthorities[_]} {
+  count(object.get(input.parameters, "vexAuthorities", [])) > 0
+} else := report_authorities
 
 accepted(entry, allowed) {
-  entry.trusted
-  count({a | a := entry.authorities[_]} & allowed) > 0
+  vouching.vouched_by_any(vouching.content_authorities(entry, accept_audit_level), allowed)
 }
 
-reports(facts) := [r | r := object.get(object.get(facts, "content", {}), "vulnerabilityReports", [])[_]; accepted(r, report_authorities)]
+reports(c) := [r | r := object.get(c, "vulnerabilityReports", [])[_]; accepted(r, report_authorities)]
 
-sboms(facts) := [s | s := object.get(object.get(facts, "content", {}), "sboms", [])[_]; accepted(s, sbom_authorities)]
+sboms(c) := [s | s := object.get(c, "sboms", [])[_]; accepted(s, sbom_authorities)]
 
 from_whom(allowed) := sprintf(" from %v", [concat(", ", sort([a | a := allowed[_]]))]) {
   count(allowed) > 0
@@ -80,9 +89,37 @@ entry_note(e, allowed) := sprintf("%v %v", [e.artifact, e.reason]) {
   not e.trusted
 }
 
+entry_note(e, allowed) := sprintf("%v signed by %v only at the notation audit level (authenticity failed); set acceptAuditLevel to accept", [e.artifact, concat(", ", e.authorities)]) {
+  e.trusted
+  not accepted(e, allowed)
+  vouching.vouched_by_any(vouching.content_authorities(e, true), allowed)
+}
+
 entry_note(e, allowed) := sprintf("%v signed by %v, not an accepted authority", [e.artifact, concat(", ", e.authorities)]) {
   e.trusted
   not accepted(e, allowed)
+  not vouching.vouched_by_any(vouching.content_authorities(e, true), allowed)
+}
+
+# --- what is checked: the image, and for an index every platform manifest the constraint names --------
+# (all by default, compared in containerd's normal form). A node runs a platform manifest, so each one's
+# own reports and SBOMs are checked; the index's reports count toward a platform's required report and age.
+
+scopes(facts) := {["", object.get(facts, "content", {})]} | {[label, object.get(p, "content", {})] |
+  p := object.get(facts, "platforms", [])[_]
+  platforms.named(p, listed_platforms)
+  label := sprintf("platform %v (%v) ", [platforms.name(p), p.digest])
+}
+
+named_platforms(facts) := [p | p := object.get(facts, "platforms", [])[_]; platforms.named(p, listed_platforms)]
+
+# Where a report or SBOM must be present (and fresh): the image itself, or each named platform with the
+# index's own content beside it.
+presence_scopes(facts) := {["", [object.get(facts, "content", {})]]} {
+  count(named_platforms(facts)) == 0
+} else := {[label, [object.get(facts, "content", {}), object.get(p, "content", {})]] |
+  p := named_platforms(facts)[_]
+  label := sprintf("platform %v (%v) ", [platforms.name(p), p.digest])
 }
 
 # --- severities ----------------------------------------------------------------------------------------
@@ -101,13 +138,13 @@ allowlisted(v) {
 }
 
 allowlisted(v) {
-  v.aliases[_] in input.parameters.allowlistCVEs
+  object.get(v, "aliases", [])[_] in input.parameters.allowlistCVEs
 }
 
 denylisted(v) := v.id {
   v.id in input.parameters.denylistCVEs
 } else := alias {
-  alias := v.aliases[_]
+  alias := object.get(v, "aliases", [])[_]
   alias in input.parameters.denylistCVEs
 }
 
@@ -138,9 +175,70 @@ applies(fixable_too, unfixable_too, v) {
   unfixable_too
 }
 
+kinds(fixable_too, unfixable_too) := {k | fixable_too; k := "fixable"} | {k | unfixable_too; k := "unfixable"}
+
+# --- every finding of a report: listed, counted, and what VEX took out ---------------------------------
+
+# A finding taken out by VEX stays out only when the VEX document is vouched for by an accepted authority.
+vex_honoured(finding, c) {
+  doc := object.get(c, "vex", [])[_]
+  doc.artifact == finding.vex
+  accepted(doc, vex_authorities)
+}
+
+unhonoured(report, c) := [s | s := object.get(report, "suppressed", [])[_]; not vex_honoured(s, c)]
+
+# The findings a constraint sees by id: the listed ones and those a VEX it does not accept took out.
+findings(report, c) := completeness.findings(report, unhonoured(report, c))
+
+incomplete(report, c) {
+  completeness.incomplete(report, unhonoured(report, c))
+}
+
+# The bound cut the VEX suppressions and one of them might not be honoured.
+incomplete(report, c) {
+  object.get(report, "suppressedOmitted", 0) > 0
+  count(unhonoured(report, c)) > 0
+}
+
+cut_note(report) := sprintf("ids are listed down to %v, %v more omitted", [object.get(report, "listFloor", "?"), object.get(report, "vulnerabilitiesOmitted", 0)])
+
 # --- the problems ----------------------------------------------------------------------------------------
 
-problems(facts) := (((((bad_parameters | missing_report(facts)) | over_limit(facts)) | denied(facts)) | stale(facts)) | missing_sbom(facts)) | licences(facts)
+problems(facts) := ((bad_parameters | unchecked(facts)) | scoped_problems(facts)) | presence_scoped_problems(facts)
+
+scoped_problems(facts) := {sprintf("%v%v", [label, m]) |
+  scope := scopes(facts)[_]
+  label := scope[0]
+  m := content_problems(scope[1])[_]
+}
+
+presence_scoped_problems(facts) := {sprintf("%v%v", [label, m]) |
+  scope := presence_scopes(facts)[_]
+  label := scope[0]
+  m := presence_problems(scope[1])[_]
+}
+
+# A named platform the provider did not look at (over its per-index limit) has unknown content: deny.
+unchecked(facts) := {sprintf("platform %v (%v) content could not be checked: %v", [platforms.name(p), p.digest, object.get(p, "reason", "")]) |
+  p := named_platforms(facts)[_]
+  object.get(p, "contentChecked", true) == false
+}
+
+content_problems(c) := (((over_limit(c) | unlisted_over_limit(c)) | (denied(c) | undecidable_denylist(c))) | licences(c)) | vex_cut(c)
+
+# The bound cut the list of findings VEX took out, and a VEX document here is not accepted: the findings it
+# may have taken out are neither counted nor listed.
+vex_cut(c) := {msg |
+  report := reports(c)[_]
+  object.get(report, "suppressedOmitted", 0) > 0
+  doc := object.get(c, "vex", [])[_]
+  doc.trusted
+  not accepted(doc, vex_authorities)
+  msg := sprintf("cannot be checked: report %v lists only the first %v findings VEX took out, and VEX %v is not from an accepted authority", [report.artifact, count(report.suppressed), doc.artifact])
+}
+
+presence_problems(cs) := (missing_report(cs) | stale(cs)) | missing_sbom(cs)
 
 # Gatekeeper checks parameters against the template's schema; where nothing did, an unknown value must
 # still deny rather than silently turn a limit off.
@@ -153,6 +251,10 @@ bad_parameters := {msg |
   limit := input.parameters.maximumReportAge
   not valid_duration(limit)
   msg := sprintf("cannot be checked: parameter maximumReportAge is %v, not a duration such as 168h", [limit])
+} | {msg |
+  spec := listed_platforms[_]
+  platforms.invalid(spec)
+  msg := sprintf("cannot be checked: parameter platforms entry %v is not os/architecture[/variant]", [spec])
 }
 
 valid_duration(limit) {
@@ -160,67 +262,116 @@ valid_duration(limit) {
   regex.match(`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`, limit)
 }
 
-content_of(facts, kind) := object.get(object.get(facts, "content", {}), kind, [])
+all_of(cs, kind) := [e | e := object.get(cs[_], kind, [])[_]]
 
-missing_report(facts) := {msg |
+all_reports(cs) := [r | r := reports(cs[_])[_]]
+
+all_sboms(cs) := [s | s := sboms(cs[_])[_]]
+
+missing_report(cs) := {msg |
   input.parameters.requireVulnerabilityReport
-  count(reports(facts)) == 0
-  msg := sprintf("has no signed vulnerability report%v%v", [from_whom(report_authorities), untrusted_note(content_of(facts, "vulnerabilityReports"), report_authorities)])
+  count(all_reports(cs)) == 0
+  msg := sprintf("has no signed vulnerability report%v%v", [from_whom(report_authorities), untrusted_note(all_of(cs, "vulnerabilityReports"), report_authorities)])
 }
 
-over_limit(facts) := {msg |
-  report := reports(facts)[_]
+over_limit(c) := {msg |
+  report := reports(c)[_]
   limits[[name, fixable_too, unfixable_too]]
   level := input.parameters[name]
-  v := report.vulnerabilities[_]
+  v := findings(report, c)[_]
   applies(fixable_too, unfixable_too, v)
   rank[v.severity] > threshold(level)
   not allowlisted(v)
   msg := sprintf("has %v (%v, %v) over %v %v (report %v by %v)", [v.id, v.severity, fix_word(v), name, level, report.artifact, concat(", ", report.authorities)])
 }
 
-denied(facts) := {msg |
-  report := reports(facts)[_]
-  v := report.vulnerabilities[_]
+# Findings over a limit the report counts but does not list by id (under the list's floor, or over its
+# bound): they deny, and allowlistCVEs cannot take them out.
+unlisted_over_limit(c) := {msg |
+  report := reports(c)[_]
+  limits[[name, fixable_too, unfixable_too]]
+  level := input.parameters[name]
+  kind := kinds(fixable_too, unfixable_too)[_]
+  rank[severity] > threshold(level)
+  n := completeness.unlisted(report, unhonoured(report, c), kind, severity)
+  n > 0
+  msg := sprintf("has %v %v %v vulnerabilities over %v %v that the report does not list by id (%v), so allowlistCVEs cannot be checked for them (report %v by %v)", [n, severity, kind, name, level, cut_note(report), report.artifact, concat(", ", report.authorities)])
+}
+
+denied(c) := {msg |
+  report := reports(c)[_]
+  v := findings(report, c)[_]
   listed := denylisted(v)
   msg := sprintf("has denylisted %v (%v, %v) (report %v by %v)", [listed, v.id, v.severity, report.artifact, concat(", ", report.authorities)])
 }
 
-report_times(facts) := [t | r := reports(facts)[_]; r.producedAt != ""; t := time.parse_rfc3339_ns(r.producedAt)]
+# A denylisted id the report does not list may still be among the findings it only counts.
+undecidable_denylist(c) := {msg |
+  report := reports(c)[_]
+  incomplete(report, c)
+  unseen := [id | id := input.parameters.denylistCVEs[_]; not completeness.known_ids(report)[id]]
+  count(unseen) > 0
+  msg := sprintf("cannot be checked against denylistCVEs: the report lists %v of its %v vulnerabilities by id (%v), so %v may be among the rest (report %v by %v)", [count(findings(report, c)), completeness.total(report, unhonoured(report, c)), cut_note(report), concat(", ", unseen), report.artifact, concat(", ", report.authorities)])
+}
 
-stale(facts) := {msg |
+# The time the age rule reads: when the report (or, for one that does not say, its signature or manifest)
+# says it was made; when the constraint requires an authenticated one (RFC 3161 timestamp or Rekor), that
+# time, or the report's own when it is earlier (a scan signed long after it ran is as old as the scan).
+report_time(r) := object.get(r, "producedAt", "") {
+  not input.parameters.requireAuthenticatedReportTime
+} else := r.producedAt {
+  object.get(r, "authenticatedAt", "") != ""
+  object.get(r, "producedAtSource", "") == "document"
+  time.parse_rfc3339_ns(r.producedAt) < time.parse_rfc3339_ns(r.authenticatedAt)
+} else := object.get(r, "authenticatedAt", "")
+
+report_times(cs) := [t | r := all_reports(cs)[_]; report_time(r) != ""; t := time.parse_rfc3339_ns(report_time(r))]
+
+time_kind := "an authenticated time (RFC 3161 timestamp or Rekor entry)" {
+  input.parameters.requireAuthenticatedReportTime
+} else := "when it was made"
+
+stale(cs) := {msg |
   limit := input.parameters.maximumReportAge
   valid_duration(limit)
-  count(reports(facts)) > 0
-  count(report_times(facts)) == 0
-  msg := sprintf("has no signed vulnerability report that says when it was made (maximumReportAge %v)", [limit])
+  count(all_reports(cs)) > 0
+  count(report_times(cs)) == 0
+  msg := sprintf("has no signed vulnerability report that says %v (maximumReportAge %v)", [time_kind, limit])
 } | {msg |
   limit := input.parameters.maximumReportAge
   valid_duration(limit)
-  times := report_times(facts)
+  times := report_times(cs)
   count(times) > 0
   newest := max(times)
   time.now_ns() - newest > time.parse_duration_ns(limit)
-  made := [r.producedAt | r := reports(facts)[_]; r.producedAt != ""; time.parse_rfc3339_ns(r.producedAt) == newest][0]
+  made := [report_time(r) | r := all_reports(cs)[_]; report_time(r) != ""; time.parse_rfc3339_ns(report_time(r)) == newest][0]
   msg := sprintf("has a stale vulnerability report: the newest signed one was made %v, over maximumReportAge %v", [made, limit])
 }
 
-missing_sbom(facts) := {msg |
+missing_sbom(cs) := {msg |
   input.parameters.requireSbom
-  count(sboms(facts)) == 0
-  msg := sprintf("has no signed SBOM%v%v", [from_whom(sbom_authorities), untrusted_note(content_of(facts, "sboms"), sbom_authorities)])
+  count(all_sboms(cs)) == 0
+  msg := sprintf("has no signed SBOM%v%v", [from_whom(sbom_authorities), untrusted_note(all_of(cs, "sboms"), sbom_authorities)])
 }
 
 # The licence ids of an SPDX expression: "(MIT OR GPL-3.0-only) AND Zlib" → MIT, GPL-3.0-only, Zlib.
 licence_terms(expression) := {t |
   t := split(replace(replace(expression, "(", " "), ")", " "), " ")[_]
-  not t in {"", "AND", "OR", "WITH", "and", "or", "with"}
+  not lower(t) in {"", "and", "or", "with"}
 }
 
-licences(facts) := {msg |
-  sbom := sboms(facts)[_]
+# SPDX identifiers match case-insensitively (SPDX specification, Annex D).
+disallowed := {lower(l) | l := input.parameters.disallowedLicenses[_]}
+
+licences(c) := {msg |
+  sbom := sboms(c)[_]
   expression := sbom.licenses[_]
   licence := licence_terms(expression)[_]
-  licence in input.parameters.disallowedLicenses
+  disallowed[lower(licence)]
   msg := sprintf("contains disallowed licence %v (SBOM %v by %v)", [licence, sbom.artifact, concat(", ", sbom.authorities)])
+} | {msg |
+  sbom := sboms(c)[_]
+  completeness.licences_cut(sbom)
+  count(disallowed) > 0
+  msg := sprintf("cannot be checked against disallowedLicenses: SBOM %v lists only its first %v licences and a disallowed one may be among the rest (by %v)", [sbom.artifact, count(sbom.licenses), concat(", ", sbom.authorities)])
 }

@@ -3,6 +3,8 @@ package k8ssignedimages
 import future.keywords.in
 
 import data.lib.sigwarden.images
+import data.lib.sigwarden.platforms
+import data.lib.sigwarden.vouching
 
 default allow_on_error := false
 
@@ -85,17 +87,7 @@ audit_only(s) {
   s.checks.authenticity == "logged"
 }
 
-counts(s) {
-  s.verified
-  accept_audit_level
-}
-
-counts(s) {
-  s.verified
-  not audit_only(s)
-}
-
-vouching(facts) := {s.authority | s := facts.signatures[_]; counts(s)}
+vouching(facts) := vouching.authorities(facts, accept_audit_level)
 
 # An image the provider answered for, but not with what this constraint requires.
 unattested(facts) := reason {
@@ -149,29 +141,30 @@ detail(facts) := sprintf(" (%v)", [concat("; ", reasons)]) {
 sort_set(s) := concat(", ", sort([x | x := s[_]]))
 
 # --- multi-arch: an index is verified by its own signature; platformSignatures "every" or a list of
-# platforms also requires a signature on each (listed) platform manifest. BuildKit's attestation
-# manifests (unknown/unknown) are never platforms.
+# platforms also requires a signature on each (listed) platform manifest. Names are compared in
+# containerd's normal form, and an index entry without a platform is required for every listed platform.
+# BuildKit's attestation manifests (unknown/unknown) are never platforms.
 
-platform_name(p) := concat("/", [p.os, p.architecture]) {
-  p.variant == ""
-} else := concat("/", [p.os, p.architecture, p.variant])
+listed_platforms := object.get(input.parameters, "platforms", [])
 
 required_platform(p) {
   input.parameters.platformSignatures == "every"
-  not p.attestationManifest
+  platforms.runnable(p)
 }
 
 required_platform(p) {
-  not p.attestationManifest
-  listed := {name | name := input.parameters.platforms[_]}
-  count({platform_name(p), concat("/", [p.os, p.architecture])} & listed) > 0
+  count(listed_platforms) > 0
+  platforms.named(p, listed_platforms)
 }
 
-platform_vouching(p) := {a | a := object.get(p, "authorities", [])[_]}
+platform_vouching(p) := vouching.authorities(p, accept_audit_level)
 
 platform_unattested(p) := object.get(p, "reason", "not checked") {
   count(required_authorities) == 0
   not object.get(p, "verified", false)
+} else := sprintf("signed only at the notation audit level, authenticity failed (%v); set acceptAuditLevel to accept", [sort_set(vouching.audit_level(p))]) {
+  count(required_authorities) == 0
+  count(platform_vouching(p)) == 0
 } else := sprintf("not verified by any of %v", [sort_set(required_authorities)]) {
   count(required_authorities) > 0
   not input.parameters.requireAll
@@ -191,6 +184,17 @@ violation[{"msg": msg, "details": {"image": image, "reason": reason, "digest": p
   p := object.get(facts, "platforms", [])[_]
   required_platform(p)
   why := platform_unattested(p)
-  reason := sprintf("platform %v (%v) is not signed: %v", [platform_name(p), p.digest, why])
+  reason := sprintf("platform %v (%v) is not signed: %v", [platforms.name(p), p.digest, why])
+  msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
+}
+
+# A platform name the constraint gives that is not os/architecture[/variant] cannot be matched: deny
+# rather than silently require nothing.
+violation[{"msg": msg, "details": {"image": image, "reason": reason}}] {
+  not suppressed
+  spec := listed_platforms[_]
+  platforms.invalid(spec)
+  image := checked[_]
+  reason := sprintf("parameter platforms entry %v is not os/architecture[/variant]", [spec])
   msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
 }
