@@ -179,7 +179,8 @@ def test_repository_identity_checking(tmp_path: Path) -> None:
     strict = verify(tmp_path, f"{REG}/own:v1", [keyed("a", public, dockerReference="repository")])
     assert strict["verified"] is False
     assert strict["signatures"][0]["reason"] == (
-        f"signature is for repository 'elsewhere.example/own:v1', not {REG}/own")
+        f"signature is for 'elsewhere.example/own:v1', which does not match {REG}/own:v1 "
+        "(signedIdentity matchRepository)")
 
 
 def test_scopes_limit_which_authorities_apply(tmp_path: Path) -> None:

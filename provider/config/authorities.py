@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key, lo
 from provider import yamlerrors
 from provider.config.model import (
     PURPOSES,
+    SIGNED_IDENTITY_TYPES,
     AttestationAuthority,
     AttestationKey,
     Authority,
@@ -26,10 +27,11 @@ from provider.config.model import (
     NotationAuthority,
     PKIConfig,
     PublicKey,
+    SignedIdentity,
 )
 from provider.config.placeholders import reject_placeholders
 from provider.config.reader import SCHEMA, FileReader, Node
-from provider.reference import normalise_pattern
+from provider.reference import InvalidReference, normalise_pattern, parse_reference
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
 
 
@@ -178,11 +180,51 @@ def _attestation(node: Node, reader: FileReader) -> AttestationAuthority:
     if not lookaside and any(k.kind == "pgp" for k in keys):
         # Without one, a GPG-only authority finds no signatures at all: fail here, not at admission time.
         raise node.error("lookaside", f"is required for PGP keys: {LOOKASIDE_HINT}")
-    return AttestationAuthority(
-        keys=keys,
-        lookaside=lookaside,
-        docker_reference=node.string("dockerReference", "repository", choices=("ignore", "repository")),
-    )
+    return AttestationAuthority(keys=keys, lookaside=lookaside, signed_identity=_signed_identity(node))
+
+
+def _signed_identity(node: Node) -> SignedIdentity:
+    """`signedIdentity` as in containers/image policy.json; `dockerReference` is the older spelling."""
+    if node.has("signedIdentity") and node.has("dockerReference"):
+        raise node.error("dockerReference", "give signedIdentity or dockerReference, not both")
+    if node.has("dockerReference"):
+        legacy = node.string("dockerReference", choices=("ignore", "repository"))
+        return SignedIdentity("ignore" if legacy == "ignore" else "matchRepository")
+    if not node.has("signedIdentity"):
+        return SignedIdentity()
+    entry = node.child("signedIdentity", SCHEMA["authorities[].attestation.signedIdentity"])
+    kind = entry.string("type", choices=SIGNED_IDENTITY_TYPES)
+    needs = {"exactReference": ("dockerReference",), "exactRepository": ("dockerRepository",),
+             "remapIdentity": ("prefix", "signedPrefix")}.get(kind, ())
+    extra = sorted(k for k in ("dockerReference", "dockerRepository", "prefix", "signedPrefix")
+                   if entry.has(k) and k not in needs)
+    if extra:
+        raise entry.error(extra[0], f"is not used by type {kind}")
+    values = {k: entry.string(k) for k in needs}
+    for key in ("dockerReference", "dockerRepository"):
+        if key in values:
+            _check_reference(entry, key, values[key], exact=key == "dockerReference")
+    for key in ("prefix", "signedPrefix"):
+        if key in values and not _REMAP_PREFIX.fullmatch(values[key]):
+            raise entry.error(key, f"{values[key]!r} is not a host, host/namespace or host/repository "
+                              "(containers/image remapIdentity)")
+    return SignedIdentity(kind, values.get("dockerReference", ""), values.get("dockerRepository", ""),
+                          values.get("prefix", ""), values.get("signedPrefix", ""))
+
+
+# containers/image newPRMRemapIdentity: a prefix is a host, or a host with a repository path, never a tag.
+_REMAP_PREFIX = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
+
+
+def _check_reference(node: Node, key: str, text: str, exact: bool) -> None:
+    try:
+        ref = parse_reference(text, default_tag="")
+    except InvalidReference as exc:
+        raise node.error(key, f"{text!r} is not an image reference: {exc}") from None
+    if exact and not ref.tag and not ref.digest:
+        raise node.error(key, f"{text!r} names no tag or digest (exactReference needs one)")
+    if not exact and (ref.tag or ref.digest):
+        raise node.error(key, f"{text!r} is a repository: give it without tag or digest")
 
 
 def _attestation_keys(node: Node, reader: FileReader) -> tuple[AttestationKey, ...]:

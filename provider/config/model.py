@@ -206,11 +206,27 @@ class AttestationKey:
     signature_algorithm: str = ""
 
 
+# containers/image policy.json `signedIdentity` types (signature/policy_types.go), and `ignore`.
+SIGNED_IDENTITY_TYPES = ("matchRepoDigestOrExact", "matchExact", "matchRepository", "exactReference",
+                         "exactRepository", "remapIdentity", "ignore")
+
+
+@dataclass(frozen=True)
+class SignedIdentity:
+    """Which `docker-reference` a simple-signing payload may name for an image (containers/image's rule)."""
+
+    type: str = "matchRepoDigestOrExact"
+    docker_reference: str = ""  # exactReference
+    docker_repository: str = ""  # exactRepository
+    prefix: str = ""  # remapIdentity
+    signed_prefix: str = ""
+
+
 @dataclass(frozen=True)
 class AttestationAuthority:
     keys: tuple[AttestationKey, ...]
     lookaside: str = ""
-    docker_reference: str = "repository"
+    signed_identity: SignedIdentity = SignedIdentity()
 
 
 # Purposes an authority can be limited to (`authorities[].purposes`); all of them by default.
