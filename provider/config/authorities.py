@@ -6,6 +6,8 @@ import base64
 import binascii
 import glob
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from provider.config.model import (
     PKIConfig,
     PublicKey,
     SignedIdentity,
+    TrustedCA,
 )
 from provider.config.placeholders import reject_placeholders
 from provider.config.reader import SCHEMA, FileReader, Node
@@ -64,24 +67,8 @@ def _regexp(node: Node, key: str) -> re.Pattern[str] | None:
 def _cosign(node: Node, reader: FileReader) -> CosignAuthority:
     tlog = node.string("tlog", "optional", choices=("optional", "required"))
     rekor_keys = reader.public_keys(node, "rekorKeys")
-    keyless = None
-    if node.has("keyless"):
-        kl = node.child("keyless", SCHEMA["authorities[].cosign.keyless"])
-        if not kl.has("trustedRoot") and not kl.data.get("fulcioRoots"):
-            raise kl.error("fulcioRoots", "keyless needs trustedRoot or fulcioRoots")
-        trusted_root = kl.path("trustedRoot")
-        root_roots, root_intermediates, root_keys = (
-            _trusted_root(kl, reader.json(kl, "trustedRoot", trusted_root)) if trusted_root else ((), (), ()))
-        keyless = KeylessConfig(
-            trusted_root=trusted_root,
-            roots=reader.certificates(kl, "fulcioRoots") + root_roots,
-            intermediates=reader.certificates(kl, "fulcioIntermediates") + root_intermediates,
-            rekor_keys=(reader.public_keys(kl, "rekorKeys") or rekor_keys) + root_keys,
-            identities=_identities(kl, "identities"),
-            bundle_verifier=_bundle_verifier(kl, trusted_root) if trusted_root else None,
-        )
-        if not keyless.identities:
-            raise kl.error("identities", "keyless needs at least one identity (any signer would pass)")
+    keyless = _keyless(node.child("keyless", SCHEMA["authorities[].cosign.keyless"]), reader, rekor_keys) \
+        if node.has("keyless") else None
     pki = None
     if node.has("pki"):
         pk = node.child("pki", SCHEMA["authorities[].cosign.pki"])
@@ -104,27 +91,74 @@ def _cosign(node: Node, reader: FileReader) -> CosignAuthority:
     return authority
 
 
-def _trusted_root(node: Node, data: Any) -> tuple[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...],
-                                                  tuple[PublicKey, ...]]:
-    """Fulcio roots, intermediates and Rekor keys from a Sigstore `trusted_root.json`."""
-    roots: list[x509.Certificate] = []
-    intermediates: list[x509.Certificate] = []
-    keys: list[PublicKey] = []
+def _keyless(kl: Node, reader: FileReader, rekor_keys: tuple[PublicKey, ...]) -> KeylessConfig:
+    if not kl.has("trustedRoot") and not kl.data.get("fulcioRoots"):
+        raise kl.error("fulcioRoots", "keyless needs trustedRoot or fulcioRoots")
+    trusted_root = kl.path("trustedRoot")
+    material = _trusted_root(kl, reader.json(kl, "trustedRoot", trusted_root)) if trusted_root else TrustedRoot()
+    ct_keys = reader.public_keys(kl, "ctLogKeys") + material.ct_keys
+    # cosign and sigstore-go require an embedded SCT whenever CT log keys are known; without any, none can be
+    # checked (config check warns).
+    sct = kl.string("sct", "required" if ct_keys else "optional", choices=("required", "optional"))
+    if sct == "required" and not ct_keys:
+        raise kl.error("sct", "sct: required needs CT log keys (ctLogKeys, or ctlogs in the trustedRoot)")
+    keyless = KeylessConfig(
+        trusted_root=trusted_root,
+        roots=reader.certificates(kl, "fulcioRoots"),
+        intermediates=reader.certificates(kl, "fulcioIntermediates"),
+        rekor_keys=(reader.public_keys(kl, "rekorKeys") or rekor_keys) + material.tlog_keys,
+        identities=_identities(kl, "identities"),
+        authorities=material.authorities,
+        ct_keys=ct_keys,
+        sct=sct,
+        bundle_verifier=_bundle_verifier(kl, trusted_root) if trusted_root else None,
+    )
+    if not keyless.identities:
+        raise kl.error("identities", "keyless needs at least one identity (any signer would pass)")
+    return keyless
+
+
+@dataclass(frozen=True)
+class TrustedRoot:
+    """What sigwarden reads from a Sigstore `trusted_root.json`: CAs, log keys, CT keys, each with its window."""
+
+    authorities: tuple[TrustedCA, ...] = ()
+    tlog_keys: tuple[PublicKey, ...] = ()
+    ct_keys: tuple[PublicKey, ...] = ()
+
+
+def _window(entry: Any) -> tuple[datetime | None, datetime | None]:
+    valid_for = entry.get("validFor") or {}
+    start, end = valid_for.get("start"), valid_for.get("end")
+    return (datetime.fromisoformat(start) if start else None, datetime.fromisoformat(end) if end else None)
+
+
+def _log_keys(logs: Any, kind: str) -> tuple[PublicKey, ...]:
+    keys = []
+    for index, log in enumerate(logs):
+        raw = base64.b64decode(log["publicKey"]["rawBytes"])
+        start, end = _window(log["publicKey"])
+        keys.append(PublicKey(origin=f"trustedRoot.{kind}[{index}]", key=load_der_public_key(raw),
+                              valid_from=start, valid_until=end))
+    return tuple(keys)
+
+
+def _trusted_root(node: Node, data: Any) -> TrustedRoot:
+    """Fulcio CAs, Rekor keys and CT log keys from a Sigstore `trusted_root.json`, with their validity windows."""
+    authorities: list[TrustedCA] = []
     try:
         for authority in data.get("certificateAuthorities", []):
             chain = [x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"]))
                      for c in authority.get("certChain", {}).get("certificates", [])]
             if chain:  # leaf-most first: the last certificate is the root
-                roots.append(chain[-1])
-                intermediates.extend(chain[:-1])
-        for index, log in enumerate(data.get("tlogs", [])):
-            raw = base64.b64decode(log["publicKey"]["rawBytes"])
-            keys.append(PublicKey(origin=f"trustedRoot.tlogs[{index}]", key=load_der_public_key(raw)))
+                authorities.append(TrustedCA(chain[-1], tuple(chain[:-1]), *_window(authority)))
+        root = TrustedRoot(tuple(authorities), _log_keys(data.get("tlogs", []), "tlogs"),
+                           _log_keys(data.get("ctlogs", []), "ctlogs"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise node.error("trustedRoot", f"not a Sigstore trusted root: {exc}") from None
-    if not roots:
+    if not authorities:
         raise node.error("trustedRoot", "the trusted root lists no certificate authorities")
-    return tuple(roots), tuple(intermediates), tuple(keys)
+    return root
 
 
 def _bundle_verifier(node: Node, trusted_root: Path) -> Any:

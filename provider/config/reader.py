@@ -34,7 +34,7 @@ SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "authorities[].cosign": {"publicKeys", "tlog", "rekorKeys", "dockerReference", "keyless", "pki"},
     "authorities[].cosign.publicKeys[]": {"file", "pem"},
     "authorities[].cosign.keyless": {"trustedRoot", "fulcioRoots", "fulcioIntermediates", "rekorKeys",
-                                     "identities"},
+                                     "ctLogKeys", "sct", "identities"},
     "authorities[].cosign.keyless.identities[]": {"subject", "subjectRegExp", "issuer", "issuerRegExp"},
     "authorities[].cosign.pki": {"roots", "intermediates", "identities"},
     "authorities[].notation": {"trustStores", "trustPolicy"},

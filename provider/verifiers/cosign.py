@@ -140,4 +140,4 @@ def _result(layer: CosignLayer, authority: str, outcome: Authenticated | Rejecte
     tlog = outcome.tlog
     return SignatureResult("cosign", layer.artifact, authority, True, "", outcome.signer,
                            signed_at=tlog.integrated_time if tlog else None, tlog=tlog,
-                           warnings=outcome.warnings, artifact_type=SIMPLESIGNING_LAYER)
+                           warnings=outcome.warnings, artifact_type=SIMPLESIGNING_LAYER, checks=outcome.checks)
