@@ -166,10 +166,11 @@ def _bundle_verifier(node: Node, trusted_root: Path) -> Any:
     # Imported here: sigstore takes a third of a second to import, and only a trustedRoot needs it.
     from sigstore.errors import Error as SigstoreError
     from sigstore.models import TrustedRoot
-    from sigstore.verify import Verifier
+
+    from provider.verifiers.bundle import LibraryVerifier
 
     try:
-        return Verifier(trusted_root=TrustedRoot.from_file(str(trusted_root)))
+        return LibraryVerifier(trusted_root=TrustedRoot.from_file(str(trusted_root)))
     except (SigstoreError, ValueError, KeyError, TypeError, OSError) as exc:
         raise node.error("trustedRoot", f"sigstore cannot use this trusted root: {exc}") from None
 

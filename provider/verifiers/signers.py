@@ -124,7 +124,7 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
             continue
         at = integrated_at(tlog) if tlog else datetime.now(UTC)
         try:
-            built = _chain(leaf, chain, trust, at)
+            built = trusted_chain(leaf, chain, trust, at)
             checks = _sct(leaf, built, trust) if isinstance(trust, KeylessConfig) else {}
         except (CertificateError, SCTError) as exc:
             reasons.append(str(exc))
@@ -137,7 +137,7 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
     raise Rejected("; ".join(reasons), signer)
 
 
-def _chain(leaf: x509.Certificate, annotated: list[x509.Certificate], trust: KeylessConfig | PKIConfig,
+def trusted_chain(leaf: x509.Certificate, annotated: list[x509.Certificate], trust: KeylessConfig | PKIConfig,
            at: datetime) -> list[x509.Certificate]:
     """The verified chain, leaf first, from the trust material that vouches for `leaf` at `at`.
 
