@@ -13,10 +13,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.x509.certificate_transparency import LogEntryType, SignatureAlgorithm, SignedCertificateTimestamp
 
 from provider.config import PublicKey
-from provider.verifiers.keys import key_id, verify_signature
+from provider.verifiers.keys import key_id
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -33,8 +37,7 @@ def _milliseconds(moment: datetime) -> int:
 _MILLISECOND = datetime.fromtimestamp(0.001, UTC) - _EPOCH
 
 
-def signed_data(leaf: x509.Certificate, issuer: x509.Certificate, sct: x509.certificate_transparency.
-                SignedCertificateTimestamp) -> bytes:
+def signed_data(leaf: x509.Certificate, issuer: x509.Certificate, sct: SignedCertificateTimestamp) -> bytes:
     """The RFC 6962 `digitally-signed` struct of a precertificate SCT: what the CT log signed."""
     spki = issuer.public_key().public_bytes(serialization.Encoding.DER,
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -43,6 +46,23 @@ def signed_data(leaf: x509.Certificate, issuer: x509.Certificate, sct: x509.cert
     return (b"\x00\x00" + _milliseconds(sct.timestamp).to_bytes(8, "big") + b"\x00\x01"
             + hashlib.sha256(spki).digest() + len(tbs).to_bytes(3, "big") + tbs
             + len(extensions).to_bytes(2, "big") + extensions)
+
+
+def _verifies(key: PublicKeyTypes, sct: SignedCertificateTimestamp, data: bytes) -> bool:
+    """The SCT's signature with exactly the algorithm it declares (RFC 6962 `digitally-signed`), as Go's ctutil."""
+    algorithm = sct.signature_hash_algorithm
+    if not isinstance(algorithm, hashes.SHA256):
+        return False  # RFC 6962 §2.1.4: CT logs sign with SHA-256
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey) and sct.signature_algorithm == SignatureAlgorithm.ECDSA:
+            key.verify(sct.signature, data, ec.ECDSA(algorithm))
+            return True
+        if isinstance(key, rsa.RSAPublicKey) and sct.signature_algorithm == SignatureAlgorithm.RSA:
+            key.verify(sct.signature, data, padding.PKCS1v15(), algorithm)
+            return True
+    except InvalidSignature:
+        return False
+    return False
 
 
 def verify_embedded_sct(leaf: x509.Certificate, issuer: x509.Certificate, ct_keys: Sequence[PublicKey]) -> None:
@@ -56,11 +76,14 @@ def verify_embedded_sct(leaf: x509.Certificate, issuer: x509.Certificate, ct_key
     logs = {bytes.fromhex(key_id(k.key)): k for k in ct_keys}
     for sct in scts:
         log = logs.get(sct.log_id)
-        if log is None or sct.entry_type != x509.certificate_transparency.LogEntryType.PRE_CERTIFICATE:
+        if log is None or sct.entry_type != LogEntryType.PRE_CERTIFICATE:
             continue
-        moment = sct.timestamp if sct.timestamp.tzinfo else sct.timestamp.replace(tzinfo=UTC)
+        try:
+            moment = sct.timestamp if sct.timestamp.tzinfo else sct.timestamp.replace(tzinfo=UTC)
+        except ValueError:  # a timestamp past year 9999: no such SCT can be valid
+            continue
         if not log.valid_at(moment):
             continue  # sigstore-go skips SCTs made outside the CT log key's window
-        if verify_signature(log.key, sct.signature, signed_data(leaf, issuer, sct)):
+        if _verifies(log.key, sct, signed_data(leaf, issuer, sct)):
             return
     raise SCTError(f"none of the certificate's {len(scts)} embedded SCTs verifies with a configured CT log key")
