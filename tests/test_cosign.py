@@ -505,3 +505,25 @@ def test_annotation_intermediates_only_when_none_are_configured(tmp_path: Path) 
     assert configured["verified"] is False
     assert "certificate chain does not verify to a trusted root" in configured["signatures"][0]["reason"]
     assert keyless_facts(tmp_path, **files)["verified"] is True  # none configured: the annotation's chain is used
+
+
+# sigstore-go FulcioCertificateAuthority.Verify with real material: the containers/image keyless vector (logged
+# 2023-01-20) chains through the public-good v2 CA of the vendored trusted root; ending that CA's window at
+# 2022-12-31, as the v1 CA's already is, must refuse it.
+def test_FulcioCertificateAuthority_Verify_window_with_the_public_good_trusted_root(tmp_path: Path) -> None:
+    containers_image_vector(tmp_path / "layouts" / REG, "dir-img-cosign-fulcio-rekor-valid", "keyless")
+    root = json.loads((VECTORS / "cosign/trusted_root_pgi.json").read_text())
+    (tmp_path / "as-is.json").write_text(json.dumps(root))
+    root["certificateAuthorities"][1]["validFor"]["end"] = "2022-12-31T23:59:59.999Z"
+    (tmp_path / "ended.json").write_text(json.dumps(root))
+    keyless = {"rekorKeys": [str(CONTAINERS_IMAGE / "rekor.pub")], "identities": [{"subject": "mitr@redhat.com"}]}
+    as_is = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {
+        "keyless": {**keyless, "trustedRoot": str(tmp_path / "as-is.json")}}}])
+    assert as_is["verified"] is True, as_is["signatures"]
+    ended = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {
+        "keyless": {**keyless, "trustedRoot": str(tmp_path / "ended.json")}}}])
+    assert ended["verified"] is False
+    reason = ended["signatures"][0]["reason"]
+    assert "trusted root CA CN=sigstore,O=sigstore.dev is valid from 2021-03-07T03:20:29Z until " \
+           "2022-12-31T23:59:59Z, not at 2023-01-20" in reason
+    assert "is valid from 2022-04-13T20:06:15Z until 2022-12-31T23:59:59Z" in reason

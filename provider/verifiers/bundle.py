@@ -200,7 +200,7 @@ class SigstoreBundleVerifier:
         if statement.predicate_type == COSIGN_SIGN_PREDICATE:
             return SignatureResult("sigstore-bundle", artifact, authority.name, not problem, problem, signer,
                                    signed_at=tlog.integrated_time or timestamp, tlog=tlog, timestamp=timestamp,
-                                   artifact_type=BUNDLE_ARTIFACT_TYPE), None
+                                   artifact_type=BUNDLE_ARTIFACT_TYPE, checks={"sct": "passed"}), None
         return None, AttestationResult(statement.predicate_type, authority.name, not problem, problem, artifact,
                                        None if problem else capped_predicate(statement.predicate,
                                                                              self.max_predicate_bytes),
