@@ -32,7 +32,13 @@ from provider.facts import rfc3339
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
 from provider.verifiers.base import AttestationResult, SignatureResult, Signer, TlogEntry, VerifierOutcome
-from provider.verifiers.certificates import CertificateError, certificate_issuer, certificate_subject, identity_problem
+from provider.verifiers.certificates import (
+    CertificateError,
+    certificate_issuer,
+    certificate_subject,
+    identity_problem,
+    trusted_chain,
+)
 from provider.verifiers.dsse import (
     COSIGN_SIGN_PREDICATE,
     capped_predicate,
@@ -41,7 +47,7 @@ from provider.verifiers.dsse import (
 )
 from provider.verifiers.keys import key_id
 from provider.verifiers.rekor import LoggedSignature, TlogError, check_body
-from provider.verifiers.signers import CERTIFICATE_PARSE_ERRORS, trusted_chain
+from provider.verifiers.signers import CERTIFICATE_PARSE_ERRORS
 
 BUNDLE_ARTIFACT_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 BUNDLE_MEDIA_TYPES = ("application/vnd.dev.sigstore.bundle.v0.3+json", "application/vnd.dev.sigstore.bundle+json")
@@ -237,7 +243,9 @@ def parse_bundle(data: bytes) -> Bundle | str:
     try:
         return Bundle.from_json(data)
     except Exception as exc:  # the library raises many types (ValueError, InvalidVersion, …) on bad input
-        return f"not a valid Sigstore bundle: {type(exc).__name__}: {exc}"
+        # pydantic's messages span lines and end in a help URL; a reason is one line.
+        detail = " ".join(line.strip() for line in str(exc).splitlines() if "errors.pydantic.dev" not in line)
+        return f"not a valid Sigstore bundle: {type(exc).__name__}: {detail}"
 
 
 def signing_time(verifier: Verifier, bundle: Bundle) -> tuple[TlogEntry, str | None]:

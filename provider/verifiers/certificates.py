@@ -23,7 +23,8 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from provider.config import Identity
+from provider.config import Identity, KeylessConfig, PKIConfig
+from provider.config.model import within
 from provider.verifiers.limits import MAX_CHAIN_BYTES, LimitError, check_certificate_chain, check_public_key
 
 # What cryptography raises for a certificate it cannot read (InvalidVersion and the others are no ValueError).
@@ -136,6 +137,37 @@ def verify_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificat
     if problem:
         raise CertificateError(f"certificate chain does not verify to a trusted root: {problem}")
     return list(chain)
+
+
+def trusted_chain(leaf: x509.Certificate, annotated: Sequence[x509.Certificate], trust: KeylessConfig | PKIConfig,
+                  at: datetime) -> list[x509.Certificate]:
+    """The verified chain, leaf first, from the trust material that vouches for `leaf` at `at`.
+
+    A trusted root's CA counts only inside its `validFor` window and only with its own intermediates
+    (sigstore-go `FulcioCertificateAuthority.Verify`); for roots given as files, the signature's chain
+    annotation supplies intermediates only when none are configured (cosign `pkg/cosign/verify.go`).
+    """
+    problems = []
+    for ca in trust.authorities if isinstance(trust, KeylessConfig) else ():
+        if not within(at, ca.valid_from, ca.valid_until):
+            problems.append(f"trusted root CA {ca.root.subject.rfc4514_string()} is valid "
+                            f"{_window(ca.valid_from, ca.valid_until)}, not at {at:%Y-%m-%dT%H:%M:%SZ}")
+            continue
+        try:
+            return verify_chain(leaf, ca.intermediates, [ca.root], at)
+        except CertificateError as exc:
+            problems.append(str(exc))
+    if trust.roots:
+        try:
+            return verify_chain(leaf, trust.intermediates or annotated, trust.roots, at)
+        except CertificateError as exc:
+            problems.append(str(exc))
+    raise CertificateError("; ".join(problems) or "no trusted root certificates are configured")
+
+
+def _window(start: datetime | None, end: datetime | None) -> str:
+    return (f"from {f'{start:%Y-%m-%dT%H:%M:%SZ}' if start else 'any time'} "
+            f"until {f'{end:%Y-%m-%dT%H:%M:%SZ}' if end else 'any time'}")
 
 
 def certificate_subject(cert: x509.Certificate) -> str:

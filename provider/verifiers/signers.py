@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from provider.config import CosignAuthority, KeylessConfig, PKIConfig, PublicKey
-from provider.config.model import within
+from provider.config import CosignAuthority, KeylessConfig, PublicKey
 from provider.verifiers.base import Signer, TlogEntry
 from provider.verifiers.certificates import (
     CERTIFICATE_PARSE_ERRORS,
@@ -24,7 +23,7 @@ from provider.verifiers.certificates import (
     certificate_subject,
     identity_problem,
     load_certificates,
-    verify_chain,
+    trusted_chain,
 )
 from provider.verifiers.keys import key_id, verify_signature
 from provider.verifiers.rekor import LoggedSignature, TlogError, integrated_at, verify_bundle
@@ -135,37 +134,6 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
             continue
         return Authenticated(signer, tlog, (logged.note,) if logged.note else (), checks)
     raise Rejected("; ".join(reasons), signer)
-
-
-def trusted_chain(leaf: x509.Certificate, annotated: list[x509.Certificate], trust: KeylessConfig | PKIConfig,
-           at: datetime) -> list[x509.Certificate]:
-    """The verified chain, leaf first, from the trust material that vouches for `leaf` at `at`.
-
-    A trusted root's CA counts only inside its `validFor` window and only with its own intermediates
-    (sigstore-go `FulcioCertificateAuthority.Verify`); for roots given as files, the signature's chain
-    annotation supplies intermediates only when none are configured (cosign `pkg/cosign/verify.go`).
-    """
-    problems = []
-    for ca in trust.authorities if isinstance(trust, KeylessConfig) else ():
-        if not within(at, ca.valid_from, ca.valid_until):
-            problems.append(f"trusted root CA {ca.root.subject.rfc4514_string()} is valid "
-                            f"{_window(ca.valid_from, ca.valid_until)}, not at {at:%Y-%m-%dT%H:%M:%SZ}")
-            continue
-        try:
-            return verify_chain(leaf, ca.intermediates, [ca.root], at)
-        except CertificateError as exc:
-            problems.append(str(exc))
-    if trust.roots:
-        try:
-            return verify_chain(leaf, trust.intermediates or annotated, trust.roots, at)
-        except CertificateError as exc:
-            problems.append(str(exc))
-    raise CertificateError("; ".join(problems) or "no trusted root certificates are configured")
-
-
-def _window(start: datetime | None, end: datetime | None) -> str:
-    return (f"from {f'{start:%Y-%m-%dT%H:%M:%SZ}' if start else 'any time'} "
-            f"until {f'{end:%Y-%m-%dT%H:%M:%SZ}' if end else 'any time'}")
 
 
 def _sct(leaf: x509.Certificate, chain: list[x509.Certificate], trust: KeylessConfig) -> dict[str, str]:
