@@ -10,10 +10,13 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from provider.config import SignedIdentity
 from provider.reference import InvalidReference, Reference, parse_reference
 from provider.verifiers.referencematch import identity_matches, remap, remap_matches_prefix
+from tests.fuzz.strategies_signed import FUZZ
 from tests.helpers import VECTORS
 
 TABLES = json.loads((VECTORS / "containers-image/policy_reference_match_tables.json").read_text())
@@ -124,3 +127,22 @@ def test_prmRemapIdentityMRDOETestCase(image: str, signature: str, expected: boo
     rule = SignedIdentity("remapIdentity", prefix="never-causes-a-rewrite.example",
                           signed_prefix="never-causes-a-rewrite.example")
     image_and_sig(rule, image, signature, expected, possibly_invalid=True)
+
+
+components = st.from_regex(r"[a-z0-9]{1,8}(?:[._-][a-z0-9]{1,4})?", fullmatch=True)
+tags = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,12}", fullmatch=True)
+
+
+# The oracle for matchRepoDigestOrExact (containers/image's default): for an image named by tag, a signature
+# verifies only for exactly that repository and tag; a bare repository or any other tag never does.
+@FUZZ
+@given(st.lists(components, min_size=1, max_size=3), tags, tags)
+def test_matchRepoDigestOrExact_admits_a_tag_only_with_a_signature_for_that_tag(path: list[str], tag: str,
+                                                                              other: str) -> None:
+    rule = SignedIdentity()
+    repository = "registry.example/" + "/".join(path)
+    image = parse_reference(f"{repository}:{tag}")
+    assert identity_matches(rule, image, f"{repository}:{tag}")
+    assert not identity_matches(rule, image, repository)
+    assert identity_matches(rule, image, f"{repository}:{other}") is (other == tag)
+    assert not identity_matches(rule, image, f"{repository}x:{tag}")
