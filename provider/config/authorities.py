@@ -95,7 +95,7 @@ def _keyless(kl: Node, reader: FileReader, rekor_keys: tuple[PublicKey, ...]) ->
     if not kl.has("trustedRoot") and not kl.data.get("fulcioRoots"):
         raise kl.error("fulcioRoots", "keyless needs trustedRoot or fulcioRoots")
     trusted_root = kl.path("trustedRoot")
-    material = _trusted_root(kl, reader.json(kl, "trustedRoot", trusted_root)) if trusted_root else TrustedRoot()
+    material = _trusted_root(kl, reader.json(kl, "trustedRoot", trusted_root)) if trusted_root else RootMaterial()
     ct_keys = reader.public_keys(kl, "ctLogKeys") + material.ct_keys
     # cosign and sigstore-go require an embedded SCT whenever CT log keys are known; without any, none can be
     # checked (config check warns).
@@ -119,7 +119,7 @@ def _keyless(kl: Node, reader: FileReader, rekor_keys: tuple[PublicKey, ...]) ->
 
 
 @dataclass(frozen=True)
-class TrustedRoot:
+class RootMaterial:
     """What sigwarden reads from a Sigstore `trusted_root.json`: CAs, log keys, CT keys, each with its window."""
 
     authorities: tuple[TrustedCA, ...] = ()
@@ -143,7 +143,7 @@ def _log_keys(logs: Any, kind: str) -> tuple[PublicKey, ...]:
     return tuple(keys)
 
 
-def _trusted_root(node: Node, data: Any) -> TrustedRoot:
+def _trusted_root(node: Node, data: Any) -> RootMaterial:
     """Fulcio CAs, Rekor keys and CT log keys from a Sigstore `trusted_root.json`, with their validity windows."""
     authorities: list[TrustedCA] = []
     try:
@@ -152,7 +152,7 @@ def _trusted_root(node: Node, data: Any) -> TrustedRoot:
                      for c in authority.get("certChain", {}).get("certificates", [])]
             if chain:  # leaf-most first: the last certificate is the root
                 authorities.append(TrustedCA(chain[-1], tuple(chain[:-1]), *_window(authority)))
-        root = TrustedRoot(tuple(authorities), _log_keys(data.get("tlogs", []), "tlogs"),
+        root = RootMaterial(tuple(authorities), _log_keys(data.get("tlogs", []), "tlogs"),
                            _log_keys(data.get("ctlogs", []), "ctlogs"))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise node.error("trustedRoot", f"not a Sigstore trusted root: {exc}") from None
