@@ -178,3 +178,16 @@ def test_VerifySET_window_applies_to_bundles(tmp_path: Path) -> None:
     assert signature.verified is False
     assert signature.reason == ("Sigstore bundle rejected: Rekor key trustedRoot.tlogs[0] is not valid at the "
                                 "entry's integrated time 2023-02-01T00:00:00Z")
+
+
+def test_a_trusted_root_window_that_is_not_a_time_names_the_field(tmp_path: Path) -> None:
+    from provider.config import ConfigError
+
+    shutil.copytree(INTOTO2, tmp_path / "vector")
+    root = json.loads((INTOTO2 / "trusted_root.json").read_text())
+    root["certificateAuthorities"][0]["validFor"]["end"] = "next tuesday"
+    (tmp_path / "vector/trusted_root.json").write_text(json.dumps(root))
+    data = {"authorities": [keyless(tmp_path / "vector/trusted_root.json", [BEACON])]}
+    with pytest.raises(ConfigError, match="not a Sigstore trusted root") as caught:
+        build_config(data, write_yaml(tmp_path / "c.yaml", data))
+    assert caught.value.field_path == "authorities[0].cosign.keyless.trustedRoot"

@@ -7,7 +7,7 @@ import binascii
 import glob
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +129,15 @@ class RootMaterial:
 
 def _window(entry: Any) -> tuple[datetime | None, datetime | None]:
     valid_for = entry.get("validFor") or {}
-    start, end = valid_for.get("start"), valid_for.get("end")
-    return (datetime.fromisoformat(start) if start else None, datetime.fromisoformat(end) if end else None)
+    return _timestamp(valid_for.get("start")), _timestamp(valid_for.get("end"))
+
+
+def _timestamp(text: Any) -> datetime | None:
+    """A protobuf JSON Timestamp (RFC 3339, UTC); a time without an offset is taken as UTC."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(str(text))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _log_keys(logs: Any, kind: str) -> tuple[PublicKey, ...]:
