@@ -318,3 +318,32 @@ def test_gpgmeSigningMechanism_Verify_refuses_a_message_with_two_signatures(tmp_
     facts = verify(tmp_path, "registry.example/shop/web:1.0", release_authority(tmp_path)).value
     assert facts["verified"] is False
     assert facts["signatures"][0]["reason"] == "the OpenPGP message carries 2 signatures; exactly one is accepted"
+
+
+# kritis pkg/kritis/container/container.go newCritical signs the bare repository as docker-reference, and
+# pkg/attestlib/authenticated_attestation.go checkAuthenticatedAttestation compares it with the image's repository:
+# kritis authorities (included or imported) match the repository, not containers/image's default.
+def test_kritis_authorities_accept_the_repository_only_identity_kritis_signs(tmp_path: Path) -> None:
+    from provider.importers.kritis import KritisOptions, Source, convert
+
+    digest = shop_image(tmp_path, ["registry.example/shop/web"])
+    armour = base64.b64encode(str(PGP_SIGNER.extract_certificate()).encode()).decode()
+    document = {"apiVersion": "kritis.grafeas.io/v1beta1", "kind": "AttestationAuthority",
+                "metadata": {"name": "qa-attestor", "namespace": "default"},
+                "spec": {"noteReference": "projects/p/notes/qa", "publicKeyData": armour}}
+    write_yaml(tmp_path / "kritis/qa.yaml", document)
+    data = {"stores": [{"type": "oci-layout", "path": str(tmp_path / "layouts"), "match": ["*"]}],
+            "include": [{"path": "kritis/*.yaml", "lookaside": f"file://{tmp_path}/sigstore"}]}
+    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+    try:
+        by_tag, by_digest = engine.verify(["registry.example/shop/web:1.0", f"registry.example/shop/web@{digest}"],
+                                          "t")
+    finally:
+        engine.shutdown()
+    assert by_tag.value["verified"] is True and by_digest.value["verified"] is True
+    (imported,) = convert([Source(document, tmp_path / "kritis/qa.yaml")],
+                          KritisOptions(lookaside=f"file://{tmp_path}/sigstore")).config["authorities"]
+    assert imported["attestation"]["signedIdentity"] == {"type": "matchRepository"}
+    assert verify(tmp_path, "registry.example/shop/web:1.0", imported["attestation"]).value["verified"] is True
+    # The same key as a plain attestation authority follows containers/image's default and refuses it.
+    assert verify(tmp_path, "registry.example/shop/web:1.0", release_authority(tmp_path)).value["verified"] is False

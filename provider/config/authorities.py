@@ -380,7 +380,10 @@ def _kritis_authority(where: str, doc: dict[str, Any], source: Path, reader: Fil
     if not lookaside and any(k.kind == "pgp" for k in keys):
         raise include.error("lookaside", f"AttestationAuthority {name!r} in {source.name} has PGP keys: "
                             f"{LOOKASIDE_HINT}; include it as {{path: …, lookaside: …}}")
-    return Authority(name=name, attestation=AttestationAuthority(keys=keys, lookaside=lookaside))
+    # kritis signs the bare repository as `docker-reference` and compares it with the image's repository
+    # (pkg/attestlib checkAuthenticatedAttestation): matchRepository.
+    return Authority(name=name, attestation=AttestationAuthority(keys=keys, lookaside=lookaside,
+                                                                 signed_identity=SignedIdentity("matchRepository")))
 
 
 def included_authorities(root: Node, reader: FileReader) -> list[Authority]:
