@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -23,6 +23,7 @@ from provider.config import PublicKey
 from provider.verifiers.keys import key_id
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
 class SCTError(ValueError):
@@ -32,9 +33,6 @@ class SCTError(ValueError):
 def _milliseconds(moment: datetime) -> int:
     aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return (aware - _EPOCH) // _MILLISECOND
-
-
-_MILLISECOND = datetime.fromtimestamp(0.001, UTC) - _EPOCH
 
 
 def signed_data(leaf: x509.Certificate, issuer: x509.Certificate, sct: SignedCertificateTimestamp) -> bytes:
@@ -80,10 +78,10 @@ def verify_embedded_sct(leaf: x509.Certificate, issuer: x509.Certificate, ct_key
             continue
         try:
             moment = sct.timestamp if sct.timestamp.tzinfo else sct.timestamp.replace(tzinfo=UTC)
-        except ValueError:  # a timestamp past year 9999: no such SCT can be valid
+            if not log.valid_at(moment):
+                continue  # sigstore-go skips SCTs made outside the CT log key's window
+            if _verifies(log.key, sct, signed_data(leaf, issuer, sct)):
+                return
+        except (ValueError, UnsupportedAlgorithm):  # a time past year 9999, an unknown algorithm: not valid
             continue
-        if not log.valid_at(moment):
-            continue  # sigstore-go skips SCTs made outside the CT log key's window
-        if _verifies(log.key, sct, signed_data(leaf, issuer, sct)):
-            return
     raise SCTError(f"none of the certificate's {len(scts)} embedded SCTs verifies with a configured CT log key")
