@@ -6,19 +6,16 @@ import base64
 import binascii
 import glob
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from provider import yamlerrors
 from provider.config.model import (
     PURPOSES,
-    SIGNED_IDENTITY_TYPES,
     AttestationAuthority,
     AttestationKey,
     Authority,
@@ -30,11 +27,12 @@ from provider.config.model import (
     PKIConfig,
     PublicKey,
     SignedIdentity,
-    TrustedCA,
 )
 from provider.config.placeholders import reject_placeholders
 from provider.config.reader import SCHEMA, FileReader, Node
-from provider.reference import InvalidReference, normalise_pattern, parse_reference
+from provider.config.signedidentity import signed_identity
+from provider.config.trustedroot import RootMaterial, read_trusted_root
+from provider.reference import normalise_pattern
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
 
 
@@ -95,7 +93,7 @@ def _keyless(kl: Node, reader: FileReader, rekor_keys: tuple[PublicKey, ...]) ->
     if not kl.has("trustedRoot") and not kl.data.get("fulcioRoots"):
         raise kl.error("fulcioRoots", "keyless needs trustedRoot or fulcioRoots")
     trusted_root = kl.path("trustedRoot")
-    material = _trusted_root(kl, reader.json(kl, "trustedRoot", trusted_root)) if trusted_root else RootMaterial()
+    material = read_trusted_root(kl, reader.json(kl, "trustedRoot", trusted_root)) if trusted_root else RootMaterial()
     ct_keys = reader.public_keys(kl, "ctLogKeys") + material.ct_keys
     # cosign and sigstore-go require an embedded SCT whenever CT log keys are known; without any, none can be
     # checked (config check warns).
@@ -116,56 +114,6 @@ def _keyless(kl: Node, reader: FileReader, rekor_keys: tuple[PublicKey, ...]) ->
     if not keyless.identities:
         raise kl.error("identities", "keyless needs at least one identity (any signer would pass)")
     return keyless
-
-
-@dataclass(frozen=True)
-class RootMaterial:
-    """What sigwarden reads from a Sigstore `trusted_root.json`: CAs, log keys, CT keys, each with its window."""
-
-    authorities: tuple[TrustedCA, ...] = ()
-    tlog_keys: tuple[PublicKey, ...] = ()
-    ct_keys: tuple[PublicKey, ...] = ()
-
-
-def _window(entry: Any) -> tuple[datetime | None, datetime | None]:
-    valid_for = entry.get("validFor") or {}
-    return _timestamp(valid_for.get("start")), _timestamp(valid_for.get("end"))
-
-
-def _timestamp(text: Any) -> datetime | None:
-    """A protobuf JSON Timestamp (RFC 3339, UTC); a time without an offset is taken as UTC."""
-    if not text:
-        return None
-    moment = datetime.fromisoformat(str(text))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _log_keys(logs: Any, kind: str) -> tuple[PublicKey, ...]:
-    keys = []
-    for index, log in enumerate(logs):
-        raw = base64.b64decode(log["publicKey"]["rawBytes"])
-        start, end = _window(log["publicKey"])
-        keys.append(PublicKey(origin=f"trustedRoot.{kind}[{index}]", key=load_der_public_key(raw),
-                              valid_from=start, valid_until=end))
-    return tuple(keys)
-
-
-def _trusted_root(node: Node, data: Any) -> RootMaterial:
-    """Fulcio CAs, Rekor keys and CT log keys from a Sigstore `trusted_root.json`, with their validity windows."""
-    authorities: list[TrustedCA] = []
-    try:
-        for authority in data.get("certificateAuthorities", []):
-            chain = [x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"]))
-                     for c in authority.get("certChain", {}).get("certificates", [])]
-            if chain:  # leaf-most first: the last certificate is the root
-                authorities.append(TrustedCA(chain[-1], tuple(chain[:-1]), *_window(authority)))
-        root = RootMaterial(tuple(authorities), _log_keys(data.get("tlogs", []), "tlogs"),
-                           _log_keys(data.get("ctlogs", []), "ctlogs"))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise node.error("trustedRoot", f"not a Sigstore trusted root: {exc}") from None
-    if not authorities:
-        raise node.error("trustedRoot", "the trusted root lists no certificate authorities")
-    return root
 
 
 def _bundle_verifier(node: Node, trusted_root: Path) -> Any:
@@ -222,51 +170,7 @@ def _attestation(node: Node, reader: FileReader) -> AttestationAuthority:
     if not lookaside and any(k.kind == "pgp" for k in keys):
         # Without one, a GPG-only authority finds no signatures at all: fail here, not at admission time.
         raise node.error("lookaside", f"is required for PGP keys: {LOOKASIDE_HINT}")
-    return AttestationAuthority(keys=keys, lookaside=lookaside, signed_identity=_signed_identity(node))
-
-
-def _signed_identity(node: Node) -> SignedIdentity:
-    """`signedIdentity` as in containers/image policy.json; `dockerReference` is the older spelling."""
-    if node.has("signedIdentity") and node.has("dockerReference"):
-        raise node.error("dockerReference", "give signedIdentity or dockerReference, not both")
-    if node.has("dockerReference"):
-        legacy = node.string("dockerReference", choices=("ignore", "repository"))
-        return SignedIdentity("ignore" if legacy == "ignore" else "matchRepository")
-    if not node.has("signedIdentity"):
-        return SignedIdentity()
-    entry = node.child("signedIdentity", SCHEMA["authorities[].attestation.signedIdentity"])
-    kind = entry.string("type", choices=SIGNED_IDENTITY_TYPES)
-    needs = {"exactReference": ("dockerReference",), "exactRepository": ("dockerRepository",),
-             "remapIdentity": ("prefix", "signedPrefix")}.get(kind, ())
-    extra = sorted(k for k in ("dockerReference", "dockerRepository", "prefix", "signedPrefix")
-                   if entry.has(k) and k not in needs)
-    if extra:
-        raise entry.error(extra[0], f"is not used by type {kind}")
-    values = {k: entry.string(k) for k in needs}
-    for key in ("dockerReference", "dockerRepository"):
-        if key in values:
-            _check_reference(entry, key, values[key], exact=key == "dockerReference")
-    for key in ("prefix", "signedPrefix"):
-        if key in values and not _REMAP_PREFIX.fullmatch(values[key]):
-            raise entry.error(key, f"{values[key]!r} is not a host, host/namespace or host/repository "
-                              "(containers/image remapIdentity)")
-    return SignedIdentity(kind, values.get("dockerReference", ""), values.get("dockerRepository", ""),
-                          values.get("prefix", ""), values.get("signedPrefix", ""))
-
-
-# containers/image newPRMRemapIdentity: a prefix is a host, or a host with a repository path, never a tag.
-_REMAP_PREFIX = re.compile(r"[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
-
-
-def _check_reference(node: Node, key: str, text: str, exact: bool) -> None:
-    try:
-        ref = parse_reference(text, default_tag="")
-    except InvalidReference as exc:
-        raise node.error(key, f"{text!r} is not an image reference: {exc}") from None
-    if exact and not ref.tag and not ref.digest:
-        raise node.error(key, f"{text!r} names no tag or digest (exactReference needs one)")
-    if not exact and (ref.tag or ref.digest):
-        raise node.error(key, f"{text!r} is a repository: give it without tag or digest")
+    return AttestationAuthority(keys=keys, lookaside=lookaside, signed_identity=signed_identity(node))
 
 
 def _attestation_keys(node: Node, reader: FileReader) -> tuple[AttestationKey, ...]:
