@@ -169,6 +169,8 @@ def _trust_expiries(config: Config) -> Iterator[tuple[str, str, str, float]]:
         cosign = authority.cosign
         if cosign is not None and cosign.keyless is not None:
             certificates += [("cosign.keyless", c) for c in cosign.keyless.roots + cosign.keyless.intermediates]
+            certificates += [("cosign.keyless.trustedRoot", c) for ca in cosign.keyless.authorities
+                             for c in (ca.root, *ca.intermediates)]
         if cosign is not None and cosign.pki is not None:
             certificates += [("cosign.pki", c) for c in cosign.pki.roots + cosign.pki.intermediates]
         if authority.notation is not None:

@@ -319,3 +319,27 @@ def test_codesigning_cert_validations_upstream_table(test: str, name: str, path_
     with pytest.raises(certrules.CertificateRuleError) as caught:
         run()
     assert reason in str(caught.value), test
+
+
+def ca_eku(*usages: x509.ObjectIdentifier) -> tuple[tuple[x509.ExtensionType, bool], ...]:
+    return ((x509.ExtendedKeyUsage(list(usages)), False),)
+
+
+# Go crypto/x509 verify.go checkChainForKeyUsage (Verify with KeyUsages [CodeSigning], as cosign TrustedCert and
+# sigstore-go call it): every certificate of the chain, root included, with an EKU must allow codeSigning or any.
+@pytest.mark.parametrize(("chain", "ok"), [
+    (lambda: chain_of(root(), intermediate(extra=ca_eku(ExtendedKeyUsageOID.SERVER_AUTH,
+                                                        ExtendedKeyUsageOID.CLIENT_AUTH)), leaf()), False),
+    (lambda: chain_of(root(), intermediate(extra=ca_eku(ExtendedKeyUsageOID.CODE_SIGNING)), leaf()), True),
+    (lambda: chain_of(root(), intermediate(extra=ca_eku(ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE)), leaf()), True),
+    (lambda: chain_of(Spec("Acme Root", ca=True, extra=ca_eku(ExtendedKeyUsageOID.SERVER_AUTH)), intermediate(),
+                      leaf()), False),
+    (lambda: chain_of(root(), intermediate(), leaf(ekus=(ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE,))), True),
+], ids=["TLS-only intermediate", "codeSigning intermediate", "anyEKU intermediate", "TLS-only root",
+        "anyEKU leaf"])
+def test_checkChainForKeyUsage_nests_code_signing_for_cosign(chain: Callable[[], list[x509.Certificate]],
+                                                             ok: bool) -> None:
+    problem = cosign_problem(chain())
+    assert (problem == "") is ok, problem
+    if not ok:
+        assert "extended key usage without codeSigning" in problem

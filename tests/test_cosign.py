@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from provider.devkit import cosign
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.pki import make_ca
-from tests.helpers import VECTORS, facts_for
+from tests import fulcio
+from tests.helpers import VECTORS, facts_for, write_yaml
 from tests.vectors import CONTAINERS_IMAGE, connaisseur_layout, containers_image_vector
 
 REG = "vectors.example"
@@ -179,7 +180,8 @@ def test_repository_identity_checking(tmp_path: Path) -> None:
     strict = verify(tmp_path, f"{REG}/own:v1", [keyed("a", public, dockerReference="repository")])
     assert strict["verified"] is False
     assert strict["signatures"][0]["reason"] == (
-        f"signature is for repository 'elsewhere.example/own:v1', not {REG}/own")
+        f"signature is for 'elsewhere.example/own:v1', which does not match {REG}/own:v1 "
+        "(signedIdentity matchRepository)")
 
 
 def test_scopes_limit_which_authorities_apply(tmp_path: Path) -> None:
@@ -331,3 +333,201 @@ def test_encrypted_key_with_sec1_inside_or_wrong_password_is_rejected() -> None:
         load_cosign_private_key((VECTORS / "cosign/keys_test.go-pemcosigneckey.key").read_bytes(), b"hello")
     with pytest.raises(KeyFileError, match="wrong password"):
         load_cosign_private_key((VECTORS / "cosign/keys_test.go-pemcosignkey.key").read_bytes(), b"hullo")
+
+
+# Keyless and PKI chains built with a stand-in Fulcio (tests/fulcio.py): SCTs, trusted-root windows, EKU nesting
+# and where intermediates may come from.
+
+def fulcio_image(tmp_path: Path, sigstore: Any, signer: Any, **sign: Any) -> None:
+    writer = LayoutWriter(tmp_path / "layouts" / REG, "keyless")
+    digest = writer.add_image("v1", b"keyless build")["digest"]
+    sigstore.sign_image(writer, digest, f"{REG}/keyless", signer, **sign)
+
+
+def keyless_facts(tmp_path: Path, **keyless: Any) -> dict[str, Any]:
+    keyless.setdefault("identities", [{"subject": "dev@team.example", "issuer": fulcio.ISSUER}])
+    facts = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {"keyless": keyless}}])
+    return facts
+
+
+def pem_file(path: Path, *certs: Any) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
+    return str(path)
+
+
+# cosign pkg/cosign/verify.go ValidateAndUnpackCertWithIntermediates ("does not include required embedded SCT") and
+# sigstore-go pkg/verify/sct.go VerifySignedCertificateTimestamp: with CT log keys known, an SCT must verify.
+@pytest.mark.parametrize(("case", "verified"), [("valid SCT", True), ("no SCT", False), ("SCT by another log", False)])
+def test_ValidateAndUnpackCertWithIntermediates_requires_an_embedded_sct(tmp_path: Path, case: str,
+                                                                         verified: bool) -> None:
+    sigstore = fulcio.Sigstore()
+    ct_log = {"valid SCT": sigstore.ct_log, "no SCT": None,
+              "SCT by another log": ec.generate_private_key(ec.SECP256R1())}[case]
+    fulcio_image(tmp_path, sigstore, fulcio.leaf(sigstore.intermediate, "dev@team.example", ct_log))
+    facts = keyless_facts(tmp_path, trustedRoot=str(sigstore.trusted_root(tmp_path / "trusted_root.json")))
+    (signature,) = facts["signatures"]
+    assert signature["verified"] is verified, signature["reason"]
+    if verified:
+        assert signature["checks"] == {"sct": "passed"}
+    else:
+        assert signature["reason"] == {
+            "no SCT": "certificate does not include the required embedded SCT",
+            "SCT by another log": "none of the certificate's 1 embedded SCTs verifies with a configured CT log key",
+        }[case]
+    # The same with roots and CT log keys as files (cosign: --certificate-chain, SIGSTORE_CT_LOG_PUBLIC_KEY_FILE).
+    (tmp_path / "ct.pub").write_bytes(cosign.public_pem(sigstore.ct_log))
+    (tmp_path / "rekor.pub").write_bytes(cosign.public_pem(sigstore.rekor))
+    files = keyless_facts(tmp_path, fulcioRoots=[pem_file(tmp_path / "root.pem", sigstore.root.cert)],
+                          fulcioIntermediates=[pem_file(tmp_path / "int.pem", sigstore.intermediate.cert)],
+                          ctLogKeys=[str(tmp_path / "ct.pub")], rekorKeys=[str(tmp_path / "rekor.pub")])
+    assert files["verified"] is verified
+
+
+def test_without_ct_log_keys_no_sct_is_checked_and_config_check_says_so(tmp_path: Path) -> None:
+    from provider.config import ConfigError, build_config
+    from provider.config.checks import config_warnings
+
+    sigstore = fulcio.Sigstore()
+    fulcio_image(tmp_path, sigstore, fulcio.leaf(sigstore.intermediate, "dev@team.example", None))
+    root = sigstore.trusted_root(tmp_path / "trusted_root.json", ct_logs=False)
+    facts = keyless_facts(tmp_path, trustedRoot=str(root))
+    assert facts["verified"] is True and facts["signatures"][0]["checks"] == {"sct": "skipped"}
+    data = {"authorities": [{"name": "ci", "cosign": {"keyless": {
+        "trustedRoot": str(root), "identities": [{"subject": "dev@team.example"}]}}}]}
+    warnings = config_warnings(build_config(data, write_yaml(tmp_path / "c.yaml", data)))
+    assert any(w.startswith("authority ci: keyless has no CT log keys") for w in warnings)
+    data["authorities"][0]["cosign"]["keyless"]["sct"] = "required"
+    with pytest.raises(ConfigError, match="sct: required needs CT log keys") as caught:
+        build_config(data, write_yaml(tmp_path / "c.yaml", data))
+    assert caught.value.field_path == "authorities[0].cosign.keyless.sct"
+
+
+# sigstore-go pkg/root/certificate_authority.go FulcioCertificateAuthority.Verify: a CA counts only for signatures
+# whose time lies inside its validFor window.
+def test_FulcioCertificateAuthority_Verify_honours_the_validity_window(tmp_path: Path) -> None:
+    import datetime
+
+    sigstore = fulcio.Sigstore()
+    fulcio_image(tmp_path, sigstore, fulcio.leaf(sigstore.intermediate, "dev@team.example", sigstore.ct_log))
+    ended = fulcio.NOW - datetime.timedelta(days=30)
+    root = sigstore.trusted_root(tmp_path / "ended.json", ca_window=(None, ended))
+    facts = keyless_facts(tmp_path, trustedRoot=str(root))
+    assert facts["verified"] is False
+    assert facts["signatures"][0]["reason"].startswith("trusted root CA CN=test fulcio root is valid from ")
+    assert f"until {ended:%Y-%m-%dT%H:%M:%SZ}, not at" in facts["signatures"][0]["reason"]
+    current = sigstore.trusted_root(tmp_path / "current.json", ca_window=(ended, None))
+    assert keyless_facts(tmp_path, trustedRoot=str(current))["verified"] is True
+
+
+# sigstore-go pkg/tlog/entry.go VerifySET: "rekor log public key not valid at payload integrated time".
+def test_VerifySET_honours_the_log_key_window(tmp_path: Path) -> None:
+    import datetime
+
+    sigstore = fulcio.Sigstore()
+    fulcio_image(tmp_path, sigstore, fulcio.leaf(sigstore.intermediate, "dev@team.example", sigstore.ct_log))
+    ended = fulcio.NOW - datetime.timedelta(days=30)
+    root = sigstore.trusted_root(tmp_path / "ended.json", rekor_window=(None, ended))
+    facts = keyless_facts(tmp_path, trustedRoot=str(root))
+    assert facts["verified"] is False
+    assert "Rekor key trustedRoot.tlogs[0] is not valid at the entry's integrated time" in \
+        facts["signatures"][0]["reason"]
+
+
+# The public-good trusted root vendored from cosign: Fulcio v1 CA valid until 2022-12-31 only. The connaisseur vector
+# (2024) verifies through the v2 CA, with its SCT from the public-good CT log.
+def test_vendored_trusted_root_vouches_for_the_2024_keyless_vector_with_its_sct(tmp_path: Path) -> None:
+    connaisseur_layout(tmp_path / "layouts" / REG, "testimage")
+    keyless = {"trustedRoot": str(VECTORS / "cosign/trusted_root_pgi.json"),
+               "identities": [{"subject": "philipp.belitz@securesystems.de"}]}
+    facts = verify(tmp_path, f"{REG}/testimage:keyless", [{"name": "ci", "cosign": {"keyless": keyless}}])
+    assert facts["verified"] is True, facts["signatures"]
+    assert facts["signatures"][0]["checks"] == {"sct": "passed"}
+
+
+def test_vendored_keyless_vector_sct_must_come_from_a_configured_log(tmp_path: Path) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_der_public_key
+
+    containers_image_vector(tmp_path / "layouts" / REG, "dir-img-cosign-fulcio-rekor-valid", "keyless")
+    ctlogs = json.loads((VECTORS / "cosign/trusted_root_pgi.json").read_text())["ctlogs"]
+    for index, log in enumerate(ctlogs):
+        key = load_der_public_key(base64.b64decode(log["publicKey"]["rawBytes"]))
+        (tmp_path / f"ct{index}.pub").write_bytes(key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    keyless = {"fulcioRoots": [str(CONTAINERS_IMAGE / "fulcio_v1.crt.pem")],
+               "rekorKeys": [str(CONTAINERS_IMAGE / "rekor.pub")], "identities": [{"subject": "mitr@redhat.com"}]}
+    right = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {
+        "keyless": {**keyless, "ctLogKeys": [str(tmp_path / "ct1.pub")]}}}])
+    assert right["verified"] is True and right["signatures"][0]["checks"] == {"sct": "passed"}
+    wrong = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {
+        "keyless": {**keyless, "ctLogKeys": [str(tmp_path / "ct0.pub")]}}}])
+    assert wrong["verified"] is False and "embedded SCTs verifies" in wrong["signatures"][0]["reason"]
+
+
+# Go crypto/x509 Verify with KeyUsages [CodeSigning] (checkChainForKeyUsage), used by cosign TrustedCert and
+# sigstore-go: an intermediate limited to TLS cannot issue a code-signing leaf.
+@pytest.mark.parametrize("kind", ["keyless", "pki"])
+def test_checkChainForKeyUsage_tls_only_intermediate_cannot_issue_code_signing(tmp_path: Path, kind: str) -> None:
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    root = fulcio.ca("corp root")
+    tls_only = fulcio.ca("corp TLS CA", root, eku=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+    code_ok = fulcio.ca("corp code CA", root, eku=[ExtendedKeyUsageOID.CODE_SIGNING])
+    for name, intermediate, verified in (("tls", tls_only, False), ("code", code_ok, True)):
+        sigstore = fulcio.Sigstore(root=root, intermediate=intermediate)
+        fulcio_image(tmp_path / name, sigstore, fulcio.leaf(intermediate, "dev@team.example", sigstore.ct_log))
+        if kind == "keyless":
+            facts = keyless_facts(tmp_path / name, trustedRoot=str(sigstore.trusted_root(tmp_path / f"{name}.json")))
+        else:
+            (tmp_path / f"{name}-rekor.pub").write_bytes(cosign.public_pem(sigstore.rekor))
+            facts = verify(tmp_path / name, f"{REG}/keyless:v1", [{"name": "corp", "cosign": {
+                "rekorKeys": [str(tmp_path / f"{name}-rekor.pub")],
+                "pki": {"roots": [pem_file(tmp_path / "root.pem", root.cert)],
+                        "intermediates": [pem_file(tmp_path / f"{name}.pem", intermediate.cert)]}}}])
+        assert facts["verified"] is verified, facts["signatures"][0]["reason"]
+        if not verified:
+            assert "CN=corp TLS CA has an extended key usage without codeSigning" in facts["signatures"][0]["reason"]
+
+
+# cosign pkg/cosign/verify.go: the signature's chain annotation supplies intermediates only when none are
+# configured; sigstore-go: with a trusted root, only the CA's own intermediates count.
+def test_annotation_intermediates_only_when_none_are_configured(tmp_path: Path) -> None:
+    sigstore = fulcio.Sigstore()
+    withdrawn = fulcio.ca("withdrawn intermediate", sigstore.root)
+    fulcio_image(tmp_path, sigstore, fulcio.leaf(withdrawn, "dev@team.example", sigstore.ct_log),
+                 chain=[withdrawn.cert, sigstore.root.cert])
+    trusted = keyless_facts(tmp_path, trustedRoot=str(sigstore.trusted_root(tmp_path / "trusted_root.json")))
+    assert trusted["verified"] is False
+    (tmp_path / "rekor.pub").write_bytes(cosign.public_pem(sigstore.rekor))
+    (tmp_path / "ct.pub").write_bytes(cosign.public_pem(sigstore.ct_log))
+    files = {"fulcioRoots": [pem_file(tmp_path / "root.pem", sigstore.root.cert)],
+             "rekorKeys": [str(tmp_path / "rekor.pub")], "ctLogKeys": [str(tmp_path / "ct.pub")]}
+    configured = keyless_facts(tmp_path, **files,
+                               fulcioIntermediates=[pem_file(tmp_path / "int.pem", sigstore.intermediate.cert)])
+    assert configured["verified"] is False
+    assert "certificate chain does not verify to a trusted root" in configured["signatures"][0]["reason"]
+    assert keyless_facts(tmp_path, **files)["verified"] is True  # none configured: the annotation's chain is used
+
+
+# sigstore-go FulcioCertificateAuthority.Verify with real material: the containers/image keyless vector (logged
+# 2023-01-20) chains through the public-good v2 CA of the vendored trusted root; ending that CA's window at
+# 2022-12-31, as the v1 CA's already is, must refuse it.
+def test_FulcioCertificateAuthority_Verify_window_with_the_public_good_trusted_root(tmp_path: Path) -> None:
+    containers_image_vector(tmp_path / "layouts" / REG, "dir-img-cosign-fulcio-rekor-valid", "keyless")
+    root = json.loads((VECTORS / "cosign/trusted_root_pgi.json").read_text())
+    (tmp_path / "as-is.json").write_text(json.dumps(root))
+    root["certificateAuthorities"][1]["validFor"]["end"] = "2022-12-31T23:59:59.999Z"
+    (tmp_path / "ended.json").write_text(json.dumps(root))
+    keyless = {"rekorKeys": [str(CONTAINERS_IMAGE / "rekor.pub")], "identities": [{"subject": "mitr@redhat.com"}]}
+    as_is = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {
+        "keyless": {**keyless, "trustedRoot": str(tmp_path / "as-is.json")}}}])
+    assert as_is["verified"] is True, as_is["signatures"]
+    ended = verify(tmp_path, f"{REG}/keyless:v1", [{"name": "ci", "cosign": {
+        "keyless": {**keyless, "trustedRoot": str(tmp_path / "ended.json")}}}])
+    assert ended["verified"] is False
+    reason = ended["signatures"][0]["reason"]
+    assert "trusted root CA CN=sigstore,O=sigstore.dev is valid from 2021-03-07T03:20:29Z until " \
+           "2022-12-31T23:59:59Z, not at 2023-01-20" in reason
+    assert "is valid from 2022-04-13T20:06:15Z until 2022-12-31T23:59:59Z" in reason

@@ -82,13 +82,14 @@ def test_json_depth_counts_without_recursion() -> None:
 
 
 def test_deep_json_in_rekor_bundles_cosign_payloads_and_notation_payloads_is_a_reason() -> None:
-    from provider.verifiers.cosign import check_payload
+    from provider.verifiers.cosign import COSIGN_IDENTITY, check_payload
     from provider.verifiers.notation.envelope import EnvelopeError, _json
     from provider.verifiers.rekor import TlogError, check_body
 
     deep = "[" * 5000 + "]" * 5000
     with pytest.raises(TlogError):
         check_body(deep.encode(), None)  # type: ignore[arg-type]
-    assert check_payload(deep.encode(), None, "ignore") == "payload is not a simple-signing JSON document"  # type: ignore[arg-type]
+    assert check_payload(deep.encode(), None,  # type: ignore[arg-type]
+                         COSIGN_IDENTITY["ignore"]) == "payload is not a simple-signing JSON document"
     with pytest.raises(EnvelopeError, match="nests JSON deeper than the limit"):
         _json(deep, "the protected header")

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sigstore.models import Bundle
 
@@ -20,7 +21,7 @@ from provider.devkit import cosign
 from provider.reference import parse_reference
 from provider.state import ProviderState
 from provider.stores.base import ResolvedImage
-from provider.verifiers.bundle import SigstoreBundleVerifier, signing_time
+from provider.verifiers.bundle import SigstoreBundleVerifier, parse_bundle, signing_time
 from tests.helpers import VECTORS, write_yaml
 from tests.test_attestations import BUNDLE_SUBJECT
 from tests.test_cosign import REG, keyed, own_image, verify, write_key
@@ -44,7 +45,7 @@ def check(tmp_path: Path, vector: Path, digest: str, identities: list[dict[str, 
     (authority,) = build_config(data, write_yaml(tmp_path / "c.yaml", data)).authorities
     image = ResolvedImage(parse_reference(f"{REG}/repo@{digest}"), digest,
                           "application/vnd.oci.image.manifest.v1+json", 0, b"")
-    bundle = Bundle.from_json((vector / "bundle.sigstore.json").read_bytes())
+    bundle = parse_bundle((vector / "bundle.sigstore.json").read_bytes())  # a string says why it is none
     return SigstoreBundleVerifier().check(image, "sha256:" + "0" * 64, bundle, authority)
 
 
@@ -79,11 +80,32 @@ def test_tampered_rekor_v2_inclusion_proof_is_a_rejection_not_an_error(tmp_path:
     assert signature.reason.startswith("Sigstore bundle rejected: invalid log entry")
 
 
-def test_intoto_v002_bundle_is_refused_per_signature_with_the_library_reason(tmp_path: Path) -> None:
+# sigstore-conformance test/test_bundle.py test_verify over bundle-verify/intoto-*: sigstore-go accepts Rekor v1
+# intoto 0.0.2 entries (pkg/tlog/entry.go, pkg/verify/tlog.go VerifyTlogEntry).
+def test_verify_intoto_with_custom_trust_root(tmp_path: Path) -> None:
     signature, attestation = check(tmp_path, INTOTO2, INTOTO2_SUBJECT, [BEACON])
+    assert signature is None, signature.reason
+    assert attestation.verified is True, attestation.reason
+
+
+@pytest.mark.parametrize(("case", "reason"), [
+    # README: "Certificate was issued outside the validity window defined in trusted root" (valid only in 2030)
+    ("intoto-expired-certificate_fail", "cert is not valid at validation time"),
+    # README: "log entry does not match the signed artifact"
+    ("intoto-log-entry-mismatch_fail", "log entry does not match the bundle"),
+    # README: "A v0.2 bundle where log entry does not contain an inclusion proof is invalid"
+    ("intoto-missing-inclusion-proof_fail", "tlogEntries.0.inclusionProof Field required"),
+    # README: "A Signed Entry Timestamp (integrated time) that falls outside the validity window of the signing
+    # certificate is invalid"
+    ("intoto-set-outside-signing-cert-validity_fail", "cert is not valid at validation time"),
+    # README: "TSA timestamp is outside of the validity window of the signing certificate"
+    ("intoto-tsa-timestamp-outside-cert-validity_fail", "cert is not valid at validation time"),
+])
+def test_verify_intoto_fail_cases(tmp_path: Path, case: str, reason: str) -> None:
+    signature, attestation = check(tmp_path, CONFORMANCE / case, INTOTO2_SUBJECT, [BEACON])
     assert attestation is None and signature.verified is False
-    assert signature.reason == ("Sigstore bundle rejected: Integrated time only supported for dsse/hashedrekord "
-                                "0.0.1 types")
+    assert reason in signature.reason, signature.reason
+    assert "\n" not in signature.reason
 
 
 def test_stray_rekor_v2_bundle_next_to_a_key_signature_does_not_block_the_image(tmp_path: Path) -> None:
@@ -127,3 +149,45 @@ def test_trusted_root_is_read_once_per_config_generation(tmp_path: Path) -> None
     finally:
         if state.runtime is not None:
             state.runtime.engine.shutdown()
+
+
+def windowed_root(tmp_path: Path, section: str, end: str) -> Path:
+    """The intoto vector's trusted root with the validFor of its CA or Rekor key ending at `end`."""
+    shutil.copytree(INTOTO2, tmp_path / "vector")
+    root = json.loads((INTOTO2 / "trusted_root.json").read_text())
+    entry = root[section][0] if section == "certificateAuthorities" else root[section][0]["publicKey"]
+    entry["validFor"]["end"] = end
+    (tmp_path / "vector/trusted_root.json").write_text(json.dumps(root))
+    return tmp_path / "vector"
+
+
+# sigstore-go pkg/root/certificate_authority.go FulcioCertificateAuthority.Verify: sigstore-python only checks the
+# CA's window against the current time; the bundle's signing time (2023-02-01) must lie inside it.
+def test_FulcioCertificateAuthority_Verify_window_applies_to_bundles(tmp_path: Path) -> None:
+    vector = windowed_root(tmp_path, "certificateAuthorities", "2023-01-15T00:00:00Z")
+    signature, attestation = check(tmp_path, vector, INTOTO2_SUBJECT, [BEACON])
+    assert attestation is None and signature.verified is False
+    assert "is valid from 2023-01-01T00:00:00Z until 2023-01-15T00:00:00Z, not at 2023-02-01T00:00:00Z" in \
+        signature.reason
+
+
+# sigstore-go pkg/tlog/entry.go VerifySET: "rekor log public key not valid at payload integrated time".
+def test_VerifySET_window_applies_to_bundles(tmp_path: Path) -> None:
+    vector = windowed_root(tmp_path, "tlogs", "2023-01-15T00:00:00Z")
+    signature, _ = check(tmp_path, vector, INTOTO2_SUBJECT, [BEACON])
+    assert signature.verified is False
+    assert signature.reason == ("Sigstore bundle rejected: Rekor key trustedRoot.tlogs[0] is not valid at the "
+                                "entry's integrated time 2023-02-01T00:00:00Z")
+
+
+def test_a_trusted_root_window_that_is_not_a_time_names_the_field(tmp_path: Path) -> None:
+    from provider.config import ConfigError
+
+    shutil.copytree(INTOTO2, tmp_path / "vector")
+    root = json.loads((INTOTO2 / "trusted_root.json").read_text())
+    root["certificateAuthorities"][0]["validFor"]["end"] = "next tuesday"
+    (tmp_path / "vector/trusted_root.json").write_text(json.dumps(root))
+    data = {"authorities": [keyless(tmp_path / "vector/trusted_root.json", [BEACON])]}
+    with pytest.raises(ConfigError, match="not a Sigstore trusted root") as caught:
+        build_config(data, write_yaml(tmp_path / "c.yaml", data))
+    assert caught.value.field_path == "authorities[0].cosign.keyless.trustedRoot"

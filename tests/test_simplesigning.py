@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pysequoia
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -63,8 +64,9 @@ def test_gpg_signature_by_another_key_and_for_another_repository(tmp_path: Path)
     other = verify(tmp_path, "testing/other:latest", {"publicKeyData": GPG_KEY,
                                                       "lookaside": f"file://{tmp_path}/sigstore"})
     assert other.value["verified"] is False
-    assert other.value["signatures"][0]["reason"] == ("signature is for repository 'testing/manifest:latest', "
-                                                      "not docker.io/testing/other")
+    assert other.value["signatures"][0]["reason"] == (
+        "signature is for 'testing/manifest:latest', which does not match docker.io/testing/other:latest "
+        "(signedIdentity matchRepoDigestOrExact)")
     kritis_key = (VECTORS / "kritis/test-attestor-1.yaml").read_text()
     stranger = kritis_key.split("asciiArmoredPgpPublicKey: ")[1].split()[0]
     wrong = verify(tmp_path, "testing/other:latest", {"publicKeyData": stranger,
@@ -93,8 +95,13 @@ def test_pkix_signature_in_sigstore_json_lookaside_form(tmp_path: Path) -> None:
     signatures.mkdir(parents=True)
     shutil.copy(CI / "dir-img-cosign-valid/signature-1", signatures / "signature-1")
     pem = base64.b64encode((CI / "cosign.pub").read_bytes()).decode()
+    authority = {"publicKeyData": pem, "publicKeyId": "team-key", "lookaside": f"file://{tmp_path}/sigstore"}
+    item = verify(tmp_path, "192.168.64.2:5000/cosign-signed-single-sample:v1", authority)
+    # containers-policy.json(5): cosign's payload names only the repository, which only matchRepository accepts.
+    assert item.value["verified"] is False
+    assert item.value["signatures"][0]["reason"].endswith("needs signedIdentity matchRepository")
     item = verify(tmp_path, "192.168.64.2:5000/cosign-signed-single-sample:v1",
-                  {"publicKeyData": pem, "publicKeyId": "team-key", "lookaside": f"file://{tmp_path}/sigstore"})
+                  {**authority, "signedIdentity": {"type": "matchRepository"}})
     assert item.value["verified"] is True, item.value["signatures"]
     assert item.value["signatures"][0]["signer"]["keyId"] == "team-key"
 
@@ -104,7 +111,8 @@ def test_pkix_key_verifies_cosign_attached_signatures(tmp_path: Path) -> None:
     writer = LayoutWriter(tmp_path / "layouts/registry.example", "team/app")
     digest = writer.add_image("v1", b"pkix")["digest"]
     cosign.sign_image(writer, digest, "registry.example/team/app", key)
-    facts = verify(tmp_path, "registry.example/team/app:v1", {"publicKeys": [
+    facts = verify(tmp_path, "registry.example/team/app:v1", {"signedIdentity": {"type": "matchRepository"},
+                                                              "publicKeys": [
         {"keyType": "PKIX", "keyId": "kms-key", "pkixPublicKey": {"publicKeyPem": cosign.public_pem(key).decode(),
                                                                  "signatureAlgorithm": "ECDSA_P256_SHA256"}}]}).value
     assert facts["verified"] is True and facts["signatures"][0]["format"] == "simplesigning"
@@ -174,3 +182,168 @@ def test_gpg_authority_without_a_lookaside_is_a_config_error(tmp_path: Path) -> 
                                           "lookaside") as caught:
         build_config(data, write_yaml(tmp_path / "c.yaml", data))
     assert caught.value.field_path == "authorities[0].attestation.lookaside"
+
+
+PGP_SIGNER = pysequoia.Tsk.generate("Release <release@shop.example>")
+PGP_STRANGER = pysequoia.Tsk.generate("Stranger <stranger@shop.example>")
+
+
+def atomic(digest: str, docker_reference: str) -> bytes:
+    return json.dumps({"critical": {"type": "atomic container signature",
+                                    "image": {"docker-manifest-digest": digest},
+                                    "identity": {"docker-reference": docker_reference}}, "optional": {}}).encode()
+
+
+def shop_image(tmp_path: Path, identities: list[str]) -> str:
+    """registry.example/shop/web:1.0, with one GPG signature per claimed identity in a file lookaside."""
+    writer = LayoutWriter(tmp_path / "layouts/registry.example", "shop/web")
+    digest = writer.add_image("1.0", b"web 1.0")["digest"]
+    signatures = tmp_path / "sigstore" / f"shop/web@{digest.replace(':', '=')}"
+    signatures.mkdir(parents=True)
+    for index, identity in enumerate(identities, start=1):
+        message = pysequoia.sign(PGP_SIGNER.signer(), atomic(digest, identity), armor=False)
+        (signatures / f"signature-{index}").write_bytes(message)
+    return digest
+
+
+def release_authority(tmp_path: Path, **settings: Any) -> dict[str, Any]:
+    armour = str(PGP_SIGNER.extract_certificate()).encode()
+    return {"publicKeyData": base64.b64encode(armour).decode(), "lookaside": f"file://{tmp_path}/sigstore",
+            **settings}
+
+
+IDENTITIES = ["registry.example/shop/web:1.0-debug", "registry.example/shop/web", "registry.example/shop/web:1.0"]
+
+
+# containers/image signature/policy_reference_match.go, prmMatchRepoDigestOrExact (policy.json's default): a tag
+# needs a signature for that tag; a signature naming only the repository never matches.
+def test_matchRepoDigestOrExactReferenceValues_by_default(tmp_path: Path) -> None:
+    shop_image(tmp_path, IDENTITIES)
+    facts = verify(tmp_path, "registry.example/shop/web:1.0", release_authority(tmp_path)).value
+    verdicts = {s["artifact"]: (s["verified"], s["reason"]) for s in facts["signatures"]}
+    assert verdicts["lookaside signature-1"] == (False, "signature is for 'registry.example/shop/web:1.0-debug', "
+                                                 "which does not match registry.example/shop/web:1.0 "
+                                                 "(signedIdentity matchRepoDigestOrExact)")
+    assert verdicts["lookaside signature-2"][0] is False
+    assert verdicts["lookaside signature-3"] == (True, "")
+    shutil.rmtree(tmp_path / "sigstore")
+    shop_image(tmp_path / "only-other", IDENTITIES[:2])
+    other = verify(tmp_path / "only-other", "registry.example/shop/web:1.0",
+                   release_authority(tmp_path / "only-other")).value
+    assert other["verified"] is False
+
+
+# containers/image prmMatchRepoDigestOrExact, reference.Canonical case: an image named by digest accepts a
+# signature for any tag of the repository (the digest is checked against the payload), never a bare repository.
+def test_matchRepoDigestOrExact_digest_reference_accepts_any_tag_of_the_repository(tmp_path: Path) -> None:
+    digest = shop_image(tmp_path, IDENTITIES[:2])
+    facts = verify(tmp_path, f"registry.example/shop/web@{digest}", release_authority(tmp_path)).value
+    assert [s["verified"] for s in facts["signatures"]] == [True, False]
+
+
+# containers/image prmMatchRepository, prmExactReference, prmRemapIdentity: only when the authority says so.
+@pytest.mark.parametrize(("identity", "expected"), [
+    ({"type": "matchRepository"}, [True, True, True]),
+    ({"type": "exactReference", "dockerReference": "registry.example/shop/web:1.0-debug"}, [True, False, False]),
+    ({"type": "remapIdentity", "prefix": "registry.example/shop", "signedPrefix": "registry.example/shop"},
+     [False, False, True]),
+    ({"type": "matchExact"}, [False, False, True]),
+])
+def test_explicit_signed_identity_rules(tmp_path: Path, identity: dict[str, str], expected: list[bool]) -> None:
+    shop_image(tmp_path, IDENTITIES)
+    facts = verify(tmp_path, "registry.example/shop/web:1.0", release_authority(tmp_path, signedIdentity=identity))
+    assert [s["verified"] for s in facts.value["signatures"]] == expected
+
+
+def test_remap_identity_admits_a_mirror_signed_under_the_vendor_name(tmp_path: Path) -> None:
+    writer = LayoutWriter(tmp_path / "layouts/mirror.example", "shop/web")
+    digest = writer.add_image("1.0", b"mirrored")["digest"]
+    signatures = tmp_path / "sigstore" / f"shop/web@{digest.replace(':', '=')}"
+    signatures.mkdir(parents=True)
+    (signatures / "signature-1").write_bytes(pysequoia.sign(
+        PGP_SIGNER.signer(), atomic(digest, "vendor.example/shop/web:1.0"), armor=False))
+    remapped = release_authority(tmp_path, signedIdentity={"type": "remapIdentity", "prefix": "mirror.example",
+                                                           "signedPrefix": "vendor.example"})
+    assert verify(tmp_path, "mirror.example/shop/web:1.0", remapped).value["verified"] is True
+    assert verify(tmp_path, "mirror.example/shop/web:1.0", release_authority(tmp_path)).value["verified"] is False
+
+
+@pytest.mark.parametrize(("identity", "field", "message"), [
+    ({"type": "matchAnything"}, "signedIdentity.type", "must be one of"),
+    ({"type": "exactReference"}, "signedIdentity.dockerReference", "is required"),
+    ({"type": "exactReference", "dockerReference": "registry.example/shop/web"}, "signedIdentity.dockerReference",
+     "names no tag or digest"),
+    ({"type": "matchRepository", "prefix": "x.example"}, "signedIdentity.prefix", "is not used by type"),
+    ({"type": "remapIdentity", "prefix": "mirror.example", "signedPrefix": "vendor.example/app:1"},
+     "signedIdentity.signedPrefix", "is not a host"),
+])
+def test_signed_identity_config_errors_name_the_field(tmp_path: Path, identity: dict[str, str], field: str,
+                                                      message: str) -> None:
+    data = {"authorities": [{"name": "k", "attestation": release_authority(tmp_path, signedIdentity=identity)}]}
+    with pytest.raises(ConfigError, match=message) as caught:
+        build_config(data, write_yaml(tmp_path / "c.yaml", data))
+    assert caught.value.field_path == f"authorities[0].attestation.{field}"
+
+
+def _packets(message: bytes) -> list[bytes]:
+    """Split a binary OpenPGP message into its packets (new-format headers, as Sequoia writes them)."""
+    packets, offset = [], 0
+    while offset < len(message):
+        first = message[offset + 1]
+        if first < 192:
+            header, length = 2, first
+        elif first < 224:
+            header, length = 3, ((first - 192) << 8) + message[offset + 2] + 192
+        else:
+            assert first == 255, "partial lengths are not produced for these small messages"
+            header, length = 6, int.from_bytes(message[offset + 2:offset + 6], "big")
+        packets.append(message[offset:offset + header + length])
+        offset += header + length
+    return packets
+
+
+# containers/image signature/mechanism_gpgme.go, gpgmeSigningMechanism.Verify: "Unexpected GPG signature count".
+def test_gpgmeSigningMechanism_Verify_refuses_a_message_with_two_signatures(tmp_path: Path) -> None:
+    digest = shop_image(tmp_path, ["registry.example/shop/web:1.0"])
+    payload = atomic(digest, "registry.example/shop/web:1.0")
+    ops_a, literal, sig_a = _packets(pysequoia.sign(PGP_SIGNER.signer(), payload, armor=False))
+    ops_b, literal_b, sig_b = _packets(pysequoia.sign(PGP_STRANGER.signer(), payload, armor=False))
+    assert literal == literal_b
+    # The outer one-pass packet says another one follows (last octet 0); Sequoia then checks both signatures.
+    double = ops_b[:-1] + b"\x00" + ops_a + literal + sig_a + sig_b
+    checked = pysequoia.verify(bytes=double, store=lambda _ids: [PGP_SIGNER.extract_certificate()])
+    assert len(checked.valid_sigs) == 1  # the trusted signature alone would verify
+    signature = next((tmp_path / "sigstore").glob("shop/web@*/signature-1"))
+    signature.write_bytes(double)
+    facts = verify(tmp_path, "registry.example/shop/web:1.0", release_authority(tmp_path)).value
+    assert facts["verified"] is False
+    assert facts["signatures"][0]["reason"] == "the OpenPGP message carries 2 signatures; exactly one is accepted"
+
+
+# kritis pkg/kritis/container/container.go newCritical signs the bare repository as docker-reference, and
+# pkg/attestlib/authenticated_attestation.go checkAuthenticatedAttestation compares it with the image's repository:
+# kritis authorities (included or imported) match the repository, not containers/image's default.
+def test_kritis_authorities_accept_the_repository_only_identity_kritis_signs(tmp_path: Path) -> None:
+    from provider.importers.kritis import KritisOptions, Source, convert
+
+    digest = shop_image(tmp_path, ["registry.example/shop/web"])
+    armour = base64.b64encode(str(PGP_SIGNER.extract_certificate()).encode()).decode()
+    document = {"apiVersion": "kritis.grafeas.io/v1beta1", "kind": "AttestationAuthority",
+                "metadata": {"name": "qa-attestor", "namespace": "default"},
+                "spec": {"noteReference": "projects/p/notes/qa", "publicKeyData": armour}}
+    write_yaml(tmp_path / "kritis/qa.yaml", document)
+    data = {"stores": [{"type": "oci-layout", "path": str(tmp_path / "layouts"), "match": ["*"]}],
+            "include": [{"path": "kritis/*.yaml", "lookaside": f"file://{tmp_path}/sigstore"}]}
+    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+    try:
+        by_tag, by_digest = engine.verify(["registry.example/shop/web:1.0", f"registry.example/shop/web@{digest}"],
+                                          "t")
+    finally:
+        engine.shutdown()
+    assert by_tag.value["verified"] is True and by_digest.value["verified"] is True
+    (imported,) = convert([Source(document, tmp_path / "kritis/qa.yaml")],
+                          KritisOptions(lookaside=f"file://{tmp_path}/sigstore")).config["authorities"]
+    assert imported["attestation"]["signedIdentity"] == {"type": "matchRepository"}
+    assert verify(tmp_path, "registry.example/shop/web:1.0", imported["attestation"]).value["verified"] is True
+    # The same key as a plain attestation authority follows containers/image's default and refuses it.
+    assert verify(tmp_path, "registry.example/shop/web:1.0", release_authority(tmp_path)).value["verified"] is False

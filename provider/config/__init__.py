@@ -27,6 +27,7 @@ from provider.config.model import (
     RedisConfig,
     RegistryAuth,
     ServerConfig,
+    SignedIdentity,
     StoreConfig,
     TLSConfig,
     VerificationConfig,
@@ -38,7 +39,7 @@ from provider.config.reader import SCHEMA, accepted_keys
 __all__ = [
     "SCHEMA", "AttestationAuthority", "AttestationKey", "Authority", "CacheConfig", "Config", "ConfigError",
     "CosignAuthority", "Credentials", "Identity", "KeylessConfig", "MutationConfig", "NotationAuthority",
-    "PKIConfig", "PublicKey", "RedisConfig", "RegistryAuth", "ServerConfig", "StoreConfig", "TLSConfig",
-    "VerificationConfig",
+    "PKIConfig", "PublicKey", "RedisConfig", "RegistryAuth", "ServerConfig", "SignedIdentity", "StoreConfig",
+    "TLSConfig", "VerificationConfig",
     "accepted_keys", "build_config", "load_config", "parse_duration", "pattern_matches",
 ]

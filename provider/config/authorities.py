@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from provider import yamlerrors
 from provider.config.model import (
@@ -26,9 +26,12 @@ from provider.config.model import (
     NotationAuthority,
     PKIConfig,
     PublicKey,
+    SignedIdentity,
 )
 from provider.config.placeholders import reject_placeholders
 from provider.config.reader import SCHEMA, FileReader, Node
+from provider.config.signedidentity import signed_identity
+from provider.config.trustedroot import RootMaterial, read_trusted_root
 from provider.regexps import GoRegexp, RegexpError
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
 
@@ -66,24 +69,8 @@ def _regexp(node: Node, key: str) -> GoRegexp | None:
 def _cosign(node: Node, reader: FileReader) -> CosignAuthority:
     tlog = node.string("tlog", "optional", choices=("optional", "required"))
     rekor_keys = reader.public_keys(node, "rekorKeys")
-    keyless = None
-    if node.has("keyless"):
-        kl = node.child("keyless", SCHEMA["authorities[].cosign.keyless"])
-        if not kl.has("trustedRoot") and not kl.data.get("fulcioRoots"):
-            raise kl.error("fulcioRoots", "keyless needs trustedRoot or fulcioRoots")
-        trusted_root = kl.path("trustedRoot")
-        root_roots, root_intermediates, root_keys = (
-            _trusted_root(kl, reader.json(kl, "trustedRoot", trusted_root)) if trusted_root else ((), (), ()))
-        keyless = KeylessConfig(
-            trusted_root=trusted_root,
-            roots=reader.certificates(kl, "fulcioRoots") + root_roots,
-            intermediates=reader.certificates(kl, "fulcioIntermediates") + root_intermediates,
-            rekor_keys=(reader.public_keys(kl, "rekorKeys") or rekor_keys) + root_keys,
-            identities=_identities(kl, "identities"),
-            bundle_verifier=_bundle_verifier(kl, trusted_root) if trusted_root else None,
-        )
-        if not keyless.identities:
-            raise kl.error("identities", "keyless needs at least one identity (any signer would pass)")
+    keyless = _keyless(node.child("keyless", SCHEMA["authorities[].cosign.keyless"]), reader, rekor_keys) \
+        if node.has("keyless") else None
     pki = None
     if node.has("pki"):
         pk = node.child("pki", SCHEMA["authorities[].cosign.pki"])
@@ -106,27 +93,31 @@ def _cosign(node: Node, reader: FileReader) -> CosignAuthority:
     return authority
 
 
-def _trusted_root(node: Node, data: Any) -> tuple[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...],
-                                                  tuple[PublicKey, ...]]:
-    """Fulcio roots, intermediates and Rekor keys from a Sigstore `trusted_root.json`."""
-    roots: list[x509.Certificate] = []
-    intermediates: list[x509.Certificate] = []
-    keys: list[PublicKey] = []
-    try:
-        for authority in data.get("certificateAuthorities", []):
-            chain = [x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"]))
-                     for c in authority.get("certChain", {}).get("certificates", [])]
-            if chain:  # leaf-most first: the last certificate is the root
-                roots.append(chain[-1])
-                intermediates.extend(chain[:-1])
-        for index, log in enumerate(data.get("tlogs", [])):
-            raw = base64.b64decode(log["publicKey"]["rawBytes"])
-            keys.append(PublicKey(origin=f"trustedRoot.tlogs[{index}]", key=load_der_public_key(raw)))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise node.error("trustedRoot", f"not a Sigstore trusted root: {exc}") from None
-    if not roots:
-        raise node.error("trustedRoot", "the trusted root lists no certificate authorities")
-    return tuple(roots), tuple(intermediates), tuple(keys)
+def _keyless(kl: Node, reader: FileReader, rekor_keys: tuple[PublicKey, ...]) -> KeylessConfig:
+    if not kl.has("trustedRoot") and not kl.data.get("fulcioRoots"):
+        raise kl.error("fulcioRoots", "keyless needs trustedRoot or fulcioRoots")
+    trusted_root = kl.path("trustedRoot")
+    material = read_trusted_root(kl, reader.json(kl, "trustedRoot", trusted_root)) if trusted_root else RootMaterial()
+    ct_keys = reader.public_keys(kl, "ctLogKeys") + material.ct_keys
+    # cosign and sigstore-go require an embedded SCT whenever CT log keys are known; without any, none can be
+    # checked (config check warns).
+    sct = kl.string("sct", "required" if ct_keys else "optional", choices=("required", "optional"))
+    if sct == "required" and not ct_keys:
+        raise kl.error("sct", "sct: required needs CT log keys (ctLogKeys, or ctlogs in the trustedRoot)")
+    keyless = KeylessConfig(
+        trusted_root=trusted_root,
+        roots=reader.certificates(kl, "fulcioRoots"),
+        intermediates=reader.certificates(kl, "fulcioIntermediates"),
+        rekor_keys=(reader.public_keys(kl, "rekorKeys") or rekor_keys) + material.tlog_keys,
+        identities=_identities(kl, "identities"),
+        authorities=material.authorities,
+        ct_keys=ct_keys,
+        sct=sct,
+        bundle_verifier=_bundle_verifier(kl, trusted_root) if trusted_root else None,
+    )
+    if not keyless.identities:
+        raise kl.error("identities", "keyless needs at least one identity (any signer would pass)")
+    return keyless
 
 
 def _bundle_verifier(node: Node, trusted_root: Path) -> Any:
@@ -134,10 +125,11 @@ def _bundle_verifier(node: Node, trusted_root: Path) -> Any:
     # Imported here: sigstore takes a third of a second to import, and only a trustedRoot needs it.
     from sigstore.errors import Error as SigstoreError
     from sigstore.models import TrustedRoot
-    from sigstore.verify import Verifier
+
+    from provider.verifiers.bundle import LibraryVerifier
 
     try:
-        return Verifier(trusted_root=TrustedRoot.from_file(str(trusted_root)))
+        return LibraryVerifier(trusted_root=TrustedRoot.from_file(str(trusted_root)))
     except (SigstoreError, ValueError, KeyError, TypeError, OSError) as exc:
         raise node.error("trustedRoot", f"sigstore cannot use this trusted root: {exc}") from None
 
@@ -182,11 +174,7 @@ def _attestation(node: Node, reader: FileReader) -> AttestationAuthority:
     if not lookaside and any(k.kind == "pgp" for k in keys):
         # Without one, a GPG-only authority finds no signatures at all: fail here, not at admission time.
         raise node.error("lookaside", f"is required for PGP keys: {LOOKASIDE_HINT}")
-    return AttestationAuthority(
-        keys=keys,
-        lookaside=lookaside,
-        docker_reference=node.string("dockerReference", "repository", choices=("ignore", "repository")),
-    )
+    return AttestationAuthority(keys=keys, lookaside=lookaside, signed_identity=signed_identity(node))
 
 
 def _attestation_keys(node: Node, reader: FileReader) -> tuple[AttestationKey, ...]:
@@ -300,7 +288,10 @@ def _kritis_authority(where: str, doc: dict[str, Any], source: Path, reader: Fil
     if not lookaside and any(k.kind == "pgp" for k in keys):
         raise include.error("lookaside", f"AttestationAuthority {name!r} in {source.name} has PGP keys: "
                             f"{LOOKASIDE_HINT}; include it as {{path: …, lookaside: …}}")
-    return Authority(name=name, attestation=AttestationAuthority(keys=keys, lookaside=lookaside))
+    # kritis signs the bare repository as `docker-reference` and compares it with the image's repository
+    # (pkg/attestlib checkAuthenticatedAttestation): matchRepository.
+    return Authority(name=name, attestation=AttestationAuthority(keys=keys, lookaside=lookaside,
+                                                                 signed_identity=SignedIdentity("matchRepository")))
 
 
 def included_authorities(root: Node, reader: FileReader) -> list[Authority]:

@@ -46,6 +46,12 @@ def config_warnings(config: Config) -> list[str]:
     if config.server.workers > 1 and config.verification.cache.redis is None:
         warnings.append(f"server.workers is {config.server.workers} without verification.cache.redis: each worker "
                         "keeps its own cache and verifies every image again; set a shared cache")
+    for authority in config.authorities:
+        keyless = authority.cosign.keyless if authority.cosign else None
+        if keyless is not None and not keyless.ct_keys:
+            warnings.append(f"authority {authority.name}: keyless has no CT log keys (ctLogKeys, or ctlogs in the "
+                            "trustedRoot), so no certificate's SCT is checked; cosign refuses certificates without a "
+                            "verified SCT unless told to ignore it")
     return warnings
 
 

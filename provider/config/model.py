@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,27 @@ class PublicKey:
 
     origin: str
     key: PublicKeyTypes = field(repr=False)
+    # A trusted root's `validFor`: the key counts only for entries made inside it (None: open-ended).
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    def valid_at(self, moment: datetime) -> bool:
+        return within(moment, self.valid_from, self.valid_until)
+
+
+def within(moment: datetime, start: datetime | None, end: datetime | None) -> bool:
+    """True when `moment` lies in [start, end]; a missing bound is open."""
+    return (start is None or moment >= start) and (end is None or moment <= end)
+
+
+@dataclass(frozen=True)
+class TrustedCA:
+    """One certificate authority of a Sigstore trusted root: its chain and its `validFor` window."""
+
+    root: x509.Certificate
+    intermediates: tuple[x509.Certificate, ...]
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +191,10 @@ class KeylessConfig:
     intermediates: tuple[x509.Certificate, ...]
     rekor_keys: tuple[PublicKey, ...]
     identities: tuple[Identity, ...]
+    # The trusted root's CAs, each with its own intermediates and window (sigstore-go's FulcioCertificateAuthority).
+    authorities: tuple[TrustedCA, ...] = ()
+    ct_keys: tuple[PublicKey, ...] = ()  # CT logs whose SCTs Fulcio certificates carry
+    sct: str = "required"  # required | optional
     # sigstore-python's verifier over `trusted_root`, built when the config is loaded so that a request never
     # reads trust material from disk: a changed file takes effect with the next config generation.
     bundle_verifier: Any = field(default=None, repr=False, compare=False)
@@ -208,11 +234,27 @@ class AttestationKey:
     signature_algorithm: str = ""
 
 
+# containers/image policy.json `signedIdentity` types (signature/policy_types.go), and `ignore`.
+SIGNED_IDENTITY_TYPES = ("matchRepoDigestOrExact", "matchExact", "matchRepository", "exactReference",
+                         "exactRepository", "remapIdentity", "ignore")
+
+
+@dataclass(frozen=True)
+class SignedIdentity:
+    """Which `docker-reference` a simple-signing payload may name for an image (containers/image's rule)."""
+
+    type: str = "matchRepoDigestOrExact"
+    docker_reference: str = ""  # exactReference
+    docker_repository: str = ""  # exactRepository
+    prefix: str = ""  # remapIdentity
+    signed_prefix: str = ""
+
+
 @dataclass(frozen=True)
 class AttestationAuthority:
     keys: tuple[AttestationKey, ...]
     lookaside: str = ""
-    docker_reference: str = "repository"
+    signed_identity: SignedIdentity = SignedIdentity()
 
 
 # Purposes an authority can be limited to (`authorities[].purposes`); all of them by default.

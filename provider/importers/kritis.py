@@ -90,6 +90,9 @@ def convert_authority(out: Conversion, source: Source, name: str, options: Kriti
                                                                  LOOKASIDE_TODO.format(name=name))
         if options.lookaside:
             out.done(f"{where}: (Grafeas)", f"attestation.lookaside {options.lookaside} (--lookaside)")
+    # kritis signs `docker-reference` as the bare repository and compares it with the image's repository
+    # (pkg/attestlib checkAuthenticatedAttestation): containers/image's matchRepository, not its default.
+    attestation["signedIdentity"] = {"type": "matchRepository"}
     out.config.setdefault("authorities", []).append({"name": name, "attestation": attestation})
     out.done(f"{where}: spec.publicKeys / publicKeyData", f"authorities[{name}].attestation")
     if spec.get("noteReference"):

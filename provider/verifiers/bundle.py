@@ -15,15 +15,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.x509 import Certificate
+from sigstore import dsse
 from sigstore.errors import Error as SigstoreError
 from sigstore.errors import VerificationError
 from sigstore.models import Bundle
 from sigstore.verify import Verifier
+from sigstore.verify.verifier import TimestampSource, TimestampVerificationResult
 
-from provider.config import Authority, Identity
+from provider.config import Authority, Identity, KeylessConfig
 from provider.facts import rfc3339
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
@@ -36,10 +40,12 @@ from provider.verifiers.base import (
     authenticated_time,
 )
 from provider.verifiers.certificates import (
+    CertificateError,
     certificate_issuer,
     certificate_sans,
     certificate_subject,
     identity_problem,
+    trusted_chain,
 )
 from provider.verifiers.dsse import (
     COSIGN_SIGN_PREDICATE,
@@ -48,6 +54,7 @@ from provider.verifiers.dsse import (
     subject_problem,
 )
 from provider.verifiers.keys import key_id
+from provider.verifiers.rekor import LoggedSignature, TlogError, check_body
 from provider.verifiers.signers import CERTIFICATE_PARSE_ERRORS
 
 BUNDLE_ARTIFACT_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -66,6 +73,53 @@ class _IdentityPolicy:
         problem = identity_problem(self.identities, certificate_sans(cert), certificate_issuer(cert))
         if problem:
             raise VerificationError(problem)
+
+
+class LibraryVerifier(Verifier):
+    """sigstore-python's offline verifier, taking Rekor v1 `intoto` 0.0.2 entries as sigstore-go takes them.
+
+    sigstore-python refuses the integrated time of any entry kind but dsse and hashedrekord 0.0.1; sigstore-go
+    (`pkg/tlog/entry.go`, `pkg/verify/tlog.go`) accepts `intoto` 0.0.2 too, its time vouched for by the
+    inclusion promise and its body bound by payload hash, signature and key. Every other kind is left to
+    the library unchanged.
+    """
+
+    def _establish_time(self, bundle: Bundle) -> list[TimestampVerificationResult]:
+        if not _is_intoto_v2(bundle):
+            return super()._establish_time(bundle)
+        times: list[TimestampVerificationResult] = []
+        if bundle.verification_material.timestamp_verification_data:
+            if not self._trusted_root.get_timestamp_authorities():
+                raise VerificationError("the bundle has a signed timestamp but the trusted root no timestamp "
+                                        "authority")
+            times.extend(self._verify_timestamp_authority(bundle))
+        entry = bundle.log_entry._inner
+        if entry.integrated_time and entry.inclusion_promise:
+            times.append(TimestampVerificationResult(source=TimestampSource.TRANSPARENCY_SERVICE,
+                                                     time=datetime.fromtimestamp(entry.integrated_time, UTC)))
+        return times
+
+    def verify_dsse(self, bundle: Bundle, policy: Any) -> tuple[str, bytes]:
+        if not _is_intoto_v2(bundle):
+            return super().verify_dsse(bundle, policy)
+        self._verify_common_signing_cert(bundle, policy)  # time, chain, SCT, identity, inclusion proof and promise
+        envelope = bundle._dsse_envelope
+        if envelope is None:
+            raise VerificationError("an intoto log entry needs a DSSE envelope in the bundle")
+        key = bundle.signing_certificate.public_key()
+        dsse._verify(key, envelope)  # type: ignore[arg-type]
+        inner = envelope._inner
+        logged = LoggedSignature(inner.signatures[0].sig, b"", key, envelope.to_json().encode(), inner.payload)
+        try:
+            check_body(bundle.log_entry._inner.canonicalized_body, logged)
+        except TlogError as exc:
+            raise VerificationError(f"log entry does not match the bundle: {exc}") from None
+        return inner.payload_type, inner.payload
+
+
+def _is_intoto_v2(bundle: Bundle) -> bool:
+    kind = bundle.log_entry._inner.kind_version
+    return (kind.kind, kind.version) == ("intoto", "0.0.2")
 
 
 class SigstoreBundleVerifier:
@@ -151,13 +205,16 @@ class SigstoreBundleVerifier:
             payload_type, payload = verifier.verify_dsse(bundle, _IdentityPolicy(keyless.identities))
             statement = parse_statement(payload_type, payload)
             tlog, timestamp = signing_time(verifier, bundle)
+            trust_problem = trust_window_problem(keyless, bundle, cert, tlog, timestamp)
         except (SigstoreError, ValueError) as exc:
             return rejected(f"Sigstore bundle rejected: {exc}", signer)
+        if trust_problem:
+            return rejected(f"Sigstore bundle rejected: {trust_problem}", signer)
         problem = subject_problem(statement, image.digest)
         if statement.predicate_type == COSIGN_SIGN_PREDICATE:
             return SignatureResult("sigstore-bundle", artifact, authority.name, not problem, problem, signer,
                                    signed_at=tlog.integrated_time or timestamp, tlog=tlog, timestamp=timestamp,
-                                   artifact_type=BUNDLE_ARTIFACT_TYPE), None
+                                   artifact_type=BUNDLE_ARTIFACT_TYPE, checks={"sct": "passed"}), None
         return None, AttestationResult(statement.predicate_type, authority.name, not problem, problem, artifact,
                                        None if problem else capped_predicate(statement.predicate,
                                                                              self.max_predicate_bytes),
@@ -165,12 +222,39 @@ class SigstoreBundleVerifier:
                                        signed_time=authenticated_time(tlog, timestamp))
 
 
+def trust_window_problem(keyless: KeylessConfig, bundle: Bundle, cert: Certificate, tlog: TlogEntry,
+                         timestamp: str | None) -> str:
+    """What sigstore-go checks and sigstore-python does not: "" when every rule holds.
+
+    At each verified time, the certificate must chain through one CA of the trusted root, inside that CA's
+    `validFor` window, with that CA's own intermediates and EKU nesting (`FulcioCertificateAuthority.Verify`);
+    the Rekor key must be valid at the integrated time (`VerifySET`).
+    """
+    for text in (t for t in (tlog.integrated_time, timestamp) if t):
+        try:
+            trusted_chain(cert, [], replace(keyless, roots=(), intermediates=()), _parse_time(text))
+        except CertificateError as exc:
+            return str(exc)
+    if tlog.integrated_time:
+        log_id = bundle.log_entry._inner.log_id.key_id.hex()
+        key = next((k for k in keyless.rekor_keys if key_id(k.key) == log_id), None)
+        if key is not None and not key.valid_at(_parse_time(tlog.integrated_time)):
+            return f"Rekor key {key.origin} is not valid at the entry's integrated time {tlog.integrated_time}"
+    return ""
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def parse_bundle(data: bytes) -> Bundle | str:
     """The bundle, or why it is not one."""
     try:
         return Bundle.from_json(data)
     except Exception as exc:  # the library raises many types (ValueError, InvalidVersion, …) on bad input
-        return f"not a valid Sigstore bundle: {type(exc).__name__}: {exc}"
+        # pydantic's messages span lines and end in a help URL; a reason is one line.
+        detail = " ".join(line.strip() for line in str(exc).splitlines() if "errors.pydantic.dev" not in line)
+        return f"not a valid Sigstore bundle: {type(exc).__name__}: {detail}"
 
 
 def signing_time(verifier: Verifier, bundle: Bundle) -> tuple[TlogEntry, str | None]:

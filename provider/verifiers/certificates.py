@@ -23,7 +23,8 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from provider.config import Identity
+from provider.config import Identity, KeylessConfig, PKIConfig
+from provider.config.model import within
 from provider.verifiers.limits import MAX_CHAIN_BYTES, LimitError, check_certificate_chain, check_public_key
 
 # What cryptography raises for a certificate it cannot read (InvalidVersion and the others are no ValueError).
@@ -82,20 +83,45 @@ def _code_signing_allowed(_policy: Policy, _cert: x509.Certificate, eku: x509.Ex
         raise ValueError("leaf certificate's extended key usage does not include codeSigning")
 
 
+def _ca_may_issue_code_signing(_policy: Policy, cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
+    # Go's x509.Verify with KeyUsages [CodeSigning] (cosign TrustedCert, sigstore-go): EKU nests down the chain, so
+    # a CA whose EKU is present must allow codeSigning (or any usage) to issue a code-signing leaf.
+    if eku is not None and not ({ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+                                & set(eku)):
+        raise ValueError(f"CA certificate {cert.subject.rfc4514_string()} has an extended key usage without "
+                         "codeSigning, so it cannot issue code-signing certificates")
+
+
+def eku_nesting_problem(chain: Sequence[x509.Certificate]) -> str:
+    """Go's checkChainForKeyUsage for codeSigning over a built chain, trust anchor included; "" when it holds."""
+    for cert in chain:
+        try:
+            usages = set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+        except x509.ExtensionNotFound:
+            continue
+        if not usages & {ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}:
+            return (f"certificate {cert.subject.rfc4514_string()} in the chain has an extended key usage without "
+                    "codeSigning (extended key usage does not nest)")
+    return ""
+
+
 def _can_sign_certificates(_policy: Policy, _cert: x509.Certificate, usage: x509.KeyUsage | None) -> None:
     if usage is not None and not usage.key_cert_sign:
         raise ValueError("CA certificate's key usage does not allow signing certificates")
 
 
 def verify_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
-                 roots: Sequence[x509.Certificate], at: datetime) -> None:
-    """Raise CertificateError unless `leaf` chains to one of `roots`, valid at `at`, usable for code signing."""
+                 roots: Sequence[x509.Certificate], at: datetime) -> list[x509.Certificate]:
+    """The chain (leaf first) from `leaf` to one of `roots`, valid at `at`, usable for code signing.
+
+    Raises CertificateError when there is none.
+    """
     if not roots:
         raise CertificateError("no trusted root certificates are configured")
-    # Web-PKI defaults with cosign's (Go's) leniency: CAs may carry any EKU and may omit keyUsage (when
-    # present it must allow certificate signing); leaves must allow codeSigning.
+    # Web-PKI defaults with cosign's (Go's) leniency: CAs may omit keyUsage (when present it must allow
+    # certificate signing) and EKU (when present it must allow codeSigning); leaves must allow codeSigning.
     ca_policy = (ExtensionPolicy.webpki_defaults_ca()
-                 .may_be_present(x509.ExtendedKeyUsage, Criticality.NON_CRITICAL, None)
+                 .may_be_present(x509.ExtendedKeyUsage, Criticality.NON_CRITICAL, _ca_may_issue_code_signing)
                  .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, _can_sign_certificates))
     ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC,
                                                                      _code_signing_allowed)
@@ -103,11 +129,46 @@ def verify_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificat
                 .extension_policies(ca_policy=ca_policy, ee_policy=ee_policy)
                 .build_client_verifier())
     try:
-        verifier.verify(leaf, list(intermediates))
+        chain = verifier.verify(leaf, list(intermediates)).chain
     except VerificationError as exc:
         reason = verification_reason(exc, [leaf, *intermediates, *roots], at)
         raise CertificateError(f"certificate chain does not verify to a trusted root at {at:%Y-%m-%dT%H:%M:%SZ}: "
                                f"{reason}") from None
+    problem = eku_nesting_problem(chain)  # the trust anchor too, as Go checks it
+    if problem:
+        raise CertificateError(f"certificate chain does not verify to a trusted root: {problem}")
+    return list(chain)
+
+
+def trusted_chain(leaf: x509.Certificate, annotated: Sequence[x509.Certificate], trust: KeylessConfig | PKIConfig,
+                  at: datetime) -> list[x509.Certificate]:
+    """The verified chain, leaf first, from the trust material that vouches for `leaf` at `at`.
+
+    A trusted root's CA counts only inside its `validFor` window and only with its own intermediates
+    (sigstore-go `FulcioCertificateAuthority.Verify`); for roots given as files, the signature's chain
+    annotation supplies intermediates only when none are configured (cosign `pkg/cosign/verify.go`).
+    """
+    problems = []
+    for ca in trust.authorities if isinstance(trust, KeylessConfig) else ():
+        if not within(at, ca.valid_from, ca.valid_until):
+            problems.append(f"trusted root CA {ca.root.subject.rfc4514_string()} is valid "
+                            f"{_window(ca.valid_from, ca.valid_until)}, not at {at:%Y-%m-%dT%H:%M:%SZ}")
+            continue
+        try:
+            return verify_chain(leaf, ca.intermediates, [ca.root], at)
+        except CertificateError as exc:
+            problems.append(str(exc))
+    if trust.roots:
+        try:
+            return verify_chain(leaf, trust.intermediates or annotated, trust.roots, at)
+        except CertificateError as exc:
+            problems.append(str(exc))
+    raise CertificateError("; ".join(problems) or "no trusted root certificates are configured")
+
+
+def _window(start: datetime | None, end: datetime | None) -> str:
+    return (f"from {f'{start:%Y-%m-%dT%H:%M:%SZ}' if start else 'any time'} "
+            f"until {f'{end:%Y-%m-%dT%H:%M:%SZ}' if end else 'any time'}")
 
 
 def certificate_subject(cert: x509.Certificate) -> str:

@@ -13,12 +13,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from provider.config import Authority, CosignAuthority
-from provider.reference import InvalidReference, parse_reference
+from provider.config import Authority, CosignAuthority, SignedIdentity
 from provider.stores.base import ArtifactError, ResolvedImage, SignatureArtifact, Store
 from provider.stores.manifests import descriptor_from_json
 from provider.verifiers.base import SignatureResult, VerifierOutcome
 from provider.verifiers.limits import load_json
+from provider.verifiers.referencematch import describe, identity_matches, names_repository_only
 from provider.verifiers.signers import Authenticated, Rejected, SignedBlob, authenticate
 
 SIMPLESIGNING_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -75,9 +75,13 @@ def _read_layer(image: ResolvedImage, artifact: str, entry: Any, store: Store, d
                        annotations.get(CERTIFICATE_ANNOTATION, ""), annotations.get(CHAIN_ANNOTATION, ""))
 
 
-def check_payload(payload: bytes, image: ResolvedImage, docker_reference: str,
+# cosign's `dockerReference`: cosign itself ignores the signed reference; `repository` is matchRepository.
+COSIGN_IDENTITY = {"ignore": SignedIdentity("ignore"), "repository": SignedIdentity("matchRepository")}
+
+
+def check_payload(payload: bytes, image: ResolvedImage, rule: SignedIdentity,
                   expected_type: str = PAYLOAD_TYPE) -> str:
-    """Empty when the simple-signing payload claims exactly this image; else the reason it does not."""
+    """Empty when the simple-signing payload claims this image under `rule`; else the reason it does not."""
     try:
         critical = load_json(payload, "the simple-signing payload")["critical"]
         kind = critical["type"]
@@ -91,16 +95,14 @@ def check_payload(payload: bytes, image: ResolvedImage, docker_reference: str,
         return f"payload type is {kind!r}, not {expected_type!r}"
     if digest != image.digest:
         return f"signature is for {digest}, not for {image.digest}"
-    if docker_reference == "repository" and _repository(identity) != image.reference.name:
-        return f"signature is for repository {identity!r}, not {image.reference.name}"
+    if not identity_matches(rule, image.reference, identity):
+        hint = ""
+        if rule.type in ("matchRepoDigestOrExact", "matchExact", "exactReference") and names_repository_only(identity):
+            # containers-policy.json(5): cosign names only the repository, which only matchRepository accepts.
+            hint = "; a signature naming only a repository (as cosign writes) needs signedIdentity matchRepository"
+        return (f"signature is for {identity!r}, which does not match {image.reference} "
+                f"(signedIdentity {describe(rule)}){hint}")
     return ""
-
-
-def _repository(docker_reference: str) -> str:
-    try:
-        return parse_reference(docker_reference).name
-    except InvalidReference:
-        return docker_reference
 
 
 class CosignVerifier:
@@ -124,8 +126,8 @@ class CosignVerifier:
             return _result(layer, authority, Rejected(layer.problem))
         blob = SignedBlob(layer.payload, layer.signature, layer.certificate, layer.chain, layer.bundle)
         try:
-            outcome = authenticate(blob, authority, settings, check_payload(layer.payload, image,
-                                                                            settings.docker_reference))
+            outcome = authenticate(blob, authority, settings, check_payload(
+                layer.payload, image, COSIGN_IDENTITY[settings.docker_reference]))
         except Rejected as rejected:
             return _result(layer, authority, rejected)
         return _result(layer, authority, outcome)
@@ -138,4 +140,4 @@ def _result(layer: CosignLayer, authority: str, outcome: Authenticated | Rejecte
     tlog = outcome.tlog
     return SignatureResult("cosign", layer.artifact, authority, True, "", outcome.signer,
                            signed_at=tlog.integrated_time if tlog else None, tlog=tlog,
-                           warnings=outcome.warnings, artifact_type=SIMPLESIGNING_LAYER)
+                           warnings=outcome.warnings, artifact_type=SIMPLESIGNING_LAYER, checks=outcome.checks)

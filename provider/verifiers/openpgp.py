@@ -42,6 +42,14 @@ def signature_issuers(message: bytes) -> tuple[str, ...]:
     return tuple(dict.fromkeys(str(i).upper() for i in issuers if i))
 
 
+def signature_count(message: bytes) -> int:
+    """How many signature packets an OpenPGP message carries (inside compression too); 0 if it does not parse."""
+    try:
+        return sum(1 for packet in PacketPile.from_bytes(message) if packet.tag == Tag.Signature)
+    except Exception:  # pysequoia raises bare exceptions for unparseable input
+        return 0
+
+
 def find_signing_key(certs: Sequence[Any], issuers: Sequence[str], now: datetime) -> SigningKey | None:
     """The configured key a signature names (by fingerprint or 64-bit key ID), or None if none does."""
     for cert in certs:

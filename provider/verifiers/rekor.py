@@ -83,13 +83,16 @@ def verify_bundle(bundle_text: str, logged: LoggedSignature, rekor_keys: Sequenc
         raise TlogError(f"the Rekor entry's log ID {str(log_id)[:16]}… matches no configured Rekor key")
     canonical = json.dumps({"body": body_b64, "integratedTime": integrated, "logID": log_id,
                             "logIndex": log_index}, sort_keys=True, separators=(",", ":")).encode()
-    if not verify_signature(rekor.key, set_bytes, canonical):
-        raise TlogError(f"the signed entry timestamp does not verify with Rekor key {rekor.origin}")
-    check_body(_b64(body_b64, "the Rekor entry body"), logged)
     try:
         moment = datetime.fromtimestamp(integrated, UTC)
     except (OverflowError, OSError, ValueError):
         raise TlogError(f"the Rekor entry's integratedTime {integrated} is not a usable time") from None
+    if not rekor.valid_at(moment):
+        # sigstore-go pkg/tlog/entry.go VerifySET: a log key vouches only for entries inside its validFor.
+        raise TlogError(f"Rekor key {rekor.origin} is not valid at the entry's integrated time {rfc3339(moment)}")
+    if not verify_signature(rekor.key, set_bytes, canonical):
+        raise TlogError(f"the signed entry timestamp does not verify with Rekor key {rekor.origin}")
+    check_body(_b64(body_b64, "the Rekor entry body"), logged)
     return TlogEntry(log_index=log_index, integrated_time=rfc3339(moment))
 
 

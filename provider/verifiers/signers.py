@@ -7,14 +7,14 @@ that its reason is reported only for a signature the authority would otherwise a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from provider.config import CosignAuthority, PublicKey
+from provider.config import CosignAuthority, KeylessConfig, PublicKey
 from provider.verifiers.base import Signer, TlogEntry
 from provider.verifiers.certificates import (
     CERTIFICATE_PARSE_ERRORS,
@@ -24,10 +24,11 @@ from provider.verifiers.certificates import (
     certificate_subject,
     identity_problem,
     load_certificates,
-    verify_chain,
+    trusted_chain,
 )
 from provider.verifiers.keys import key_id, verify_signature
 from provider.verifiers.rekor import LoggedSignature, TlogError, integrated_at, verify_bundle
+from provider.verifiers.sct import SCTError, verify_embedded_sct
 
 # What reading a certificate's key and extensions can raise: cryptography parses them lazily, and not all
 # of its parse errors are ValueErrors.
@@ -52,6 +53,7 @@ class Authenticated:
     signer: Signer
     tlog: TlogEntry | None
     warnings: tuple[str, ...] = ()
+    checks: Mapping[str, str] = field(default_factory=dict)  # e.g. {"sct": "passed"} for keyless
 
 
 @dataclass(frozen=True)
@@ -123,16 +125,27 @@ def _by_certificate(blob: SignedBlob, settings: CosignAuthority, content_problem
             continue
         at = integrated_at(tlog) if tlog else datetime.now(UTC)
         try:
-            verify_chain(leaf, [*trust.intermediates, *chain], trust.roots, at)
-        except CertificateError as exc:
+            built = trusted_chain(leaf, chain, trust, at)
+            checks = _sct(leaf, built, trust) if isinstance(trust, KeylessConfig) else {}
+        except (CertificateError, SCTError) as exc:
             reasons.append(str(exc))
             continue
         problem = identity_problem(trust.identities, sans, signer.issuer)
         if problem:
             reasons.append(problem)
             continue
-        return Authenticated(signer, tlog, (logged.note,) if logged.note else ())
+        return Authenticated(signer, tlog, (logged.note,) if logged.note else (), checks)
     raise Rejected("; ".join(reasons), signer)
+
+
+def _sct(leaf: x509.Certificate, chain: list[x509.Certificate], trust: KeylessConfig) -> dict[str, str]:
+    """The SCT check of a keyless certificate: required and verified when CT log keys are known (cosign)."""
+    if trust.sct != "required":
+        return {"sct": "skipped"}
+    if len(chain) < 2:
+        raise SCTError("certificate has no issuer in its chain to check its SCT against")
+    verify_embedded_sct(leaf, chain[1], trust.ct_keys)
+    return {"sct": "passed"}
 
 
 def log_entry(blob: SignedBlob, signer_key: PublicKeyTypes, rekor_keys: Sequence[PublicKey]) -> LogCheck:

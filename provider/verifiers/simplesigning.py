@@ -22,7 +22,7 @@ from provider.verifiers.base import SignatureResult, Signer, VerifierOutcome
 from provider.verifiers.cosign import SIGNATURE_ANNOTATION, check_payload, read_layers
 from provider.verifiers.keys import key_id, verify_signature
 from provider.verifiers.limits import LimitError, check_openpgp_message, load_json
-from provider.verifiers.openpgp import find_signing_key, signature_issuers
+from provider.verifiers.openpgp import find_signing_key, signature_count, signature_issuers
 
 ATOMIC_TYPE = "atomic container signature"
 COSIGN_TYPE = "cosign container image signature"
@@ -84,6 +84,12 @@ class SimpleSigningVerifier:
             check_openpgp_message(blob)  # before Sequoia decompresses or walks it
         except LimitError as exc:
             return _result(artifact, authority, f"OpenPGP signature refused: {exc}")
+        count = signature_count(blob)
+        if count > 1:
+            # containers/image (mechanism_gpgme.go, mechanism_sequoia.go Verify) accepts exactly one signature:
+            # a second one, trusted or not, makes the message's meaning ambiguous.
+            return _result(artifact, authority, f"the OpenPGP message carries {count} signatures; exactly one "
+                           "is accepted")
         try:
             verified = pysequoia.verify(bytes=blob, store=lambda _ids: certs)
         except Exception as exc:  # pysequoia reports every failure as RuntimeError with a backtrace
@@ -101,7 +107,7 @@ class SimpleSigningVerifier:
         key = find_signing_key(certs, (str(verified.valid_sigs[0].signing_key).upper(),), datetime.now(UTC))
         if key is not None and key.problem:
             return _result(artifact, authority, key.problem, signer)
-        problem = check_payload(verified.bytes, image, settings.docker_reference, ATOMIC_TYPE)
+        problem = check_payload(verified.bytes, image, settings.signed_identity, ATOMIC_TYPE)
         return _result(artifact, authority, problem, signer)
 
     def _pkix(self, image: ResolvedImage, payload: bytes, signature: bytes, artifact: str, authority: str,
@@ -112,7 +118,7 @@ class SimpleSigningVerifier:
             return _result(artifact, authority, f"signed by a key not trusted by authority {authority}")
         assert key.pkix is not None
         signer = Signer(key_id=key.key_id or key_id(key.pkix.key), subject=key.key_id)
-        problem = check_payload(payload, image, settings.docker_reference, payload_type)
+        problem = check_payload(payload, image, settings.signed_identity, payload_type)
         return _result(artifact, authority, problem, signer)
 
 

@@ -20,12 +20,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from provider.config import AttestationAuthority, AttestationKey, CosignAuthority, PKIConfig, PublicKey
+from provider.config import AttestationAuthority, AttestationKey, CosignAuthority, PKIConfig, PublicKey, SignedIdentity
 from provider.devkit import cosign
 from provider.devkit.pki import make_ca
 from provider.reference import parse_reference
 from provider.stores.base import ResolvedImage
-from provider.verifiers.cosign import check_payload
+from provider.verifiers.cosign import COSIGN_IDENTITY, check_payload
 from provider.verifiers.signers import Rejected, SignedBlob, authenticate
 from provider.verifiers.simplesigning import ATOMIC_TYPE, SIGSTORE_JSON_MAGIC, SimpleSigningVerifier
 from tests.fuzz.strategies_signed import FUZZ, flip, json_values, masks, maybe_base64, positions, to_json
@@ -46,7 +46,9 @@ ATOMIC = json.dumps({"critical": {"type": ATOMIC_TYPE, "image": {"docker-manifes
 MESSAGE = pysequoia.sign(PGP.signer(), ATOMIC, armor=False)
 KRITIS = AttestationAuthority(keys=(
     AttestationKey("fuzz-pgp", "pgp", pgp=PGP.extract_certificate()),
-    AttestationKey("fuzz-pkix", "pkix", pkix=PublicKey("fuzz.pub", KEY.public_key()))))
+    AttestationKey("fuzz-pkix", "pkix", pkix=PublicKey("fuzz.pub", KEY.public_key()))),
+    # PAYLOAD names only the repository, as cosign writes it: containers/image needs matchRepository for that.
+    signed_identity=SignedIdentity("matchRepository"))
 SIGSTORE_JSON = SIGSTORE_JSON_MAGIC + json.dumps({
     "mimeType": "application/vnd.dev.cosign.simplesigning.v1+json",
     "payload": base64.b64encode(PAYLOAD).decode(),
@@ -71,7 +73,8 @@ def pki_accepts(certificate_pem: bytes) -> bool:
 
 def cosign_accepts(payload: bytes, signature: bytes = SIGNATURE) -> bool:
     try:
-        authenticate(SignedBlob(payload, signature), "fuzz", COSIGN, check_payload(payload, IMAGE, "ignore"))
+        authenticate(SignedBlob(payload, signature), "fuzz", COSIGN,
+                     check_payload(payload, IMAGE, COSIGN_IDENTITY["ignore"]))
     except Rejected:
         return False
     return True
@@ -100,7 +103,7 @@ def test_the_originals_verify() -> None:
 @example(b'{"critical":{"type":"","image":{"docker-manifest-digest":""},"identity":[null]}}')  # was AttributeError
 @example(b'{"critical":{"type":"","image":{"docker-manifest-digest":""},"identity":{"docker-reference":[1]}}}')
 def test_payloads_give_a_reason_never_an_exception(payload: bytes) -> None:
-    for docker_reference in ("ignore", "repository"):
+    for docker_reference in COSIGN_IDENTITY.values():
         assert isinstance(check_payload(payload, IMAGE, docker_reference), str)
     assert not cosign_accepts(payload)  # no key signed it
 
