@@ -84,7 +84,8 @@ def test_every_v1beta1_shape_is_reported_and_check_exits_1(tmp_path: Path,
         "!! Store store-oras: spec.parameters.authProvider\n     -> TODO in the config: path of the .dockerconfigjson "
         "of Secret ratify-dockerconfig",
         "!! NamespacedVerifier team-a/verifier-notation-team-a: spec.parameters.trustPolicyDoc\n     -> copied "
-        "verbatim, but notation rejects it and so will `config check`: trust policy statement \"team-a\" has "
+        "verbatim, but notation rejects it and so will `config check`: oci trust policy: trust policy statement "
+            "\"team-a\" has "
         "trusted identity",
         "trustPolicies[keyless].keyless\n     -> TODO in the config: path of a Sigstore trusted_root.json",
         "!! Policy ratify-policy: spec.parameters.artifactVerificationPolicies.default: all\n     -> not reproduced "
