@@ -70,6 +70,7 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].name": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$",
                            "description": "lowercase letters, digits, '.', '_' or '-' (at most 63)"},
     "authorities[].scopes": STRINGS,
+    "authorities[].yieldTo": STRINGS,
     "authorities[].purposes": {"type": "array", "minItems": 1, "items": {"enum": list(PURPOSES)}},
     "authorities[].cosign.tlog": {"enum": ["optional", "required"]},
     "authorities[].cosign.rekorKeys": {"keys": "authorities[].cosign.publicKeys[]"},

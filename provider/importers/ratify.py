@@ -95,10 +95,15 @@ def _notation(out: Conversion, doc: dict[str, Any], name: str, index: MaterialIn
         out.done(f"{where}: spec.parameters.trustPolicyDoc", f"authorities[{name}].notation.trustPolicy.inline "
                                                              "(verbatim)")
         for statement in document.policies:
-            if statement.level in ("audit", "skip"):
-                out.attention(f"{where}: trustPolicyDoc {statement.name}: signatureVerification.level "
-                              f"{statement.level}", "kept: at this level a signature from any CA verifies "
-                              "(authenticity is only logged), as in Ratify; use strict to enforce the trust store")
+            source = f"{where}: trustPolicyDoc {statement.name}: signatureVerification.level {statement.level}"
+            if statement.level == "audit":
+                out.attention(source, "kept: at this level a signature from any CA verifies (authenticity is only "
+                                      "logged), as in Ratify; use strict to enforce the trust store")
+            elif statement.level == "skip":
+                out.attention(source, f"kept, and the images of {list(statement.registry_scopes)} stay unverified: "
+                                      "notation checks nothing there and Ratify admitted none of them (no verifier "
+                                      "report); K8sSignedImages admits them only with acceptSkipLevel: true, which "
+                                      "this import never sets (admitting them would widen what Ratify admitted)")
     except TrustPolicyError as exc:
         out.attention(f"{where}: spec.parameters.trustPolicyDoc", f"copied verbatim, but notation rejects it and so "
                                                                   f"will `config check`: {exc}")

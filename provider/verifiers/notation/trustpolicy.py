@@ -68,6 +68,12 @@ class TrustPolicyDocument:
         exact = next((p for p in self.policies if repository in p.registry_scopes), None)
         return exact or next((p for p in self.policies if "*" in p.registry_scopes), None)
 
+    def skipping(self, repository: str) -> str:
+        """The name of the statement that applies to `repository` when its level is `skip`, else "" (notation-go
+        Verify then reports success without checking any signature)."""
+        policy = self.policy_for(repository)
+        return policy.name if policy is not None and policy.level == "skip" else ""
+
 
 def subject_attributes(name: x509.Name) -> dict[str, str]:
     return {_SHORT_NAMES.get(attribute.oid, attribute.oid.dotted_string): str(attribute.value) for attribute in name}
