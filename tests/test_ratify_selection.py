@@ -292,3 +292,41 @@ def test_an_unscoped_authority_yielded_to_takes_every_image(tmp_path: Path) -> N
         {"name": "fallback", "yieldTo": ["all"], "cosign": {"publicKeys": [{"file": str(key)}]}}]},
         tmp_path / "config.yaml")
     assert [a.name for a in config.authorities if a.covers("registry.example/any/app")] == ["all"]
+
+
+# --- notation: one statement per image (the same precedence, without prefixes) ------------------------------
+
+REPOSITORIES = ["registry.example/prod/app", "registry.example/prod/api", "registry.example:5000/prod/app",
+                "docker.io/library/alpine", "localhost:5000/team/app", "registry.example/prod"]
+
+
+def notation_statement(statements: list[tuple[str, list[str]]], artifact: str) -> str | None:
+    """notation-go verifier/trustpolicy/oci.go GetApplicableTrustPolicy: the path before `@` equal to a
+    registry scope, else the `*` statement, else none. Ratify v1 hands it ParseDockerRef's string."""
+    path = artifact.rsplit("@", 1)[0]
+    exact = [name for name, scopes in statements if path in scopes]
+    wildcard = [name for name, scopes in statements if "*" in scopes]
+    return (exact or wildcard or [None])[0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(assignment=st.lists(st.sampled_from([*REPOSITORIES, None]), min_size=len(REPOSITORIES),
+                           max_size=len(REPOSITORIES)),
+       wildcard=st.booleans(), artifact=st.sampled_from(REPOSITORIES))
+def test_notation_statement_selection_matches_notation_go(assignment: list[str | None], wildcard: bool,
+                                                          artifact: str) -> None:
+    from provider.verifiers.notation.trustpolicy import parse_trust_policy
+
+    # Each repository goes to at most one statement (notation-go refuses a scope in two statements).
+    by_statement: dict[str, list[str]] = {}
+    for repository, owner in zip(REPOSITORIES, assignment, strict=True):
+        if owner is not None:
+            by_statement.setdefault(f"s-{REPOSITORIES.index(owner)}", []).append(repository)
+    statements = sorted(by_statement.items()) + ([("global", ["*"])] if wildcard else [])
+    assume(statements)
+    document = parse_trust_policy({"version": "1.0", "trustPolicies": [
+        {"name": name, "registryScopes": scopes, "signatureVerification": {"level": "strict"},
+         "trustStores": ["ca:x"], "trustedIdentities": ["*"]} for name, scopes in statements]})
+    reference = f"{artifact}@{DIGEST}"
+    applied = document.policy_for(parse_reference(docker_reference(reference)).name)
+    assert (applied.name if applied else None) == notation_statement(statements, docker_reference(reference))
