@@ -178,6 +178,10 @@ def _verify_text(item: Item) -> str:
     facts = item.value
     if facts["verified"]:
         return f"verified      {item.key} {facts['digest']} by {', '.join(facts['authorities'])}"
+    if facts.get("skipped"):  # what `notation verify` reports as skipped: nothing was checked
+        statements = ", ".join(f'{s["authority"]} (statement "{s["statement"]}")' for s in facts["skipped"])
+        return f"skipped       {item.key} {facts['digest']}: level skip in the trust policy of {statements}; " \
+               "not verified"
     return f"not verified  {item.key} {facts.get('digest') or ''}: {facts['reason']}".replace("  :", ":")
 
 

@@ -54,6 +54,14 @@ def test_facts_record_the_skip_and_stay_unverified(tmp_path: Path) -> None:
     assert "skipped" not in other
 
 
+def test_verify_text_says_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_yaml(tmp_path / "config.yaml", config(tmp_path))
+    assert main(["verify", "--config", str(path), "-o", "text", "registry.example/dev/app:v1"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("skipped       registry.example/dev/app:v1 sha256:")
+    assert 'level skip in the trust policy of acme (statement "dev-unchecked"); not verified' in out
+
+
 @pytest.mark.parametrize(("parameters", "allowed"), [
     ({}, False), ({"authorities": ["acme"]}, False), ({"acceptSkipLevel": False}, False),
     ({"acceptSkipLevel": True}, True), ({"authorities": ["acme"], "acceptSkipLevel": True}, True),
