@@ -181,12 +181,15 @@ def _scopes(out: Conversion, where: str, name: str, scopes: list[str]) -> list[s
                 f"the repository pattern authority {name} covers in place of the Ratify scope {scope}: "
                 f"{translation.why}, and sigwarden selects trust per repository, never per tag or digest. "
                 f"{translation.pattern} trusts this authority for every tag of it and takes that repository from "
-                "the `*` policy's authority (which widens what Ratify admitted for its other tags); delete the "
-                "entry to leave the repository to the `*` policy")))
+                "the `*` policy's authority (which widens what Ratify admitted for its other tags). To leave it "
+                "to the `*` policy instead, delete this entry, or, when it is the only one, the whole authority "
+                "and its name in yieldTo: an authority without scopes covers every image")))
     if not patterns:
         out.done(f"{where}.scopes", "no scope Ratify can select: no authority created")
         return None
-    out.done(f"{where}.scopes", f"authorities[{name}].scopes {patterns}")
+    copied = [translate(scope).pattern for scope in scopes if translate(scope).kind == "repository"]
+    if copied:
+        out.done(f"{where}.scopes", f"authorities[{name}].scopes {copied}")
     return patterns
 
 
