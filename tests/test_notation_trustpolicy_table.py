@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from provider.reference import parse_reference
 from provider.verifiers.notation.dn import DNError, parse_distinguished_name
@@ -85,3 +87,14 @@ def test_notation_go_statement_selection(row: dict[str, Any]) -> None:
     name = parse_reference(row["artifact"].split("@")[0]).name
     applied = document.policy_for(name)
     assert (applied.name if applied else None) == row["applies"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("CSTOLN=,+;\\#\" 0aZ\u00e9\ud800")) | st.characters(), max_size=40))
+def test_any_dn_text_is_accepted_or_refused_with_a_reason(text: str) -> None:
+    try:
+        attributes = parse_distinguished_name(text)
+    except DNError as exc:
+        assert str(exc)
+    else:
+        assert all(attributes.get(key) for key in ("C", "ST", "O"))

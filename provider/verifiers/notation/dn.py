@@ -47,7 +47,7 @@ def _decode(raw: str) -> str:
     while index < len(text):
         char = text[index]
         if char != "\\":
-            out += char.encode("utf-8", "surrogateescape")
+            out += char.encode("utf-8", "surrogatepass")
             index += 1
             continue
         if index + 1 >= len(text):
@@ -58,7 +58,7 @@ def _decode(raw: str) -> str:
             continue
         if index + 2 >= len(text):
             raise DNError(f"failed to decode escaped character: encoding/hex: invalid byte: {text[index + 1]}")
-        pair = text[index + 1:index + 3].encode("utf-8", "surrogateescape")
+        pair = text[index + 1:index + 3].encode("utf-8", "surrogatepass")
         if len(pair) != 2:
             raise DNError(f"failed to decode escaped character: invalid byte: {pair.decode('utf-8', 'replace')}")
         bad = next((chr(b) for b in pair if chr(b) not in _HEX), None)
