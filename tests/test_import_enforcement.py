@@ -98,3 +98,11 @@ def test_a_malformed_ratify_constraint_is_a_report_line() -> None:
     conversion = convert(ratify_input(broken))
     assert any(f.attention and f.source == "RatifyVerification broken" and "malformed" in f.became
                for f in conversion.findings)
+
+
+def test_ratify_library_templates_are_replaced_not_reported_as_foreign() -> None:
+    template = {"apiVersion": "templates.gatekeeper.sh/v1beta1", "kind": "ConstraintTemplate",
+                "metadata": {"name": "ratifyverification"}, "spec": {}}
+    conversion = convert(ratify_input(template))
+    (finding,) = [f for f in conversion.findings if f.source == "ConstraintTemplate ratifyverification"]
+    assert not finding.attention and "the shipped templates" in finding.became

@@ -391,6 +391,10 @@ def _ratify_provider(out: Conversion) -> None:
 def _supported(out: Conversion, doc: dict[str, Any]) -> bool:
     if _is_ratify_constraint(doc):
         return False  # read by _constraints
+    library = {kind.lower() for kind in (*VERIFICATION_CONSTRAINTS, *REPORT_CONSTRAINTS)}
+    if doc.get("kind") == "ConstraintTemplate" and name_of(doc).lower() in library:
+        out.done(label(doc), "not needed: the shipped templates (K8sSignedImages, K8sImageContent) replace it")
+        return False
     group, _, version = str(doc.get("apiVersion") or "").partition("/")
     if group != GROUP:
         out.attention(label(doc), f"apiVersion {doc.get('apiVersion')!r} is not a Ratify resource, skipped")
