@@ -21,6 +21,7 @@ from provider import __version__
 from provider.audit.options import add_report_options
 from provider.config import ConfigError, load_config
 from provider.engine import Engine, Item
+from provider.importers.model import DEFAULT_ENFORCEMENT_ACTION, ENFORCEMENT_ACTIONS
 
 if TYPE_CHECKING:
     from provider.policy.external import ExternalData
@@ -123,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: print)")
         command.add_argument("--check", action="store_true",
                              help="print the report only; exit 1 if anything needs your attention")
+        command.add_argument("--enforcement-action", choices=ENFORCEMENT_ACTIONS, default=DEFAULT_ENFORCEMENT_ACTION,
+                             help="enforcementAction of the constraints written (default dryrun: audit first)")
         command.add_argument("files", nargs="+", type=Path, metavar="FILE|DIR")
 
     demo = commands.add_parser("demo", help="run a self-contained demonstration on loopback")
@@ -175,6 +178,10 @@ def _verify_text(item: Item) -> str:
     facts = item.value
     if facts["verified"]:
         return f"verified      {item.key} {facts['digest']} by {', '.join(facts['authorities'])}"
+    if facts.get("skipped"):  # what `notation verify` reports as skipped: nothing was checked
+        statements = ", ".join(f'{s["authority"]} (statement "{s["statement"]}")' for s in facts["skipped"])
+        return f"skipped       {item.key} {facts['digest']}: level skip in the trust policy of {statements}; " \
+               "not verified"
     return f"not verified  {item.key} {facts.get('digest') or ''}: {facts['reason']}".replace("  :", ":")
 
 

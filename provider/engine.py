@@ -31,7 +31,7 @@ from provider.config import Authority, Config
 from provider.content.referrers import check_referrer
 from provider.content.summary import content_facts
 from provider.errors import ErrorCode, ItemError
-from provider.facts import MAX_PLATFORMS, PlatformCheck, build_facts, is_platform, platform_check
+from provider.facts import MAX_PLATFORMS, PlatformCheck, Skip, build_facts, is_platform, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
 from provider.serialised import ItemEnd, SerialisedFacts, dumps, quoted
@@ -434,7 +434,8 @@ class Engine:
         platforms = self._platform_checks(image, store, in_scope, deadline) if image.is_index else {}
         facts = build_facts(image, checked.signatures, checked.attestations, checked.selection.found,
                             len(in_scope), omitted=checked.selection.omitted, max_signatures=checked.selection.limit,
-                            content=content, platform_checks=platforms)
+                            content=content, platform_checks=platforms,
+                            skipped=skipped_by(in_scope, image.reference.name))
         cache = self.config.verification.cache
         # Kept once, serialised: the per-request members are spliced in when answering.
         result = _Result(None, "", cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest,
@@ -508,6 +509,16 @@ class Engine:
     def _resolve_one(self, reference: Reference) -> _Result:
         image = self._resolve_image(reference, self._job_deadline())
         return _Result(None, "", self.config.verification.cache.tag_ttl, image.digest)
+
+
+def skipped_by(authorities: Sequence[Authority], repository: str) -> tuple[Skip, ...]:
+    """Image authorities whose notation trust policy skips verification for `repository`."""
+    skips = []
+    for authority in authorities:
+        statement = authority.notation.trust_policy.skipping(repository) if authority.notation else ""
+        if statement and authority.serves("image"):
+            skips.append(Skip(authority.name, statement))
+    return tuple(skips)
 
 
 def shared_cache(config: Config, metrics: Metrics) -> SharedCache | None:

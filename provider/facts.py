@@ -132,27 +132,42 @@ def unverified_reason(image: ResolvedImage, signatures: Sequence[SignatureResult
     return f"no signature verified: {shown}{more}"
 
 
+@dataclass(frozen=True)
+class Skip:
+    """A notation authority whose trust policy statement for the image has level `skip`."""
+
+    authority: str
+    statement: str
+
+
 def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
                 attestations: Sequence[AttestationResult], artifact_count: int,
                 authorities_in_scope: int, omitted: int = 0, max_signatures: int = 0,
                 content: Mapping[str, Any] | None = None,
-                platform_checks: Mapping[str, PlatformCheck] | None = None) -> dict[str, Any]:
+                platform_checks: Mapping[str, PlatformCheck] | None = None,
+                skipped: Sequence[Skip] = ()) -> dict[str, Any]:
     """The per-image facts, without the per-request fields (`image`, `cached`, `traceID`).
 
     `content` is the summary of signed reports, SBOMs and VEX (provider.content.summary); `platform_checks`
     the signature checks of an index's platform manifests, by digest.
 
-    `omitted` signature artifacts were found but not checked: over the `max_signatures` limit.
+    `omitted` signature artifacts were found but not checked: over the `max_signatures` limit. `skipped` lists
+    the authorities whose notation statement skips verification: recorded, never counted as verified.
     """
     verified_by = sorted({s.authority for s in signatures if s.verified})
     verified = bool(verified_by)
     reason = "" if verified else unverified_reason(image, signatures, artifact_count, authorities_in_scope)
-    limit = {}
+    extras: dict[str, Any] = {}
     if omitted:
-        limit = {"signatureLimit": {"maxSignatures": max_signatures, "found": artifact_count, "omitted": omitted}}
+        extras = {"signatureLimit": {"maxSignatures": max_signatures, "found": artifact_count, "omitted": omitted}}
         if not verified:
             reason += (f" ({omitted} more signature artifact(s) not checked: over verification.maxSignatures "
                        f"{max_signatures})")
+    if skipped:
+        extras["skipped"] = [{"authority": skip.authority, "statement": skip.statement} for skip in skipped]
+        if not verified:
+            reason += "; " + "; ".join(f'{skip.authority}: trust policy statement "{skip.statement}" skips '
+                                       "verification (level skip)" for skip in skipped)
     return {
         "reference": str(image.reference),
         "digest": image.digest,
@@ -169,7 +184,7 @@ def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
         "verifierReports": [_verifier_report(image, s) for s in signatures],
         "content": dict(content or empty_content()),
         "checkedAt": rfc3339(),
-        **limit,
+        **extras,
     }
 
 

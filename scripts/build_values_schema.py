@@ -14,7 +14,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from provider.config.model import PURPOSES  # noqa: E402
+from provider.config.model import PURPOSES, SIGNED_IDENTITY_TYPES  # noqa: E402
 from provider.config.reader import SCHEMA  # noqa: E402
 
 OUTPUT = ROOT / "helm" / "sigwarden" / "values.schema.json"
@@ -70,6 +70,7 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].name": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$",
                            "description": "lowercase letters, digits, '.', '_' or '-' (at most 63)"},
     "authorities[].scopes": STRINGS,
+    "authorities[].yieldTo": STRINGS,
     "authorities[].purposes": {"type": "array", "minItems": 1, "items": {"enum": list(PURPOSES)}},
     "authorities[].cosign.tlog": {"enum": ["optional", "required"]},
     "authorities[].cosign.rekorKeys": {"keys": "authorities[].cosign.publicKeys[]"},
@@ -80,6 +81,8 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].cosign.keyless.fulcioRoots": STRINGS,
     "authorities[].cosign.keyless.fulcioIntermediates": STRINGS,
     "authorities[].cosign.keyless.rekorKeys": {"keys": "authorities[].cosign.publicKeys[]"},
+    "authorities[].cosign.keyless.ctLogKeys": {"keys": "authorities[].cosign.publicKeys[]"},
+    "authorities[].cosign.keyless.sct": {"enum": ["required", "optional"]},
     "authorities[].cosign.keyless.identities[].subject": STRING,
     "authorities[].cosign.keyless.identities[].subjectRegExp": STRING,
     "authorities[].cosign.keyless.identities[].issuer": STRING,
@@ -97,6 +100,11 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].attestation.publicKeyId": {"type": "string"},
     "authorities[].attestation.lookaside": {"type": "string"},
     "authorities[].attestation.dockerReference": {"enum": ["ignore", "repository"]},
+    "authorities[].attestation.signedIdentity.type": {"enum": list(SIGNED_IDENTITY_TYPES)},
+    "authorities[].attestation.signedIdentity.dockerReference": STRING,
+    "authorities[].attestation.signedIdentity.dockerRepository": STRING,
+    "authorities[].attestation.signedIdentity.prefix": STRING,
+    "authorities[].attestation.signedIdentity.signedPrefix": STRING,
     "authorities[].attestation.publicKeys[].keyType": {"enum": ["PGP", "PKIX"]},
     "authorities[].attestation.publicKeys[].file": STRING,
     "authorities[].attestation.publicKeys[].keyId": {"type": "string"},

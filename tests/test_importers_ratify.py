@@ -84,7 +84,8 @@ def test_every_v1beta1_shape_is_reported_and_check_exits_1(tmp_path: Path,
         "!! Store store-oras: spec.parameters.authProvider\n     -> TODO in the config: path of the .dockerconfigjson "
         "of Secret ratify-dockerconfig",
         "!! NamespacedVerifier team-a/verifier-notation-team-a: spec.parameters.trustPolicyDoc\n     -> copied "
-        "verbatim, but notation rejects it and so will `config check`: trust policy statement \"team-a\" has "
+        "verbatim, but notation rejects it and so will `config check`: oci trust policy: trust policy statement "
+            "\"team-a\" has "
         "trusted identity",
         "trustPolicies[keyless].keyless\n     -> TODO in the config: path of a Sigstore trusted_root.json",
         "!! Policy ratify-policy: spec.parameters.artifactVerificationPolicies.default: all\n     -> not reproduced "
@@ -180,7 +181,8 @@ def test_aks_config_verifies_a_notation_signature_and_refuses_another_ca(
     assert theirs in documented
     source = tmp_path / "aks.yaml"
     source.write_text(documented.replace(theirs, ours))
-    assert run("import", "ratify", "-o", str(tmp_path / "out"), str(source), capsys=capsys)[0] == 0
+    assert run("import", "ratify", "--enforcement-action", "deny", "-o", str(tmp_path / "out"), str(source),
+               capsys=capsys)[0] == 0
     images = signed_layout(tmp_path, {"v1": release, "v2": stranger})
     engine = Engine(load_config(with_layout_store(tmp_path / "out/config.yaml", tmp_path)))
     try:
@@ -223,7 +225,7 @@ def test_namespaced_verifier_admits_only_in_its_namespace(tmp_path: Path, capsys
     cosign_key = ec.generate_private_key(ec.SECP256R1())
     source = shapes_with_test_material(tmp_path, cluster.root_pem, team_a.root_pem, cosign.public_pem(cosign_key))
     out = tmp_path / "out"
-    assert run("import", "ratify", "-o", str(out), str(source), capsys=capsys)[0] == 0
+    assert run("import", "ratify", "--enforcement-action", "deny", "-o", str(out), str(source), capsys=capsys)[0] == 0
     imported = yaml.safe_load((out / "config.yaml").read_text())
     with pytest.raises(ConfigError, match="placeholder left by `sigwarden import`"):
         load_config(out / "config.yaml")

@@ -254,20 +254,20 @@ def test_ratify_trust_policy_loads() -> None:
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda d: d["trustPolicies"].append(dict(d["trustPolicies"][0], name="second")),
-     'registry scope "*" is present in multiple trust policy statements'),
+     'registry scope "*" is present in multiple oci trust policy statements'),
     (lambda d: d["trustPolicies"][0].update(trustedIdentities=["x509.subject: C=US, ST=WA, O=A",
                                                                "x509.subject: O=A, ST=WA, C=US"]),
      "overlapping x509 trustedIdentities"),
     (lambda d: d["trustPolicies"][0].update(trustStores=["vault:keys"]), 'unsupported trust store type "vault"'),
     (lambda d: d.update(version="2.0"), 'unsupported version "2.0"'),
     (lambda d: d["trustPolicies"][0].update(trustedIdentities=["x509.subject: CN=only"]),
-     "without the required attributes C, ST, O"),
+     'has no mandatory RDN attribute for "C"'),
     (lambda d: d["trustPolicies"][0]["signatureVerification"].update(override={"integrity": "log"}),
-     "cannot override the integrity validation"),
+     '"integrity" verification can not be overridden in custom signature verification'),
     (lambda d: d["trustPolicies"][0].update(registryScopes=["*", "registry.example/app"]),
      "wildcard scope cannot be used in conjunction"),
     (lambda d: d["trustPolicies"][0]["signatureVerification"].update(level="lenient"),
-     'invalid signatureVerification level "lenient"'),
+     'has invalid signatureVerification: invalid signature verification level "lenient"'),
 ])
 def test_malformed_trust_policies_are_rejected(change: Any, message: str) -> None:
     document = json.loads(json.dumps(STRICT_ALL))

@@ -6,6 +6,7 @@ import base64
 import binascii
 import glob
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,7 @@ def parse_authority(where: str, data: Any, source: Path, reader: FileReader) -> 
     return Authority(
         name=name,
         scopes=node.patterns("scopes"),
+        yield_to=tuple(dict.fromkeys(node.strings("yieldTo"))),
         purposes=tuple(dict.fromkeys(purposes)),
         cosign=_cosign(node.child("cosign", SCHEMA["authorities[].cosign"]), reader) if node.has("cosign") else None,
         notation=_notation(node.child("notation", SCHEMA["authorities[].notation"]), reader)
@@ -275,6 +277,23 @@ def parse_authority(where: str, data: Any, source: Path, reader: FileReader) -> 
         attestation=_attestation(node.child("attestation", SCHEMA["authorities[].attestation"]), reader)
         if node.has("attestation") else None,
     )
+
+
+def resolve_precedence(authorities: list[Authority], source: Path) -> list[Authority]:
+    """Give each authority with `yieldTo` the scopes of the authorities it yields to (an unscoped one: `*`)."""
+    by_name = {a.name: a for a in authorities}
+    resolved = []
+    for index, authority in enumerate(authorities):
+        scopes: list[str] = []
+        for name in authority.yield_to:
+            other = by_name.get(name)
+            if other is None or other is authority:
+                problem = "an authority cannot yield to itself" if other is authority else (
+                    f"no authority is named {name!r}")
+                raise ConfigError(source, f"authorities[{index}] ({authority.name}).yieldTo", problem)
+            scopes.extend(other.scopes or ("*",))
+        resolved.append(replace(authority, yield_scopes=tuple(dict.fromkeys(scopes))) if scopes else authority)
+    return resolved
 
 
 def _kritis_authority(where: str, doc: dict[str, Any], source: Path, reader: FileReader,

@@ -12,7 +12,7 @@ import yaml
 from cryptography import x509
 
 from provider import yamlerrors
-from provider.config.authorities import included_authorities, parse_authority
+from provider.config.authorities import included_authorities, parse_authority, resolve_precedence
 from provider.config.guard import declared_keys
 from provider.config.model import (
     CacheConfig,
@@ -247,6 +247,7 @@ def build_config(data: Any, source: Path) -> Config:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(source, "authorities", f"duplicate authority name {duplicates[0]!r}")
+    authorities = resolve_precedence(authorities, source)
     server = _server(root)
     mutation = root.child("mutation", SCHEMA["mutation"])
     stores = _stores(root, reader)

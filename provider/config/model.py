@@ -270,13 +270,20 @@ class Authority:
     cosign: CosignAuthority | None = None
     notation: NotationAuthority | None = None
     attestation: AttestationAuthority | None = None
+    # `yieldTo`: authorities that take precedence where their scopes apply (a fallback, like Ratify's `*`
+    # cosign trust policy); `yield_scopes` are their scopes, resolved when the config is loaded.
+    yield_to: tuple[str, ...] = ()
+    yield_scopes: tuple[str, ...] = ()
 
     def serves(self, purpose: str) -> bool:
         return purpose in self.purposes
 
     def covers(self, reference: str) -> bool:
-        """True when `reference` (normalised) falls in this authority's scopes; no scopes = every image."""
-        return not self.scopes or any(pattern_matches(p, reference) for p in self.scopes)
+        """True when `reference` (normalised) falls in this authority's scopes (no scopes = every image) and
+        in none of the scopes of the authorities it yields to."""
+        if self.scopes and not any(pattern_matches(p, reference) for p in self.scopes):
+            return False
+        return not any(pattern_matches(p, reference) for p in self.yield_scopes)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
                  "concurrencyPerAddress", "concurrencyWildcard"},
     "stores[].auth": {"dockerConfig", "static"},
     "stores[].auth.static.<host>": {"username", "password", "identityToken"},
-    "authorities[]": {"name", "scopes", "purposes", "cosign", "notation", "attestation"},
+    "authorities[]": {"name", "scopes", "yieldTo", "purposes", "cosign", "notation", "attestation"},
     "authorities[].cosign": {"publicKeys", "tlog", "rekorKeys", "dockerReference", "keyless", "pki"},
     "authorities[].cosign.publicKeys[]": {"file", "pem"},
     "authorities[].cosign.keyless": {"trustedRoot", "fulcioRoots", "fulcioIntermediates", "rekorKeys",

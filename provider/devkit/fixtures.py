@@ -15,7 +15,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provider.content import kinds
-from provider.devkit import content, cosign
+from provider.devkit import content, cosign, notation
 from provider.devkit.layout import LayoutWriter
 from provider.facts import rfc3339
 from provider.stores.base import OCI_INDEX
@@ -38,8 +38,15 @@ CONTENT_WRONG_PURPOSE = f"{REGISTRY}/content/wrong-purpose:v1"  # clean report s
 CONTENT_OTHER_DIGEST = f"{REGISTRY}/content/other-digest:v1"  # clean report whose subject is another digest
 CONTENT_STALE = f"{REGISTRY}/content/stale:v1"  # clean report made 2020-01-01
 CONTENT_NO_REPORT = f"{REGISTRY}/content/no-report:v1"  # signed, nothing attached
+# Unsigned, in a repository whose notation trust policy statement has level skip (authority notation-skip).
+SKIPPED = f"{REGISTRY}/skipped/app:v1"
 # An index (signed) of linux/amd64 (signed), linux/arm64 (not signed) and a BuildKit attestation manifest.
 MULTIARCH = f"{REGISTRY}/content/multiarch:v1"
+
+
+SKIP_POLICY = {"version": "1.0", "trustPolicies": [
+    {"name": "skip-verification", "registryScopes": [SKIPPED.rsplit(":", 1)[0]],
+     "signatureVerification": {"level": "skip"}}]}
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ def build_world(root: Path) -> World:
     layouts = root / "layouts"
     digests = {}
     for reference, keys in ((SIGNED, (release, security, kritis)), (RELEASE_ONLY, (release,)), (UNSIGNED, ()),
-                            (DEBUG_TOOL, ()), (ALPINE, ())):
+                            (DEBUG_TOOL, ()), (ALPINE, ()), (SKIPPED, ())):
         writer, digest = _image(layouts, reference, reference.encode())
         if keys:
             cosign.sign_image(writer, digest, reference.rsplit(":", 1)[0], *keys)
@@ -80,6 +87,7 @@ def build_world(root: Path) -> World:
     scanner = ec.generate_private_key(ec.SECP256R1())
     (root / "scanner.pub").write_bytes(cosign.public_pem(scanner))
     digests.update(_content_images(layouts, release, scanner))
+    (root / "notation-root.pem").write_bytes(notation.identity_with_intermediate("ec-256").root_pem)
     config = {
         "server": {"requestDeadline": "2.5s"},
         "stores": [{"type": "oci-layout", "path": str(layouts), "match": [f"{REGISTRY}/*", "docker.io/*"]},
@@ -91,7 +99,10 @@ def build_world(root: Path) -> World:
                         {"name": "security", "cosign": {"publicKeys": [str(root / "security.pub")]}},
                         {"name": "kritis-authority", "attestation": {
                             "publicKeyData": base64.b64encode(cosign.public_pem(kritis)).decode(),
-                            "publicKeyId": "kritis-pkix", "dockerReference": "repository"}}],
+                            "publicKeyId": "kritis-pkix", "dockerReference": "repository"}},
+                        {"name": "notation-skip", "purposes": ["image"], "scopes": [f"{REGISTRY}/skipped/*"],
+                         "notation": {"trustStores": {"ca:fixtures": [str(root / "notation-root.pem")]},
+                                      "trustPolicy": {"inline": SKIP_POLICY}}}],
     }
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

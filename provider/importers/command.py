@@ -23,6 +23,7 @@ def run_import(args: argparse.Namespace) -> int:
 
         documents = [doc for doc, _ in load_documents(args.files)]
         conversion = ratify.convert(documents, ratify.RatifyOptions(ratify_provider=args.ratify_provider))
+    conversion.set_enforcement_action(args.enforcement_action)
     if args.check:
         print(output.report(conversion), end="")
         return 1 if conversion.needs_attention else 0

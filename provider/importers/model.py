@@ -11,6 +11,10 @@ from typing import Any
 
 from provider.config.placeholders import placeholder
 
+CONSTRAINTS_GROUP = "constraints.gatekeeper.sh/"
+ENFORCEMENT_ACTIONS = ("dryrun", "warn", "deny")
+DEFAULT_ENFORCEMENT_ACTION = "dryrun"
+
 # The workload kinds the shipped templates read images from; constraints match them all so a Deployment is
 # refused at `kubectl apply`, not later when its ReplicaSet creates Pods.
 POD_KINDS = [{"apiGroups": [""], "kinds": ["Pod", "ReplicationController"]},
@@ -51,6 +55,18 @@ class Conversion:
     def add_file(self, relative: str, content: bytes) -> str:
         self.files[relative] = content
         return relative
+
+    def set_enforcement_action(self, action: str) -> None:
+        """Every constraint written gets `action`; audit first (dryrun) is the importers' default, because a
+        translated policy is only trusted once `sigwarden audit` agrees with the old system's results."""
+        constraints = [o for o in self.kubernetes if str(o.get("apiVersion", "")).startswith(CONSTRAINTS_GROUP)]
+        for constraint in constraints:
+            constraint.setdefault("spec", {})["enforcementAction"] = action
+        if constraints:
+            names = ", ".join(f"{c['kind']} {c['metadata']['name']}" for c in constraints)
+            self.done("(enforcement action)", f"enforcementAction: {action} on {names}" + (
+                "; audit first: compare `sigwarden audit` with the old system's results, then promote to warn "
+                "and deny (--enforcement-action)" if action == "dryrun" else " (--enforcement-action)"))
 
     @property
     def needs_attention(self) -> bool:

@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from provider.importers.model import POD_KINDS, Conversion, label, name_of
+from provider.importers.model import DEFAULT_ENFORCEMENT_ACTION, POD_KINDS, Conversion, label, name_of
 from provider.importers.ratify_material import MATERIAL_KINDS, MaterialIndex, convert_material, scope_of
+from provider.importers.ratify_scopes import WILDCARD, translate, validate_scopes
 from provider.importers.ratify_stores import convert_store
 from provider.verifiers.notation.trustpolicy import TrustPolicyError, parse_trust_policy
 
@@ -94,10 +95,15 @@ def _notation(out: Conversion, doc: dict[str, Any], name: str, index: MaterialIn
         out.done(f"{where}: spec.parameters.trustPolicyDoc", f"authorities[{name}].notation.trustPolicy.inline "
                                                              "(verbatim)")
         for statement in document.policies:
-            if statement.level in ("audit", "skip"):
-                out.attention(f"{where}: trustPolicyDoc {statement.name}: signatureVerification.level "
-                              f"{statement.level}", "kept: at this level a signature from any CA verifies "
-                              "(authenticity is only logged), as in Ratify; use strict to enforce the trust store")
+            source = f"{where}: trustPolicyDoc {statement.name}: signatureVerification.level {statement.level}"
+            if statement.level == "audit":
+                out.attention(source, "kept: at this level a signature from any CA verifies (authenticity is only "
+                                      "logged), as in Ratify; use strict to enforce the trust store")
+            elif statement.level == "skip":
+                out.attention(source, f"kept, and the images of {list(statement.registry_scopes)} stay unverified: "
+                                      "notation checks nothing there and Ratify admitted none of them (no verifier "
+                                      "report); K8sSignedImages admits them only with acceptSkipLevel: true, which "
+                                      "this import never sets (admitting them would widen what Ratify admitted)")
     except TrustPolicyError as exc:
         out.attention(f"{where}: spec.parameters.trustPolicyDoc", f"copied verbatim, but notation rejects it and so "
                                                                   f"will `config check`: {exc}")
@@ -119,7 +125,9 @@ def _identity(keyless: dict[str, Any]) -> dict[str, str]:
 def _cosign_policy(out: Conversion, doc: dict[str, Any], policy: dict[str, Any], name: str,
                    index: MaterialIndex) -> dict[str, Any] | None:
     where = f"{label(doc)}: spec.parameters.trustPolicies[{policy.get('name')}]"
-    scopes = [str(s) for s in policy.get("scopes") or [] if s]
+    scopes = _scopes(out, where, name, [str(s) for s in policy.get("scopes") or []])
+    if scopes is None:
+        return None
     cosign: dict[str, Any] = {}
     for key in policy.get("keys") or []:
         material = index.find(str(key.get("provider")), scope_of(doc)) if isinstance(key, dict) else None
@@ -156,27 +164,77 @@ def _cosign_policy(out: Conversion, doc: dict[str, Any], policy: dict[str, Any],
     for key in set(policy) - {"name", "scopes", "keys", "keyless", "tLogVerify", "rekorURL", "ctLogVerify"}:
         out.attention(f"{where}.{key}", "no sigwarden equivalent, dropped")
     authority: dict[str, Any] = {"name": name}
-    if scopes and "*" not in scopes:
+    if scopes:
         authority["scopes"] = scopes
-        if any("*" in s[:-1] for s in scopes):
-            out.attention(f"{where}.scopes", "sigwarden scopes take `*` only at the end (a prefix): check these")
-        out.done(f"{where}.scopes", f"authorities[{name}].scopes")
     return {**authority, "cosign": cosign}
 
 
+def _scopes(out: Conversion, where: str, name: str, scopes: list[str]) -> list[str] | None:
+    """A policy's scopes as authority scopes: [] for Ratify's `*` policy, None when Ratify never selects it."""
+    if scopes == [WILDCARD]:
+        return []
+    patterns: list[str] = []
+    for scope in scopes:
+        translation = translate(scope)
+        if translation.kind == "repository":
+            patterns.append(translation.pattern)
+        elif translation.kind == "never":
+            out.done(f"{where}.scopes {scope}", f"dropped: {translation.why}")
+        else:
+            patterns.append(out.todo(f"{where}.scopes {scope}", (
+                f"the repository pattern authority {name} covers in place of the Ratify scope {scope}: "
+                f"{translation.why}, and sigwarden selects trust per repository, never per tag or digest. "
+                f"{translation.pattern} trusts this authority for every tag of it and takes that repository from "
+                "the `*` policy's authority (which widens what Ratify admitted for its other tags). To leave it "
+                "to the `*` policy instead, delete this entry, or, when it is the only one, the whole authority "
+                "and its name in yieldTo: an authority without scopes covers every image")))
+    if not patterns:
+        out.done(f"{where}.scopes", "no scope Ratify can select: no authority created")
+        return None
+    copied = [translate(scope).pattern for scope in scopes if translate(scope).kind == "repository"]
+    if copied:
+        out.done(f"{where}.scopes", f"authorities[{name}].scopes {copied}")
+    return patterns
+
+
 def _cosign(out: Conversion, doc: dict[str, Any], name: str, index: MaterialIndex) -> list[dict[str, Any]]:
+    """One authority per trust policy; the `*` policy's authority yields to the others where they apply, as
+    Ratify applies the `*` policy only to images no other policy's scope matches (GetScopedPolicy)."""
     parameters = (doc.get("spec") or {}).get("parameters") or {}
     policies = [p for p in parameters.get("trustPolicies") or [] if isinstance(p, dict)]
     if not policies:
         out.attention(f"{label(doc)}: spec.parameters", "no trustPolicies (legacy `key:` file inside Ratify's pod?): "
                                                         "copy the key and add an authority with cosign.publicKeys")
         return []
-    found = []
+    problem = validate_scopes([(str(p.get("name")), [str(s) for s in p.get("scopes") or []]) for p in policies])
+    if problem:
+        out.attention(f"{label(doc)}: spec.parameters.trustPolicies", f"Ratify refuses these trust policies "
+                      f"({problem}), so it verified no cosign signature with them: no authority created")
+        return []
+    found, fallback, lost = [], None, []
     for policy in policies:
         authority = _cosign_policy(out, doc, policy, _authority_name(f"{name}-{policy.get('name', 'policy')}"),
                                    index)
-        if authority:
+        scopes = [str(s) for s in policy.get("scopes") or []]
+        if authority and scopes == [WILDCARD]:
+            fallback = authority
+        elif authority:
             found.append(authority)
+        elif any(translate(s).kind != "never" for s in scopes if s != WILDCARD):
+            lost.append(str(policy.get("name")))
+    if fallback is not None and lost:
+        # Without the scoped authority, the fallback would take over the images Ratify gave that policy.
+        out.attention(f"{label(doc)}: spec.parameters.trustPolicies[{fallback['name']}] scopes *",
+                      f"no authority created: it would also cover the images of {lost}, which were not converted")
+        fallback = None
+    others = [a["name"] for a in found]
+    found += [fallback] if fallback is not None else []
+    if fallback is not None:
+        out.done(f"{label(doc)}: spec.parameters.trustPolicies[{fallback['name']}] scopes *",
+                 f"authorities[{fallback['name']}]: every image" + (
+                     f", except where the scopes of {others} apply (yieldTo)" if others else ""))
+        if others:
+            fallback["yieldTo"] = others
     return found
 
 
@@ -237,28 +295,91 @@ def convert_policy(out: Conversion, doc: dict[str, Any]) -> None:
 def _constraint(name: str, authorities: list[str], match: dict[str, Any]) -> dict[str, Any]:
     return {"apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sSignedImages",
             "metadata": {"name": name},
-            "spec": {"enforcementAction": "deny", "match": {"kinds": POD_KINDS, **match},
+            "spec": {"enforcementAction": DEFAULT_ENFORCEMENT_ACTION, "match": {"kinds": POD_KINDS, **match},
                      "parameters": {"authorities": authorities}}}
 
 
-def _constraints(out: Conversion, cluster: list[str], namespaced: dict[str, list[str]]) -> None:
-    """Ratify's default constraint for the cluster-wide verifiers, one per namespace with namespaced ones."""
+# The constraints of Ratify's Gatekeeper library that admit on its verification result (library/default,
+# library/notation-validation, library/multi-tenancy-validation).
+VERIFICATION_CONSTRAINTS = ("RatifyVerification", "notationvalidation", "NotationValidation")
+# Library constraints over other verifier reports, with what they checked.
+REPORT_CONSTRAINTS = {
+    "NotationIssuerValidation": "the issuer of the notation signing certificate (parameters.issuer): pin it in "
+                                "the trust policy's trustedIdentities, or read signatures[].signer.issuer in a "
+                                "template",
+    "NotationNestedValidation": "notation signatures on nested artifacts (SBOMs, reports): sign them and read "
+                                "content[] with K8sImageContent",
+    "SbomValidation": "SBOM verifier reports: K8sImageContent over signed SBOMs (content.sboms)",
+    "VulnerabilityReportValidation": "vulnerability report verifier reports: K8sImageContent (maximum severities, "
+                                     "maximumReportAge) over signed reports",
+}
+MATCH_KEYS = ("namespaces", "excludedNamespaces", "labelSelector", "namespaceSelector", "scope", "name")
+
+
+def _is_ratify_constraint(doc: dict[str, Any]) -> bool:
+    return str(doc.get("apiVersion", "")).startswith("constraints.gatekeeper.sh/") and (
+        doc.get("kind") in VERIFICATION_CONSTRAINTS or doc.get("kind") in REPORT_CONSTRAINTS)
+
+
+def _constraints(out: Conversion, cluster: list[str], namespaced: dict[str, list[str]],
+                 sources: list[dict[str, Any]]) -> None:
+    """The cluster-wide verifiers' constraint — Ratify's default one, or each RatifyVerification in the input
+    with its match — and one per namespace with namespaced verifiers."""
+    given = [d for d in sources if d.get("kind") in VERIFICATION_CONSTRAINTS]
+    for doc in sources:
+        if doc.get("kind") in REPORT_CONSTRAINTS:
+            out.attention(label(doc), f"not converted: it checked {REPORT_CONSTRAINTS[str(doc.get('kind'))]}")
     if cluster:
-        excluded = SYSTEM_NAMESPACES + sorted(namespaced)
-        out.kubernetes.append(_constraint("ratify-constraint", cluster, {"excludedNamespaces": excluded}))
-        out.done("RatifyVerification ratify-constraint (Ratify's default)",
-                 f"K8sSignedImages ratify-constraint: deny unless verified by one of {cluster}, all namespaces but "
-                 f"{excluded} (it names the authorities; Ratify's isSuccess would accept any of them, namespaced "
-                 "ones included)")
+        for doc in given or [{}]:
+            with _isolated(out, doc):
+                _cluster_constraint(out, doc, cluster, namespaced)
     elif out.authority_names():
         out.attention("cluster-wide Verifiers", "none converted: no cluster-wide constraint was written (an empty "
                                                 "authority list would admit namespaced authorities everywhere)")
+    covered = [d["spec"]["match"] for d in given if isinstance(d.get("spec"), dict)
+               and isinstance(d["spec"].get("match"), dict)]
     for namespace, names in sorted(namespaced.items()):
+        if covered and not any(_matches_namespace(match, namespace) for match in covered):
+            out.attention(f"Namespaced verifiers of {namespace}", "no constraint written: no Ratify constraint in "
+                                                                  f"the input applied to namespace {namespace}")
+            continue
         out.kubernetes.append(_constraint(_authority_name(f"ratify-constraint-{namespace}"), names,
                                           {"namespaces": [namespace]}))
         out.done(f"Namespaced verifiers of {namespace}", f"K8sSignedImages ratify-constraint-{namespace}: only "
                                                          f"namespace {namespace}, authorities {names} (left out of "
                                                          "the cluster-wide constraint)")
+
+
+def _matches_namespace(match: dict[str, Any], namespace: str) -> bool:
+    listed = match.get("namespaces")
+    return (not listed or namespace in listed or "*" in listed) and namespace not in (
+        match.get("excludedNamespaces") or [])
+
+
+def _cluster_constraint(out: Conversion, doc: dict[str, Any], cluster: list[str],
+                        namespaced: dict[str, list[str]]) -> None:
+    """Ratify's default constraint (`doc` empty) or a RatifyVerification from the input, as K8sSignedImages."""
+    match = {k: v for k, v in ((doc.get("spec") or {}).get("match") or {}).items() if k in MATCH_KEYS}
+    if not doc:
+        match = {"excludedNamespaces": SYSTEM_NAMESPACES}
+    if not match.get("namespaces") and namespaced:
+        # Namespaced verifiers get constraints of their own there.
+        match["excludedNamespaces"] = sorted({*match.get("excludedNamespaces", []), *namespaced})
+    name = name_of(doc) if doc else "ratify-constraint"
+    out.kubernetes.append(_constraint(name, cluster, match))
+    source = label(doc) if doc else "RatifyVerification ratify-constraint (Ratify's default)"
+    out.done(source, f"K8sSignedImages {name}: every image verified by one of {cluster}, match {match} (it names "
+                     "the authorities; Ratify's isSuccess would accept any of them, namespaced ones included)")
+    if doc:
+        kinds = ((doc.get("spec") or {}).get("match") or {}).get("kinds")
+        out.done(f"{label(doc)}: spec.match.kinds", "all Pod-creating kinds (Pods, and the workloads that "
+                                                    f"create them, so a Deployment is refused at apply time); "
+                                                    f"the input had {kinds}")
+        action = (doc.get("spec") or {}).get("enforcementAction")
+        if action:
+            out.done(f"{label(doc)}: spec.enforcementAction {action}", "see (enforcement action) below")
+    for key in set((doc.get("spec") or {}).get("match") or {}) - {*MATCH_KEYS, "kinds"}:
+        out.attention(f"{label(doc)}: spec.match.{key}", "not a Gatekeeper match field sigwarden knows, dropped")
 
 
 def _ratify_provider(out: Conversion) -> None:
@@ -272,6 +393,12 @@ def _ratify_provider(out: Conversion) -> None:
 
 
 def _supported(out: Conversion, doc: dict[str, Any]) -> bool:
+    if _is_ratify_constraint(doc):
+        return False  # read by _constraints
+    library = {kind.lower() for kind in (*VERIFICATION_CONSTRAINTS, *REPORT_CONSTRAINTS)}
+    if doc.get("kind") == "ConstraintTemplate" and name_of(doc).lower() in library:
+        out.done(label(doc), "not needed: the shipped templates (K8sSignedImages, K8sImageContent) replace it")
+        return False
     group, _, version = str(doc.get("apiVersion") or "").partition("/")
     if group != GROUP:
         out.attention(label(doc), f"apiVersion {doc.get('apiVersion')!r} is not a Ratify resource, skipped")
@@ -285,6 +412,8 @@ def _supported(out: Conversion, doc: dict[str, Any]) -> bool:
 def convert(documents: Iterable[dict[str, Any]], options: RatifyOptions | None = None) -> Conversion:
     options = options or RatifyOptions()
     out = Conversion(origin="ratify", config={"stores": [], "authorities": []})
+    documents = list(documents)
+    constraints = [d for d in documents if _is_ratify_constraint(d)]
     documents = [d for d in documents if _supported(out, d)]
     index = MaterialIndex()
     for doc in documents:
@@ -296,7 +425,7 @@ def convert(documents: Iterable[dict[str, Any]], options: RatifyOptions | None =
     for doc in documents:
         with _isolated(out, doc):
             _convert_one(out, doc, index, cluster, namespaced)
-    _constraints(out, cluster, namespaced)
+    _constraints(out, cluster, namespaced, constraints)
     if options.ratify_provider:
         _ratify_provider(out)
     if not out.config["stores"]:

@@ -262,7 +262,8 @@ def test_metadata_names_version_config_authorities_constraints_and_inputs(audite
         {"name": "release", "kinds": ["cosign-key"], "scopes": ["*"]},
         {"name": "scanner", "kinds": ["cosign-key"], "scopes": ["registry.sigwarden.test/content/*"]},
         {"name": "security", "kinds": ["cosign-key"], "scopes": ["*"]},
-        {"name": "kritis-authority", "kinds": ["attestation-pkix"], "scopes": ["*"]}]
+        {"name": "kritis-authority", "kinds": ["attestation-pkix"], "scopes": ["*"]},
+        {"name": "notation-skip", "kinds": ["notation"], "scopes": ["registry.sigwarden.test/skipped/*"]}]
     constraints = {c["name"]: c for c in metadata["constraints"]}
     assert constraints["all-warn"]["enforcementAction"] == "warn"
     assert constraints["all-warn"]["match"]["excludedNamespaces"] == ["legacy"]

@@ -45,7 +45,7 @@ def test_imported_aks_config_verifies_through_a_real_registry(tmp_path: Path, re
     source = tmp_path / "ratify.yaml"
     source.write_text(yaml.safe_dump_all(documents, sort_keys=False))
     out = tmp_path / "out"
-    assert main(["import", "ratify", "-o", str(out), str(source)]) == 0
+    assert main(["import", "ratify", "--enforcement-action", "deny", "-o", str(out), str(source)]) == 0
     config = yaml.safe_load((out / "config.yaml").read_text())
     (store,) = config["stores"]
     assert store["insecure"][0].startswith("TODO: the registry hosts to reach over plain HTTP")

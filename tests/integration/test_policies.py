@@ -153,7 +153,8 @@ def test_kritis_migration_seed_flow(world: World, tmp_path: Path) -> None:
     """A kritis GenericAttestationPolicy converted by `sigwarden import kritis`, enforced in deny mode."""
     from tests.helpers import VECTORS
 
-    converted = run_cli("import", "kritis", str(VECTORS / "kritis/generic-attestation-policy-example.yaml"))
+    converted = run_cli("import", "kritis", "--enforcement-action", "deny",
+                        str(VECTORS / "kritis/generic-attestation-policy-example.yaml"))
     assert converted.returncode == 0, converted.stderr
     import yaml
 
@@ -183,7 +184,8 @@ def test_kritis_image_security_policy_decides_on_signed_reports(world: World, tm
            "spec": {"packageVulnerabilityRequirements": {
                "maximumSeverity": "HIGH", "maximumFixUnavailableSeverity": "ALLOW_ALL",
                "allowlistCVEs": ["providers/goog-vulnz/notes/CVE-2024-0001"]}}}
-    converted = run_cli("import", "kritis", str(write_yaml(tmp_path / "isp.yaml", isp)))
+    converted = run_cli("import", "kritis", "--enforcement-action", "deny",
+                        str(write_yaml(tmp_path / "isp.yaml", isp)))
     assert converted.returncode == 0, converted.stderr
     (constraint,) = [d for d in yaml.safe_load_all(converted.stdout) if d and d.get("kind") == "K8sImageContent"]
     constraint_file = write_yaml(tmp_path / "isp-constraint.yaml", constraint)

@@ -87,7 +87,15 @@ audit_only(s) {
   s.checks.authenticity == "logged"
 }
 
-vouching(facts) := vouching.authorities(facts, accept_audit_level)
+# A notation trust policy statement at level skip verifies nothing (notation-go reports success without
+# checking a signature): its authority vouches here only when the constraint opts in with acceptSkipLevel.
+default accept_skip_level := false
+
+accept_skip_level := input.parameters.acceptSkipLevel
+
+skip_vouching(facts) := {s.authority | accept_skip_level; s := object.get(facts, "skipped", [])[_]}
+
+vouching(facts) := vouching.authorities(facts, accept_audit_level) | skip_vouching(facts)
 
 # An image the provider answered for, but not with what this constraint requires.
 unattested(facts) := reason {
