@@ -2,9 +2,10 @@
 
 `alpine` becomes `docker.io/library/alpine:latest`; `localhost:5000/a/b:t@sha256:…` keeps its host, tag and
 digest. Beyond the grammar, every spelling of one registry becomes one value: the host is lowercased (DNS is
-case-insensitive), the HTTPS default port 443 and leading zeros of a port are dropped, and `index.docker.io` is
-`docker.io`. Scopes, store patterns and trust policy scopes are matched only on this form, so an alias cannot
-reach another statement. Anything the grammar rejects raises InvalidReference with the reason.
+case-insensitive), the HTTPS default port 443 (on a name that still reads as a host) and leading zeros of a
+port are dropped, and `index.docker.io` is `docker.io`. Scopes, store patterns and trust policy scopes are
+matched only on this form, so an alias cannot reach another statement. Anything the grammar rejects raises
+InvalidReference with the reason.
 """
 
 from __future__ import annotations
@@ -100,7 +101,11 @@ def looks_like_host(component: str) -> bool:
 
 
 def normalise_host(host: str) -> str:
-    """`REGISTRY.example:0443` → `registry.example`; `index.docker.io` → `docker.io`. Raises on a bad port."""
+    """`REGISTRY.example:0443` → `registry.example`; `index.docker.io` → `docker.io`. Raises on a bad port.
+
+    The default port is dropped only when the name alone still passes `looks_like_host` (distribution's
+    splitDockerDomain rule): `myhost:443` stays `myhost:443` so the registry survives a re-parse.
+    """
     host = host.lower()
     name, port = host, ""
     if host.startswith("["):
@@ -111,7 +116,11 @@ def normalise_host(host: str) -> str:
     if port:
         if not port.isdigit() or not 0 < int(port) <= 65535:
             raise InvalidReference(f"invalid registry host {host!r}: port must be 1 to 65535")
-        port = "" if int(port) == HTTPS_DEFAULT_PORT else str(int(port))
+        port = str(int(port))
+        if int(port) == HTTPS_DEFAULT_PORT and looks_like_host(name):
+            # Dropped only while the bare name still reads as a host: `host:443/x` without the port would
+            # re-parse as the Docker Hub repository `host/x`.
+            port = ""
     host = f"{name}:{port}" if port else name
     return DEFAULT_DOMAIN if host == LEGACY_DEFAULT_DOMAIN else host
 
