@@ -41,16 +41,38 @@ def platform_check(image: ResolvedImage, signatures: Sequence[SignatureResult], 
     return PlatformCheck(bool(by), by, reason)
 
 
-def _platform_json(platform: Platform, checks: Mapping[str, PlatformCheck]) -> dict[str, Any]:
-    data: dict[str, Any] = {"digest": platform.digest, "os": platform.os, "architecture": platform.architecture,
-                            "variant": platform.variant, "attestationManifest": not is_platform(platform)}
-    check = checks.get(platform.digest)
-    if check is not None:
-        data.update(verified=check.verified, authorities=list(check.authorities), reason=check.reason)
-    elif is_platform(platform):
-        data.update(verified=False, authorities=[],
-                    reason=f"not checked: over the limit of {MAX_PLATFORMS} platforms per index")
-    return data
+def checked_platforms(platforms: Sequence[Platform]) -> list[Platform]:
+    """The platform manifests of an index whose signatures are checked: the first MAX_PLATFORMS, in index order."""
+    return [p for p in platforms if is_platform(p)][:MAX_PLATFORMS]
+
+
+def _platforms_json(platforms: Sequence[Platform],
+                    checks: Mapping[str, PlatformCheck]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The listed entries of an index and, when entries were left out, the `platformLimit` fact.
+
+    Only what was checked is listed (and as many attestation manifests): an index may hold thousands of
+    entries, and copying each into every answer made one 4 MiB index a 4.7 MiB answer per key.
+    """
+    listed: list[dict[str, Any]] = []
+    counts = {True: 0, False: 0}  # platform manifests, attestation manifests seen
+    for platform in platforms:
+        real = is_platform(platform)
+        counts[real] += 1
+        if counts[real] > MAX_PLATFORMS:
+            continue
+        data: dict[str, Any] = {"digest": platform.digest, "os": platform.os,
+                                "architecture": platform.architecture, "variant": platform.variant,
+                                "attestationManifest": not real}
+        check = checks.get(platform.digest)
+        if real:
+            check = check or PlatformCheck(False, (), "not checked")
+            data.update(verified=check.verified, authorities=list(check.authorities), reason=check.reason)
+        listed.append(data)
+    omitted, attestations_omitted = (max(0, counts[kind] - MAX_PLATFORMS) for kind in (True, False))
+    if not (omitted or attestations_omitted):
+        return listed, {}
+    return listed, {"platformLimit": {"maxPlatforms": MAX_PLATFORMS, "found": counts[True], "omitted": omitted,
+                                      "attestationManifestsOmitted": attestations_omitted}}
 
 
 def rfc3339(moment: datetime | None = None) -> str:
@@ -128,9 +150,10 @@ def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
     verified_by = sorted({s.authority for s in signatures if s.verified})
     verified = bool(verified_by)
     reason = "" if verified else unverified_reason(image, signatures, artifact_count, authorities_in_scope)
-    limit = {}
+    platforms, platform_limit = _platforms_json(image.platforms, platform_checks or {})
+    limit: dict[str, Any] = dict(platform_limit)
     if omitted:
-        limit = {"signatureLimit": {"maxSignatures": max_signatures, "found": artifact_count, "omitted": omitted}}
+        limit["signatureLimit"] = {"maxSignatures": max_signatures, "found": artifact_count, "omitted": omitted}
         if not verified:
             reason += (f" ({omitted} more signature artifact(s) not checked: over verification.maxSignatures "
                        f"{max_signatures})")
@@ -139,7 +162,7 @@ def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
         "digest": image.digest,
         "pinned": image.reference.pinned(image.digest),
         "mediaType": image.media_type,
-        "platforms": [_platform_json(p, platform_checks or {}) for p in image.platforms],
+        "platforms": platforms,
         "verified": verified,
         "isSuccess": verified,
         "reason": reason,
