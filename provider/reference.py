@@ -18,6 +18,7 @@ DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
 OFFICIAL_REPOSITORY_PREFIX = "library/"
 NAME_TOTAL_LENGTH_MAX = 255
+REFERENCE_MAX_LENGTH = 4096  # a whole reference as sent, before parsing
 
 _ALPHANUMERIC = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]+)"
@@ -189,8 +190,8 @@ def parse_reference(text: str, default_tag: str = "latest") -> Reference:
     """
     if not isinstance(text, str) or not text:
         raise InvalidReference("reference is empty")
-    if len(text) > 4096:
-        raise InvalidReference("reference is longer than 4096 characters")
+    if len(text) > REFERENCE_MAX_LENGTH:
+        raise InvalidReference(f"reference is longer than {REFERENCE_MAX_LENGTH} characters")
     if text != text.strip():
         raise InvalidReference("reference has leading or trailing white space")
     if _HEX64.match(text):
