@@ -31,7 +31,7 @@ from provider.config import Authority, Config
 from provider.content.referrers import check_referrer
 from provider.content.summary import content_facts
 from provider.errors import ErrorCode, ItemError
-from provider.facts import MAX_PLATFORMS, PlatformCheck, Skip, build_facts, is_platform, platform_check
+from provider.facts import PlatformCheck, Skip, build_facts, checked_platforms, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
 from provider.serialised import ItemEnd, SerialisedFacts, dumps, quoted
@@ -487,7 +487,7 @@ class Engine:
                          deadline: float) -> dict[str, PlatformCheck]:
         """Signatures on each platform manifest of an index (attestation manifests are not platforms)."""
         checks: dict[str, PlatformCheck] = {}
-        platforms = [p for p in index.platforms if is_platform(p)][:MAX_PLATFORMS]
+        platforms = checked_platforms(index.platforms)
         if not in_scope:  # nothing could vouch for them: no fetching
             reason = f"no configured authority covers {index.reference.name}"
             return {p.digest: PlatformCheck(False, (), reason) for p in platforms}
@@ -502,7 +502,7 @@ class Engine:
             content = self._content(image, checked, store, in_scope, deadline)
             return platform_check(image, checked.signatures, checked.selection.found, len(in_scope), content)
 
-        digests = [p.digest for p in platforms]
+        digests = list(dict.fromkeys(p.digest for p in platforms))  # one check per manifest, however often listed
         checks.update(zip(digests, self._platforms.map(check, digests), strict=True))
         return checks
 

@@ -56,20 +56,45 @@ def platform_check(image: ResolvedImage, signatures: Sequence[SignatureResult], 
     return PlatformCheck(bool(by), by, reason, audit_level_authorities(signatures), content)
 
 
-def _platform_json(platform: Platform, checks: Mapping[str, PlatformCheck]) -> dict[str, Any]:
+def checked_platforms(platforms: Sequence[Platform]) -> list[Platform]:
+    """The platform manifests of an index whose signatures are checked: the first MAX_PLATFORMS, in index order."""
+    return [p for p in platforms if is_platform(p)][:MAX_PLATFORMS]
+
+
+def _platform_json(platform: Platform, check: PlatformCheck | None) -> dict[str, Any]:
     data: dict[str, Any] = {"digest": platform.digest, "os": platform.os, "architecture": platform.architecture,
                             "variant": platform.variant,
                             "platform": normalized_platform(platform.os, platform.architecture, platform.variant),
                             "platformSpecified": platform.specified,
                             "attestationManifest": not is_platform(platform)}
-    check = checks.get(platform.digest)
     if check is not None:
         data.update(verified=check.verified, authorities=list(check.authorities), reason=check.reason,
                     auditLevelAuthorities=list(check.audit_level), content=dict(check.content or empty_content()))
     elif is_platform(platform):
         data.update(verified=False, authorities=[], auditLevelAuthorities=[], content=empty_content(),
-                    contentChecked=False, reason=f"not checked: over the limit of {MAX_PLATFORMS} platforms per index")
+                    contentChecked=False, reason="not checked")
     return data
+
+
+def _platforms_json(platforms: Sequence[Platform],
+                    checks: Mapping[str, PlatformCheck]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The listed entries of an index and, when entries were left out, the `platformLimit` fact.
+
+    Only what was checked is listed (and as many attestation manifests): an index may hold thousands of
+    entries, and copying each into every answer made one 4 MiB index a 4.7 MiB answer per key.
+    """
+    listed: list[dict[str, Any]] = []
+    counts = {True: 0, False: 0}  # platform manifests, attestation manifests seen
+    for platform in platforms:
+        real = is_platform(platform)
+        counts[real] += 1
+        if counts[real] <= MAX_PLATFORMS:
+            listed.append(_platform_json(platform, checks.get(platform.digest)))
+    omitted, attestations_omitted = (max(0, counts[kind] - MAX_PLATFORMS) for kind in (True, False))
+    if not (omitted or attestations_omitted):
+        return listed, {}
+    return listed, {"platformLimit": {"maxPlatforms": MAX_PLATFORMS, "found": counts[True], "omitted": omitted,
+                                      "attestationManifestsOmitted": attestations_omitted}}
 
 
 def rfc3339(moment: datetime | None = None) -> str:
@@ -157,9 +182,9 @@ def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
     verified_by = sorted({s.authority for s in signatures if s.verified})
     verified = bool(verified_by)
     reason = "" if verified else unverified_reason(image, signatures, artifact_count, authorities_in_scope)
-    extras: dict[str, Any] = {}
+    platforms, extras = _platforms_json(image.platforms, platform_checks or {})
     if omitted:
-        extras = {"signatureLimit": {"maxSignatures": max_signatures, "found": artifact_count, "omitted": omitted}}
+        extras["signatureLimit"] = {"maxSignatures": max_signatures, "found": artifact_count, "omitted": omitted}
         if not verified:
             reason += (f" ({omitted} more signature artifact(s) not checked: over verification.maxSignatures "
                        f"{max_signatures})")
@@ -173,7 +198,7 @@ def build_facts(image: ResolvedImage, signatures: Sequence[SignatureResult],
         "digest": image.digest,
         "pinned": image.reference.pinned(image.digest),
         "mediaType": image.media_type,
-        "platforms": [_platform_json(p, platform_checks or {}) for p in image.platforms],
+        "platforms": platforms,
         "verified": verified,
         "isSuccess": verified,
         "reason": reason,

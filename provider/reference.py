@@ -2,9 +2,10 @@
 
 `alpine` becomes `docker.io/library/alpine:latest`; `localhost:5000/a/b:t@sha256:…` keeps its host, tag and
 digest. Beyond the grammar, every spelling of one registry becomes one value: the host is lowercased (DNS is
-case-insensitive), the HTTPS default port 443 and leading zeros of a port are dropped, and `index.docker.io` is
-`docker.io`. Scopes, store patterns and trust policy scopes are matched only on this form, so an alias cannot
-reach another statement. Anything the grammar rejects raises InvalidReference with the reason.
+case-insensitive), the HTTPS default port 443 (on a name that still reads as a host) and leading zeros of a
+port are dropped, and `index.docker.io` is `docker.io`. Scopes, store patterns and trust policy scopes are
+matched only on this form, so an alias cannot reach another statement. Anything the grammar rejects raises
+InvalidReference with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
 OFFICIAL_REPOSITORY_PREFIX = "library/"
 NAME_TOTAL_LENGTH_MAX = 255
+REFERENCE_MAX_LENGTH = 4096  # a whole reference as sent, before parsing
 
 _ALPHANUMERIC = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]+)"
@@ -100,7 +102,11 @@ def looks_like_host(component: str) -> bool:
 
 
 def normalise_host(host: str) -> str:
-    """`REGISTRY.example:0443` → `registry.example`; `index.docker.io` → `docker.io`. Raises on a bad port."""
+    """`REGISTRY.example:0443` → `registry.example`; `index.docker.io` → `docker.io`. Raises on a bad port.
+
+    The default port is dropped only when the name alone still passes `looks_like_host` (distribution's
+    splitDockerDomain rule): `myhost:443` stays `myhost:443` so the registry survives a re-parse.
+    """
     host = host.lower()
     name, port = host, ""
     if host.startswith("["):
@@ -111,7 +117,11 @@ def normalise_host(host: str) -> str:
     if port:
         if not port.isdigit() or not 0 < int(port) <= 65535:
             raise InvalidReference(f"invalid registry host {host!r}: port must be 1 to 65535")
-        port = "" if int(port) == HTTPS_DEFAULT_PORT else str(int(port))
+        port = str(int(port))
+        if int(port) == HTTPS_DEFAULT_PORT and looks_like_host(name):
+            # Dropped only while the bare name still reads as a host: `host:443/x` without the port would
+            # re-parse as the Docker Hub repository `host/x`.
+            port = ""
     host = f"{name}:{port}" if port else name
     return DEFAULT_DOMAIN if host == LEGACY_DEFAULT_DOMAIN else host
 
@@ -217,8 +227,8 @@ def parse_reference(text: str, default_tag: str = "latest") -> Reference:
     """
     if not isinstance(text, str) or not text:
         raise InvalidReference("reference is empty")
-    if len(text) > 4096:
-        raise InvalidReference("reference is longer than 4096 characters")
+    if len(text) > REFERENCE_MAX_LENGTH:
+        raise InvalidReference(f"reference is longer than {REFERENCE_MAX_LENGTH} characters")
     if text != text.strip():
         raise InvalidReference("reference has leading or trailing white space")
     if _HEX64.match(text):

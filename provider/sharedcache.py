@@ -3,7 +3,8 @@
 Anyone who can write to Redis must not be able to make an image verified, so every entry carries an HMAC
 (SHA-256, key from a Secret) over the key prefix, the trust-configuration fingerprint, the cache key, the expiry
 and the value: an entry cannot be forged, copied to another image, replayed under another configuration or used
-after it expired. Values are JSON, size-checked before parsing. Redis being down, slow or full never changes an
+after it expired. Values are JSON, size-checked in Redis before they are read (a script answers with the value
+only when it is small) and parsed only after the MAC matches. Redis being down, slow or full never changes an
 answer: every failure is a miss (counted, logged at most once a minute) and the caller verifies locally; after a
 failure Redis is left alone for a short while so requests do not each wait for a timeout.
 
@@ -38,8 +39,21 @@ MIN_KEY_BYTES = 32
 # Once Redis failed, it is not asked again for this long (a down Redis must not cost every request a timeout).
 BACKOFF_SECONDS = 5.0
 LOG_EVERY_SECONDS = 60.0
-POLL_SECONDS = 0.02
+# The wait for another replica's result polls first after 20 ms, then ever less often, 250 ms apart at most.
+POLL_FIRST_SECONDS = 0.02
+POLL_MAX_SECONDS = 0.25
 MAX_ENTRY_BYTES = 256 * 1024
+# The stored blob is `sw1.<64 hex MAC>.<payload>`: at most this much beyond the payload limit.
+BLOB_OVERHEAD_BYTES = 100
+# Read an entry only if it is small: a value anyone with Redis access wrote can be hundreds of MiB, and a plain
+# GET would carry all of it into this process before any check. Replies: the value, nil (no entry), the
+# length of an oversize value, or -1 for a key that is not a string.
+_GET_BOUNDED = """
+local size = redis.pcall('STRLEN', KEYS[1])
+if type(size) ~= 'number' then return -1 end
+if size > tonumber(ARGV[1]) then return size end
+return redis.call('GET', KEYS[1])
+"""
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,12 @@ class SharedCache:
         self._down_until = 0.0
         self._last_log = 0.0
         self._redis = client or _connect(settings)
+        self._get_bounded = self._redis.register_script(_GET_BOUNDED)
+
+    @property
+    def max_blob_bytes(self) -> int:
+        """The most bytes one read from Redis may carry."""
+        return self.max_entry_bytes + BLOB_OVERHEAD_BYTES
 
     def close(self) -> None:
         self._redis.close()
@@ -102,9 +122,13 @@ class SharedCache:
     # --- entries --------------------------------------------------------------------------------------
 
     def get(self, kind: str, cache_key: str) -> SharedEntry | None:
-        blob = self._call(lambda: self._redis.get(self._name(kind, cache_key)))
+        name = self._name(kind, cache_key)
+        blob = self._call(lambda: self._get_bounded(keys=[name], args=[self.max_blob_bytes]))
         if blob is None:
             self._count("miss")
+            return None
+        if not isinstance(blob, bytes):  # oversize or not a string: never transferred
+            self._count("rejected")
             return None
         entry = self._open(kind, cache_key, blob)
         self._count("hit" if entry is not None else "rejected")
@@ -141,11 +165,13 @@ class SharedCache:
     def wait(self, kind: str, cache_key: str, until: float) -> SharedEntry | None:
         """Poll for the entry another replica is producing, until the monotonic time `until`."""
         until = min(until, time.monotonic() + self.lead_wait)
+        pause = POLL_FIRST_SECONDS
         while time.monotonic() < until and self.available:
             entry = self.get(kind, cache_key)
             if entry is not None:
                 return entry
-            time.sleep(POLL_SECONDS)
+            time.sleep(max(0.0, min(pause, until - time.monotonic())))
+            pause = min(pause * 2, POLL_MAX_SECONDS)
         self._count("wait_expired")
         return None
 
@@ -168,7 +194,7 @@ class SharedCache:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def _open(self, kind: str, cache_key: str, blob: bytes) -> SharedEntry | None:
-        if len(blob) > self.max_entry_bytes + 100:
+        if len(blob) > self.max_blob_bytes:
             return None
         parts = blob.split(b".", 2)
         if len(parts) != 3 or parts[0] != FORMAT:

@@ -24,6 +24,7 @@ STRINGS = {"type": "array", "items": STRING}
 DURATION = {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)\s*$",
             "description": "a duration such as 300ms, 2.5s, 5m or 1h"}
 ACTION = {"enum": ["dryrun", "warn", "deny"]}
+WEBHOOK_MAX_SECONDS = 30  # the Kubernetes API server's limit on a webhook's timeoutSeconds
 
 
 def _positive(minimum: int = 1) -> dict[str, Any]:
@@ -189,11 +190,13 @@ def chart_schema() -> dict[str, Any]:
             "service": _object({"port": port, "metricsPort": port}),
             "gatekeeper": _object({
                 "namespace": STRING, "validatingWebhookConfiguration": STRING,
-                "validatingWebhookTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 30},
-                "mutatingWebhookTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 30}}),
+                "validatingWebhookTimeoutSeconds": {"type": "integer", "minimum": 2, "maximum": WEBHOOK_MAX_SECONDS,
+                                                    "description": "Gatekeeper's; the Provider needs one second "
+                                                                   "less, so at least 2."},
+                "mutatingWebhookTimeoutSeconds": {"type": "integer", "minimum": 1, "maximum": WEBHOOK_MAX_SECONDS}}),
             "provider": _object({
-                "timeout": {"type": "integer", "minimum": 1, "maximum": 29, "description":
-                            "Seconds; at most gatekeeper.validatingWebhookTimeoutSeconds."},
+                "timeout": {"type": "integer", "minimum": 1, "maximum": WEBHOOK_MAX_SECONDS - 1, "description":
+                            "Whole seconds; at most gatekeeper.validatingWebhookTimeoutSeconds minus one."},
                 "threads": {"type": "integer", "minimum": 1}, "annotations": labels,
                 "server": _object({"handshakeTimeout": DURATION, "headerTimeout": DURATION,
                                    "bodyTimeout": DURATION, "idleTimeout": DURATION,
@@ -239,7 +242,7 @@ def chart_schema() -> dict[str, Any]:
                     "actions": {"type": "object", "additionalProperties": ACTION},
                     "guard": _object({"enabled": boolean, "allowedGroups": {**STRINGS, "minItems": 1}})}),
                 "digestPinning": _object({"enabled": boolean, "enforcementAction": ACTION})}),
-            "mutation": _object({"enabled": boolean, "failurePolicy": {"enum": ["Fail", "Ignore", "UseDefault"]}}),
+            "mutation": _object({"enabled": boolean, "failurePolicy": {"enum": ["Fail", "Ignore"]}}),
             "networkPolicy": _object({"enabled": boolean, "metricsNamespaces": STRINGS}),
             "autoscaling": _object({"enabled": boolean, "minReplicas": {"type": "integer", "minimum": 1},
                                     "maxReplicas": {"type": "integer", "minimum": 1},
@@ -252,8 +255,18 @@ def chart_schema() -> dict[str, Any]:
                                        "certificateExpiryDays": {"type": "integer", "minimum": 1},
                                        "trustMaterialExpiryDays": {"type": "integer", "minimum": 1}}),
             "grafanaDashboard": _object({"enabled": boolean, "labels": labels}),
-        }),
+        }, allOf=provider_timeout_rules()),
     }
+
+
+def provider_timeout_rules() -> list[dict[str, Any]]:
+    """provider.timeout at most gatekeeper.validatingWebhookTimeoutSeconds minus one. JSON Schema compares a
+    value with constants only, so there is one rule per possible webhook timeout."""
+    return [{"if": {"properties": {"gatekeeper": {"properties": {"validatingWebhookTimeoutSeconds": {"const": w}},
+                                                  "required": ["validatingWebhookTimeoutSeconds"]}},
+                    "required": ["gatekeeper"]},
+             "then": {"properties": {"provider": {"properties": {"timeout": {"maximum": w - 1}}}}}}
+            for w in range(2, WEBHOOK_MAX_SECONDS + 1)]
 
 
 def render() -> str:

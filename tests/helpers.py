@@ -120,9 +120,12 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> Non
 
 
 def facts_from(engine: Engine, image: str) -> dict[str, Any]:
-    """The facts the engine answers for one image (schema-checked); the engine is shut down afterwards."""
+    """The facts the engine answers for one image (schema-checked); the engine is shut down afterwards.
+
+    A generous deadline: the facts are under test here, not the request deadline (1.5 s by default), which a
+    machine busy with other tests could make the answer miss."""
     try:
-        item = engine.verify([image], "t")[0]
+        item = engine.verify([image], "t", deadline=time.monotonic() + 30)[0]
     finally:
         engine.shutdown()
     assert not item.error, item.error

@@ -37,6 +37,8 @@ class HostileRegistry:
         # `/v2/redirect/…` answers 302 to this URL; `/v2/realm/…` challenges with this token realm.
         self.redirect_to = ""
         self.realm = ""
+        # `/v2/retryafter/…` answers 503 with this Retry-After twice, then the manifest.
+        self.retry_after = "0"
         # Connections of `/v2/drip1/…` (one byte per second) now open, and those the client closed on us.
         self.dripping = 0
         self.drips = 0
@@ -161,6 +163,10 @@ class HostileRegistry:
         if path.startswith("/v2/flaky/manifests/v1"):
             if self.hits[path] < 3:
                 return send(h, 503, b'{"errors":[{"code":"UNAVAILABLE"}]}', {"Retry-After": "0"})
+            return send(h, 200, MANIFEST)
+        if path.startswith("/v2/retryafter/manifests/v1"):
+            if self.hits[path] < 3:
+                return send(h, 503, b'{"errors":[{"code":"UNAVAILABLE"}]}', {"Retry-After": self.retry_after})
             return send(h, 200, MANIFEST)
         if path.startswith("/v2/markup/"):  # a registry message meant to run in whatever displays it
             return send(h, 503, json.dumps({"errors": [{"code": "UNAVAILABLE", "message": HOSTILE_MESSAGE}]}).encode())

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from provider import catalog
-from provider.config import load_config
+from provider.config import MutationConfig, ServerConfig, load_config
 from provider.config.reader import SCHEMA
 from provider.devkit.pki import issue, make_ca
 from provider.metrics import Metrics
@@ -365,7 +365,7 @@ def test_rendered_config_passes_config_check(case: str, tmp_path: Path) -> None:
     config_path = tmp_path / "config.yaml"
     config_path.write_text(text.replace("/etc/sigwarden/", f"{tmp_path}/"))
     config = load_config(config_path)
-    assert config.server.request_deadline == 2.5
+    assert config.server.request_deadline == 1.5 and config.mutation.deadline == 0.5
     assert (config.server.tls.client_ca is not None) is (case != "mtls-off")
     if case == "full":
         assert config.stores[0].auth.docker_config == tmp_path / "regcred/.dockerconfigjson"
@@ -373,30 +373,90 @@ def test_rendered_config_passes_config_check(case: str, tmp_path: Path) -> None:
         assert [a.name for a in config.authorities] == ["release"]
 
 
-def test_timeouts_fit_inside_gatekeepers_webhook_timeouts() -> None:
-    def deadline(docs: list[dict[str, Any]]) -> str:
-        return rendered_config(docs)["server"]["requestDeadline"]
+def provider_timeouts(docs: list[dict[str, Any]]) -> dict[str, int]:
+    return {p["metadata"]["name"]: p["spec"]["timeout"] for p in of_kind(docs, "Provider")}
 
-    docs = render({})
-    timeouts = {p["metadata"]["name"]: p["spec"]["timeout"] for p in of_kind(docs, "Provider")}
-    assert timeouts == {"sigwarden": 3, "sigwarden-mutation": 1} and deadline(docs) == "2500ms"
-    # With mutation on, the 1 s mutating webhook bounds every answer: the deadline shrinks to fit it.
-    assert deadline(render(CASES["mutation"])) == "500ms"
-    assert deadline(render({"mutation": {"enabled": True}, "gatekeeper": {"mutatingWebhookTimeoutSeconds": 3}})) \
-        == "2500ms"
-    with pytest.raises(helm.errors.HelmError, match=r"provider\.timeout \(5s\) is longer than gatekeeper\."
-                                                    r"validatingWebhookTimeoutSeconds \(3s\)"):
-        render({"provider": {"timeout": 5}})
+
+def deadlines(docs: list[dict[str, Any]]) -> tuple[str, str]:
+    config = rendered_config(docs)
+    return config["server"]["requestDeadline"], config["mutation"]["deadline"]
+
+
+@pytest.mark.parametrize(("gatekeeper", "provider", "timeouts", "expected"), [
+    # Gatekeeper's chart defaults (3 s validating, 1 s mutating): the verify Provider one second inside the
+    # webhook, the provider 500 ms inside that; mutation's 1 s leaves a 500 ms answer.
+    ({}, {}, {"sigwarden": 2, "sigwarden-mutation": 1}, ("1500ms", "500ms")),
+    ({"mutatingWebhookTimeoutSeconds": 3}, {}, {"sigwarden": 2, "sigwarden-mutation": 2}, ("1500ms", "1500ms")),
+    ({"validatingWebhookTimeoutSeconds": 10, "mutatingWebhookTimeoutSeconds": 5}, {"timeout": 9},
+     {"sigwarden": 9, "sigwarden-mutation": 4}, ("8500ms", "3500ms")),
+    ({"validatingWebhookTimeoutSeconds": 2, "mutatingWebhookTimeoutSeconds": 2}, {"timeout": 1},
+     {"sigwarden": 1, "sigwarden-mutation": 1}, ("500ms", "500ms")),
+])
+def test_timeouts_fit_inside_gatekeepers_webhook_timeouts(gatekeeper: dict[str, int], provider: dict[str, int],
+                                                          timeouts: dict[str, int],
+                                                          expected: tuple[str, str]) -> None:
+    values = {"gatekeeper": gatekeeper, "provider": provider, "mutation": {"enabled": True}}
+    docs = render(values)
+    assert provider_timeouts(docs) == timeouts and deadlines(docs) == expected
+    validating = {"validatingWebhookTimeoutSeconds": 3, "mutatingWebhookTimeoutSeconds": 1, **gatekeeper}
+    assert timeouts["sigwarden"] <= validating["validatingWebhookTimeoutSeconds"] - 1
+    # A mutating webhook of 1 s cannot hold a Provider timeout one second shorter (whole seconds, at least 1):
+    # there the provider's own answer is sub-second instead.
+    mutating = validating["mutatingWebhookTimeoutSeconds"]
+    assert timeouts["sigwarden-mutation"] <= max(1, mutating - 1)
+    request_deadline, mutation_deadline = (float(d.removesuffix("ms")) / 1000 for d in expected)
+    assert request_deadline < timeouts["sigwarden"]
+    assert mutation_deadline < min(timeouts["sigwarden-mutation"], mutating)
+    # The verify deadline no longer shrinks when mutation is on: each endpoint has its own.
+    assert deadlines(render({**values, "mutation": {"enabled": False}}))[0] == expected[0]
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    # The values schema refuses these (one rule per webhook timeout, scripts/build_values_schema.py).
+    ({"provider": {"timeout": 3}}, r"/provider/timeout': maximum: got 3, want 2"),
+    ({"gatekeeper": {"validatingWebhookTimeoutSeconds": 5}, "provider": {"timeout": 5}},
+     r"/provider/timeout': maximum: got 5, want 4"),
+    ({"gatekeeper": {"validatingWebhookTimeoutSeconds": 1}, "provider": {"timeout": 1}},
+     r"/gatekeeper/validatingWebhookTimeoutSeconds': minimum: got 1, want 2"),
+    ({"mutation": {"failurePolicy": "UseDefault"}}, r"/mutation/failurePolicy'"),
+    ({"config": {"mutation": {"deadline": "900ms"}}}, r"config\.mutation\.deadline"),
+])
+def test_timeouts_outside_the_webhooks_are_refused(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.errors.HelmError, match=message):
+        render(values)
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    chart_defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    merged = {**chart_defaults, **{k: {**chart_defaults.get(k, {}), **v} for k, v in values.items()}}
+    if "config" not in values:  # the chart itself refuses config.mutation.deadline; the rest the schema does
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.Draft7Validator(schema).validate(merged)
+    render({"gatekeeper": {"validatingWebhookTimeoutSeconds": 5}, "provider": {"timeout": 4}})
+
+
+def test_policy_build_writes_the_charts_values() -> None:
+    """`sigwarden policy build` (provider/catalog) and the chart's defaults agree on every timeout and policy."""
+    docs = render({"mutation": {"enabled": True}})
+    built = {d["metadata"]["name"]: d["spec"] for d in yaml.safe_load_all(catalog.PROVIDER.read_text()) if d}
+    assert {name: spec["timeout"] for name, spec in built.items()} == provider_timeouts(docs)
+    assigns = [d for path in sorted(catalog.MUTATION.glob("*.yaml")) for d in yaml.safe_load_all(path.read_text())
+               if d]
+    rendered = of_kind(docs, "Assign")
+    assert {a["spec"]["location"] for a in assigns} == {a["spec"]["location"] for a in rendered}
+    for assign in [*assigns, *rendered]:
+        assert assign["spec"]["parameters"]["assign"]["externalData"]["failurePolicy"] == "Fail"
+    # The provider's own defaults are the deadlines the chart derives for those Providers.
+    request_deadline, mutation_deadline = deadlines(docs)
+    assert ServerConfig().request_deadline == float(request_deadline.removesuffix("ms")) / 1000
+    assert MutationConfig().deadline == float(mutation_deadline.removesuffix("ms")) / 1000
     # The Gatekeeper values file the project ships keeps these promises.
     gatekeeper = yaml.safe_load((DEPLOY / "gatekeeper-values.yaml").read_text())
     assert gatekeeper["validatingWebhookFailurePolicy"] == "Fail"
     docs = render({"mutation": {"enabled": True}, "gatekeeper": {
         "validatingWebhookTimeoutSeconds": gatekeeper["validatingWebhookTimeoutSeconds"],
         "mutatingWebhookTimeoutSeconds": gatekeeper["mutatingWebhookTimeoutSeconds"]}})
-    timeouts = {p["metadata"]["name"]: p["spec"]["timeout"] for p in of_kind(docs, "Provider")}
-    assert timeouts["sigwarden"] <= gatekeeper["validatingWebhookTimeoutSeconds"]
-    assert timeouts["sigwarden-mutation"] <= gatekeeper["mutatingWebhookTimeoutSeconds"]
-    assert float(deadline(docs).removesuffix("ms")) / 1000 < min(timeouts.values())
+    timeouts = provider_timeouts(docs)
+    assert timeouts["sigwarden"] <= gatekeeper["validatingWebhookTimeoutSeconds"] - 1
+    assert timeouts["sigwarden-mutation"] <= gatekeeper["mutatingWebhookTimeoutSeconds"] - 1
     ttl = gatekeeper["externaldataProviderResponseCacheTTL"]
     assert re.fullmatch(r"\d+s", ttl) and int(ttl[:-1]) <= 5  # no longer than the tag TTL
 

@@ -57,7 +57,10 @@ port = st.sampled_from(["", ":443", ":0443", ":5000", ":05000", ":80", ":65535"]
 host = st.one_of(
     st.from_regex(r"[a-zA-Z][a-zA-Z0-9-]{0,5}\.[a-zA-Z]{2,4}", fullmatch=True),
     st.sampled_from(["localhost", "LocalHost", "docker.io", "DOCKER.IO", "index.docker.io", "Index.Docker.IO",
-                     "[::1]", "[FE80::1]", "127.0.0.1"]))
+                     "[::1]", "[FE80::1]", "127.0.0.1"]),
+    # Dotless names: a host only with a port (distribution/reference normalize.go, splitDockerDomain), and
+    # `myhost:443` must keep its port in both normal forms.
+    st.sampled_from(["myhost", "registry", "svc-1"]))
 tag = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,8}", fullmatch=True)
 digest = st.from_regex(r"sha256:[a-f0-9]{64}", fullmatch=True)
 

@@ -14,6 +14,7 @@ from provider.audit.diff import compare, load_baseline
 from provider.audit.evaluate import constraint_info
 from provider.audit.gatekeeper_status import GatekeeperStatus, read_status
 from provider.audit.html import render_html
+from provider.audit.json_report import json_report
 from provider.audit.junit import junit_xml
 from provider.audit.memo import MemoExternalData
 from provider.audit.metadata import authority_metadata, config_metadata, input_metadata
@@ -88,13 +89,13 @@ def run_audit(args: argparse.Namespace, external_data: ExternalDataFactory) -> i
     if baseline is not None:
         report.diff = compare(baseline, report, str(args.baseline))
     if args.json:
-        args.json.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        args.json.write_text(json_report(report), encoding="utf-8")
     if args.junit:
-        args.junit.write_text(junit_xml(report))
+        args.junit.write_text(junit_xml(report), encoding="utf-8")
     if args.csv:
-        args.csv.write_text(csv_report(report), newline="")
+        args.csv.write_text(csv_report(report), encoding="utf-8", newline="")
     if args.html:
-        args.html.write_text(render_html(report))
+        args.html.write_text(render_html(report), encoding="utf-8")
     print(summary_line(report), file=sys.stdout)
     return exit_code(report, args.fail_on)
 

@@ -2,6 +2,8 @@
 
 Every cell can carry text from a Pod spec or a registry; a cell a spreadsheet would read as a formula
 (starting with `=`, `+`, `-`, `@`, or a tab or carriage return) is prefixed with `'` so it stays text.
+Control characters become visible escapes (`printable`), and a carriage return inside a cell becomes a line
+feed: the csv module quotes a cell only for the line terminator it writes, and a bare `\r` would end the row.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import csv
 import io
 
 from provider.audit.model import Report
+from provider.audit.printable import printable
 
 HEADER = ("namespace", "kind", "name", "state", "constraint", "enforcementAction", "images", "messages", "sources")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -17,6 +20,11 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def neutralise(cell: str) -> str:
     return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+
+
+def cell_text(cell: str) -> str:
+    """One cell as written: formulas neutralised, forbidden characters escaped, line breaks as `\n`."""
+    return printable(neutralise(cell)).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def csv_report(report: Report) -> str:
@@ -28,5 +36,5 @@ def csv_report(report: Report) -> str:
             row = (workload.ref.namespace, workload.ref.kind, workload.ref.name, workload.state, constraint_id,
                    failure.constraint.enforcement_action, " ".join(workload.images), "\n".join(failure.messages),
                    " ".join(sorted(failure.sources)))
-            writer.writerow([neutralise(cell) for cell in row])
+            writer.writerow([cell_text(cell) for cell in row])
     return out.getvalue()

@@ -3,8 +3,9 @@ non-compliant workloads with grouped reasons, the image inventory, what was not 
 metadata (version, config fingerprint, authorities, constraints, inputs).
 
 No external assets (CSS and the small sorting script are inline), so it works offline, by mail and printed.
-Every string may come from a Pod spec or a registry: all of it goes through `escape`, and the summary JSON
-embedded for scripts has `<`, `>` and `&` as JSON escapes. Long references get break opportunities only at
+Every string may come from a Pod spec or a registry: all of it goes through `escape`, the summary JSON
+embedded for scripts has `<`, `>` and `&` as JSON escapes, and characters HTML forbids (controls, lone
+surrogates, noncharacters) become visible escapes (`printable`). Long references get break opportunities only at
 `/`, `:` and `@`, and digests are shortened (full in the title), so no cell breaks inside a word.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from provider.audit.model import STATE_LABELS, STATES, Change, Diff, ImageRow, Report, Workload
+from provider.audit.printable import printable
 from provider.audit.workloads import by_severity
 
 COLOURS = {"blocked": "#cf222e", "wouldBlock": "#bf8700", "notEvaluated": "#8c959f", "compliant": "#2da44e"}
@@ -254,7 +256,8 @@ def render_html(report: Report) -> str:
     non_compliant = by_severity(report.non_compliant)
     compliant = [w for w in report.workloads if w.state == "compliant"]
     summary_json = json.dumps(summary).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return f"""<!DOCTYPE html>
+    # One pass over the finished page: no string reaches it without passing `printable`.
+    return printable(f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>sigwarden audit report</title><style>{CSS}</style></head>
 <body>
@@ -296,4 +299,4 @@ as a <code>FailedCreate</code> event on that controller (<code>kubectl get event
 <script type="application/json" id="report-summary">{summary_json}</script>
 <script>{SCRIPT}</script>
 </body></html>
-"""
+""")

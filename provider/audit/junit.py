@@ -1,11 +1,13 @@
 """JUnit XML for CI: one test suite per constraint with one test case per workload it evaluated, and a suite
-of skipped cases for the workloads nothing evaluated (with the reason)."""
+of skipped cases for the workloads nothing evaluated (with the reason). Characters XML 1.0 forbids (a control
+character in an image string or a registry message) are written as visible escapes, so the file always parses."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
 from provider.audit.model import Report
+from provider.audit.printable import printable
 
 
 def junit_xml(report: Report) -> str:
@@ -34,4 +36,4 @@ def junit_xml(report: Report) -> str:
     suites.set("tests", str(tests + len(skipped)))
     suites.set("failures", str(failures))
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + printable(ET.tostring(suites, encoding="unicode")) + "\n"

@@ -159,8 +159,11 @@ class FrontDoor:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         timeout = Refusal(quiet_reason)  # nothing of a request arrived: close without a word
+        # h11 bounds only a head still incomplete; one that arrives whole in a single read is counted here.
+        received = len(http.trailing_data[0])  # pipelined bytes already buffered for this request
         while (event := _next_event(http, limits)) is h11.NEED_DATA:
             data = await _read(reader, deadline, timeout)
+            received += len(data)
             if timeout.status == 0 and data:
                 # The first bytes of a request: from now on the whole head must arrive in time.
                 self.table.enter(connection, Phase.READING)
@@ -171,6 +174,8 @@ class FrontDoor:
         if isinstance(event, h11.ConnectionClosed):
             return None
         assert isinstance(event, h11.Request)
+        if received - len(http.trailing_data[0]) > limits.max_header_bytes:
+            raise _head_too_large(limits)
         self.table.enter(connection, Phase.READING)
         headers = tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers)
         declared = dict(headers).get("content-length")
@@ -220,9 +225,14 @@ def _next_event(http: h11.Connection, limits: Limits) -> object:
         return http.next_event()
     except h11.RemoteProtocolError as exc:
         if exc.error_status_hint == 431:
-            raise Refusal("header_too_large", 431, f"request head is over the limit of {limits.max_header_bytes} "
-                                                   "bytes (server.maxHeaderBytes)") from None
+            raise _head_too_large(limits) from None
         raise Refusal("malformed_http", exc.error_status_hint, f"malformed HTTP request: {exc}") from None
+
+
+def _head_too_large(limits: Limits) -> Refusal:
+    """The request line, header fields and blank line together are over server.maxHeaderBytes."""
+    return Refusal("header_too_large", 431, f"request head is over the limit of {limits.max_header_bytes} "
+                                            "bytes (server.maxHeaderBytes)")
 
 
 async def _read(reader: asyncio.StreamReader, deadline: float, timeout: Refusal) -> bytes:

@@ -7,7 +7,6 @@ error codes of the protocol, carrying the registry's own message where it helps.
 from __future__ import annotations
 
 import base64
-import email.utils
 import json
 import logging
 import random
@@ -17,6 +16,7 @@ from urllib.parse import urlencode, urljoin, urlparse
 from provider.errors import ErrorCode, ItemError
 from provider.stores.auth import Challenge, CredentialStore, TokenCache, parse_challenge
 from provider.stores.fetch import USER_AGENT, Fetched, FetchFailed, Outbound
+from provider.stores.retryafter import retry_after_seconds
 
 log = logging.getLogger("sigwarden.registry")
 
@@ -179,13 +179,10 @@ class RegistryClient:
     def _backoff(self, attempt: int, response: Response, deadline: float) -> bool:
         """Sleep before a retry (Retry-After when given); False when the deadline leaves no room."""
         delay = min(0.1 * 2 ** (attempt - 1), 2.0) * (1 + random.random() / 2)
-        retry_after = response.headers.get("Retry-After", "")
-        if retry_after.isdigit():
-            delay = float(retry_after)
-        elif retry_after:
-            parsed = email.utils.parsedate_to_datetime(retry_after) if retry_after else None
-            if parsed is not None:
-                delay = max(parsed.timestamp() - time.time(), 0.0)
+        asked = retry_after_seconds(response.headers.get("Retry-After", ""), time.time())
+        if asked is not None:
+            delay = asked
+        # Whatever the registry asks, the job's deadline wins: a wait that would outlive it is not started.
         if time.monotonic() + delay >= deadline:
             return False
         time.sleep(delay)

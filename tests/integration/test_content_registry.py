@@ -15,11 +15,11 @@ from provider.content import kinds
 from provider.devkit import content, cosign, notation
 from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
-from provider.facts import facts_schema
+from provider.facts import MAX_PLATFORMS, facts_schema
 from provider.policy.external import EngineExternalData
 from provider.policy.gatekeeper import PolicySet
 from provider.policy.suite import admit
-from provider.stores.base import OCI_INDEX
+from provider.stores.base import MAX_MANIFEST_BYTES, OCI_INDEX
 from tests.helpers import VECTORS, facts_for, write_yaml
 from tests.registry import RegistryServer
 
@@ -197,3 +197,35 @@ def test_platform_reports_and_a_sarif_dated_by_its_signature(tmp_path: Path, reg
     finally:
         engine.shutdown()
 
+
+
+def test_a_huge_index_answers_with_what_was_checked_and_a_count(tmp_path: Path, registry: RegistryServer) -> None:
+    """An index of 20,000 entries (under the 4 MiB manifest cap) used to be copied whole into every answer."""
+    release = ec.generate_private_key(ec.SECP256R1())
+    writer = LayoutWriter(tmp_path / "staging", "team/huge")
+    signed = writer.add_image(None, b"huge signed platform", "linux/amd64")
+    unsigned = writer.add_image(None, b"huge unsigned platform", "linux/arm64")
+    provenance = writer.add_image(None, b"huge attestation manifest", "unknown/unknown")
+    entries = []
+    for i in range(10_000):  # real platforms, two manifests each listed many times under other names
+        entries.append({**(signed if i % 2 == 0 else unsigned), "platform": {"os": "linux", "architecture": f"a{i}"}})
+        entries.append({**provenance, "platform": {"os": "unknown", "architecture": "unknown"}})
+    index = writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}, "v1", OCI_INDEX)
+    assert 3 * 1024 * 1024 < index["size"] < MAX_MANIFEST_BYTES
+    name = f"{registry.host}/team/huge"
+    cosign.sign_image(writer, index["digest"], name, release)
+    cosign.sign_image(writer, signed["digest"], name, release)
+    registry.push_layout(writer.path, "team/huge")
+    facts = verify(tmp_path, registry, {"release": release, "scanner": ec.generate_private_key(ec.SECP256R1())},
+                   "team/huge:v1")
+    jsonschema.validate(facts, facts_schema())
+    assert facts["verified"] is True  # the index's own signature
+    platforms = [p for p in facts["platforms"] if not p["attestationManifest"]]
+    attestations = [p for p in facts["platforms"] if p["attestationManifest"]]
+    assert [p["architecture"] for p in platforms] == [f"a{i}" for i in range(MAX_PLATFORMS)]
+    assert [p["verified"] for p in platforms] == [i % 2 == 0 for i in range(MAX_PLATFORMS)]
+    assert len(attestations) == MAX_PLATFORMS
+    assert facts["platformLimit"] == {"maxPlatforms": MAX_PLATFORMS, "found": 10_000,
+                                      "omitted": 10_000 - MAX_PLATFORMS,
+                                      "attestationManifestsOmitted": 10_000 - MAX_PLATFORMS}
+    assert len(json.dumps(facts)) < 64 * 1024  # was 4.7 MiB per key for a 4 MiB index

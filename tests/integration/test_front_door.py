@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from provider.config import ServerConfig
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.process import ProviderProcess
 from tests.helpers import ProviderPKI, metric_value, provider_request, wait_for
@@ -154,3 +155,36 @@ def test_expect_100_continue_is_answered_before_the_body(start_provider: Start, 
         status, document, _ = read_answer(tls)
     assert interim.startswith(b"HTTP/1.1 100 ")
     assert status == 200 and document["response"]["items"][0]["value"]["digest"].startswith("sha256:")
+
+
+def head_of_exactly(size: int, body: bytes) -> bytes:
+    """A request whose head (request line, fields and blank line) is `size` bytes, then `body`."""
+    start = (b"POST /verify HTTP/1.1\r\nHost: sigwarden\r\nContent-Type: application/json\r\nConnection: close\r\n"
+             b"Content-Length: " + str(len(body)).encode() + b"\r\nX-Padding: ")
+    return start + b"a" * (size - len(start) - 4) + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_the_head_limit_is_exact(start_provider: Start, pki: ProviderPKI, layouts: Path, pipelined: bool) -> None:
+    limit = ServerConfig().max_header_bytes  # the default, 16 KiB
+    provider = start_provider(config(layouts))
+    body = json.dumps(provider_request([KEY])).encode()
+    # A 20 KiB head sent at once reached the app before: h11 bounds only a head it is still waiting for.
+    for size, expected in ((limit - 1, 200), (limit, 200), (limit + 1, 431), (20 * 1024, 431)):
+        request = head_of_exactly(size, body)
+        if pipelined:  # behind a first request on the same connection, its head already buffered
+            first = head_of_exactly(200, body).replace(b"Connection: close\r\n", b"X-Pad: a\r\n")
+            request = first + request
+        assert len(request) - len(body) == size + (len(first) if pipelined else 0)
+        with mtls_socket(provider.port, pki) as tls:
+            tls.sendall(request)
+            status, document, raw = read_answer(tls)
+        if pipelined:
+            assert raw.startswith(b"HTTP/1.1 200 ")
+            status = int(raw.rsplit(b"HTTP/1.1 ", 1)[1][:3])
+            document = json.loads(raw.rsplit(b"\r\n\r\n", 1)[1])
+        assert status == expected, size
+        if expected == 431:
+            assert f"over the limit of {limit} bytes" in document["response"]["systemError"]
+        else:
+            assert document["response"]["items"][0]["value"]["digest"].startswith("sha256:")

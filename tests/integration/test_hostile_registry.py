@@ -89,6 +89,32 @@ def test_retries_503_then_succeeds(tmp_path: Path, hostile: HostileRegistry) -> 
     assert hostile.hits["/v2/flaky/manifests/v1"] == 3  # two 503s, then the answer
 
 
+@pytest.mark.parametrize("retry_after", [
+    "soon", "", "-1", "1.5", "in a while",     # garbage: ignored, the client's own backoff applies
+    "Sun, 06 Nov 1994 08:49:37 GMT",            # the three HTTP-date forms of RFC 9110 5.6.7, in the past:
+    "Sunday, 06-Nov-94 08:49:37 GMT",           # ignored as containers/image docker/docker_client.go
+    "Sun Nov  6 08:49:37 1994",                 # parseRetryAfter ignores a past date
+])
+def test_any_retry_after_is_retried_without_an_internal_error(tmp_path: Path, hostile: HostileRegistry,
+                                                              retry_after: str) -> None:
+    hostile.retry_after = retry_after
+    e = engine(tmp_path, hostile)
+    item = e.resolve([f"{hostile.host}/retryafter:v1"], "t")[0]
+    e.shutdown()
+    assert not item.error and item.value == f"{hostile.host}/retryafter:v1@{MANIFEST_DIGEST}"
+    assert hostile.hits["/v2/retryafter/manifests/v1"] == 3
+
+
+@pytest.mark.parametrize("retry_after", ["3600", "Fri, 31 Dec 2100 23:59:59 GMT"])
+def test_a_retry_after_past_the_deadline_is_not_waited_for(tmp_path: Path, hostile: HostileRegistry,
+                                                          retry_after: str) -> None:
+    hostile.retry_after = retry_after
+    error = check(tmp_path, hostile, "retryafter:v1", deadline="10s")
+    # The registry's own answer, at once: not a TIMEOUT after sleeping, and no second request.
+    assert error.startswith(f"REGISTRY_UNAVAILABLE: registry {hostile.host} answered 503")
+    assert hostile.hits["/v2/retryafter/manifests/v1"] == 1
+
+
 def test_persistent_503_carries_the_registry_message(tmp_path: Path, hostile: HostileRegistry) -> None:
     error = check(tmp_path, hostile, "down:v1")
     assert error == f"REGISTRY_UNAVAILABLE: registry {hostile.host} answered 503 for down/manifests/v1: " \

@@ -14,7 +14,13 @@ import pytest
 import redis
 
 from provider.config import RedisConfig
-from provider.sharedcache import MAX_ENTRY_BYTES, SharedCache, trust_fingerprint
+from provider.sharedcache import (
+    MAX_ENTRY_BYTES,
+    POLL_FIRST_SECONDS,
+    POLL_MAX_SECONDS,
+    SharedCache,
+    trust_fingerprint,
+)
 from tests.redisserver import RedisServer
 
 FACTS = {"verified": True, "digest": "sha256:" + "a" * 64, "authorities": ["release"]}
@@ -89,6 +95,49 @@ def test_entries_written_without_the_key_are_refused(settings: RedisConfig, serv
     attacker.set(names[0], b"sw1." + b"0" * 64 + b"." + b"[" * (MAX_ENTRY_BYTES + 200))
     assert reader.get("verify", "registry.example/team/unsigned:v1") is None
     assert events["rejected"] == 3 and events["hit"] == 0
+
+
+def bytes_sent(attacker: redis.Redis) -> int:
+    return int(attacker.info("stats")["total_net_output_bytes"])
+
+
+def test_a_huge_value_is_never_read(settings: RedisConfig, server: RedisServer) -> None:
+    events: Counter = Counter()
+    reader = cache(settings, events=events)
+    attacker = raw(server)
+    huge = 64 * 1024 * 1024
+    attacker.set(reader._name("verify", KEY), b"sw1." + b"0" * 64 + b"." + b" " * huge)
+    before = bytes_sent(attacker)
+    assert reader.get("verify", KEY) is None
+    # Everything Redis sent to any client in between: the reader's answer and one INFO reply, not 64 MiB. A
+    # plain GET sent the whole value, and the wait below repeated it on every poll.
+    assert bytes_sent(attacker) - before < reader.max_blob_bytes
+    assert events["rejected"] == 1 and reader.available
+    # A key of another type is refused too, and is no reason to think Redis is down.
+    attacker.delete(reader._name("verify", KEY))
+    attacker.rpush(reader._name("verify", KEY), b"x")
+    assert reader.get("verify", KEY) is None and events["rejected"] == 2 and reader.available
+    # At the limit the value is read (and then refused for its MAC, as any forged entry).
+    attacker.set(reader._name("verify", KEY), b"x" * reader.max_blob_bytes)
+    before = bytes_sent(attacker)
+    assert reader.get("verify", KEY) is None
+    assert bytes_sent(attacker) - before >= reader.max_blob_bytes
+
+
+def test_the_wait_polls_ever_less_often(settings: RedisConfig, server: RedisServer) -> None:
+    events: Counter = Counter()
+    leader, follower = cache(settings), cache(settings, events=events)
+    assert leader.lead("verify", KEY, hold=30) is not None
+    attacker = raw(server)
+    attacker.set(follower._name("verify", KEY), b"sw1." + b"0" * 64 + b"." + b" " * (8 * 1024 * 1024))
+    assert follower.wait("verify", KEY, time.monotonic() + 30) is None
+    # Pauses double from the first to the last: however slow the machine, no more polls than this schedule fits
+    # in the wait (2 s); 20 ms apart it was a hundred, each carrying the 8 MiB value.
+    pauses, total = [], 0.0
+    while total < follower.lead_wait:
+        pauses.append(min(POLL_FIRST_SECONDS * 2 ** len(pauses), POLL_MAX_SECONDS))
+        total += pauses[-1]
+    assert 1 <= events["rejected"] <= len(pauses) + 1
 
 
 def test_an_expired_entry_replayed_with_a_longer_redis_ttl_is_refused(settings: RedisConfig,

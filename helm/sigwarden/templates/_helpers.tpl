@@ -33,25 +33,40 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if or (eq .Values.tls.mode "pod") (and .Values.mtls.enabled (eq .Values.mtls.clientCA.source "webhook")) }}true{{ end -}}
 {{- end -}}
 
-{{- /* Provider.spec.timeout for the validating (verify) Provider, checked against Gatekeeper's webhook timeout. */ -}}
+{{- /*
+Provider.spec.timeout (whole seconds) for the validating (verify) Provider: at most the validating webhook's
+timeout minus one second, so a provider that hangs makes Gatekeeper's call fail inside the webhook (Rego sees
+system_error and denies) instead of the whole webhook timing out (under failurePolicy Ignore: admitted).
+The values schema enforces it too; this message names both values.
+*/ -}}
 {{- define "sigwarden.verifyTimeout" -}}
 {{- $timeout := int .Values.provider.timeout -}}
-{{- if gt $timeout (int .Values.gatekeeper.validatingWebhookTimeoutSeconds) -}}
-{{- fail (printf "provider.timeout (%ds) is longer than gatekeeper.validatingWebhookTimeoutSeconds (%ds): Gatekeeper would give up first and, with failurePolicy Ignore, admit the pod unverified" $timeout (int .Values.gatekeeper.validatingWebhookTimeoutSeconds)) -}}
+{{- $webhook := int .Values.gatekeeper.validatingWebhookTimeoutSeconds -}}
+{{- if gt $timeout (sub $webhook 1) -}}
+{{- fail (printf "provider.timeout (%ds) must be at most gatekeeper.validatingWebhookTimeoutSeconds minus one (%ds): otherwise the webhook itself times out and, with failurePolicy Ignore, admits the pod unverified" $timeout (sub $webhook 1)) -}}
 {{- end -}}
 {{- $timeout -}}
 {{- end -}}
 
-{{- /* The mutating webhook has its own, shorter timeout (1 s in Gatekeeper's chart). */ -}}
+{{- /*
+The mutation Provider's timeout. Gatekeeper's mutating webhook times out after 1 s by default and caps the
+provider call at what is left of the admission deadline: with 1 s the Provider timeout is 1 s and the provider
+answers within mutation.deadline (500 ms); with 2 s or more it is one second less than the webhook's.
+*/ -}}
 {{- define "sigwarden.mutateTimeout" -}}
-{{- min (int .Values.provider.timeout) (int .Values.gatekeeper.mutatingWebhookTimeoutSeconds) -}}
+{{- $webhook := int .Values.gatekeeper.mutatingWebhookTimeoutSeconds -}}
+{{- max 1 (min (int .Values.provider.timeout) (sub $webhook 1)) -}}
 {{- end -}}
 
-{{- /* The provider answers 500 ms before the shortest Provider timeout in use. */ -}}
+{{- /* The provider answers 500 ms before its Provider's timeout: verify under server.requestDeadline. */ -}}
 {{- define "sigwarden.requestDeadline" -}}
-{{- $shortest := int (include "sigwarden.verifyTimeout" .) -}}
-{{- if .Values.mutation.enabled }}{{ $shortest = min $shortest (int (include "sigwarden.mutateTimeout" .)) }}{{ end -}}
-{{ sub (mul $shortest 1000) 500 }}ms
+{{ sub (mul (int (include "sigwarden.verifyTimeout" .)) 1000) 500 }}ms
+{{- end -}}
+
+{{- /* ... and mutate under mutation.deadline, inside the mutating webhook's own timeout as well. */ -}}
+{{- define "sigwarden.mutationDeadline" -}}
+{{- $budget := min (int (include "sigwarden.mutateTimeout" .)) (int .Values.gatekeeper.mutatingWebhookTimeoutSeconds) -}}
+{{ sub (mul $budget 1000) 500 }}ms
 {{- end -}}
 
 {{- /* Labels of constraints: no managed-by, since the delivery Job may apply them rather than Helm. */ -}}

@@ -30,8 +30,8 @@ images(obj) := {image |
 }
 
 # --- normalised references, as the provider writes them in facts.reference --------------------------------
-# Host lowercased, HTTPS default port 443 and leading port zeros dropped, index.docker.io is docker.io,
-# Docker Hub names get library/, no tag and no digest means :latest. An image that cannot be normalised
+# Host lowercased, HTTPS default port 443 (on a name that stays a host) and leading port zeros dropped,
+# index.docker.io is docker.io, Docker Hub names get library/, no tag and no digest means :latest. An image that cannot be normalised
 # (a bad port) has no normal form, so it matches no exemption and the provider rejects it.
 
 looks_like_host(component) {
@@ -57,10 +57,13 @@ port_number(port) := to_number(digits) {
   to_number(digits) <= 65535
 }
 
+# 443 is dropped only while the bare name still looks like a host: `myhost:443/x` stays on `myhost:443`,
+# never `myhost/x` (a Docker Hub repository).
 with_port(name, port) := name {
   port_number(port) == 443
+  looks_like_host(name)
 } else := sprintf("%s:%d", [name, port_number(port)]) {
-  port_number(port) != 443
+  _ := port_number(port)
 }
 
 bare_host(host) := "docker.io" {

@@ -183,6 +183,42 @@ platform_unattested(p) := object.get(p, "reason", "not checked") {
   count(required_authorities - platform_vouching(p)) > 0
 }
 
+# The provider checks (and lists) only the first platformLimit.maxPlatforms platform manifests of an index;
+# the others were never checked, so a policy that needs them cannot be met.
+platforms_omitted(facts) := object.get(object.get(facts, "platformLimit", {}), "omitted", 0)
+
+listed_platform(facts, name) {
+  p := object.get(facts, "platforms", [])[_]
+  platforms.named(p, [name])
+}
+
+violation[{"msg": msg, "details": {"image": image, "reason": reason}}] {
+  not suppressed
+  input.parameters.platformSignatures == "every"
+  entry := object.get(response, "responses", [])[_]
+  image := entry[0]
+  facts := entry[1]
+  not images.exempt_reference(object.get(facts, "reference", ""), exempt_patterns)
+  platforms_omitted(facts) > 0
+  reason := sprintf("%v platform manifest(s) of the index not checked: over the provider's limit of %v per index",
+                    [platforms_omitted(facts), facts.platformLimit.maxPlatforms])
+  msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
+}
+
+violation[{"msg": msg, "details": {"image": image, "reason": reason}}] {
+  not suppressed
+  entry := object.get(response, "responses", [])[_]
+  image := entry[0]
+  facts := entry[1]
+  not images.exempt_reference(object.get(facts, "reference", ""), exempt_patterns)
+  platforms_omitted(facts) > 0
+  name := input.parameters.platforms[_]
+  not listed_platform(facts, name)
+  reason := sprintf("platform %v is not among the %v platform manifests checked (%v more not checked)",
+                    [name, facts.platformLimit.maxPlatforms, platforms_omitted(facts)])
+  msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
+}
+
 violation[{"msg": msg, "details": {"image": image, "reason": reason, "digest": p.digest}}] {
   not suppressed
   entry := object.get(response, "responses", [])[_]
