@@ -9,6 +9,11 @@ from typing import Any
 API_VERSIONS = ("externaldata.gatekeeper.sh/v1beta1", "externaldata.gatekeeper.sh/v1alpha1")
 RESPONSE_API_VERSION = "externaldata.gatekeeper.sh/v1beta1"
 
+# The systemError of a request refused for its own shape (malformed, over maxKeys or a size limit) starts
+# with this code, so a template can tell it from an unavailable provider: allowOnError covers only the latter.
+REQUEST_REFUSED = "REQUEST_REFUSED"
+REFUSED_STATUSES = (400, 413, 431)
+
 
 class BadRequest(ValueError):
     """The request body is not a valid ProviderRequest; the message says exactly what is wrong."""
@@ -75,6 +80,11 @@ def _brief(value: Any) -> str:
     """A client's value quoted back in an error, cut short: the answer must not echo a megabyte."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def refused(message: str) -> str:
+    """The systemError for a request refused as malformed or over a limit."""
+    return f"{REQUEST_REFUSED}: {message}"
 
 
 def provider_response(items: Sequence[dict[str, Any]] = (), system_error: str = "") -> dict[str, Any]:
