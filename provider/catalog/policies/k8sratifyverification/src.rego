@@ -20,6 +20,7 @@ response := external_data({"provider": "ratify-provider", "keys": sent}) {
 }
 
 violation[{"msg": msg}] {
+  count(sent) > 0
   response.system_error != ""
   msg := sprintf("System error calling external data provider: %s", [response.system_error])
 }
