@@ -10,8 +10,8 @@ import data.lib.sigwarden.images
 # and cannot push a request over the provider's maxKeys. The provider's answer for that key decides every
 # spelling. A reference with no normal form (a bad port) is its own key; the provider rejects it.
 
-normal_form(image) := images.normalized(image) {
-  true
+normal_form(image) := normal {
+  normal := images.normalized(image)
 } else := concat("", ["!", image])
 
 # [normal form, spelling] pairs in order, so the spellings of one image are neighbours.
