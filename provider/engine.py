@@ -31,6 +31,7 @@ from provider.config import Authority, Config
 from provider.content.referrers import check_referrer
 from provider.content.summary import content_facts
 from provider.errors import ErrorCode, ItemError
+from provider.exemptions import exempt
 from provider.facts import MAX_PLATFORMS, PlatformCheck, build_facts, is_platform, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
@@ -221,8 +222,9 @@ class Engine:
             except InvalidReference as exc:
                 answers[key] = Item(key, error=f"{ErrorCode.INVALID_REFERENCE}: {exc}")
                 continue
-            if kind == "resolve" and reference.digest:
-                # Mutation must be idempotent: a pinned reference comes back exactly as sent.
+            if kind == "resolve" and (reference.digest or exempt(reference, self.config.mutation.exempt_images)):
+                # Mutation must be idempotent: a pinned reference comes back exactly as sent. An exempt image
+                # is left as it is too: the templates do not check it, so its registry need not answer.
                 answers[key] = Item(key, plain=key)
                 continue
             hit, future = self._lookup(kind, reference)

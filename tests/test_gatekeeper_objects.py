@@ -92,11 +92,21 @@ def test_the_validator_rejects_a_typo() -> None:
         validate_object(provider)
 
 
-def test_mutation_pins_all_three_container_lists_through_the_mutation_provider() -> None:
+def test_mutation_pins_every_image_through_the_mutation_provider() -> None:
     assigns = documents(ROOT / "constraints/mutation/pin-image-digests.yaml")
+    pod = {"containers": "image", "initContainers": "image", "ephemeralContainers": "image",
+           "volumes": "image.reference"}
+    template = {field: leaf for field, leaf in pod.items() if field != "ephemeralContainers"}
     assert {a["spec"]["location"] for a in assigns} == {
-        "spec.containers[name:*].image", "spec.initContainers[name:*].image",
-        "spec.ephemeralContainers[name:*].image"}
+        *(f"spec.{f}[name:*].{leaf}" for f, leaf in pod.items()),
+        *(f"spec.template.spec.{f}[name:*].{leaf}" for f, leaf in template.items()),
+        *(f"spec.jobTemplate.spec.template.spec.{f}[name:*].{leaf}" for f, leaf in template.items())}
+    for assign in assigns:
+        volumes = assign["spec"]["location"].endswith(".image.reference")
+        tests = assign["spec"]["parameters"].get("pathTests")
+        # Only image volumes are pinned: another volume never gets an image.reference.
+        assert tests == ([{"subPath": assign["spec"]["location"].removesuffix(".reference"),
+                           "condition": "MustExist"}] if volumes else None)
     for assign in assigns:
         external = assign["spec"]["parameters"]["assign"]["externalData"]
         assert external == {"provider": "sigwarden-mutation", "dataSource": "ValueAtLocation",

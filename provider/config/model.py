@@ -113,6 +113,8 @@ class MutationConfig:
     keep_tag: bool = True
     # Gatekeeper's mutating webhook times out after 1 s by default; answer well before it.
     deadline: float = 0.8
+    # The constraints' exemptImages: answered unchanged, never resolved (the registry may be unreachable).
+    exempt_images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
