@@ -418,6 +418,11 @@ def test_gatekeeper_values_file_sets_what_sigwardens_chart_expects() -> None:
     assert mutation_webhook["timeoutSeconds"] == mutation_values["gatekeeper"]["mutatingWebhookTimeoutSeconds"]
     providers = of_kind(render(mutation_values), "Provider")
     assert max(p["spec"]["timeout"] for p in providers) <= mutation_webhook["timeoutSeconds"]
+    # `kubectl debug` adds an ephemeral container with an UPDATE of pods/ephemeralcontainers: both webhooks
+    # must see it, or the templates' ephemeral-container rules never run for it.
+    for hook in (webhook, mutation_webhook):
+        assert any("UPDATE" in rule["operations"] and "pods/ephemeralcontainers" in rule["resources"]
+                   for rule in hook["rules"]), hook["name"]
     for deployment in of_kind(docs, "Deployment"):
         args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
         assert "--external-data-provider-response-cache-ttl=5s" in args
@@ -444,7 +449,6 @@ def test_policy_values_drive_the_constraints() -> None:
     assert scoped[0]["spec"]["enforcementAction"] == "scoped"
     assert len(scoped[0]["spec"]["scopedEnforcementActions"]) == 2
     assert [c["kind"] for c in scoped] == ["K8sSignedImages", "K8sDigestPinnedImages"]
-
 
 
 def test_the_charts_assigns_are_the_catalogs() -> None:
