@@ -217,6 +217,10 @@ class Engine:
         hits = 0
         end = ItemEnd.of(trace_id)  # the members every facts item ends with, encoded once for the request
         for key in dict.fromkeys(keys):
+            if kind == "resolve" and not key.strip():
+                # A blank image is a placeholder that names nothing to pin (docs/writing-policies.md).
+                answers[key] = Item(key, plain=key)
+                continue
             try:
                 reference = parse_reference(key)
             except InvalidReference as exc:

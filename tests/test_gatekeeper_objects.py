@@ -102,11 +102,10 @@ def test_mutation_pins_every_image_through_the_mutation_provider() -> None:
         *(f"spec.template.spec.{f}[name:*].{leaf}" for f, leaf in template.items()),
         *(f"spec.jobTemplate.spec.template.spec.{f}[name:*].{leaf}" for f, leaf in template.items())}
     for assign in assigns:
-        volumes = assign["spec"]["location"].endswith(".image.reference")
-        tests = assign["spec"]["parameters"].get("pathTests")
-        # Only image volumes are pinned: another volume never gets an image.reference.
-        assert tests == ([{"subPath": assign["spec"]["location"].removesuffix(".reference"),
-                           "condition": "MustExist"}] if volumes else None)
+        # Only a named image is pinned: another kind of volume, or a template container without an image,
+        # never gets one.
+        assert assign["spec"]["parameters"]["pathTests"] == [{"subPath": assign["spec"]["location"],
+                                                              "condition": "MustExist"}]
     for assign in assigns:
         external = assign["spec"]["parameters"]["assign"]["externalData"]
         assert external == {"provider": "sigwarden-mutation", "dataSource": "ValueAtLocation",

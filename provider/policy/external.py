@@ -57,21 +57,21 @@ class EngineExternalData:
         keys = _keys(request)
         if not keys:
             return gatekeeper_shape([])
-        refusal = self._refusal(keys)
+        refusal = self._refusal(keys, allow_empty=request.get("provider") == MUTATION_PROVIDER)
         if refusal:
             return gatekeeper_shape([], refusal, 400)
         run = self.engine.resolve if request.get("provider") == MUTATION_PROVIDER else self.engine.verify
         items = run(keys, uuid.uuid4().hex, deadline=time.monotonic() + self.timeout)
         return gatekeeper_shape([item.to_json() for item in items])
 
-    def _refusal(self, keys: Sequence[str]) -> str:
+    def _refusal(self, keys: Sequence[str], allow_empty: bool) -> str:
         """The server's answer to a request over its limits (maxBodyBytes, maxKeys), as the server words it."""
         server = self.engine.config.server
         body = json.dumps(provider_request(keys)).encode()
         if len(body) > server.max_body_bytes:
             return refused(f"request body is over the limit of {server.max_body_bytes} bytes")
         try:
-            parse_provider_request(body, server.max_keys)
+            parse_provider_request(body, server.max_keys, allow_empty)
         except BadRequest as exc:
             return refused(str(exc))
         return ""

@@ -68,7 +68,7 @@ def handler(state: ProviderState) -> Callable[[str, dict[str, Any]], Answer]:
             metrics.bad_requests.labels("body_too_large").inc()
             return 400, _document(refused(f"request body is over the limit of {server.max_body_bytes} bytes"))
         try:
-            keys = parse_provider_request(body, server.max_keys)
+            keys = parse_provider_request(body, server.max_keys, allow_empty=endpoint == "mutate")
         except BadRequest as exc:
             metrics.bad_requests.labels("malformed").inc()
             log.info("bad request", extra={"endpoint": endpoint, "traceID": trace_id, "error": str(exc)})

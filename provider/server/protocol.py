@@ -40,8 +40,10 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
-def parse_provider_request(body: bytes, max_keys: int) -> list[str]:
-    """Return the request's keys, or raise BadRequest naming the problem."""
+def parse_provider_request(body: bytes, max_keys: int, allow_empty: bool = False) -> list[str]:
+    """Return the request's keys, or raise BadRequest naming the problem.
+
+    `allow_empty` lets an empty key through (/mutate: a blank image placeholder is answered unchanged)."""
     try:
         data = json.loads(body)
     except RecursionError:
@@ -71,7 +73,7 @@ def parse_provider_request(body: bytes, max_keys: int) -> list[str]:
     for index, key in enumerate(keys):
         if not isinstance(key, str):
             raise BadRequest(f"request.keys[{index}] must be a string, got {type(key).__name__}")
-        if not key:
+        if not key and not allow_empty:
             raise BadRequest(f"request.keys[{index}] is an empty string")
     return keys
 
