@@ -43,8 +43,9 @@ keys(imgs) := sort({key | key := key_of(imgs)[_]})
 system_error(response) := object.get(response, "system_error", "")
 
 # The provider refused the request itself (malformed, over maxKeys or maxBodyBytes): sigwarden says so with
-# REQUEST_REFUSED and HTTP 400 (431 for an oversized head), which Gatekeeper passes on as status_code. Nothing about the images was
-# learnt, and the object's own content can cause it, so allowOnError never covers it.
+# REQUEST_REFUSED and HTTP 400 (431 for an oversized head), which Gatekeeper passes on as status_code.
+# Nothing about the images was learnt, and the object's own content can cause it, so allowOnError never
+# covers it.
 refused(response) {
   startswith(system_error(response), "REQUEST_REFUSED:")
 }
