@@ -31,6 +31,7 @@ from provider.config import Authority, Config
 from provider.content.referrers import check_referrer
 from provider.content.summary import content_facts
 from provider.errors import ErrorCode, ItemError
+from provider.exemptions import exempt
 from provider.facts import PlatformCheck, Skip, build_facts, checked_platforms, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
@@ -216,13 +217,18 @@ class Engine:
         hits = 0
         end = ItemEnd.of(trace_id)  # the members every facts item ends with, encoded once for the request
         for key in dict.fromkeys(keys):
+            if kind == "resolve" and not key.strip():
+                # A blank image is a placeholder that names nothing to pin (docs/writing-policies.md).
+                answers[key] = Item(key, plain=key)
+                continue
             try:
                 reference = parse_reference(key)
             except InvalidReference as exc:
                 answers[key] = Item(key, error=f"{ErrorCode.INVALID_REFERENCE}: {exc}")
                 continue
-            if kind == "resolve" and reference.digest:
-                # Mutation must be idempotent: a pinned reference comes back exactly as sent.
+            if kind == "resolve" and (reference.digest or exempt(reference, self.config.mutation.exempt_images)):
+                # Mutation must be idempotent: a pinned reference comes back exactly as sent. An exempt image
+                # is left as it is too: the templates do not check it, so its registry need not answer.
                 answers[key] = Item(key, plain=key)
                 continue
             hit, future = self._lookup(kind, reference)

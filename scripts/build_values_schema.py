@@ -55,6 +55,7 @@ LEAVES: dict[str, dict[str, Any]] = {
     "verification.cache.redis.timeout": DURATION,
     "mutation.deadline": DURATION,
     "mutation.keepTag": {"type": "boolean"},
+    "mutation.exemptImages": STRINGS,
     "stores[].type": {"enum": ["registry", "oci-layout"]},
     "stores[].match": STRINGS,
     "stores[].path": STRING,

@@ -109,3 +109,17 @@ def test_metrics_count_each_answer_once(state: ProviderState) -> None:
     assert registry.get_sample_value("sigwarden_items_total",
                                      {"endpoint": "verify", "outcome": "INVALID_REFERENCE"}) == 3
     assert registry.get_sample_value("sigwarden_request_duration_seconds_count", {"endpoint": "verify"}) == 3
+
+
+def test_mutate_answers_blank_placeholders_unchanged_and_verify_refuses_an_empty_key(state: ProviderState) -> None:
+    """A pod template's `image: ""` or `" "` names nothing to pin; /verify keys are never empty (templates skip
+    blank images), so there an empty key stays a malformed request."""
+    app = create_app(state)
+    body = json.dumps(provider_request(["", " ", f"{REG}/team/app:v1"])).encode()
+    items = json.loads(call(app, environ("/mutate", body)).body)["response"]["items"]
+    assert [(item["key"], item.get("value")) for item in items[:2]] == [("", ""), (" ", " ")]
+    assert items[2]["value"].startswith(f"{REG}/team/app:v1@sha256:")
+    refused = call(app, environ("/verify", body))
+    assert refused.status == 400
+    assert json.loads(refused.body)["response"]["systemError"] == (
+        "REQUEST_REFUSED: request.keys[0] is an empty string")

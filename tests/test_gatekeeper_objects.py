@@ -92,11 +92,20 @@ def test_the_validator_rejects_a_typo() -> None:
         validate_object(provider)
 
 
-def test_mutation_pins_all_three_container_lists_through_the_mutation_provider() -> None:
+def test_mutation_pins_every_image_through_the_mutation_provider() -> None:
     assigns = documents(ROOT / "constraints/mutation/pin-image-digests.yaml")
+    pod = {"containers": "image", "initContainers": "image", "ephemeralContainers": "image",
+           "volumes": "image.reference"}
+    template = {field: leaf for field, leaf in pod.items() if field != "ephemeralContainers"}
     assert {a["spec"]["location"] for a in assigns} == {
-        "spec.containers[name:*].image", "spec.initContainers[name:*].image",
-        "spec.ephemeralContainers[name:*].image"}
+        *(f"spec.{f}[name:*].{leaf}" for f, leaf in pod.items()),
+        *(f"spec.template.spec.{f}[name:*].{leaf}" for f, leaf in template.items()),
+        *(f"spec.jobTemplate.spec.template.spec.{f}[name:*].{leaf}" for f, leaf in template.items())}
+    for assign in assigns:
+        # Only a named image is pinned: another kind of volume, or a template container without an image,
+        # never gets one.
+        assert assign["spec"]["parameters"]["pathTests"] == [{"subPath": assign["spec"]["location"],
+                                                              "condition": "MustExist"}]
     for assign in assigns:
         external = assign["spec"]["parameters"]["assign"]["externalData"]
         assert external == {"provider": "sigwarden-mutation", "dataSource": "ValueAtLocation",

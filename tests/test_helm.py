@@ -478,6 +478,11 @@ def test_gatekeeper_values_file_sets_what_sigwardens_chart_expects() -> None:
     assert mutation_webhook["timeoutSeconds"] == mutation_values["gatekeeper"]["mutatingWebhookTimeoutSeconds"]
     providers = of_kind(render(mutation_values), "Provider")
     assert max(p["spec"]["timeout"] for p in providers) <= mutation_webhook["timeoutSeconds"]
+    # `kubectl debug` adds an ephemeral container with an UPDATE of pods/ephemeralcontainers: both webhooks
+    # must see it, or the templates' ephemeral-container rules never run for it.
+    for hook in (webhook, mutation_webhook):
+        assert any("UPDATE" in rule["operations"] and "pods/ephemeralcontainers" in rule["resources"]
+                   for rule in hook["rules"]), hook["name"]
     for deployment in of_kind(docs, "Deployment"):
         args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
         assert "--external-data-provider-response-cache-ttl=5s" in args
@@ -504,9 +509,33 @@ def test_policy_values_drive_the_constraints() -> None:
     assert scoped[0]["spec"]["enforcementAction"] == "scoped"
     assert len(scoped[0]["spec"]["scopedEnforcementActions"]) == 2
     assert [c["kind"] for c in scoped] == ["K8sSignedImages", "K8sDigestPinnedImages"]
-    assignments = of_kind(render(CASES["mutation"]), "Assign")
-    assert {a["spec"]["location"] for a in assignments} == {f"spec.{f}[name:*].image" for f in
-                                                            ("containers", "initContainers", "ephemeralContainers")}
+
+
+def test_the_charts_assigns_are_the_catalogs() -> None:
+    """The chart pins the same image fields of the same kinds as mutation/pin-image-digests.yaml."""
+    def shape(assign: dict[str, Any]) -> tuple[Any, ...]:
+        spec = assign["spec"]
+        return (assign["metadata"]["name"], spec["location"], json.dumps(spec["applyTo"]),
+                json.dumps(spec["match"]["kinds"]), json.dumps(spec["parameters"].get("pathTests")))
+
+    shipped = [d for d in yaml.safe_load_all((catalog.MUTATION / "pin-image-digests.yaml").read_text()) if d]
+    chart = of_kind(render(CASES["mutation"]), "Assign")
+    assert sorted(map(shape, chart)) == sorted(map(shape, shipped))
+    locations = {a["spec"]["location"] for a in chart}
+    assert "spec.volumes[name:*].image.reference" in locations  # image volumes (KEP-4639)
+    assert "spec.jobTemplate.spec.template.spec.volumes[name:*].image.reference" in locations
+    assert "spec.template.spec.ephemeralContainers[name:*].image" not in locations  # refused in templates
+
+
+def test_the_mutation_leaves_the_exempt_images_alone() -> None:
+    """policy.exemptImages reaches the provider's mutation.exemptImages unless the config sets its own."""
+    exempt = ["registry.example/tools/*", "registry.example/private/app:v1"]
+    config = rendered_config(render({**CASES["mutation"], "policy": {"exemptImages": exempt}}))
+    assert config["mutation"]["exemptImages"] == exempt
+    own = rendered_config(render({"policy": {"exemptImages": exempt},
+                                  "config": {"mutation": {"keepTag": True, "exemptImages": ["other/*"]}}}))
+    assert own["mutation"]["exemptImages"] == ["other/*"]
+    assert "exemptImages" not in rendered_config(render({}))["mutation"]
 
 
 def _selects(match: dict[str, Any], name: str, labels: dict[str, str]) -> bool:

@@ -16,7 +16,7 @@ from provider.audit.gatekeeper_status import GatekeeperStatus, read_status
 from provider.audit.html import render_html
 from provider.audit.json_report import json_report
 from provider.audit.junit import junit_xml
-from provider.audit.memo import MemoExternalData
+from provider.audit.memo import BATCH, MemoExternalData
 from provider.audit.metadata import authority_metadata, config_metadata, input_metadata
 from provider.audit.model import GatekeeperInput, Report
 from provider.audit.run import audit, build_report, default_metadata, load_objects
@@ -62,10 +62,10 @@ def build_audit_report(args: argparse.Namespace, external_data: ExternalDataFact
     configs = [*loaded.gatekeeper_configs, *(doc for doc, _ in load_documents(args.gatekeeper_config))]
     upstream, engine = external_data(args)
     try:
-        memo = MemoExternalData(upstream)
+        config = getattr(engine, "config", None)
+        memo = MemoExternalData(upstream, min(BATCH, config.server.max_keys) if config is not None else BATCH)
         policies = PolicySet(found.templates, found.constraints, memo, namespaces)
         exemptions = Exemptions.build(args.exempt_namespace, configs, policies.namespaces)
-        config = getattr(engine, "config", None)
         metadata = default_metadata()
         metadata.config = config_metadata(config, getattr(args, "provider", None))
         metadata.authorities = authority_metadata(config)

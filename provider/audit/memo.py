@@ -20,15 +20,16 @@ PROVIDER = "sigwarden"
 class MemoExternalData:
     """Answers `external_data` from one verification per distinct key (a bounded set: the images audited)."""
 
-    def __init__(self, upstream: ExternalData) -> None:
+    def __init__(self, upstream: ExternalData, batch: int = BATCH) -> None:
         self.upstream = upstream
+        self.batch = batch  # keys per request: at most the provider's server.maxKeys, or it refuses the request
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.system_errors: dict[str, str] = {}
         self.verifications = 0
 
     def prefetch(self, provider: str, keys: Iterable[str], progress: bool = False) -> None:
         missing = sorted({k for k in keys if (provider, k) not in self.items})
-        batches = [missing[i:i + BATCH] for i in range(0, len(missing), BATCH)]
+        batches = [missing[i:i + self.batch] for i in range(0, len(missing), self.batch)]
         for batch in tqdm(batches, desc="verifying images", unit="batch", disable=not progress or None,
                           leave=False):
             self._fetch(provider, batch)

@@ -67,9 +67,21 @@ def containers(obj: Mapping[str, Any]) -> list[Container]:
     return found
 
 
+def volume_images(obj: Mapping[str, Any]) -> list[str]:
+    """The references of the object's image volumes (`spec.volumes[].image.reference`, KEP-4639)."""
+    volumes = (pod_spec(obj) or {}).get("volumes")
+    found = []
+    for volume in volumes if isinstance(volumes, list) else []:
+        image = volume.get("image") if isinstance(volume, dict) else None
+        reference = image.get("reference") if isinstance(image, dict) else None
+        if isinstance(reference, str) and reference.strip():
+            found.append(reference)
+    return found
+
+
 def object_images(obj: Mapping[str, Any]) -> list[str]:
-    """Every distinct image of a Pod-bearing object, in spec order."""
-    return list(dict.fromkeys(c.image for c in containers(obj)))
+    """Every distinct image of a Pod-bearing object, in spec order: containers, then image volumes."""
+    return list(dict.fromkeys([*(c.image for c in containers(obj)), *volume_images(obj)]))
 
 
 class Ownership:

@@ -117,6 +117,8 @@ class MutationConfig:
     # Gatekeeper's mutating webhook times out after 1 s by default (the mutation Provider's timeout then is
     # 1 s too): answer 500 ms before it, leaving Gatekeeper the rest.
     deadline: float = 0.5
+    # The constraints' exemptImages: answered unchanged, never resolved (the registry may be unreachable).
+    exempt_images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
                      "cache"},
     "verification.cache": {"ttl", "unverifiedTtl", "errorTtl", "tagTtl", "maxEntries", "maxBytes", "redis"},
     "verification.cache.redis": {"url", "passwordFile", "hmacKeyFile", "prefix", "timeout", "ca"},
-    "mutation": {"keepTag", "deadline"},
+    "mutation": {"keepTag", "deadline", "exemptImages"},
     "stores[]": {"type", "match", "path", "insecure", "ca", "auth", "allowNetworks", "denyNetworks",
                  "concurrencyPerAddress", "concurrencyWildcard"},
     "stores[].auth": {"dockerConfig", "static"},

@@ -89,7 +89,8 @@ def build_world(root: Path) -> World:
     digests.update(_content_images(layouts, release, scanner))
     (root / "notation-root.pem").write_bytes(notation.identity_with_intermediate("ec-256").root_pem)
     config = {
-        "server": {"requestDeadline": "2.5s"},
+        # maxKeys low enough for a sample Pod to go over it (the allow-on-error suite), above audit's batch of 100.
+        "server": {"requestDeadline": "2.5s", "maxKeys": 128},
         "stores": [{"type": "oci-layout", "path": str(layouts), "match": [f"{REGISTRY}/*", "docker.io/*"]},
                    {"type": "registry", "match": ["127.0.0.1:9/*"], "insecure": ["127.0.0.1:9"]}],
         "authorities": [{"name": "release", "purposes": ["image"],

@@ -6,6 +6,7 @@ Gatekeeper hands templates `{"responses": [[key, value], …], "errors": [[key, 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 import requests
 
 from provider.engine import Engine
+from provider.server.protocol import BadRequest, parse_provider_request, refused
 
 MUTATION_PROVIDER = "sigwarden-mutation"
 
@@ -36,6 +38,12 @@ def _keys(request: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(str(k) for k in keys))  # Gatekeeper de-duplicates before calling
 
 
+def provider_request(keys: Sequence[str]) -> dict[str, Any]:
+    """The ProviderRequest Gatekeeper sends for `keys`."""
+    return {"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
+            "request": {"keys": list(keys)}}
+
+
 @dataclass
 class EngineExternalData:
     """The in-process engine (`--config`): the same code path as the server, without HTTP."""
@@ -49,9 +57,24 @@ class EngineExternalData:
         keys = _keys(request)
         if not keys:
             return gatekeeper_shape([])
+        refusal = self._refusal(keys, allow_empty=request.get("provider") == MUTATION_PROVIDER)
+        if refusal:
+            return gatekeeper_shape([], refusal, 400)
         run = self.engine.resolve if request.get("provider") == MUTATION_PROVIDER else self.engine.verify
         items = run(keys, uuid.uuid4().hex, deadline=time.monotonic() + self.timeout)
         return gatekeeper_shape([item.to_json() for item in items])
+
+    def _refusal(self, keys: Sequence[str], allow_empty: bool) -> str:
+        """The server's answer to a request over its limits (maxBodyBytes, maxKeys), as the server words it."""
+        server = self.engine.config.server
+        body = json.dumps(provider_request(keys)).encode()
+        if len(body) > server.max_body_bytes:
+            return refused(f"request body is over the limit of {server.max_body_bytes} bytes")
+        try:
+            parse_provider_request(body, server.max_keys, allow_empty)
+        except BadRequest as exc:
+            return refused(str(exc))
+        return ""
 
 
 @dataclass
@@ -76,10 +99,9 @@ class HTTPExternalData:
         if not keys:
             return gatekeeper_shape([])
         path = "/mutate" if request.get("provider") == MUTATION_PROVIDER else "/verify"
-        body = {"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
-                "request": {"keys": keys}}
         try:
-            response = self.session.post(self.url.rstrip("/") + path, json=body, timeout=self.timeout)
+            response = self.session.post(self.url.rstrip("/") + path, json=provider_request(keys),
+                                         timeout=self.timeout)
             answer = response.json()["response"]
         except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
             # What Gatekeeper reports when it cannot reach the provider.

@@ -75,6 +75,7 @@ class Review:
     object: dict[str, Any]
     operation: str = "CREATE"  # "" for audit reviews, which carry no admission operation
     old_object: dict[str, Any] | None = None
+    sub_resource: str = ""  # e.g. "ephemeralcontainers" for kubectl debug's UPDATE of pods/ephemeralcontainers
     user_info: dict[str, Any] = field(default_factory=lambda: {"username": "sigwarden-admit"})
 
     def to_input(self) -> dict[str, Any]:
@@ -90,6 +91,8 @@ class Review:
             review["operation"] = self.operation
         if self.old_object is not None:
             review["oldObject"] = self.old_object
+        if self.sub_resource:
+            review["subResource"] = self.sub_resource
         return review
 
 

@@ -83,4 +83,5 @@ def config_pattern_warnings(config: Config) -> list[PatternWarning]:
         warnings.extend(pattern_warnings(authority.scopes, f"authorities[{index}] ({authority.name}).scopes"))
     for index, store in enumerate(config.stores):
         warnings.extend(pattern_warnings(store.match, f"stores[{index}].match"))
+    warnings.extend(pattern_warnings(config.mutation.exempt_images, "mutation.exemptImages"))
     return warnings

@@ -1,8 +1,9 @@
 """Run gator-style suites (`kind: Suite`) with real external data, and answer admission like Gatekeeper.
 
 Suite files use gator's shape so users already know it: tests → template, constraint, cases → object,
-assertions (`violations: yes|no|N`, optional `message` regexp). Two additions: a case may set
-`operation` ("" for an audit review) and `inventory` (Namespace objects for namespaceSelector).
+assertions (`violations: yes|no|N`, optional `message` regexp). Additions: a case may set `operation` (""
+for an audit review), `oldObject` and `subResource` (for UPDATE and DELETE reviews), and `inventory`
+(Namespace objects for namespaceSelector).
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def run_suite(path: Path, external_data: ExternalData) -> list[CaseResult]:
                                                                              case.get("inventory") or [])
                           if d.get("kind") == "Namespace"}
             policies = PolicySet([template], [constraint], external_data, namespaces)
-            review = Review(_one(base / case["object"]), operation=case.get("operation", "CREATE"))
+            old_object = _one(base / case["oldObject"]) if case.get("oldObject") else None
+            review = Review(_one(base / case["object"]), operation=case.get("operation", "CREATE"),
+                            old_object=old_object, sub_resource=case.get("subResource", ""))
             violations = policies.evaluate(review)
             problems = [p for p in (check_assertion(a, violations) for a in case.get("assertions") or []) if p]
             results.append(CaseResult(test.get("name", ""), case.get("name", ""),

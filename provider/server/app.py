@@ -24,7 +24,7 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 
 from provider.engine import transient_system_error
 from provider.serialised import response_bytes
-from provider.server.protocol import BadRequest, parse_provider_request, provider_response
+from provider.server.protocol import BadRequest, parse_provider_request, provider_response, refused
 from provider.state import ProviderState
 
 log = logging.getLogger("sigwarden.request")
@@ -61,17 +61,18 @@ def handler(state: ProviderState) -> Callable[[str, dict[str, Any]], Answer]:
         declared = get_content_length(environ)
         if declared is not None and declared > server.max_body_bytes:
             metrics.bad_requests.labels("body_too_large").inc()
-            return 400, _document(f"request body is {declared} bytes, over the limit of {server.max_body_bytes}")
+            return 400, _document(refused(f"request body is {declared} bytes, over the limit of "
+                                          f"{server.max_body_bytes}"))
         body = get_input_stream(environ).read(server.max_body_bytes + 1)
         if len(body) > server.max_body_bytes:
             metrics.bad_requests.labels("body_too_large").inc()
-            return 400, _document(f"request body is over the limit of {server.max_body_bytes} bytes")
+            return 400, _document(refused(f"request body is over the limit of {server.max_body_bytes} bytes"))
         try:
-            keys = parse_provider_request(body, server.max_keys)
+            keys = parse_provider_request(body, server.max_keys, allow_empty=endpoint == "mutate")
         except BadRequest as exc:
             metrics.bad_requests.labels("malformed").inc()
             log.info("bad request", extra={"endpoint": endpoint, "traceID": trace_id, "error": str(exc)})
-            return 400, _document(str(exc))
+            return 400, _document(refused(str(exc)))
         run = runtime.engine.verify if endpoint == "verify" else runtime.engine.resolve
         items = run(keys, trace_id)
         outcomes = Counter(item.outcome for item in items)

@@ -23,6 +23,7 @@ import h11
 from provider.config import ServerConfig
 from provider.metrics import Metrics
 from provider.server.connections import Connection, ConnectionTable, Phase
+from provider.server.protocol import REFUSED_STATUSES, refused
 from provider.server.wsgi import HTTPAnswer, HTTPRequest, WSGIApp, call_app, json_answer
 
 log = logging.getLogger("sigwarden.server")
@@ -139,7 +140,8 @@ class FrontDoor:
             except Refusal as refusal:
                 if refusal.status:
                     self._metrics.bad_requests.labels(refusal.reason).inc()
-                    await self._send(writer, http, json_answer(refusal.status, refusal.message), limits, True)
+                    message = refused(refusal.message) if refusal.status in REFUSED_STATUSES else refusal.message
+                    await self._send(writer, http, json_answer(refusal.status, message), limits, True)
                     await _discard_input(reader)
                 return refusal.reason
             if request is None:

@@ -9,6 +9,11 @@ from typing import Any
 API_VERSIONS = ("externaldata.gatekeeper.sh/v1beta1", "externaldata.gatekeeper.sh/v1alpha1")
 RESPONSE_API_VERSION = "externaldata.gatekeeper.sh/v1beta1"
 
+# The systemError of a request refused for its own shape (malformed, over maxKeys or a size limit) starts
+# with this code, so a template can tell it from an unavailable provider: allowOnError covers only the latter.
+REQUEST_REFUSED = "REQUEST_REFUSED"
+REFUSED_STATUSES = (400, 413, 431)
+
 
 class BadRequest(ValueError):
     """The request body is not a valid ProviderRequest; the message says exactly what is wrong."""
@@ -35,8 +40,10 @@ def nesting_depth(value: Any) -> int:
     return deepest
 
 
-def parse_provider_request(body: bytes, max_keys: int) -> list[str]:
-    """Return the request's keys, or raise BadRequest naming the problem."""
+def parse_provider_request(body: bytes, max_keys: int, allow_empty: bool = False) -> list[str]:
+    """Return the request's keys, or raise BadRequest naming the problem.
+
+    `allow_empty` lets an empty key through (/mutate: a blank image placeholder is answered unchanged)."""
     try:
         data = json.loads(body)
     except RecursionError:
@@ -66,7 +73,7 @@ def parse_provider_request(body: bytes, max_keys: int) -> list[str]:
     for index, key in enumerate(keys):
         if not isinstance(key, str):
             raise BadRequest(f"request.keys[{index}] must be a string, got {type(key).__name__}")
-        if not key:
+        if not key and not allow_empty:
             raise BadRequest(f"request.keys[{index}] is an empty string")
     return keys
 
@@ -75,6 +82,11 @@ def _brief(value: Any) -> str:
     """A client's value quoted back in an error, cut short: the answer must not echo a megabyte."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def refused(message: str) -> str:
+    """The systemError for a request refused as malformed or over a limit."""
+    return f"{REQUEST_REFUSED}: {message}"
 
 
 def provider_response(items: Sequence[dict[str, Any]] = (), system_error: str = "") -> dict[str, Any]:

@@ -118,6 +118,7 @@ def test_oversized_heads_and_bodies_get_json_answers(start_provider: Start, pki:
             tls.sendall(request)
             status, document, _ = read_answer(tls)
         assert status == expected_status and expected_error in document["response"]["systemError"], request[:40]
+        assert document["response"]["systemError"].startswith("REQUEST_REFUSED: "), request[:40]
 
 
 def test_deeply_nested_json_is_a_400(start_provider: Start, pki: ProviderPKI, layouts: Path) -> None:

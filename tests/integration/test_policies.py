@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,7 +129,7 @@ def test_provider_system_error_fails_closed_unless_allowed(tmp_path: Path) -> No
 def test_the_custom_template_in_the_docs_works(world: World, tmp_path: Path) -> None:
     doc = (ROOT / "docs/writing-policies.md").read_text()
     rego = re.search(r"```rego\n(.*?)```", doc, re.DOTALL).group(1)
-    libs = [(catalog.LIB / "images.rego").read_text()]
+    libs = [lib.read_text() for lib in sorted(catalog.LIB.glob("*.rego"))]
     template = {"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
                 "metadata": {"name": "k8sprodnotation"},
                 "spec": {"crd": {"spec": {"names": {"kind": "K8sProdNotation"}}},
@@ -228,3 +229,34 @@ def test_image_content_with_unknown_parameter_values_fails_closed(world: World, 
         engine.shutdown()
     assert "cannot be checked: parameter maximumSeverity is SEVERE, not one of CRITICAL" in denied
     assert "cannot be checked: parameter maximumReportAge is 7 days, not a duration such as 168h" in denied
+
+
+def test_a_key_the_provider_left_out_denies_even_with_allow_on_error(world: World, tmp_path: Path) -> None:
+    """A provider must answer every key; when an answer leaves one out, every template denies it."""
+    from provider.devkit.fixtures import RELEASE_ONLY
+
+    engine = Engine(load_config(world.config))
+    real = EngineExternalData(engine)
+
+    def leaves_signed_out(request: dict[str, Any]) -> dict[str, Any]:
+        answer = real(request)  # real facts from real signatures, less one item
+        answer["responses"] = [entry for entry in answer["responses"] if entry[0] != SIGNED]
+        return answer
+
+    constraints = []
+    for kind, parameters in (("K8sSignedImages", {"allowOnError": True}),
+                             ("K8sImageContent", {"allowOnError": True}), ("K8sRatifyVerification", {})):
+        constraints.append(write_yaml(tmp_path / f"{kind}.yaml", {
+            "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": kind, "metadata": {"name": kind.lower()},
+            "spec": {"parameters": parameters}}))
+    two = deployment("two", SIGNED)
+    two["spec"]["template"]["spec"]["containers"].append({"name": "api", "image": RELEASE_ONLY})
+    answer = admit(PolicySet.from_paths([TEMPLATES, *constraints], leaves_signed_out), two)
+    complete = admit(PolicySet.from_paths([TEMPLATES, constraints[0]], real), two)
+    engine.shutdown()
+    assert complete.allowed, complete.kubectl()
+    messages = [v.message for v in answer.denied]
+    assert f"image {SIGNED} is not attested: the provider's answer left it out" in messages
+    assert f"image {SIGNED}: content could not be checked: the provider's answer left it out" in messages
+    assert f"Error validating image {SIGNED}: the provider's answer left it out" in messages
+    assert not [m for m in messages if RELEASE_ONLY in m and "content" not in m]

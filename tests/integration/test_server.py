@@ -132,6 +132,8 @@ def test_malformed_requests_get_400_with_a_system_error(start_provider: Start, p
     assert response.status_code == 400
     system_error = response.json()["response"]["systemError"]
     assert problem in system_error
+    # Templates tell a refused request from an unavailable provider by this code (allowOnError never covers it).
+    assert system_error.startswith("REQUEST_REFUSED: ")
     assert "Traceback" not in response.text and response.json()["response"]["items"] == []
 
 

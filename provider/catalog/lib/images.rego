@@ -2,32 +2,10 @@ package lib.sigwarden.images
 
 import future.keywords.in
 
-# Kinds whose pod template sits at spec.template.spec.
-template_kinds := {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "ReplicationController"}
+import data.lib.sigwarden.objects
 
-container_fields := ["containers", "initContainers", "ephemeralContainers"]
-
-pod_spec(obj) := spec {
-  obj.kind == "Pod"
-  spec := obj.spec
-}
-
-pod_spec(obj) := spec {
-  obj.kind in template_kinds
-  spec := obj.spec.template.spec
-}
-
-pod_spec(obj) := spec {
-  obj.kind == "CronJob"
-  spec := obj.spec.jobTemplate.spec.template.spec
-}
-
-# Every image of the object, from all three container lists, without duplicates.
-images(obj) := {image |
-  spec := pod_spec(obj)
-  field := container_fields[_]
-  image := spec[field][_].image
-}
+# Every image of the object (see objects.rego): the three container lists and image volumes.
+images(obj) := objects.images(obj)
 
 # --- normalised references, as the provider writes them in facts.reference --------------------------------
 # Host lowercased, HTTPS default port 443 (on a name that stays a host) and leading port zeros dropped,
@@ -146,8 +124,10 @@ normalized_pattern(pattern) := pattern {
   path := concat("/", array.slice(parts, 1, count(parts)))
 } else := concat("", ["docker.io/", hub_path("docker.io", pattern)])
 
-# A normalised pattern matches a normalised reference: "*" all; a trailing "*" is a prefix; otherwise the
-# repository exactly, with any tag or digest, or the exact tag or digest given.
+# A normalised pattern matches a normalised reference: "*" all; a trailing "*" is a prefix; a repository
+# matches with any tag or digest; a tag (`repo:tag`) only that tag reference, never `repo:tag@sha256:…`,
+# which the runtime pulls by digest whatever the tag says; a digest (`repo@sha256:…`) only that digest,
+# spelt with or without a tag.
 pattern_matches(reference, pattern) {
   pattern == "*"
 }
@@ -165,13 +145,39 @@ pattern_matches(reference, pattern) {
 
 pattern_matches(reference, pattern) {
   not endswith(pattern, "*")
+  names_a_repository(pattern)
   startswith(reference, concat("", [pattern, ":"]))
 }
 
 pattern_matches(reference, pattern) {
   not endswith(pattern, "*")
+  names_a_repository(pattern)
   startswith(reference, concat("", [pattern, "@"]))
 }
+
+pattern_matches(reference, pattern) {
+  not endswith(pattern, "*")
+  pinned := split(pattern, "@")
+  count(pinned) == 2
+  parts := split(reference, "@")
+  count(parts) == 2
+  parts[1] == pinned[1]
+  untagged(parts[0]) == pinned[0]
+}
+
+# No tag and no digest: the last path component has no ":" (a host's port comes before the first "/").
+names_a_repository(pattern) {
+  not contains(pattern, "@")
+  components := split(pattern, "/")
+  not contains(components[count(components) - 1], ":")
+}
+
+untagged(name) := concat(":", array.slice(parts, 0, count(parts) - 1)) {
+  components := split(name, "/")
+  last := components[count(components) - 1]
+  contains(last, ":")
+  parts := split(name, ":")
+} else := name
 
 # exemptImages entries are matched against the normalised reference, so `Registry.Example:443/tools/x` is
 # exempt exactly when `registry.example/tools/x` is.
@@ -204,13 +210,14 @@ name_exempt(image, name_patterns) {
   name_pattern_matches(image, name_patterns[_])
 }
 
-# Images to check: neither exempt by a normalised pattern nor by a kritis name pattern.
-checked_images_except(obj, patterns, name_patterns) := sort([image |
-  image := checked_images(obj, patterns)[_]
-  not name_exempt(image, name_patterns)
+# The images an admission review decides (objects.review_images: operation rules), less the exempt ones.
+decided_images(review, patterns) := sort([image |
+  image := objects.review_images(review)[_]
+  not exempt(image, patterns)
 ])
 
-checked_images(obj, patterns) := sort([image |
-  image := images(obj)[_]
-  not exempt(image, patterns)
+# The same, less the images a kritis name pattern exempts (exemptImageNamePatterns).
+decided_images_except(review, patterns, name_patterns) := sort([image |
+  image := decided_images(review, patterns)[_]
+  not name_exempt(image, name_patterns)
 ])

@@ -4,8 +4,9 @@ import data.lib.sigwarden.images
 
 exempt_patterns := object.get(input.parameters, "exemptImages", [])
 
+# The images this review decides: operation rules and image volumes (objects.rego).
 violation[{"msg": msg, "details": {"image": image}}] {
-  image := images.checked_images(input.review.object, exempt_patterns)[_]
+  image := images.decided_images(input.review, exempt_patterns)[_]
   not pinned(image)
   msg := sprintf("image %v is not pinned to a digest (use image@sha256:…)", [image])
 }

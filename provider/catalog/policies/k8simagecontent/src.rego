@@ -2,6 +2,7 @@ package k8simagecontent
 
 import future.keywords.in
 
+import data.lib.sigwarden.answers
 import data.lib.sigwarden.completeness
 import data.lib.sigwarden.images
 import data.lib.sigwarden.platforms
@@ -25,25 +26,36 @@ prefix := sprintf("%v: ", [input.parameters.message]) {
   input.parameters.message != ""
 } else = ""
 
-checked := images.checked_images_except(input.review.object, exempt_patterns, name_patterns)
+# The images this review decides (operation rules and image volumes: objects.rego), one key per image.
+checked := images.decided_images_except(input.review, exempt_patterns, name_patterns)
 
-response := external_data({"provider": "sigwarden", "keys": checked}) {
-  count(checked) > 0
+sent := answers.keys(checked)
+
+# An external_data call that produced nothing denies (OPA requires a literal default).
+default response := {"responses": [], "errors": [], "status_code": 0, "system_error": "no answer from external_data"}
+
+response := external_data({"provider": "sigwarden", "keys": sent}) {
+  count(sent) > 0
 }
 
-# Fail closed: an image whose content could not be checked is a violation unless allowOnError.
+# Fail closed: an image whose content could not be checked is a violation unless allowOnError covers why.
 violation[{"msg": msg, "details": {"image": image}}] {
-  response.system_error != ""
-  not allow_on_error
-  image := checked[_]
-  msg := sprintf("%vimage %v: content could not be checked: provider error: %v", [prefix, image, response.system_error])
+  answers.system_error(response) != ""
+  not answers.excused_system_error(response, allow_on_error)
+  image := sent[_]
+  msg := sprintf("%vimage %v: content could not be checked: provider error: %v", [prefix, image, answers.system_error(response)])
 }
 
 violation[{"msg": msg, "details": {"image": image}}] {
-  not allow_on_error
   entry := object.get(response, "errors", [])[_]
   image := entry[0]
+  not answers.excused_item_error(entry[1], allow_on_error)
   msg := sprintf("%vimage %v: content could not be checked: %v", [prefix, image, entry[1]])
+}
+
+violation[{"msg": msg, "details": {"image": image}}] {
+  image := answers.unanswered(response, sent)[_]
+  msg := sprintf("%vimage %v: content could not be checked: the provider's answer left it out", [prefix, image])
 }
 
 violation[{"msg": msg, "details": {"image": image, "digest": facts.digest}}] {

@@ -1,19 +1,26 @@
 package k8sratifyverification
 
+import data.lib.sigwarden.answers
+import data.lib.sigwarden.images
+
 # Reads only what Ratify's provider answers: responses[i] = [image, {"isSuccess": bool,
-# "verifierReports": [...]}], plus errors and system_error.
+# "verifierReports": [...]}], plus errors and system_error. Which images, and when, follow the library like
+# every shipped template: containers, initContainers and ephemeralContainers (as Ratify's own template
+# reads them) of Pods and pod templates, image volumes, and the operation rules (objects.rego).
 
-images := {image |
-  spec := input.review.object.spec
-  containers := array.concat(object.get(spec, "containers", []), object.get(spec, "initContainers", []))
-  image := containers[_].image
-}
+checked := images.decided_images(input.review, [])
 
-response := external_data({"provider": "ratify-provider", "keys": [image | image := images[_]]}) {
-  count(images) > 0
+sent := answers.keys(checked)
+
+# An external_data call that produced nothing denies (OPA requires a literal default).
+default response := {"responses": [], "errors": [], "status_code": 0, "system_error": "no answer from external_data"}
+
+response := external_data({"provider": "ratify-provider", "keys": sent}) {
+  count(sent) > 0
 }
 
 violation[{"msg": msg}] {
+  count(sent) > 0
   response.system_error != ""
   msg := sprintf("System error calling external data provider: %s", [response.system_error])
 }
@@ -21,6 +28,11 @@ violation[{"msg": msg}] {
 violation[{"msg": msg}] {
   error := response.errors[_]
   msg := sprintf("Error validating image %s: %s", [error[0], error[1]])
+}
+
+violation[{"msg": msg}] {
+  image := answers.unanswered(response, sent)[_]
+  msg := sprintf("Error validating image %s: the provider's answer left it out", [image])
 }
 
 violation[{"msg": msg}] {

@@ -2,6 +2,7 @@ package k8ssignedimages
 
 import future.keywords.in
 
+import data.lib.sigwarden.answers
 import data.lib.sigwarden.images
 import data.lib.sigwarden.platforms
 import data.lib.sigwarden.vouching
@@ -45,27 +46,40 @@ note := sprintf(" (admitted through the %v annotation)", [input.parameters.break
   breakglass
 } else = ""
 
-checked := images.checked_images_except(input.review.object, exempt_patterns, name_patterns)
+# The images this review decides (operation rules and image volumes: objects.rego), one key per image.
+checked := images.decided_images_except(input.review, exempt_patterns, name_patterns)
 
-response := external_data({"provider": "sigwarden", "keys": checked}) {
-  count(checked) > 0
+sent := answers.keys(checked)
+
+# An external_data call that produced nothing denies (OPA requires a literal default).
+default response := {"responses": [], "errors": [], "status_code": 0, "system_error": "no answer from external_data"}
+
+response := external_data({"provider": "sigwarden", "keys": sent}) {
+  count(sent) > 0
 }
 
 violation[{"msg": msg, "details": {"image": image, "reason": reason}}] {
   not suppressed
-  response.system_error != ""
-  not allow_on_error
-  image := checked[_]
-  reason := sprintf("provider error: %v", [response.system_error])
+  answers.system_error(response) != ""
+  not answers.excused_system_error(response, allow_on_error)
+  image := sent[_]
+  reason := sprintf("provider error: %v", [answers.system_error(response)])
   msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
 }
 
 violation[{"msg": msg, "details": {"image": image, "reason": reason}}] {
   not suppressed
-  not allow_on_error
   entry := object.get(response, "errors", [])[_]
   image := entry[0]
+  not answers.excused_item_error(entry[1], allow_on_error)
   reason := sprintf("could not be verified: %v", [entry[1]])
+  msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
+}
+
+violation[{"msg": msg, "details": {"image": image, "reason": reason}}] {
+  not suppressed
+  image := answers.unanswered(response, sent)[_]
+  reason := "the provider's answer left it out"
   msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
 }
 
