@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import glob
 import re
 from dataclasses import replace
@@ -185,7 +184,7 @@ def _attestation_keys(node: Node, reader: FileReader) -> tuple[AttestationKey, .
         raw = node.string("publicKeyData")
         try:
             material = base64.b64decode(raw, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 text
             raise node.error("publicKeyData", "expected base64 of a PEM public key or an armoured PGP key") from None
         keys.append(_attestation_key(node, "publicKeyData", str(node.data.get("publicKeyId", "")), material, ""))
     for where, item in node.items("publicKeys"):
@@ -233,7 +232,7 @@ def _attestation_key(node: Node, key: str, key_id: str, material: str, algorithm
         # kritis stores armour and PEM base64-encoded in its CRDs.
         try:
             material = base64.b64decode(material, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 text
             raise node.error(key, "neither PEM/armoured text nor base64 of it") from None
     if "BEGIN PGP PUBLIC KEY BLOCK" in material:
         import pysequoia

@@ -9,7 +9,6 @@ refuses until it is filled.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ def _is_pgp(spec: dict[str, Any]) -> bool:
         return True
     try:
         return b"PGP PUBLIC KEY" in base64.b64decode(str(spec.get("publicKeyData") or ""), validate=True)
-    except binascii.Error:
+    except ValueError:  # not base64, or not ASCII
         return "PGP PUBLIC KEY" in str(spec.get("publicKeyData"))
 
 
