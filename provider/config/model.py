@@ -126,6 +126,8 @@ class Credentials:
 class RegistryAuth:
     docker_config: Path | None = None
     static: Mapping[str, Credentials] = field(default_factory=dict)
+    # Hosts (or host:port) of token services on another host than their registry that may receive credentials.
+    token_realms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

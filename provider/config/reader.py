@@ -28,7 +28,7 @@ SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "mutation": {"keepTag", "deadline"},
     "stores[]": {"type", "match", "path", "insecure", "ca", "auth", "allowNetworks", "denyNetworks",
                  "concurrencyPerAddress", "concurrencyWildcard"},
-    "stores[].auth": {"dockerConfig", "static"},
+    "stores[].auth": {"dockerConfig", "static", "tokenRealms"},
     "stores[].auth.static.<host>": {"username", "password", "identityToken"},
     "authorities[]": {"name", "scopes", "purposes", "cosign", "notation", "attestation"},
     "authorities[].cosign": {"publicKeys", "tlog", "rekorKeys", "dockerReference", "keyless", "pki"},

@@ -79,7 +79,7 @@ def api_server_addresses(environ: dict[str, str] | None = None) -> tuple[IPAddre
         return ()
 
 
-def _split_host(text: str) -> tuple[str, int | None]:
+def split_host(text: str) -> tuple[str, int | None]:
     """`host`, `host:port`, `[v6]:port` → (lowercase host without brackets, port or None)."""
     text = text.strip().lower()
     if text.startswith("["):
@@ -115,7 +115,7 @@ class EgressPolicy:
     def is_explicit(self, host: str, port: int) -> bool:
         host = host.strip("[]").lower()
         for entry in self.explicit:
-            name, named_port = _split_host(entry)
+            name, named_port = split_host(entry)
             if name == host and (port == named_port or (named_port is None and port in DEFAULT_PORTS)):
                 return True
         return False
