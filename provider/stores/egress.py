@@ -14,7 +14,7 @@ import ipaddress
 import os
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -111,6 +111,15 @@ class EgressPolicy:
     deny_networks: tuple[IPNetwork, ...] = ()
     api_server: tuple[IPAddress, ...] = field(default_factory=api_server_addresses)
     resolver: Callable[..., list[AddrInfo]] = field(default=socket.getaddrinfo, repr=False, compare=False)
+
+    def for_signer_urls(self) -> EgressPolicy:
+        """The same networks, with no host trusted by name: for URLs that signed material chooses (CRL
+        distribution points, OCSP responders), which must never reach what only a named host may."""
+        return replace(self, explicit=frozenset())
+
+    def naming(self, host: str) -> EgressPolicy:
+        """The same networks, with only `host` (a URL the config names, such as a lookaside) trusted by name."""
+        return replace(self, explicit=frozenset({host.strip().lower()}))
 
     def is_explicit(self, host: str, port: int) -> bool:
         host = host.strip("[]").lower()

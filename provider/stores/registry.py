@@ -62,8 +62,12 @@ class RegistryStore:
     def __init__(self, store: StoreConfig, verification: VerificationConfig, metrics: Metrics,
                  cache_bytes: StoreCacheBytes | None = None) -> None:
         self.cache_bytes = cache_bytes = cache_bytes or StoreCacheBytes.of(verification, 1)
-        self.client = RegistryClient(CredentialStore(store.auth), store.insecure,
-                                     outbound_for(store, metrics, verification), TokenCache(cache_bytes.tokens))
+        outbound = outbound_for(store, metrics, verification)
+        self.client = RegistryClient(CredentialStore(store.auth), store.insecure, outbound,
+                                     TokenCache(cache_bytes.tokens))
+        # URLs that signed material names (CRLs, OCSP responders) go through this store's networks, its
+        # concurrency limits and no host trusted by name.
+        self.signer_outbound = outbound.with_policy(outbound.policy.for_signer_urls())
         self.max_signatures = verification.max_signatures
         self.max_blob_bytes = verification.max_blob_bytes
         # tag reference → (digest, manifest bytes that hashed to it), revalidated with a HEAD before reuse;
@@ -83,6 +87,7 @@ class RegistryStore:
         """Release the fetch threads and pooled connections (the engine is being replaced)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
+        self.signer_outbound.close()
 
     # --- Store protocol ------------------------------------------------------------------------------
 
