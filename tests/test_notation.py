@@ -360,7 +360,7 @@ def test_untrusted_identity_and_expired_certificate(tmp_path: Path) -> None:
 class CRLServer:
     """A loopback HTTP server that serves one CRL (or refuses, when `crl` is None)."""
 
-    def __init__(self) -> None:
+    def __init__(self, address: str = "127.0.0.1") -> None:
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -369,6 +369,9 @@ class CRLServer:
         self.crl: bytes | None = None
         self.hits = 0
         self.drip = False  # send the status line one byte every 0.2 s, for a long time
+        # Each request waits here first: a barrier for N parties answers only once N requests are in flight.
+        self.gate: Any = None
+        self.address = address
         self.port = free_port()
         server = self
 
@@ -378,6 +381,11 @@ class CRLServer:
 
             def do_GET(self) -> None:
                 server.hits += 1
+                if server.gate is not None:
+                    try:
+                        server.gate.wait()
+                    except threading.BrokenBarrierError:
+                        return
                 if server.drip:
                     drip_status_line(self.wfile)
                     return
@@ -387,12 +395,13 @@ class CRLServer:
                 self.end_headers()
                 self.wfile.write(body or b"")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.httpd = ThreadingHTTPServer((address, self.port), Handler)
+        self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/signing-ca.crl"
+        return f"http://{self.address}:{self.port}/signing-ca.crl"
 
     def publish(self, identity: notation.SigningIdentity, revoked_serials: list[int]) -> None:
         from cryptography import x509
