@@ -183,6 +183,7 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
                                                     token_realms=_realm_hosts(auth)),
                                   allow_networks=_networks(node, "allowNetworks"),
                                   deny_networks=_networks(node, "denyNetworks"),
+                                  wildcard_deny_networks=_networks(node, "wildcardDenyNetworks"),
                                   concurrency_per_address=node.integer("concurrencyPerAddress",
                                                                        defaults.concurrency_per_address),
                                   concurrency_wildcard=node.integer("concurrencyWildcard",

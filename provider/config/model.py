@@ -140,6 +140,7 @@ class StoreConfig:
     auth: RegistryAuth = field(default_factory=RegistryAuth)
     allow_networks: tuple[str, ...] = ()
     deny_networks: tuple[str, ...] = ()
+    wildcard_deny_networks: tuple[str, ...] = ()
     concurrency_per_address: int = 8
     concurrency_wildcard: int = 64
 

@@ -27,7 +27,7 @@ SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "verification.cache.redis": {"url", "passwordFile", "hmacKeyFile", "prefix", "timeout", "ca"},
     "mutation": {"keepTag", "deadline"},
     "stores[]": {"type", "match", "path", "insecure", "ca", "auth", "allowNetworks", "denyNetworks",
-                 "concurrencyPerAddress", "concurrencyWildcard"},
+                 "wildcardDenyNetworks", "concurrencyPerAddress", "concurrencyWildcard"},
     "stores[].auth": {"dockerConfig", "static", "tokenRealms"},
     "stores[].auth.static.<host>": {"username", "password", "identityToken"},
     "authorities[]": {"name", "scopes", "purposes", "cosign", "notation", "attestation"},

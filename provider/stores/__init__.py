@@ -34,7 +34,7 @@ def layout_egress(config: Config) -> Outbound:
     from provider.stores.egress import EgressPolicy, parse_networks
     from provider.stores.fetch import Outbound
 
-    denied = tuple(n for s in config.stores for n in parse_networks(s.deny_networks))
+    denied = tuple(n for s in config.stores for n in parse_networks((*s.deny_networks, *s.wildcard_deny_networks)))
     return Outbound(EgressPolicy(deny_networks=denied))
 
 

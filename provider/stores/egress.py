@@ -5,7 +5,8 @@ the image. A store matching by wildcard must therefore never reach loopback, lin
 cloud metadata addresses, nor the cluster's API server, however the address is spelled (decimal, octal,
 IPv4-mapped IPv6, NAT64): the check runs on the address the name resolves to, right before connecting,
 so a DNS answer that changes between two lookups (rebinding) is caught too. A host the store names
-explicitly (in `match` or `insecure`) is trusted by the operator and may be anywhere but `denyNetworks`.
+explicitly (in `match` or `insecure`) is trusted by the operator and may be anywhere but `denyNetworks`;
+`wildcardDenyNetworks` (the chart: private, Pod and Service ranges) are refused to every other host.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class EgressPolicy:
     explicit: frozenset[str] = frozenset()  # `host` or `host:port`, lowercase
     allow_networks: tuple[IPNetwork, ...] = ()
     deny_networks: tuple[IPNetwork, ...] = ()
+    # Refused to hosts no store names (private, Pod and Service ranges); a named host may be there.
+    wildcard_deny_networks: tuple[IPNetwork, ...] = ()
     api_server: tuple[IPAddress, ...] = field(default_factory=api_server_addresses)
     resolver: Callable[..., list[AddrInfo]] = field(default=socket.getaddrinfo, repr=False, compare=False)
 
@@ -139,6 +142,10 @@ class EgressPolicy:
                     return f"{address} is in denyNetworks {network}"
         if self.is_explicit(host, port):
             return ""
+        for candidate in candidates:
+            for network in self.wildcard_deny_networks:
+                if candidate in network:
+                    return f"{address} is in wildcardDenyNetworks {network}"
         for candidate in candidates:
             problem = self._builtin_refusal(candidate)
             if problem and not self._deliberately_allowed(candidate, problem[1]):

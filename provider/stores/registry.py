@@ -260,7 +260,8 @@ def outbound_for(store: StoreConfig, metrics: Metrics, verification: Verificatio
     """The egress policy and concurrency limits a registry store's config asks for."""
     policy = EgressPolicy(explicit=explicit_hosts(store.match, store.insecure, API_HOSTS),
                           allow_networks=parse_networks(store.allow_networks),
-                          deny_networks=parse_networks(store.deny_networks))
+                          deny_networks=parse_networks(store.deny_networks),
+                          wildcard_deny_networks=parse_networks(store.wildcard_deny_networks))
     limits = ConcurrencyLimits(store.concurrency_per_address, store.concurrency_wildcard)
     return Outbound(policy, limits, str(store.ca) if store.ca else None, metrics, verification.concurrency)
 
