@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from provider.capacity import Lane
 from provider.config import Config, StoreConfig, pattern_matches
 from provider.errors import ErrorCode, ItemError
 from provider.metrics import Metrics
 from provider.reference import Reference
 from provider.stores.base import Store
+from provider.stores.egress import split_host
 from provider.stores.ocilayout import OCILayoutStore
 
 if TYPE_CHECKING:
@@ -53,6 +55,18 @@ class StoreRouter:
             close = getattr(store, "close", None)
             if close is not None:
                 close()
+
+    def lane(self, reference: Reference) -> Lane:
+        """Where a job for `reference` spends its time: its store, its registry host (no port), and whether
+        the store reaches that host only through a wildcard."""
+        host = split_host(reference.registry)[0]
+        for index, (patterns, store) in enumerate(self.routes):
+            if any(pattern_matches(p, reference.name) for p in patterns):
+                names = getattr(store, "names", None)
+                if names is None:  # a directory: no host to share
+                    return Lane(index, "", wildcard=False)
+                return Lane(index, host, wildcard=not names(reference.registry))
+        return Lane(-1, "", wildcard=False)  # answered NOT_FOUND at once
 
     def select(self, reference: Reference) -> Store:
         for patterns, store in self.routes:

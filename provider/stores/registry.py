@@ -29,7 +29,7 @@ from provider.stores.base import (
     ResolvedImage,
     SignatureArtifact,
 )
-from provider.stores.egress import EgressPolicy, explicit_hosts, parse_networks
+from provider.stores.egress import EgressPolicy, explicit_hosts, parse_networks, split_host
 from provider.stores.fetch import ConcurrencyLimits, Outbound
 from provider.stores.manifests import cosign_tags, parse_manifest, platforms_of, referrers_from_index
 from provider.stores.registry_client import API_HOSTS, RegistryClient
@@ -88,6 +88,11 @@ class RegistryStore:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
         self.signer_outbound.close()
+
+    def names(self, registry: str) -> bool:
+        """Does this store name `registry` (host or host:port) itself, rather than reach it through `*`?"""
+        host, port = split_host(registry)
+        return self.client.outbound.policy.is_explicit(host, port or 443)
 
     # --- Store protocol ------------------------------------------------------------------------------
 
