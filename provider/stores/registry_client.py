@@ -28,8 +28,10 @@ MAX_RETRIES = 3
 MAX_TOKEN_BYTES = 64 * 1024
 RETRY_STATUSES = frozenset({-1, 429, 500, 502, 503, 504})  # -1: the connection failed
 API_HOSTS = {"docker.io": "registry-1.docker.io"}
-# Registry hosts whose last Bearer challenge (realm, service) is remembered, to find their cached tokens.
+# Registry hosts whose last Bearer challenge (realm, service) is remembered, to find their cached tokens;
+# longer challenges are refused, so what is remembered stays under 4096 x 2 KiB.
 MAX_REMEMBERED_REALMS = 4096
+MAX_CHALLENGE_CHARS = 2048
 
 Response = Fetched
 
@@ -160,6 +162,9 @@ class RegistryClient:
 
     def _fetch_token(self, host: str, scope: str, challenge: Challenge, deadline: float) -> tuple[str, float]:
         realm = challenge.params.get("realm", "")
+        if len(realm) + len(challenge.params.get("service", "")) > MAX_CHALLENGE_CHARS:
+            raise ItemError(ErrorCode.UNAUTHORIZED, f"registry {host} sent a Bearer challenge whose realm and service "
+                                                    f"are over {MAX_CHALLENGE_CHARS} characters")
         if urlparse(realm).scheme not in ("http", "https"):
             raise ItemError(ErrorCode.UNAUTHORIZED, f"registry {host} sent a Bearer challenge without a usable realm")
         params = {"scope": challenge.params.get("scope", scope)}

@@ -201,3 +201,14 @@ def test_tokens_are_cached_per_realm(tmp_path: Path, hostile: HostileRegistry) -
         e.shutdown()
     assert hostile.hits["/token?scope=repository%3Aprivate%3Apull&service=hostile"] == 1
     assert hostile.authorization[-1] == "Bearer good-token"
+
+
+def test_an_oversized_challenge_is_refused_before_any_token_request(tmp_path: Path, hostile: HostileRegistry) -> None:
+    """Challenges are remembered per host to find cached tokens: their size is bounded (MAX_CHALLENGE_CHARS)."""
+    from provider.stores.registry_client import MAX_CHALLENGE_CHARS
+
+    hostile.realm = f"{hostile.url}/token?pad=" + "x" * MAX_CHALLENGE_CHARS
+    error = check(tmp_path, hostile, "realm:v1")
+    assert error == (f"UNAUTHORIZED: registry {hostile.host} sent a Bearer challenge whose realm and service are "
+                     f"over {MAX_CHALLENGE_CHARS} characters")
+    assert not any(path.startswith("/token") for path in hostile.hits)
