@@ -239,7 +239,7 @@ class Engine:
                 continue
             hit, future = self._lookup(kind, reference)
             if hit is not None:
-                hits += 1
+                hits += not hit.transient  # a job turned away is no cache hit
                 answers[key] = self._item(kind, key, reference, hit, end.cached)
             else:
                 assert future is not None

@@ -44,11 +44,15 @@ class SourceUnavailable(ValueError):
     """A revocation source could not be fetched; the message is the category, never the remote's words."""
 
 
-class Sources:
-    """The shared fetcher: a bounded thread pool and a short memory of unreachable sources."""
+# One pool per process: engines replaced by a config reload leave no idle threads behind.
+_POOL = ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="sigwarden-revocation")
 
-    def __init__(self, threads: int = FETCH_THREADS) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sigwarden-revocation")
+
+class Sources:
+    """The fetcher: the process's revocation threads and a short memory of unreachable sources."""
+
+    def __init__(self) -> None:
+        self._pool = _POOL
         self._unreachable: TTLCache[tuple[str, EgressPolicy], bool] = TTLCache(MAX_UNREACHABLE, UNREACHABLE_TTL)
         self._lock = threading.Lock()
 
@@ -63,7 +67,7 @@ class Sources:
         with self._lock:
             if key in self._unreachable:
                 raise SourceUnavailable(f"{what}: {UNAVAILABLE}")
-        if len(url) > MAX_URL_CHARS:
+        if len(source or url) > MAX_URL_CHARS:
             raise SourceUnavailable(f"{what[:80]}…: {UNAVAILABLE} (URL over {MAX_URL_CHARS} characters)")
         own = time.monotonic() + timeout
         try:
