@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from provider.config import build_config
 from provider.engine import Engine
@@ -132,11 +133,12 @@ def other_host() -> Iterator[HostileRegistry]:
     server.stop()
 
 
-def two_host_engine(tmp_path: Path, origin: HostileRegistry, other: HostileRegistry, **auth: Any) -> Engine:
-    # Both hosts are named in `insecure`, so the egress policy lets both be reached: what stops the
+def two_host_engine(tmp_path: Path, origin: HostileRegistry, other: HostileRegistry, *more: str,
+                    **auth: Any) -> Engine:
+    # Every host is named in `insecure`, so the egress policy lets all be reached: what stops the
     # credentials is the credential rule alone.
     data = {"server": {"requestDeadline": "2s"},
-            "stores": [{"type": "registry", "match": ["*"], "insecure": [origin.host, other.host],
+            "stores": [{"type": "registry", "match": ["*"], "insecure": [origin.host, other.host, *more],
                         "auth": {"static": {origin.host: {"username": "ci", "password": "pw"}}, **auth}}],
             "authorities": [{"name": "any", "cosign": {"publicKeys": [str(VECTORS / "containers-image/cosign.pub")]}}]}
     return Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
@@ -212,3 +214,29 @@ def test_an_oversized_challenge_is_refused_before_any_token_request(tmp_path: Pa
     assert error == (f"UNAUTHORIZED: registry {hostile.host} sent a Bearer challenge whose realm and service are "
                      f"over {MAX_CHALLENGE_CHARS} characters")
     assert not any(path.startswith("/token") for path in hostile.hits)
+
+
+def test_a_real_registry_behind_a_redirect_never_sees_the_origins_credentials(
+        tmp_path: Path, hostile: HostileRegistry, other_host: HostileRegistry) -> None:
+    """The same attack with a real docker-registry as host B: token auth, whose 401 names a token realm
+    (here a second server that records what it is sent)."""
+    from tests.registry import RegistryServer
+
+    realm = f"{other_host.url}/token"
+    behind = RegistryServer(tmp_path / "registry-b", token_realm=realm)
+    try:
+        challenge = requests.get(f"{behind.url}/v2/team/app/manifests/v1", timeout=10)
+        assert challenge.status_code == 401 and f'realm="{realm}"' in challenge.headers["WWW-Authenticate"]
+        hostile.redirect_to = f"{behind.url}/v2/team/app/manifests/v1"
+        e = two_host_engine(tmp_path, hostile, other_host, behind.host)
+        try:
+            item = e.resolve([f"{hostile.host}/redirect:v1"], "t")[0]
+        finally:
+            e.shutdown()
+    finally:
+        behind.stop()
+    assert item.error == (f"UNAUTHORIZED: registry {hostile.host} redirected redirect/manifests/v1 to "
+                          f"{behind.host}, which asked for credentials; credentials are only sent to "
+                          f"{hostile.host} and its token realm")
+    assert not any(path.startswith("/token") for path in other_host.hits)
+    assert not basic_sent(other_host)
