@@ -151,9 +151,9 @@ def basic_sent(registry: HostileRegistry) -> bool:
 def test_a_redirect_targets_challenge_never_gets_the_origins_credentials(
         tmp_path: Path, hostile: HostileRegistry, other_host: HostileRegistry) -> None:
     """Registry A redirects to host B, whose 401 names B's own realm: A's credentials must not go there, and
-    no token B issues may be presented to A (the class of Ratify's CVE-2025-27403; distribution's
-    registry/client/auth challenge manager keys challenges by endpoint URL, containers/image
-    docker_client.go answers only the registry's own 401)."""
+    no token B issues may be presented to A. The class of Ratify's CVE-2025-27403 (its Azure auth providers
+    exchanged credentials with whatever registry host an image named); the token flow is the one of
+    distribution's docs/spec/auth/token.md, where the client answers the challenge of the registry it asked."""
     hostile.redirect_to = f"{other_host.url}/v2/realm/manifests/v1"
     other_host.realm = f"{other_host.url}/token"
     e = two_host_engine(tmp_path, hostile, other_host)
