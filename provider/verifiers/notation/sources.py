@@ -22,7 +22,7 @@ from cachetools import TTLCache
 
 from provider.errors import ErrorCode, ItemError
 from provider.stores.egress import EgressPolicy
-from provider.stores.fetch import Fetched, Outbound
+from provider.stores.fetch import Fetched, Outbound, Saturated
 
 log = logging.getLogger("sigwarden.revocation")
 
@@ -73,8 +73,9 @@ class Sources:
         try:
             fetched = outbound.fetch(method, url, min(own, deadline), max_bytes, what=what, **kwargs)
         except ItemError as exc:
-            # Cut short by the job's deadline rather than the source's own timeout: says nothing about the source.
-            if not (exc.code == ErrorCode.TIMEOUT and deadline < own):
+            # Cut short by the job's deadline rather than the source's own timeout, or turned away because other
+            # fetches hold the concurrency limits: that says nothing about the source.
+            if not isinstance(exc, Saturated) and not (exc.code == ErrorCode.TIMEOUT and deadline < own):
                 self._remember(key)
             log.info("%s could not be fetched: %s", what, exc.message)
             raise SourceUnavailable(f"{what}: {UNAVAILABLE}") from None
