@@ -34,8 +34,9 @@ MAX_UNREACHABLE = 1024
 MAX_SOURCES = 8
 # Longer URLs are not fetched (they would also be cache keys).
 MAX_URL_CHARS = 2048
-# Revocation fetches in flight at once, across all verifications; more wait (under their deadline).
-FETCH_THREADS = 32
+# Revocation fetches in flight at once per process, across all verifications; more wait (under their deadline).
+# With MAX_CRL_BYTES each, this bounds the CRL bodies held at once to 160 MiB.
+FETCH_THREADS = 16
 
 T = TypeVar("T")
 
