@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from cachetools import TLRUCache
 
+from provider.capacity import Capacity, Shares
 from provider.config import Authority, Config
 from provider.content.referrers import check_referrer
 from provider.content.summary import content_facts
@@ -129,6 +130,7 @@ class _Result:
     digest: str = ""
     serialised: SerialisedFacts | None = None  # facts, ready to be spliced into responses
     shared: bool = False  # read from the shared cache: the answer says `cached` although this process is cold
+    transient: bool = False  # says nothing about the image (never started: its share of the pool was busy)
 
     @classmethod
     def failed(cls, error: ItemError, ttl: float) -> _Result:
@@ -148,6 +150,12 @@ class _Checked:
     selection: Selection
     signatures: tuple[SignatureResult, ...]
     attestations: tuple[AttestationResult, ...]
+
+
+def _unstarted_result(reference: Reference) -> _Result:
+    """A job that never ran: not cached, transient (it says nothing about the image)."""
+    return _Result(None, f"{ErrorCode.TIMEOUT}: {reference} did not get a verification thread: work for "
+                         f"{reference.registry} already holds its share of the pool", 0.0, transient=True)
 
 
 def _for_images_only(signature: SignatureResult, authority: Authority) -> SignatureResult:
@@ -174,6 +182,9 @@ class Engine:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=config.verification.concurrency,
                                         thread_name_prefix="sigwarden-verify")
+        # Jobs reach the pool through their registry host's and store's share of it (see provider.capacity).
+        self._capacity = Capacity(self._pool, Shares.of(config.verification.concurrency, len(self.router.routes)),
+                                  max_wait=JOB_BUDGET_FACTOR * config.server.request_deadline)
         # The platform manifests of an index are checked side by side (each fetch has its own deadline).
         self._platforms = ThreadPoolExecutor(max_workers=PLATFORM_CONCURRENCY, thread_name_prefix="sigwarden-platform")
         self._shared = shared_cache(config, self.metrics)
@@ -191,6 +202,7 @@ class Engine:
 
     def shutdown(self) -> None:
         """Stop taking work; running jobs finish in the background."""
+        self._capacity.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._platforms.shutdown(wait=False, cancel_futures=True)
         self.router.close()
@@ -233,7 +245,7 @@ class Engine:
                 continue
             hit, future = self._lookup(kind, reference)
             if hit is not None:
-                hits += 1
+                hits += not hit.transient  # a job turned away is no cache hit
                 answers[key] = self._item(kind, key, reference, hit, end.cached)
             else:
                 assert future is not None
@@ -279,9 +291,19 @@ class Engine:
                 job = self._verify_one
             future = self._inflight.get(key)
             if future is None:
-                future = self._pool.submit(self._job, key, reference, job)
+                future = self._capacity.submit(self.router.lane(reference),
+                                               lambda: self._job(key, reference, job),
+                                               lambda: self._unstarted(key, reference))
+                if future is None:  # its lane's queue is full: answered now, nothing remembered
+                    return _unstarted_result(reference), None
                 self._inflight[key] = future
             return None, future
+
+    def _unstarted(self, key: CacheKey, reference: Reference) -> _Result:
+        """The answer of a job that waited its whole budget for its share of the pool (never under the lock)."""
+        with self._lock:
+            self._inflight.pop(key, None)
+        return _unstarted_result(reference)
 
     def _cached(self, key: CacheKey) -> _Result | None:
         """The live entry under `key`, under the lock (one lookup, where `get` would test and then fetch)."""
@@ -387,7 +409,7 @@ class Engine:
     def _item(self, kind: str, key: str, reference: Reference, result: _Result, end: bytes) -> Item:
         """The item answering `key`; a facts item ends with `end` (an ItemEnd's cached or fresh bytes)."""
         if result.error:
-            return Item(key, error=result.error)
+            return Item(key, error=result.error, transient=result.transient)
         if kind == "resolve":
             pinned = reference.with_digest(result.digest, keep_tag=self.config.mutation.keep_tag)
             return Item(key, plain=str(pinned))

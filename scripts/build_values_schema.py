@@ -63,9 +63,11 @@ LEAVES: dict[str, dict[str, Any]] = {
     "stores[].ca": STRING,
     "stores[].allowNetworks": STRINGS,
     "stores[].denyNetworks": STRINGS,
+    "stores[].wildcardDenyNetworks": STRINGS,
     "stores[].concurrencyPerAddress": _positive(),
     "stores[].concurrencyWildcard": _positive(),
     "stores[].auth.dockerConfig": STRING,
+    "stores[].auth.tokenRealms": STRINGS,
     "stores[].auth.static.<host>.username": {"type": "string"},
     "stores[].auth.static.<host>.password": {"type": "string"},
     "stores[].auth.static.<host>.identityToken": {"type": "string"},
@@ -219,6 +221,13 @@ def chart_schema() -> dict[str, Any]:
                 "clientCA": _object({"source": {"enum": ["webhook", "value"]}, "pem": {"type": "string"}}),
                 "clientNames": STRINGS}),
             "config": config_schema(),
+            "egress": _object({
+                "wildcardDenyNetworks": {"type": "array", "items": {
+                    "type": "string", "pattern": r"^[0-9A-Fa-f:.]+(/\d{1,3})?$",
+                    "description": "a CIDR such as 10.0.0.0/8 or fc00::/7"}},
+                "inClusterRegistries": {"type": "array", "items": {
+                    "type": "string", "pattern": r"^[A-Za-z0-9.-]+(:\d{1,5})?$",
+                    "description": "a registry host as images name it, such as registry.registry.svc:5000"}}}),
             "authorities": {"type": "array", "items": section("authorities[]")},
             "sharedCache": _object({
                 "enabled": boolean, "url": {"type": "string", "pattern": "^(rediss?://.*)?$"},

@@ -20,7 +20,7 @@ class RegistryServer:
     """docker-registry with filesystem storage; optional TLS and htpasswd Basic auth."""
 
     def __init__(self, directory: Path, pki: ProviderPKI | None = None,
-                 users: dict[str, str] | None = None) -> None:
+                 users: dict[str, str] | None = None, token_realm: str = "") -> None:
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed: run `make test` (it installs it as root)")
         self.directory = directory
@@ -42,6 +42,14 @@ class RegistryServer:
             htpasswd.write_text("".join(f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(5)).decode()}\n"
                                         for u, p in users.items()))
             config["auth"] = {"htpasswd": {"realm": "sigwarden-test", "path": str(htpasswd)}}
+        if token_realm:
+            # Bearer token auth: every request without a token is answered 401 naming `token_realm`.
+            from provider.devkit.pki import make_ca
+
+            bundle = directory / "token-signer.pem"
+            bundle.write_bytes(make_ca("token signer").cert_pem)
+            config["auth"] = {"token": {"realm": token_realm, "service": "registry-b", "issuer": "sigwarden-test",
+                                        "rootcertbundle": str(bundle)}}
         (directory / "config.yml").write_text(yaml.safe_dump(config))
         self.log = (directory / "registry.log").open("wb")
         self.process: subprocess.Popen[bytes] | None = None

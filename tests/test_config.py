@@ -85,6 +85,8 @@ def test_full_config_loads_with_relative_files(tmp_path: Path, cosign_pub: Path)
     ({"verification": {"cache": {"tll": "5m"}}}, "verification.cache.tll", "unknown key"),
     ({"stores": [{"type": "s3"}]}, "stores[0].type", "must be one of"),
     ({"stores": [{"type": "oci-layout"}]}, "stores[0].path", "needs a path"),
+    ({"stores": [{"type": "registry", "auth": {"tokenRealms": ["https://auth.example/token"]}}]},
+     "stores[0].auth.tokenRealms", "not a host name"),
     ({"authorities": [{"name": "a"}]}, "authorities[0]", "needs a cosign, notation or attestation"),
     ({"authorities": [{"name": "A B", "cosign": {}}]}, "authorities[0].name", "lowercase"),
     ({"authorities": [{"name": "a", "cosign": {}}]}, "authorities[0].cosign.publicKeys", "needs publicKeys"),

@@ -103,6 +103,23 @@ def test_deny_networks_win_even_for_named_hosts() -> None:
     assert policy.refusal("other.example", 443, "::ffff:10.96.4.4").startswith("::ffff:10.96.4.4 is in denyNetworks")
 
 
+def test_wildcard_deny_networks_bind_unnamed_hosts_only_and_no_allow_entry_opens_them() -> None:
+    policy = EgressPolicy(explicit=frozenset({"registry.svc:5000"}), allow_networks=parse_networks(["10.0.0.0/8"]),
+                          wildcard_deny_networks=parse_networks(["10.0.0.0/8", "fc00::/7"]), api_server=())
+    assert policy.refusal("registry.svc", 5000, "10.96.0.10") == ""
+    assert policy.refusal("evil.example", 443, "10.96.0.10") == "10.96.0.10 is in wildcardDenyNetworks 10.0.0.0/8"
+    assert policy.refusal("evil.example", 443, "64:ff9b::a60:a").endswith("is in wildcardDenyNetworks 10.0.0.0/8")
+    assert policy.refusal("evil.example", 443, "fd00::1") == "fd00::1 is in wildcardDenyNetworks fc00::/7"
+    # URLs from signed material (CRL, OCSP) are trusted by no name, the store's named host included.
+    signer = policy.for_signer_urls()
+    assert signer.refusal("registry.svc", 5000, "10.96.0.10").endswith("wildcardDenyNetworks 10.0.0.0/8")
+    assert signer.deny_networks == policy.deny_networks and signer.allow_networks == policy.allow_networks
+    # A config-named URL (a lookaside) is trusted by its own name only.
+    lookaside = policy.naming("sigs.svc:8080")
+    assert lookaside.refusal("sigs.svc", 8080, "10.96.0.11") == ""
+    assert lookaside.refusal("registry.svc", 5000, "10.96.0.10") != ""
+
+
 def test_allow_networks_restrict_and_only_a_deliberate_entry_opens_a_refused_range() -> None:
     broad = EgressPolicy(allow_networks=parse_networks(["0.0.0.0/0", "::/0"]), api_server=())
     assert broad.refusal("x.test", 443, "169.254.169.254") == "169.254.169.254 is a cloud metadata address"

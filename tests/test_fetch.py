@@ -6,11 +6,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from provider.errors import ItemError
-from provider.stores.auth import TOKEN_ENTRY_OVERHEAD, TokenCache
+from provider.stores.auth import TOKEN_ENTRY_OVERHEAD, TokenCache, TokenKey
 from provider.stores.egress import EgressPolicy, parse_networks
 from provider.stores.fetch import ConcurrencyLimits, Outbound, Saturated
 
@@ -123,13 +124,29 @@ def test_wildcard_cap_counts_every_address() -> None:
 def test_token_cache_is_bounded_in_bytes_least_recently_used_first() -> None:
     cache = TokenCache(max_bytes=1024 * 1024)
     token = "t" * 60_000  # registry tokens of this size exist
+
+    def key(index: int) -> TokenKey:
+        return TokenKey("registry.example", "https://registry.example/token", "r", f"repository:r{index:02}:pull", "")
+
     for index in range(100):
-        cache.put("registry.example", f"repository:r{index}:pull", token, 300)
+        cache.put(key(index), token, 300)
     assert cache.size_bytes <= 1024 * 1024
-    kept = 1024 * 1024 // (len(token) + TOKEN_ENTRY_OVERHEAD)
-    assert [cache.get("registry.example", f"repository:r{i}:pull") is not None for i in range(100)].count(True) == kept
-    assert cache.get("registry.example", "repository:r99:pull") == token
-    assert cache.get("registry.example", "repository:r0:pull") is None
+    key_chars = len("registry.example") + len("https://registry.example/token") + 1 + len("repository:r00:pull")
+    kept = 1024 * 1024 // (len(token) + key_chars + TOKEN_ENTRY_OVERHEAD)
+    assert [cache.get(key(i)) is not None for i in range(100)].count(True) == kept
+    assert cache.get(key(99)) == token
+    assert cache.get(key(0)) is None
+
+
+def test_a_token_is_only_found_under_the_realm_service_and_identity_that_issued_it() -> None:
+    cache = TokenCache()
+    issued = TokenKey("registry.example", "https://registry.example/token", "reg", "repository:a:pull", "ci#1")
+    cache.put(issued, "secret-token", 300)
+    assert cache.get(issued) == "secret-token"
+    for other in (replace(issued, realm="https://evil.example/token"), replace(issued, service="evil"),
+                  replace(issued, identity=""), replace(issued, host="evil.example"),
+                  replace(issued, scope="repository:b:pull")):
+        assert cache.get(other) is None
 
 
 def test_dns_rebinding_between_check_and_connect_is_caught_at_connect() -> None:

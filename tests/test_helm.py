@@ -823,3 +823,45 @@ def test_a_generated_shared_cache_secret_is_made_once_and_kept(tmp_path: Path) -
     assert not [d for d in of_kind(named, "Secret") if d["metadata"]["name"] == "sigwarden-shared-cache"]
     with pytest.raises(helm.errors.HelmError, match=r"sharedCache\.generateSecret"):
         render({"sharedCache": {"enabled": True, "redis": {"enabled": True}}})
+
+
+def test_the_catch_all_store_keeps_wildcard_names_out_of_private_ranges(tmp_path: Path) -> None:
+    """An image name is the Pod author's choice: through the chart's catch-all store it never reaches a
+    private, Pod or Service address, unless the registry is named in egress.inClusterRegistries."""
+    from provider.config import build_config
+    from provider.stores.registry import outbound_for
+
+    def policy(values: dict[str, Any]) -> Any:
+        config = {"stores": rendered_config(render(values))["stores"]}  # the chart's TLS files are not here
+        loaded = build_config(config, tmp_path / "config.yaml")
+        return outbound_for(loaded.stores[0], Metrics(), loaded.verification).policy
+
+    default = policy({})
+    for address in ("10.96.0.10", "172.20.1.1", "192.168.1.5", "100.64.3.3", "fd12::1", "::ffff:10.0.0.1"):
+        assert "wildcardDenyNetworks" in default.refusal("registry.attacker.example", 443, address), address
+    assert default.refusal("registry.attacker.example", 443, "203.0.113.7") == ""
+    named = policy({"egress": {"inClusterRegistries": ["registry.registry.svc.cluster.local:5000"]}})
+    assert named.refusal("registry.registry.svc.cluster.local", 5000, "10.96.0.10") == ""
+    assert "wildcardDenyNetworks" in named.refusal("registry.registry.svc.cluster.local", 5001, "10.96.0.10")
+    assert "wildcardDenyNetworks" in named.refusal("other.svc.cluster.local", 5000, "10.96.0.10")
+    # Signer-chosen URLs (CRL, OCSP) never inherit the name.
+    assert "wildcardDenyNetworks" in named.for_signer_urls().refusal("registry.registry.svc.cluster.local", 5000,
+                                                                     "10.96.0.10")
+    opened = policy({"egress": {"wildcardDenyNetworks": []}})
+    assert opened.refusal("registry.attacker.example", 443, "10.96.0.10") == ""
+    # A store the operator writes with its own list keeps it.
+    own = policy({"config": {"stores": [{"type": "registry", "match": ["*"], "wildcardDenyNetworks": ["10.0.0.0/8"]}]}})
+    assert own.refusal("registry.attacker.example", 443, "192.168.1.5") == ""
+
+
+@pytest.mark.parametrize(("egress", "field"), [
+    ({"wildcardDenyNetworks": ["ten/8"]}, "wildcardDenyNetworks"),
+    ({"inClusterRegistries": ["https://registry.svc/"]}, "inClusterRegistries"),
+])
+def test_egress_values_are_checked_by_the_schema(egress: dict[str, Any], field: str) -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    values["egress"].update(egress)
+    with pytest.raises(jsonschema.ValidationError) as caught:
+        jsonschema.validate(values, schema)
+    assert field in str(caught.value.absolute_path) or field in caught.value.message

@@ -166,10 +166,10 @@ class RevocationThatBreaksOn(RevocationChecker):
         super().__init__()
         self.leaf = leaf
 
-    def problem(self, chain: Any) -> str:
+    def problem(self, chain: Any, **kwargs: Any) -> str:
         if chain[0] == self.leaf:
             raise RuntimeError("fault")
-        return super().problem(chain)
+        return super().problem(chain, **kwargs)
 
 
 def test_an_unforeseen_error_in_one_signature_is_that_signatures_result(tmp_path: Path) -> None:

@@ -179,14 +179,25 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
             raise node.error("insecure", str(exc)) from None
         defaults = StoreConfig(type=store_type, match=match)
         stores.append(StoreConfig(type=store_type, match=match, insecure=insecure, ca=ca,
-                                  auth=RegistryAuth(docker_config=docker_config, static=static),
+                                  auth=RegistryAuth(docker_config=docker_config, static=static,
+                                                    token_realms=_realm_hosts(auth)),
                                   allow_networks=_networks(node, "allowNetworks"),
                                   deny_networks=_networks(node, "denyNetworks"),
+                                  wildcard_deny_networks=_networks(node, "wildcardDenyNetworks"),
                                   concurrency_per_address=node.integer("concurrencyPerAddress",
                                                                        defaults.concurrency_per_address),
                                   concurrency_wildcard=node.integer("concurrencyWildcard",
                                                                     defaults.concurrency_wildcard)))
     return tuple(stores)
+
+
+def _realm_hosts(auth: Node) -> tuple[str, ...]:
+    """`auth.tokenRealms`: bare hosts (`auth.example` or `auth.example:8443`), not URLs."""
+    hosts = auth.strings("tokenRealms")
+    for host in hosts:
+        if "/" in host or "@" in host or not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", host):
+            raise auth.error("tokenRealms", f"{host!r} is not a host name such as auth.example or auth.example:8443")
+    return tuple(h.lower() for h in hosts)
 
 
 def _networks(node: Node, key: str) -> tuple[str, ...]:

@@ -132,6 +132,8 @@ class Credentials:
 class RegistryAuth:
     docker_config: Path | None = None
     static: Mapping[str, Credentials] = field(default_factory=dict)
+    # Hosts (or host:port) of token services on another host than their registry that may receive credentials.
+    token_realms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,7 @@ class StoreConfig:
     auth: RegistryAuth = field(default_factory=RegistryAuth)
     allow_networks: tuple[str, ...] = ()
     deny_networks: tuple[str, ...] = ()
+    wildcard_deny_networks: tuple[str, ...] = ()
     concurrency_per_address: int = 8
     concurrency_wildcard: int = 64
 

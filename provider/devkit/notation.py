@@ -62,7 +62,7 @@ class CertSpec:
     hash_algorithm: hashes.HashAlgorithm = field(default_factory=hashes.SHA256)
     not_before: datetime.datetime | None = None
     not_after: datetime.datetime | None = None
-    crl_url: str = ""
+    crl_url: str = ""  # several distribution points: separated by spaces
     ocsp_url: str = ""
     eku_critical: bool = False
     # KeyUsage bits (x509.KeyUsage argument names) to assert; None: digitalSignature for a leaf, keyCertSign and
@@ -102,7 +102,8 @@ def certificate(spec: CertSpec, key: PrivateKeyTypes, issuer_key: PrivateKeyType
         builder = builder.add_extension(extension, critical=critical)
     if spec.crl_url:
         builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
-            [x509.UniformResourceIdentifier(spec.crl_url)], None, None, None)]), critical=False)
+            [x509.UniformResourceIdentifier(url)], None, None, None) for url in spec.crl_url.split()]),
+            critical=False)
     if spec.ocsp_url:
         builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
             AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(spec.ocsp_url))]), critical=False)

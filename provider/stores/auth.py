@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import threading
@@ -18,11 +19,15 @@ from cachetools import LRUCache
 
 from provider.config import Credentials, RegistryAuth
 from provider.reference import InvalidReference, normalise_host
+from provider.stores.egress import split_host
 
 DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io")
 TOKEN_CACHE_BYTES = 8 * 1024 * 1024
 TOKEN_ENTRY_OVERHEAD = 400
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
+# Registries whose token service lives on another host, by the registry host of a reference: credentials for
+# the registry may go to these realm hosts without the config naming them.
+KNOWN_REALM_HOSTS = {"docker.io": ("auth.docker.io",)}
 
 
 class CredentialError(ValueError):
@@ -80,38 +85,73 @@ def parse_challenge(header: str) -> Challenge | None:
     return Challenge(scheme.lower(), params)
 
 
+def identity_of(credentials: Credentials | None) -> str:
+    """Which credentials a token was obtained with (user and a digest of the secret; anonymous is "")."""
+    if credentials is None or not (credentials.username or credentials.identity_token):
+        return ""
+    secret = f"{credentials.password}\x00{credentials.identity_token}".encode()
+    return f"{credentials.username}#{hashlib.sha256(secret).hexdigest()[:16]}"
+
+
 class CredentialStore:
-    """Who we are at each registry host; static credentials win over the docker config file."""
+    """Who we are at each registry host; static credentials win over the docker config file.
+
+    Credentials for a registry go to that registry's host and to a token realm on the same host name, or on
+    a host named in `auth.tokenRealms` (or a known one, Docker Hub's `auth.docker.io`); never anywhere else.
+    """
 
     def __init__(self, auth: RegistryAuth) -> None:
         self._by_host: dict[str, Credentials] = {}
         if auth.docker_config is not None:
             self._by_host.update(load_docker_config(auth.docker_config))
         self._by_host.update({_host_of(h): c for h, c in auth.static.items()})
+        self.token_realms = frozenset(h.strip().lower() for h in auth.token_realms)
 
     def for_host(self, host: str) -> Credentials | None:
         return self._by_host.get(host)
 
+    def realm_allowed(self, host: str, api_host: str, realm_netloc: str) -> bool:
+        """May the credentials for registry `host` (spoken to at `api_host`) go to a realm at `realm_netloc`?"""
+        name, _ = split_host(realm_netloc)
+        if name == split_host(api_host)[0] or name == split_host(host)[0]:
+            return True
+        named = self.token_realms | frozenset(KNOWN_REALM_HOSTS.get(host, ()))
+        return realm_netloc.lower() in named or name in named
+
+
+@dataclass(frozen=True)
+class TokenKey:
+    """What a token is good for: the registry host, the realm and service that issued it, the scope it was
+    asked for and the credentials it was obtained with. A token from one realm is never shown to another."""
+
+    host: str
+    realm: str
+    service: str
+    scope: str
+    identity: str
+
 
 class TokenCache:
-    """Bearer tokens by (host, scope) until shortly before they expire, least recently used first out
-    when their total size passes `max_bytes` (registry tokens can be tens of KB each)."""
+    """Bearer tokens (and Basic pairs) by TokenKey until shortly before they expire, least recently used
+    first out when their total size passes `max_bytes` (registry tokens can be tens of KB each)."""
 
     def __init__(self, max_bytes: int = TOKEN_CACHE_BYTES) -> None:
-        self._tokens: LRUCache[tuple[str, str], tuple[str, float]] = LRUCache(max_bytes, getsizeof=_token_size)
+        self._tokens: LRUCache[TokenKey, tuple[str, float, int]] = LRUCache(max_bytes, getsizeof=_token_size)
         self._lock = threading.Lock()
 
-    def get(self, host: str, scope: str) -> str | None:
+    def get(self, key: TokenKey) -> str | None:
         with self._lock:
-            token, expires = self._tokens.get((host, scope), ("", 0.0))
+            token, expires, _ = self._tokens.get(key, ("", 0.0, 0))
         return token if token and time.monotonic() < expires else None
 
-    def put(self, host: str, scope: str, token: str, expires_in: float) -> None:
+    def put(self, key: TokenKey, token: str, expires_in: float) -> None:
         with self._lock:
             # Renew a little early so a token never expires mid-request.
-            entry = (token, time.monotonic() + max(expires_in - 10, 5))
+            # The key's strings come from the registry's challenge: they count towards the bound too.
+            key_chars = len(key.host) + len(key.realm) + len(key.service) + len(key.scope) + len(key.identity)
+            entry = (token, time.monotonic() + max(expires_in - 10, 5), key_chars)
             if _token_size(entry) <= self._tokens.maxsize:
-                self._tokens[(host, scope)] = entry
+                self._tokens[key] = entry
 
     @property
     def max_bytes(self) -> int:
@@ -123,6 +163,6 @@ class TokenCache:
             return int(self._tokens.currsize)
 
 
-def _token_size(entry: tuple[str, float]) -> int:
-    # The token string dominates; the rest is the key, tuple and float (measured, rounded up).
-    return len(entry[0]) + TOKEN_ENTRY_OVERHEAD
+def _token_size(entry: tuple[str, float, int]) -> int:
+    # The token and the key's strings dominate; the rest is the key object, tuple and float (rounded up).
+    return len(entry[0]) + entry[2] + TOKEN_ENTRY_OVERHEAD

@@ -5,7 +5,8 @@ the image. A store matching by wildcard must therefore never reach loopback, lin
 cloud metadata addresses, nor the cluster's API server, however the address is spelled (decimal, octal,
 IPv4-mapped IPv6, NAT64): the check runs on the address the name resolves to, right before connecting,
 so a DNS answer that changes between two lookups (rebinding) is caught too. A host the store names
-explicitly (in `match` or `insecure`) is trusted by the operator and may be anywhere but `denyNetworks`.
+explicitly (in `match` or `insecure`) is trusted by the operator and may be anywhere but `denyNetworks`;
+`wildcardDenyNetworks` (the chart: private, Pod and Service ranges) are refused to every other host.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import ipaddress
 import os
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -79,7 +80,7 @@ def api_server_addresses(environ: dict[str, str] | None = None) -> tuple[IPAddre
         return ()
 
 
-def _split_host(text: str) -> tuple[str, int | None]:
+def split_host(text: str) -> tuple[str, int | None]:
     """`host`, `host:port`, `[v6]:port` → (lowercase host without brackets, port or None)."""
     text = text.strip().lower()
     if text.startswith("["):
@@ -109,13 +110,24 @@ class EgressPolicy:
     explicit: frozenset[str] = frozenset()  # `host` or `host:port`, lowercase
     allow_networks: tuple[IPNetwork, ...] = ()
     deny_networks: tuple[IPNetwork, ...] = ()
+    # Refused to hosts no store names (private, Pod and Service ranges); a named host may be there.
+    wildcard_deny_networks: tuple[IPNetwork, ...] = ()
     api_server: tuple[IPAddress, ...] = field(default_factory=api_server_addresses)
     resolver: Callable[..., list[AddrInfo]] = field(default=socket.getaddrinfo, repr=False, compare=False)
+
+    def for_signer_urls(self) -> EgressPolicy:
+        """The same networks, with no host trusted by name: for URLs that signed material chooses (CRL
+        distribution points, OCSP responders), which must never reach what only a named host may."""
+        return replace(self, explicit=frozenset())
+
+    def naming(self, host: str) -> EgressPolicy:
+        """The same networks, with only `host` (a URL the config names, such as a lookaside) trusted by name."""
+        return replace(self, explicit=frozenset({host.strip().lower()}))
 
     def is_explicit(self, host: str, port: int) -> bool:
         host = host.strip("[]").lower()
         for entry in self.explicit:
-            name, named_port = _split_host(entry)
+            name, named_port = split_host(entry)
             if name == host and (port == named_port or (named_port is None and port in DEFAULT_PORTS)):
                 return True
         return False
@@ -130,6 +142,10 @@ class EgressPolicy:
                     return f"{address} is in denyNetworks {network}"
         if self.is_explicit(host, port):
             return ""
+        for candidate in candidates:
+            for network in self.wildcard_deny_networks:
+                if candidate in network:
+                    return f"{address} is in wildcardDenyNetworks {network}"
         for candidate in candidates:
             problem = self._builtin_refusal(candidate)
             if problem and not self._deliberately_allowed(candidate, problem[1]):

@@ -320,6 +320,7 @@ class Outbound:
         self.policy = policy or EgressPolicy()
         self.limits = limits or ConcurrencyLimits(8, 64)
         self.metrics = metrics
+        self.pool_size = pool_size
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy variables, no .netrc credentials for arbitrary hosts
         self.session.verify = ca or True
@@ -330,6 +331,12 @@ class Outbound:
 
     def close(self) -> None:
         self.session.close()
+
+    def with_policy(self, policy: EgressPolicy) -> Outbound:
+        """A client for another policy that shares this one's concurrency limits, CA and metrics."""
+        outbound = Outbound(policy, self.limits, metrics=self.metrics, pool_size=self.pool_size)
+        outbound.session.verify = self.session.verify
+        return outbound
 
     def fetch(self, method: str, url: str, deadline: float, max_bytes: int, *, what: str = "",
               headers: Mapping[str, str] | None = None, **kwargs: Any) -> Fetched:

@@ -22,30 +22,35 @@ class LookasideStore:
         self.max_signatures = max_signatures
         self.max_bytes = max_bytes
         self.outbound = outbound
-        # The lookaside URL comes from the config, so its host counts as named explicitly.
-        self._by_host: dict[str, Outbound] = {}
+        # The lookaside URL comes from the config, so its host counts as named explicitly; the networks are
+        # those of the store the image came from.
+        self._by_host: dict[tuple[str, EgressPolicy], Outbound] = {}
         self._lock = threading.Lock()
 
-    def _outbound(self, netloc: str) -> Outbound:
+    def _outbound(self, netloc: str, egress: Outbound | None) -> Outbound:
         if self.outbound is not None:
             return self.outbound
+        policy = (egress.policy if egress is not None else EgressPolicy()).naming(netloc)
         with self._lock:
-            if netloc not in self._by_host:
-                self._by_host[netloc] = Outbound(EgressPolicy(explicit=frozenset({netloc.lower()})))
-            return self._by_host[netloc]
+            if (netloc, policy) not in self._by_host:
+                self._by_host[(netloc, policy)] = (egress.with_policy(policy) if egress is not None
+                                                   else Outbound(policy))
+            return self._by_host[(netloc, policy)]
 
-    def signatures(self, base: str, reference: Reference, digest: str, deadline: float) -> list[bytes]:
+    def signatures(self, base: str, reference: Reference, digest: str, deadline: float,
+                   egress: Outbound | None = None) -> list[bytes]:
+        """The signatures under `base` for the image; `egress` is the store's (its networks and limits)."""
         algorithm, encoded = digest.split(":", 1)
         prefix = f"{base.rstrip('/')}/{reference.repository}@{algorithm}={encoded}"
         found = []
         for index in range(1, self.max_signatures + 1):
-            data = self._get(f"{prefix}/signature-{index}", deadline)
+            data = self._get(f"{prefix}/signature-{index}", deadline, egress)
             if data is None:
                 break
             found.append(data)
         return found
 
-    def _get(self, url: str, deadline: float) -> bytes | None:
+    def _get(self, url: str, deadline: float, egress: Outbound | None) -> bytes | None:
         parsed = urlparse(url)
         if parsed.scheme == "file":
             path = Path(unquote(parsed.path))
@@ -55,7 +60,7 @@ class LookasideStore:
                 data = handle.read(self.max_bytes + 1)
         elif parsed.scheme in ("http", "https"):
             try:
-                response = self._outbound(parsed.netloc).fetch("GET", url, deadline, self.max_bytes + 1,
+                response = self._outbound(parsed.netloc, egress).fetch("GET", url, deadline, self.max_bytes + 1,
                                                what=f"lookaside {parsed.netloc}")
             except FetchFailed as exc:
                 raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, exc.message) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provider.config import VerificationConfig
 from provider.digests import DigestMismatch, check_digest
@@ -33,6 +33,9 @@ from provider.stores.manifests import (
 )
 from provider.stores.selection import discovered
 
+if TYPE_CHECKING:
+    from provider.stores.fetch import Outbound
+
 REF_NAME = "org.opencontainers.image.ref.name"
 
 
@@ -43,6 +46,8 @@ class OCILayoutStore:
         self.root = root
         self.max_signatures = verification.max_signatures
         self.max_blob_bytes = verification.max_blob_bytes
+        # Set by the router: the egress for URLs the signed material names (see provider.stores.layout_egress).
+        self.signer_outbound: Outbound | None = None
 
     # --- Store protocol ------------------------------------------------------------------------------
 

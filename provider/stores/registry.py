@@ -29,7 +29,7 @@ from provider.stores.base import (
     ResolvedImage,
     SignatureArtifact,
 )
-from provider.stores.egress import EgressPolicy, explicit_hosts, parse_networks
+from provider.stores.egress import EgressPolicy, explicit_hosts, parse_networks, split_host
 from provider.stores.fetch import ConcurrencyLimits, Outbound
 from provider.stores.manifests import cosign_tags, parse_manifest, platforms_of, referrers_from_index
 from provider.stores.registry_client import API_HOSTS, RegistryClient
@@ -62,8 +62,12 @@ class RegistryStore:
     def __init__(self, store: StoreConfig, verification: VerificationConfig, metrics: Metrics,
                  cache_bytes: StoreCacheBytes | None = None) -> None:
         self.cache_bytes = cache_bytes = cache_bytes or StoreCacheBytes.of(verification, 1)
-        self.client = RegistryClient(CredentialStore(store.auth), store.insecure,
-                                     outbound_for(store, metrics, verification), TokenCache(cache_bytes.tokens))
+        outbound = outbound_for(store, metrics, verification)
+        self.client = RegistryClient(CredentialStore(store.auth), store.insecure, outbound,
+                                     TokenCache(cache_bytes.tokens))
+        # URLs that signed material names (CRLs, OCSP responders) go through this store's networks, its
+        # concurrency limits and no host trusted by name.
+        self.signer_outbound = outbound.with_policy(outbound.policy.for_signer_urls())
         self.max_signatures = verification.max_signatures
         self.max_blob_bytes = verification.max_blob_bytes
         # tag reference → (digest, manifest bytes that hashed to it), revalidated with a HEAD before reuse;
@@ -83,6 +87,12 @@ class RegistryStore:
         """Release the fetch threads and pooled connections (the engine is being replaced)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
+        self.signer_outbound.close()
+
+    def names(self, registry: str) -> bool:
+        """Does this store name `registry` (host or host:port) itself, rather than reach it through `*`?"""
+        host, port = split_host(registry)
+        return self.client.outbound.policy.is_explicit(host, port or 443)
 
     # --- Store protocol ------------------------------------------------------------------------------
 
@@ -255,7 +265,8 @@ def outbound_for(store: StoreConfig, metrics: Metrics, verification: Verificatio
     """The egress policy and concurrency limits a registry store's config asks for."""
     policy = EgressPolicy(explicit=explicit_hosts(store.match, store.insecure, API_HOSTS),
                           allow_networks=parse_networks(store.allow_networks),
-                          deny_networks=parse_networks(store.deny_networks))
+                          deny_networks=parse_networks(store.deny_networks),
+                          wildcard_deny_networks=parse_networks(store.wildcard_deny_networks))
     limits = ConcurrencyLimits(store.concurrency_per_address, store.concurrency_wildcard)
     return Outbound(policy, limits, str(store.ca) if store.ca else None, metrics, verification.concurrency)
 

@@ -10,11 +10,14 @@ import base64
 import json
 import logging
 import random
+import threading
 import time
 from urllib.parse import urlencode, urljoin, urlparse
 
+from cachetools import LRUCache
+
 from provider.errors import ErrorCode, ItemError
-from provider.stores.auth import Challenge, CredentialStore, TokenCache, parse_challenge
+from provider.stores.auth import Challenge, CredentialStore, TokenCache, TokenKey, identity_of, parse_challenge
 from provider.stores.fetch import USER_AGENT, Fetched, FetchFailed, Outbound
 from provider.stores.retryafter import retry_after_seconds
 
@@ -25,6 +28,10 @@ MAX_RETRIES = 3
 MAX_TOKEN_BYTES = 64 * 1024
 RETRY_STATUSES = frozenset({-1, 429, 500, 502, 503, 504})  # -1: the connection failed
 API_HOSTS = {"docker.io": "registry-1.docker.io"}
+# Registry hosts whose last Bearer challenge (realm, service) is remembered, to find their cached tokens;
+# longer challenges are refused, so what is remembered stays under 4096 x 2 KiB.
+MAX_REMEMBERED_REALMS = 4096
+MAX_CHALLENGE_CHARS = 2048
 
 Response = Fetched
 
@@ -38,6 +45,9 @@ class RegistryClient:
         self.insecure = frozenset(insecure)
         self.outbound = outbound
         self.tokens = tokens or TokenCache()
+        # host → (realm, service) of the last Bearer challenge the registry itself sent.
+        self._realms: LRUCache[str, tuple[str, str]] = LRUCache(MAX_REMEMBERED_REALMS)
+        self._realms_lock = threading.Lock()
 
     def close(self) -> None:
         self.outbound.close()
@@ -55,6 +65,12 @@ class RegistryClient:
         authorized = False
         while True:
             response = self._send(method, url, host, scope, accept, deadline, max_bytes)
+            if response.status == 401 and urlparse(response.url).netloc != urlparse(url).netloc:
+                # A redirect target is not the registry: its challenge is never answered with the
+                # registry's credentials, and its tokens never reach the registry (CVE-2025-27403's class).
+                raise ItemError(ErrorCode.UNAUTHORIZED,
+                                f"registry {host} redirected {path} to {urlparse(response.url).netloc}, which asked "
+                                f"for credentials; credentials are only sent to {host} and its token realm")
             if response.status == 401 and not authorized:
                 authorized = True
                 if self._authenticate(host, scope, response, deadline):
@@ -110,11 +126,18 @@ class RegistryClient:
 
     # --- auth ----------------------------------------------------------------------------------------
 
+    def _identity(self, host: str) -> str:
+        return identity_of(self.credentials.for_host(host))
+
     def _auth_header(self, host: str, scope: str) -> dict[str, str]:
-        token = self.tokens.get(host, scope)
-        if token:
-            return {"Authorization": f"Bearer {token}"}
-        basic = self.tokens.get(host, "basic")
+        identity = self._identity(host)
+        with self._realms_lock:
+            realm, service = self._realms.get(host, ("", ""))
+        if realm:
+            token = self.tokens.get(TokenKey(host, realm, service, scope, identity))
+            if token:
+                return {"Authorization": f"Bearer {token}"}
+        basic = self.tokens.get(TokenKey(host, "", "", "basic", identity))
         return {"Authorization": f"Basic {basic}"} if basic else {}
 
     def _authenticate(self, host: str, scope: str, response: Response, deadline: float) -> bool:
@@ -127,14 +150,21 @@ class RegistryClient:
             if credentials is None or not credentials.username:
                 return False
             pair = f"{credentials.username}:{credentials.password}".encode()
-            self.tokens.put(host, "basic", base64.b64encode(pair).decode(), 3600)
+            self.tokens.put(TokenKey(host, "", "", "basic", self._identity(host)), base64.b64encode(pair).decode(),
+                            3600)
             return True
         token, expires_in = self._fetch_token(host, scope, challenge, deadline)
-        self.tokens.put(host, scope, token, expires_in)
+        realm, service = challenge.params.get("realm", ""), challenge.params.get("service", "")
+        with self._realms_lock:
+            self._realms[host] = (realm, service)
+        self.tokens.put(TokenKey(host, realm, service, scope, self._identity(host)), token, expires_in)
         return True
 
     def _fetch_token(self, host: str, scope: str, challenge: Challenge, deadline: float) -> tuple[str, float]:
         realm = challenge.params.get("realm", "")
+        if len(realm) + len(challenge.params.get("service", "")) > MAX_CHALLENGE_CHARS:
+            raise ItemError(ErrorCode.UNAUTHORIZED, f"registry {host} sent a Bearer challenge whose realm and service "
+                                                    f"are over {MAX_CHALLENGE_CHARS} characters")
         if urlparse(realm).scheme not in ("http", "https"):
             raise ItemError(ErrorCode.UNAUTHORIZED, f"registry {host} sent a Bearer challenge without a usable realm")
         params = {"scope": challenge.params.get("scope", scope)}
@@ -142,6 +172,12 @@ class RegistryClient:
             params["service"] = challenge.params["service"]
         credentials = self.credentials.for_host(host)
         has_secret = bool(credentials and (credentials.identity_token or credentials.username))
+        realm_netloc = urlparse(realm).netloc
+        if has_secret and not self.credentials.realm_allowed(host, urlparse(self.base_url(host)).netloc,
+                                                             realm_netloc):
+            raise ItemError(ErrorCode.UNAUTHORIZED,
+                            f"registry {host} named the token realm {realm_netloc}; its credentials go only to "
+                            f"{host} or a realm host listed in the store's auth.tokenRealms")
         if has_secret and not self._plain_http_allowed(realm):
             raise ItemError(ErrorCode.UNAUTHORIZED,
                             f"registry {host} sent a token realm over plain http ({realm}); credentials are "

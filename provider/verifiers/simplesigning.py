@@ -46,8 +46,9 @@ class SimpleSigningVerifier:
             settings = authority.attestation
             assert settings is not None
             if settings.lookaside:
-                for index, blob in enumerate(self.lookaside.signatures(settings.lookaside, image.reference,
-                                                                       image.digest, deadline), start=1):
+                found = self.lookaside.signatures(settings.lookaside, image.reference, image.digest, deadline,
+                                                  getattr(store, "signer_outbound", None))
+                for index, blob in enumerate(found, start=1):
                     results.append(self.check_blob(image, blob, f"lookaside signature-{index}", authority.name,
                                                    settings))
             if any(k.kind == "pkix" for k in settings.keys):

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from provider.config import build_config
 from provider.engine import Engine
+from provider.reference import parse_reference
 from tests.helpers import VECTORS, write_yaml
 from tests.hostile import MANIFEST_DIGEST, OTHER_DIGEST, REFERRER_DIGESTS, HostileRegistry
 
@@ -147,3 +149,120 @@ def test_identity_token_is_exchanged_at_the_token_service(tmp_path: Path, hostil
     e.shutdown()
     assert item.value == f"{hostile.host}/oauth:v1@{MANIFEST_DIGEST}"
     assert hostile.hits["/oauth2/token"] == 1
+
+
+@pytest.fixture
+def other_host() -> Iterator[HostileRegistry]:
+    """A second registry on another loopback address: another host as far as any host rule is concerned."""
+    server = HostileRegistry(address="127.0.0.2")
+    yield server
+    server.stop()
+
+
+def two_host_engine(tmp_path: Path, origin: HostileRegistry, other: HostileRegistry, *more: str,
+                    **auth: Any) -> Engine:
+    # Every host is named in `insecure`, so the egress policy lets all be reached: what stops the
+    # credentials is the credential rule alone.
+    data = {"server": {"requestDeadline": "2s"},
+            "stores": [{"type": "registry", "match": ["*"], "insecure": [origin.host, other.host, *more],
+                        "auth": {"static": {origin.host: {"username": "ci", "password": "pw"}}, **auth}}],
+            "authorities": [{"name": "any", "cosign": {"publicKeys": [str(VECTORS / "containers-image/cosign.pub")]}}]}
+    return Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+
+
+def basic_sent(registry: HostileRegistry) -> bool:
+    return any(value and value.startswith("Basic ") for value in registry.authorization)
+
+
+def test_a_redirect_targets_challenge_never_gets_the_origins_credentials(
+        tmp_path: Path, hostile: HostileRegistry, other_host: HostileRegistry) -> None:
+    """Registry A redirects to host B, whose 401 names B's own realm: A's credentials must not go there, and
+    no token B issues may be presented to A. The class of Ratify's CVE-2025-27403 (its Azure auth providers
+    exchanged credentials with whatever registry host an image named); the token flow is the one of
+    distribution's docs/spec/auth/token.md, where the client answers the challenge of the registry it asked."""
+    hostile.redirect_to = f"{other_host.url}/v2/realm/manifests/v1"
+    other_host.realm = f"{other_host.url}/token"
+    e = two_host_engine(tmp_path, hostile, other_host)
+    try:
+        item = e.resolve([f"{hostile.host}/redirect:v1"], "t")[0]
+    finally:
+        e.shutdown()
+    assert item.error == (f"UNAUTHORIZED: registry {hostile.host} redirected redirect/manifests/v1 to "
+                          f"{other_host.host}, which asked for credentials; credentials are only sent to "
+                          f"{hostile.host} and its token realm")
+    assert not any(path.startswith("/token") for path in other_host.hits)
+    assert not basic_sent(other_host)
+    assert not any(value for value in hostile.authorization)  # A never saw a token from B
+
+
+def test_a_realm_on_another_host_gets_credentials_only_when_named(
+        tmp_path: Path, hostile: HostileRegistry, other_host: HostileRegistry) -> None:
+    hostile.realm = f"{other_host.url}/token"
+    e = two_host_engine(tmp_path, hostile, other_host)
+    try:
+        item = e.resolve([f"{hostile.host}/realm:v1"], "t")[0]
+    finally:
+        e.shutdown()
+    assert item.error == (f"UNAUTHORIZED: registry {hostile.host} named the token realm {other_host.host}; its "
+                          f"credentials go only to {hostile.host} or a realm host listed in the store's "
+                          "auth.tokenRealms")
+    assert not any(path.startswith("/token") for path in other_host.hits)
+    # Named in auth.tokenRealms: the credentials go to that realm (and the registry still refuses: its
+    # /v2/realm/ always challenges, so the answer is the registry's 401 after one token).
+    e = two_host_engine(tmp_path, hostile, other_host, tokenRealms=[other_host.host])
+    try:
+        item = e.resolve([f"{hostile.host}/realm:v1"], "t")[0]
+    finally:
+        e.shutdown()
+    assert basic_sent(other_host)
+    assert item.error.startswith(f"UNAUTHORIZED: registry {hostile.host} denied access to realm/manifests/v1 (401)")
+
+
+def test_tokens_are_cached_per_realm(tmp_path: Path, hostile: HostileRegistry) -> None:
+    """A token the registry's realm issued is reused for the same (host, realm, service, scope, identity)."""
+    e = engine(tmp_path, hostile, auth={"static": {hostile.host: {"username": "ci", "password": "pw"}}})
+    try:
+        store = e.router.select(parse_reference(f"{hostile.host}/private:v1"))
+        for _ in range(2):
+            store.client.get(hostile.host, "private", "private/manifests/v1", time.monotonic() + 5, 1 << 20)
+    finally:
+        e.shutdown()
+    assert hostile.hits["/token?scope=repository%3Aprivate%3Apull&service=hostile"] == 1
+    assert hostile.authorization[-1] == "Bearer good-token"
+
+
+def test_an_oversized_challenge_is_refused_before_any_token_request(tmp_path: Path, hostile: HostileRegistry) -> None:
+    """Challenges are remembered per host to find cached tokens: their size is bounded (MAX_CHALLENGE_CHARS)."""
+    from provider.stores.registry_client import MAX_CHALLENGE_CHARS
+
+    hostile.realm = f"{hostile.url}/token?pad=" + "x" * MAX_CHALLENGE_CHARS
+    error = check(tmp_path, hostile, "realm:v1")
+    assert error == (f"UNAUTHORIZED: registry {hostile.host} sent a Bearer challenge whose realm and service are "
+                     f"over {MAX_CHALLENGE_CHARS} characters")
+    assert not any(path.startswith("/token") for path in hostile.hits)
+
+
+def test_a_real_registry_behind_a_redirect_never_sees_the_origins_credentials(
+        tmp_path: Path, hostile: HostileRegistry, other_host: HostileRegistry) -> None:
+    """The same attack with a real docker-registry as host B: token auth, whose 401 names a token realm
+    (here a second server that records what it is sent)."""
+    from tests.registry import RegistryServer
+
+    realm = f"{other_host.url}/token"
+    behind = RegistryServer(tmp_path / "registry-b", token_realm=realm)
+    try:
+        challenge = requests.get(f"{behind.url}/v2/team/app/manifests/v1", timeout=10)
+        assert challenge.status_code == 401 and f'realm="{realm}"' in challenge.headers["WWW-Authenticate"]
+        hostile.redirect_to = f"{behind.url}/v2/team/app/manifests/v1"
+        e = two_host_engine(tmp_path, hostile, other_host, behind.host)
+        try:
+            item = e.resolve([f"{hostile.host}/redirect:v1"], "t")[0]
+        finally:
+            e.shutdown()
+    finally:
+        behind.stop()
+    assert item.error == (f"UNAUTHORIZED: registry {hostile.host} redirected redirect/manifests/v1 to "
+                          f"{behind.host}, which asked for credentials; credentials are only sent to "
+                          f"{hostile.host} and its token realm")
+    assert not any(path.startswith("/token") for path in other_host.hits)
+    assert not basic_sent(other_host)

@@ -2,11 +2,12 @@
 
 Like notation-core-go: the request names the certificate by SHA-1 hashes of its issuer (what most public
 responders answer), carries no nonce, and goes as a GET when its base64 form is short (under 255 characters),
-else as a POST. Responders are asked in the certificate's order until one gives a verified answer. An
+else as a POST. The responders are asked side by side (see sources.py); the first in the certificate's order
+that gives a verified answer decides. An
 answer counts only when the response is successful, names this certificate (issuer name and key hashes,
 serial), is signed by the issuer or by a responder certificate the issuer signed for OCSP signing, and is
 current (thisUpdate not in the future, nextUpdate present and not passed). Good and revoked answers are
-cached until their nextUpdate; failures are not cached.
+cached until their nextUpdate; a responder that could not be reached is not asked again for a short while.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
-from provider.errors import ItemError
 from provider.facts import rfc3339
 from provider.stores.fetch import Outbound
+from provider.verifiers.notation.sources import MAX_SOURCES, UNAVAILABLE, Sources, SourceUnavailable, wait_for
 
 # notation-core-go reads at most 20 KiB of an answer; typical answers are a few KiB.
 MAX_OCSP_BYTES = 20 * 1024
@@ -73,26 +74,35 @@ def responder_urls(cert: x509.Certificate) -> list[str]:
 
 
 class OCSPChecker:
-    def __init__(self, outbound: Outbound, timeout: float = OCSP_TIMEOUT) -> None:
+    def __init__(self, outbound: Outbound, timeout: float = OCSP_TIMEOUT, sources: Sources | None = None) -> None:
         self.outbound = outbound
         self.timeout = timeout
+        self.sources = sources or Sources()
         self._cache: TLRUCache[tuple[str, str, int], OCSPAnswer] = TLRUCache(
             maxsize=MAX_CACHED_ANSWERS, ttu=_expires_at, timer=lambda: datetime.now(UTC).timestamp())
         self._lock = threading.Lock()
 
-    def status(self, cert: x509.Certificate, issuer: x509.Certificate, urls: Sequence[str]) -> OCSPAnswer:
-        """Ask each responder in turn; the first verified answer (good, revoked or unknown) decides."""
+    def status(self, cert: x509.Certificate, issuer: x509.Certificate, urls: Sequence[str],
+               deadline: float | None = None, outbound: Outbound | None = None) -> OCSPAnswer:
+        """Ask every responder at once; the first verified answer (good, revoked or unknown) in the
+        certificate's order decides. Nothing is waited for past `deadline`."""
+        deadline = deadline if deadline is not None else time.monotonic() + self.timeout
         keys = [(url, issuer_id(issuer), cert.serial_number) for url in urls]
         with self._lock:
             cached = next((answer for key in keys if (answer := self._cache.get(key)) is not None), None)
         if cached is not None:
             return cached
+        if len(urls) > MAX_SOURCES:
+            return OCSPAnswer("unknown", why=f"{UNAVAILABLE} (the certificate names {len(urls)} OCSP responders, "
+                                             f"over {MAX_SOURCES})")
+        via = outbound or self.outbound
+        asked = self.sources.start([lambda url=url: self._ask(url, cert, issuer, deadline, via) for url in urls])
         failures = []
-        for key in keys:
+        for key, future in zip(keys, asked, strict=True):
             try:
-                answer = self._ask(key[0], cert, issuer)
-            except OCSPFailure as exc:
-                failures.append(str(exc))
+                answer = wait_for(future, deadline)
+            except (OCSPFailure, SourceUnavailable) as exc:
+                failures.append(str(exc) if str(exc) != UNAVAILABLE else f"OCSP responder {key[0]}: {UNAVAILABLE}")
                 continue
             if answer.status != "unknown":
                 with self._lock:
@@ -100,22 +110,18 @@ class OCSPChecker:
             return answer
         return OCSPAnswer("unknown", why="; ".join(failures))
 
-    def _ask(self, url: str, cert: x509.Certificate, issuer: x509.Certificate) -> OCSPAnswer:
+    def _ask(self, url: str, cert: x509.Certificate, issuer: x509.Certificate, deadline: float,
+             outbound: Outbound) -> OCSPAnswer:
         request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
         der = request.public_bytes(Encoding.DER)
         encoded = quote(base64.b64encode(der).decode(), safe="")
-        deadline = time.monotonic() + self.timeout
-        try:
-            if len(encoded) < MAX_GET_CHARS:
-                fetched = self.outbound.fetch("GET", url.rstrip("/") + "/" + encoded, deadline, MAX_OCSP_BYTES,
-                                              what=f"OCSP responder {url}")
-            else:
-                fetched = self.outbound.fetch("POST", url, deadline, MAX_OCSP_BYTES, what=f"OCSP responder {url}",
-                                              headers={"Content-Type": "application/ocsp-request"}, data=der)
-        except ItemError as exc:
-            raise OCSPFailure(f"OCSP request to {url} failed: {exc.message}") from None
-        if not 200 <= fetched.status < 300:
-            raise OCSPFailure(f"OCSP responder {url} answered HTTP {fetched.status}")
+        what = f"OCSP responder {url}"
+        if len(encoded) < MAX_GET_CHARS:
+            fetched = self.sources.fetch(outbound, "GET", url.rstrip("/") + "/" + encoded, self.timeout, deadline,
+                                         MAX_OCSP_BYTES, what, source=url)
+        else:
+            fetched = self.sources.fetch(outbound, "POST", url, self.timeout, deadline, MAX_OCSP_BYTES, what,
+                                         headers={"Content-Type": "application/ocsp-request"}, data=der)
         return read_response(fetched.body, cert, issuer, url, datetime.now(UTC))
 
 
