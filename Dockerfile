@@ -6,6 +6,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY provider ./provider
+COPY policies ./policies
 RUN python -m pip wheel --no-deps --wheel-dir /dist . \
  && python -m venv /opt/sigwarden \
  && /opt/sigwarden/bin/pip install /dist/*.whl

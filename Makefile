@@ -5,7 +5,7 @@ WHEELHOUSE ?= .wheelhouse
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint deps system-deps bench clean policy-test templates fuzz
+.PHONY: demo test lint deps system-deps bench clean policy-test templates templates-check fuzz
 
 demo: deps
 	$(BIN)/sigwarden demo
@@ -24,8 +24,13 @@ policy-test: deps
 fuzz: deps
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m fuzz --timeout=0 -p no:cacheprovider tests
 
+# Regenerate every copy built from policies/ (its template.yaml files, constraints/, the chart's files);
+# `make templates-check` only reports drift (exit 1).
 templates: deps
 	$(BIN)/python scripts/build_templates.py
+
+templates-check: deps
+	$(BIN)/python scripts/build_templates.py --check
 
 bench: deps system-deps
 	for f in tests/benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
