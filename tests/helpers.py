@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import regorus
 import yaml
 
+from provider import catalog
 from provider.config import build_config
 from provider.devkit.pki import Issued, issue, make_ca
 from provider.engine import Engine
@@ -136,3 +138,12 @@ def facts_from(engine: Engine, image: str) -> dict[str, Any]:
 def facts_for(tmp_path: Path, config: dict[str, Any], image: str) -> dict[str, Any]:
     """The facts for one image under `config` (written to tmp_path/config.yaml, so relative paths work)."""
     return facts_from(Engine(build_config(config, write_yaml(tmp_path / "config.yaml", config))), image)
+
+
+def rego_library() -> regorus.Engine:
+    """A regorus engine holding the shipped Rego library (every `lib.sigwarden.*` package), as Gatekeeper runs it."""
+    engine = regorus.Engine()
+    engine.set_rego_v0(True)
+    for lib in sorted(catalog.LIB.glob("*.rego")):
+        engine.add_policy(lib.name, lib.read_text())
+    return engine

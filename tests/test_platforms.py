@@ -8,30 +8,19 @@ The table is containerd/platforms `platforms_test.go`, TestParseSelector and Tes
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-import regorus
 
-from provider import catalog
 from provider.stores.manifests import platforms_of
 from provider.stores.platforms import normalized_platform
-from tests.helpers import VECTORS
+from tests.helpers import VECTORS, rego_library
 
 TABLE = json.loads((VECTORS / "containerd" / "parse-selector.json").read_text())
 ROWS = [(row["input"], platform) for row in TABLE["valid"] for platform in [row["expected"], *row["matches"]]]
 
 
-def _rego() -> regorus.Engine:
-    engine = regorus.Engine()
-    engine.set_rego_v0(True)
-    for path in sorted(Path(catalog.LIB).glob("*.rego")):
-        engine.add_policy(path.name, path.read_text())
-    return engine
-
-
-REGO = _rego()
+REGO = rego_library()
 
 
 def rego(query: str) -> Any:

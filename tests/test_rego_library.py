@@ -7,23 +7,14 @@ import json
 from typing import Any
 
 import pytest
-import regorus
 
-from provider import catalog
+from tests.helpers import rego_library
 
 DIGEST = "sha256:" + "a" * 64
 OTHER = "sha256:" + "b" * 64
 
 
-def _engine() -> regorus.Engine:
-    engine = regorus.Engine()
-    engine.set_rego_v0(True)
-    for lib in sorted(catalog.LIB.glob("*.rego")):
-        engine.add_policy(lib.name, lib.read_text())
-    return engine
-
-
-REGO = _engine()
+REGO = rego_library()
 
 
 def call(function: str, *arguments: Any) -> Any:

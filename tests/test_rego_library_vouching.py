@@ -5,24 +5,13 @@ shapes the provider writes (and, for vouching, the shape of facts from a provide
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-import regorus
 
-from provider import catalog
+from tests.helpers import rego_library
 
-
-def _rego() -> regorus.Engine:
-    engine = regorus.Engine()
-    engine.set_rego_v0(True)
-    for path in sorted(Path(catalog.LIB).glob("*.rego")):
-        engine.add_policy(path.name, path.read_text())
-    return engine
-
-
-REGO = _rego()
+REGO = rego_library()
 
 
 def call(package: str, function: str, *arguments: Any) -> Any:
