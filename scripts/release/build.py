@@ -78,7 +78,7 @@ def release(out_dir: str, key_path: str) -> int:
     epoch = dists.commit_epoch(ROOT, commit)
     out = ROOT / out_dir
     for old in [*out.glob("sigwarden-*"), *out.glob("*.cdx.json"), out / "provenance.intoto.json"]:
-        old.unlink()
+        old.unlink(missing_ok=True)
     wheel, sdist = dists.build_twice(ROOT, commit, epoch, out)
     print(f"built {wheel.name} and {sdist.name} twice from {commit[:12]}: byte-identical")
     with tempfile.TemporaryDirectory(prefix="sigwarden-release-") as scratch:
