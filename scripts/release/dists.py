@@ -16,9 +16,11 @@ from pathlib import Path
 
 from scripts.release.archives import Entry, gzip_bytes, tar_bytes
 
+# The backend logs to stdout too: the built names come on lines of their own, marked.
 HOOKS = ("import sys, setuptools.build_meta as backend\n"
-         "print(backend.build_wheel(sys.argv[1]))\n"
-         "print(backend.build_sdist(sys.argv[1]))\n")
+         "wheel = backend.build_wheel(sys.argv[1])\n"
+         "sdist = backend.build_sdist(sys.argv[1])\n"
+         "print('built:', wheel, sdist)\n")
 
 
 class NotReproducible(Exception):
@@ -71,7 +73,7 @@ def build_once(tree: Path, out: Path, epoch: int) -> list[Path]:
     done = subprocess.run([sys.executable, "-c", HOOKS, str(out)], cwd=tree, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"building {tree} failed:\n{done.stderr[-3000:]}")
-    wheel_name, sdist_name = done.stdout.split()[-2:]
+    wheel_name, sdist_name = [line for line in done.stdout.splitlines() if line.startswith("built: ")][-1].split()[1:]
     normalise_tar_gz(out / sdist_name, epoch)
     return [out / wheel_name, out / sdist_name]
 
