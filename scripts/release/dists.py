@@ -16,11 +16,10 @@ from pathlib import Path
 
 from scripts.release.archives import Entry, gzip_bytes, tar_bytes
 
-# The backend logs to stdout too: the built names come on lines of their own, marked.
-HOOKS = ("import sys, setuptools.build_meta as backend\n"
-         "wheel = backend.build_wheel(sys.argv[1])\n"
-         "sdist = backend.build_sdist(sys.argv[1])\n"
-         "print('built:', wheel, sdist)\n")
+# One process per hook, as build frontends do (setuptools keeps state between hooks); the backend logs to
+# stdout too, so the built name comes on a marked line of its own.
+HOOK = ("import sys, setuptools.build_meta as backend\n"
+        "print('built:', getattr(backend, sys.argv[1])(sys.argv[2]))\n")
 
 
 class NotReproducible(Exception):
@@ -70,12 +69,15 @@ def build_once(tree: Path, out: Path, epoch: int) -> list[Path]:
     """Wheel and sdist of `tree` with the build backend of this interpreter (installed from build.txt)."""
     out.mkdir(parents=True, exist_ok=True)
     env = {"SOURCE_DATE_EPOCH": str(epoch), "PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "TZ": "UTC"}
-    done = subprocess.run([sys.executable, "-c", HOOKS, str(out)], cwd=tree, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"building {tree} failed:\n{done.stderr[-3000:]}")
-    wheel_name, sdist_name = [line for line in done.stdout.splitlines() if line.startswith("built: ")][-1].split()[1:]
-    normalise_tar_gz(out / sdist_name, epoch)
-    return [out / wheel_name, out / sdist_name]
+    names = []
+    for hook in ("build_wheel", "build_sdist"):
+        done = subprocess.run([sys.executable, "-c", HOOK, hook, str(out)], cwd=tree, env=env, capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{hook} of {tree} failed:\n{done.stderr[-3000:]}")
+        names.append([line for line in done.stdout.splitlines() if line.startswith("built: ")][-1].split()[1])
+    normalise_tar_gz(out / names[1], epoch)
+    return [out / names[0], out / names[1]]
 
 
 def build_twice(root: Path, commit: str, epoch: int, out: Path) -> list[Path]:
