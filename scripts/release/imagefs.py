@@ -50,8 +50,13 @@ def pip(*args: str | Path) -> None:
 
 def install(root: Path, wheel: Path, runtime_lock: Path) -> Path:
     """Install the lock and the wheel under `root`, as the Dockerfile does; returns the site directory."""
+    pip("install", "--quiet", "--require-hashes", "--no-compile", "--target", root / PREFIX, "-r", runtime_lock)
+    return install_wheel(root, wheel)
+
+
+def install_wheel(root: Path, wheel: Path) -> Path:
+    """The wheel alone, from its own directory (no index, so pip records no download URL in the tree)."""
     lib = root / PREFIX
-    pip("install", "--quiet", "--require-hashes", "--no-compile", "--target", lib, "-r", runtime_lock)
     pip("install", "--quiet", "--no-index", "--find-links", wheel.parent, "--no-deps", "--no-compile", "--target",
         lib, f"sigwarden=={wheel.name.split('-')[1]}")
     shutil.rmtree(lib / "bin", ignore_errors=True)  # console scripts name the builder's interpreter

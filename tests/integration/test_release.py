@@ -1,0 +1,187 @@
+"""`make release`'s layout checked by sigwarden itself: the shipped release authority (deploy/release/) verifies
+the image, wheel, sdist and chart signatures and their SBOM and provenance attestations with `sigwarden verify`,
+and K8sImageContent can require sigwarden's own SBOM. The artifacts are built here from the committed tree with
+the release code; the image layer holds the wheel only, since the tests run offline (`make release` installs the
+whole runtime lock into it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provider.config import build_config
+from provider.devkit.layout import REF_NAME
+from provider.engine import Engine
+from provider.policy.external import EngineExternalData
+from provider.policy.gatekeeper import PolicySet
+from provider.policy.suite import admit
+from scripts.release import build, chart, dists, imagefs, layout
+from tests.helpers import write_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "constraints" / "templates"
+SHIPPED = ROOT / "deploy" / "release"
+IMAGE, WHEEL, SDIST, CHART = (f"{layout.REPOSITORY}:{tag}" for tag in ("0.1.0", "0.1.0-wheel", "0.1.0-sdist",
+                                                                        "chart-0.2.0"))
+
+
+@dataclass
+class Built:
+    tree: Path
+    commit: str
+    epoch: int
+    wheel: Path
+    sdist: Path
+    layer: bytes
+    lib: Path
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    tmp = tmp_path_factory.mktemp("release")
+    commit = dists.source_commit(ROOT)
+    epoch = dists.commit_epoch(ROOT, commit)
+    tree = dists.export_tree(ROOT, commit, tmp / "src")
+    wheel, sdist = dists.build_once(tree, tmp / "dist", epoch)
+    lib = imagefs.install_wheel(tmp / "image", wheel)
+    return Built(tree, commit, epoch, wheel, sdist, imagefs.layer(tmp / "image", epoch), lib)
+
+
+def assemble(built: Built, out: Path, key_pem: bytes | None = None) -> dict[str, str]:
+    return build.assemble(out, built.tree, built.commit, built.epoch, built.wheel, built.sdist, built.layer,
+                          built.lib, key_pem or (ROOT / build.TEST_KEY).read_bytes())
+
+
+def shipped_config(tmp: Path, layout_dir: Path) -> Path:
+    """deploy/release/verify.yaml as shipped, pointed at `layout_dir` instead of dist/release."""
+    data = yaml.safe_load((SHIPPED / "verify.yaml").read_text())
+    data["stores"][0]["path"] = str(layout_dir)
+    for key in data["authorities"][0]["cosign"]["publicKeys"]:
+        key["file"] = str(SHIPPED / key["file"])
+    return write_yaml(tmp / "verify.yaml", data)
+
+
+def verify(config: Path, *images: str) -> tuple[int, list[dict[str, Any]]]:
+    done = subprocess.run([sys.executable, "-m", "provider", "verify", "--config", str(config), "-o", "json",
+                           *images], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def release(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("out")
+    assemble(built, out)
+    return out
+
+
+def test_sigwarden_verifies_its_own_release_with_the_shipped_authority(release: Path, tmp_path: Path) -> None:
+    code, items = verify(shipped_config(tmp_path, release / "release"), IMAGE, WHEEL, SDIST, CHART)
+    assert code == 0, items
+    for item in items:
+        facts = item["value"]
+        assert facts["verified"] and facts["authorities"] == ["sigwarden-release"], item
+        attested = {a["predicateType"]: a["verified"] for a in facts["attestations"]}
+        expected = {"https://slsa.dev/provenance/v1": True}
+        if item["key"] in (IMAGE, WHEEL):
+            expected["https://cyclonedx.org/bom"] = True
+        assert attested == expected, item["key"]
+    image_sbom = items[0]["value"]["content"]["sboms"][0]
+    assert image_sbom["trusted"] and image_sbom["format"] == "CycloneDX 1.6"
+    assert {"name": "sigwarden", "version": "0.1.0", "purl": "pkg:pypi/sigwarden@0.1.0"} in image_sbom["components"]
+    assert "Apache-2.0" in image_sbom["licenses"]
+
+
+def test_a_release_signed_with_another_key_is_not_verified(built: Built, tmp_path: Path) -> None:
+    stranger = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    assemble(built, tmp_path, stranger)
+    code, items = verify(shipped_config(tmp_path, tmp_path / "release"), IMAGE, WHEEL)
+    assert code == 1
+    assert [item["value"]["verified"] for item in items] == [False, False]
+    assert all(not a["verified"] for item in items for a in item["value"]["attestations"])
+
+
+def test_everything_but_the_signatures_is_the_same_from_one_commit(built: Built, release: Path,
+                                                                    tmp_path: Path) -> None:
+    again = assemble(built, tmp_path)
+    index = json.loads((release / "release" / "index.json").read_text())
+    first = {m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"] for m in index["manifests"]}
+    assert {tag: first[tag] for tag in again} == again
+    for name in ("image.cdx.json", f"{built.wheel.name}.cdx.json", "sigwarden-0.2.0.tgz", "provenance.intoto.json"):
+        assert (tmp_path / name).read_bytes() == (release / name).read_bytes(), name
+
+
+def test_the_wheel_and_sdist_build_byte_identical_twice(tmp_path: Path) -> None:
+    commit = dists.source_commit(ROOT)
+    wheel, sdist = dists.build_twice(ROOT, commit, dists.commit_epoch(ROOT, commit), tmp_path)
+    with tarfile.open(sdist) as tar:
+        members = tar.getmembers()
+    assert {m.mtime for m in members} == {dists.commit_epoch(ROOT, commit)} and {m.uid for m in members} == {0}
+    assert wheel.name == "sigwarden-0.1.0-py3-none-any.whl"
+
+
+def test_the_chart_is_laid_out_as_helm_pushes_it(release: Path) -> None:
+    blobs = release / "release" / "blobs" / "sha256"
+    index = json.loads((release / "release" / "index.json").read_text())
+    (entry,) = [m for m in index["manifests"] if (m.get("annotations") or {}).get(REF_NAME) == "chart-0.2.0"]
+    manifest = json.loads((blobs / entry["digest"].split(":")[1]).read_text())
+    assert manifest["config"]["mediaType"] == chart.CONFIG_MEDIA_TYPE
+    assert [layer["mediaType"] for layer in manifest["layers"]] == [chart.CHART_LAYER_MEDIA_TYPE]
+    config = json.loads((blobs / manifest["config"]["digest"].split(":")[1]).read_bytes())
+    assert (config["name"], config["version"]) == ("sigwarden", "0.2.0")
+    with tarfile.open(blobs / manifest["layers"][0]["digest"].split(":")[1]) as tar:
+        assert "sigwarden/Chart.yaml" in tar.getnames() and "sigwarden/values.schema.json" in tar.getnames()
+
+
+def test_the_provenance_names_the_commit_and_the_locks(built: Built, release: Path) -> None:
+    statement = json.loads((release / "provenance.intoto.json").read_text())
+    assert statement["_type"] == "https://in-toto.io/Statement/v1"
+    assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
+    materials = {m["name"]: m["digest"] for m in statement["predicate"]["buildDefinition"]["resolvedDependencies"]}
+    assert materials["source"] == {"gitCommit": built.commit}
+    assert set(materials) >= {"requirements/runtime.txt", "requirements/build.txt"}
+    names = {s["name"] for s in statement["subject"]}
+    assert {built.wheel.name, built.sdist.name, "sigwarden-0.2.0.tgz", IMAGE, CHART} <= names
+
+
+def content_constraint(tmp: Path, parameters: dict[str, Any]) -> Path:
+    return write_yaml(tmp / "content.yaml", {"apiVersion": "constraints.gatekeeper.sh/v1beta1",
+                                             "kind": "K8sImageContent", "metadata": {"name": "own-sbom"},
+                                             "spec": {"parameters": parameters}})
+
+
+def denied(engine: Engine, constraint: Path, image: str) -> list[str]:
+    checks = PolicySet.from_paths([TEMPLATES, constraint], EngineExternalData(engine))
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sigwarden", "namespace": "gatekeeper-system"},
+           "spec": {"containers": [{"name": "provider", "image": image}]}}
+    return sorted(v.message for v in admit(checks, pod).denied)
+
+
+def test_k8simagecontent_can_require_sigwardens_own_sbom(release: Path, tmp_path: Path) -> None:
+    config = shipped_config(tmp_path, release / "release")
+    engine = Engine(build_config(yaml.safe_load(config.read_text()), config))
+    try:
+        required = content_constraint(tmp_path, {"requireSbom": True, "sbomAuthorities": ["sigwarden-release"],
+                                                 "disallowedLicenses": ["AGPL-3.0-only"]})
+        assert denied(engine, required, IMAGE) == []
+        # The chart carries provenance but no SBOM: requiring one denies it.
+        (message,) = denied(engine, required, CHART)
+        assert "has no signed SBOM" in message, message
+        # The SBOM is read, not just present: sigwarden's own licence can be refused.
+        (message,) = denied(engine, content_constraint(tmp_path, {"requireSbom": True,
+                                                                   "sbomAuthorities": ["sigwarden-release"],
+                                                                   "disallowedLicenses": ["Apache-2.0"]}), IMAGE)
+        assert "contains disallowed licence Apache-2.0" in message, message
+    finally:
+        engine.shutdown()
