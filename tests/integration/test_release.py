@@ -6,6 +6,7 @@ whole runtime lock into it)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -185,3 +186,19 @@ def test_k8simagecontent_can_require_sigwardens_own_sbom(release: Path, tmp_path
         assert "contains disallowed licence Apache-2.0" in message, message
     finally:
         engine.shutdown()
+
+
+def test_the_sboms_are_valid_cyclonedx(built: Built, release: Path) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    validator = JsonStrictValidator(SchemaVersion.V1_6)
+    for name in ("image.cdx.json", f"{built.wheel.name}.cdx.json"):
+        text = (release / name).read_text()
+        assert validator.validate_str(text) is None, name
+    image = json.loads((release / "image.cdx.json").read_text())
+    base = imagefs.BaseImage.from_dockerfile(ROOT / "Dockerfile")
+    containers = {c["name"]: c for c in image["components"] if c["type"] == "container"}
+    assert containers[base.name]["hashes"] == [{"alg": "SHA-256", "content": base.digest.split(":")[1]}]
+    wheel = json.loads((release / f"{built.wheel.name}.cdx.json").read_text())
+    assert wheel["metadata"]["component"]["hashes"][0]["content"] == hashlib.sha256(built.wheel.read_bytes()).hexdigest()
