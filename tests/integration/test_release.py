@@ -201,4 +201,5 @@ def test_the_sboms_are_valid_cyclonedx(built: Built, release: Path) -> None:
     containers = {c["name"]: c for c in image["components"] if c["type"] == "container"}
     assert containers[base.name]["hashes"] == [{"alg": "SHA-256", "content": base.digest.split(":")[1]}]
     wheel = json.loads((release / f"{built.wheel.name}.cdx.json").read_text())
-    assert wheel["metadata"]["component"]["hashes"][0]["content"] == hashlib.sha256(built.wheel.read_bytes()).hexdigest()
+    wheel_hash = hashlib.sha256(built.wheel.read_bytes()).hexdigest()
+    assert wheel["metadata"]["component"]["hashes"][0]["content"] == wheel_hash
