@@ -47,9 +47,10 @@ lock: deps
 	$(BIN)/python -m scripts.release lock
 
 # Wheel and sdist built twice from the committed tree and compared, the image's filesystem, SBOMs, provenance,
-# all signed into the OCI image layout dist/release/ (see SECURITY.md for verifying it).
+# all signed into the OCI image layout dist/release/ (see SECURITY.md for verifying it). RELEASE_KEY=key.pem
+# signs with a real key instead of the test key in deploy/release/.
 release: deps
-	$(BIN)/python -m scripts.release build
+	$(BIN)/python -m scripts.release build $(if $(RELEASE_KEY),--key $(RELEASE_KEY))
 
 system-deps:
 	bash scripts/install-system-deps.sh

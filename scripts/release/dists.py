@@ -27,7 +27,7 @@ class NotReproducible(Exception):
 
 
 def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout.rstrip()
 
 
 def source_commit(root: Path) -> str:
