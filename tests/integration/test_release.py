@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -26,14 +27,16 @@ from provider.engine import Engine
 from provider.policy.external import EngineExternalData
 from provider.policy.gatekeeper import PolicySet
 from provider.policy.suite import admit
-from scripts.release import build, chart, dists, imagefs, layout
+from scripts.release import build, chart, dists, imagefs, layout, locks
 from tests.helpers import write_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "constraints" / "templates"
 SHIPPED = ROOT / "deploy" / "release"
-IMAGE, WHEEL, SDIST, CHART = (f"{layout.REPOSITORY}:{tag}" for tag in ("0.1.0", "0.1.0-wheel", "0.1.0-sdist",
-                                                                        "chart-0.2.0"))
+VERSION = locks.read_pyproject(ROOT)["project"]["version"]
+CHART_VERSION = yaml.safe_load((ROOT / "helm" / "sigwarden" / "Chart.yaml").read_text())["version"]
+IMAGE, WHEEL, SDIST, CHART = (f"{layout.REPOSITORY}:{tag}" for tag in (
+    VERSION, f"{VERSION}-wheel", f"{VERSION}-sdist", f"chart-{CHART_VERSION}"))
 
 
 @dataclass
@@ -99,7 +102,8 @@ def test_sigwarden_verifies_its_own_release_with_the_shipped_authority(release: 
         assert attested == expected, item["key"]
     image_sbom = items[0]["value"]["content"]["sboms"][0]
     assert image_sbom["trusted"] and image_sbom["format"] == "CycloneDX 1.6"
-    assert {"name": "sigwarden", "version": "0.1.0", "purl": "pkg:pypi/sigwarden@0.1.0"} in image_sbom["components"]
+    own = {"name": "sigwarden", "version": VERSION, "purl": f"pkg:pypi/sigwarden@{VERSION}"}
+    assert own in image_sbom["components"]
     assert "Apache-2.0" in image_sbom["licenses"]
 
 
@@ -119,7 +123,8 @@ def test_everything_but_the_signatures_is_the_same_from_one_commit(built: Built,
     index = json.loads((release / "release" / "index.json").read_text())
     first = {m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"] for m in index["manifests"]}
     assert {tag: first[tag] for tag in again} == again
-    for name in ("image.cdx.json", f"{built.wheel.name}.cdx.json", "sigwarden-0.2.0.tgz", "provenance.intoto.json"):
+    for name in ("image.cdx.json", f"{built.wheel.name}.cdx.json", f"sigwarden-{CHART_VERSION}.tgz",
+                 "provenance.intoto.json"):
         assert (tmp_path / name).read_bytes() == (release / name).read_bytes(), name
 
 
@@ -129,18 +134,18 @@ def test_the_wheel_and_sdist_build_byte_identical_twice(tmp_path: Path) -> None:
     with tarfile.open(sdist) as tar:
         members = tar.getmembers()
     assert {m.mtime for m in members} == {dists.commit_epoch(ROOT, commit)} and {m.uid for m in members} == {0}
-    assert wheel.name == "sigwarden-0.1.0-py3-none-any.whl"
+    assert wheel.name == f"sigwarden-{VERSION}-py3-none-any.whl"
 
 
 def test_the_chart_is_laid_out_as_helm_pushes_it(release: Path) -> None:
     blobs = release / "release" / "blobs" / "sha256"
     index = json.loads((release / "release" / "index.json").read_text())
-    (entry,) = [m for m in index["manifests"] if (m.get("annotations") or {}).get(REF_NAME) == "chart-0.2.0"]
+    (entry,) = [m for m in index["manifests"] if (m.get("annotations") or {}).get(REF_NAME) == f"chart-{CHART_VERSION}"]
     manifest = json.loads((blobs / entry["digest"].split(":")[1]).read_text())
     assert manifest["config"]["mediaType"] == chart.CONFIG_MEDIA_TYPE
     assert [layer["mediaType"] for layer in manifest["layers"]] == [chart.CHART_LAYER_MEDIA_TYPE]
     config = json.loads((blobs / manifest["config"]["digest"].split(":")[1]).read_bytes())
-    assert (config["name"], config["version"]) == ("sigwarden", "0.2.0")
+    assert (config["name"], config["version"]) == ("sigwarden", CHART_VERSION)
     with tarfile.open(blobs / manifest["layers"][0]["digest"].split(":")[1]) as tar:
         assert "sigwarden/Chart.yaml" in tar.getnames() and "sigwarden/values.schema.json" in tar.getnames()
 
@@ -153,7 +158,7 @@ def test_the_provenance_names_the_commit_and_the_locks(built: Built, release: Pa
     assert materials["source"] == {"gitCommit": built.commit}
     assert set(materials) >= {"requirements/runtime.txt", "requirements/build.txt"}
     names = {s["name"] for s in statement["subject"]}
-    assert {built.wheel.name, built.sdist.name, "sigwarden-0.2.0.tgz", IMAGE, CHART} <= names
+    assert {built.wheel.name, built.sdist.name, f"sigwarden-{CHART_VERSION}.tgz", IMAGE, CHART} <= names
 
 
 def content_constraint(tmp: Path, parameters: dict[str, Any]) -> Path:
@@ -203,3 +208,11 @@ def test_the_sboms_are_valid_cyclonedx(built: Built, release: Path) -> None:
     wheel = json.loads((release / f"{built.wheel.name}.cdx.json").read_text())
     wheel_hash = hashlib.sha256(built.wheel.read_bytes()).hexdigest()
     assert wheel["metadata"]["component"]["hashes"][0]["content"] == wheel_hash
+
+
+def test_security_md_verifies_exactly_what_make_release_writes() -> None:
+    text = (ROOT / "SECURITY.md").read_text()
+    named = set(re.findall(re.escape(layout.REPOSITORY) + r":[\w.-]+", text))
+    assert named == {IMAGE, WHEEL, SDIST, CHART}
+    assert f"--config {build.VERIFY_CONFIG}" in text and (ROOT / build.VERIFY_CONFIG).is_file()
+    assert f"oci:dist/release:{VERSION}-wheel" in text and f"sigwarden-{VERSION}-py3-none-any.whl" in text
