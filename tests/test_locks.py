@@ -72,3 +72,32 @@ def test_a_lock_without_hashes_is_refused(checkout: Path) -> None:
     runtime.write_text("\n".join(line for line in runtime.read_text().splitlines()
                                  if "--hash=" not in line or "flask" in line))
     assert any("pins without hashes" in p for p in locks.problems(checkout))
+
+
+def test_an_extra_that_names_other_extras_locks_them_all() -> None:
+    pyproject = {"project": {"name": "sigwarden", "dependencies": ["flask>=3"],
+                             "optional-dependencies": {"aws": ["boto3>=1.34"], "vault": ["hvac>=2"],
+                                                       "cloud": ["sigwarden[aws,vault]"]}},
+                 "build-system": {"requires": ["setuptools>=68"]}}
+    (cloud,) = [lock for lock in locks.expected_locks(pyproject) if lock.name == "extra cloud"]
+    assert cloud.extras == ("aws", "cloud", "vault")
+    assert {"flask>=3", "boto3>=1.34", "hvac>=2"} <= set(cloud.requirements)
+
+
+def test_the_self_reference_pip_compile_writes_for_such_an_extra_is_dropped() -> None:
+    # What pip-tools writes for `cloud = ["sigwarden[aws]"]`: an unhashable local path of the checkout.
+    compiled = ("boto3==1.44.18 \\\n    --hash=sha256:aa\n    # via sigwarden\n"
+                "# WARNING: pip install will require the following package to be hashed.\n"
+                "# Consider using a hashable URL like https://example.invalid/archive.zip\n"
+                "sigwarden @ file:///home/someone/sigwarden\n    # via sigwarden (pyproject.toml)\n"
+                "six==1.17.0 \\\n    --hash=sha256:bb\n    # via python-dateutil\n")
+    kept = locks._drop_self_reference(compiled, "sigwarden")
+    assert kept == ("boto3==1.44.18 \\\n    --hash=sha256:aa\n    # via sigwarden\n"
+                    "six==1.17.0 \\\n    --hash=sha256:bb\n    # via python-dateutil\n")
+
+
+def test_a_lock_naming_a_local_path_is_refused(checkout: Path) -> None:
+    runtime = checkout / "requirements" / "runtime.txt"
+    runtime.write_text(runtime.read_text() + "sigwarden @ file:///home/someone/sigwarden\n")
+    assert "requirements/runtime.txt names a local path or URL instead of a hashed pin: run `make lock`" \
+           in locks.problems(checkout)

@@ -55,12 +55,42 @@ def expected_locks(pyproject: dict) -> list[Lock]:
     extras: dict[str, list[str]] = project.get("optional-dependencies", {})
     locks = [Lock("runtime", f"{LOCK_DIR}/runtime.txt", runtime),
              Lock("build", f"{LOCK_DIR}/build.txt", tuple(pyproject["build-system"]["requires"]), build=True)]
+    name = canonicalize_name(project["name"])
     for extra in sorted(extras):
-        locks.append(Lock(f"extra {extra}", f"{LOCK_DIR}/extras/{extra}.txt", runtime + tuple(extras[extra]),
-                          (extra,)))
+        included = _with_included(extra, extras, name)
+        requirements = tuple(line for other in included for line in extras[other] if other in extras)
+        locks.append(Lock(f"extra {extra}", f"{LOCK_DIR}/extras/{extra}.txt", runtime + requirements, included))
     every = tuple(requirement for extra in sorted(extras) for requirement in extras[extra])
     locks.append(Lock("dev", f"{LOCK_DIR}/dev.txt", runtime + every, tuple(sorted(extras))))
     return locks
+
+
+def _with_included(extra: str, extras: dict[str, list[str]], name: str) -> tuple[str, ...]:
+    """`extra` and every extra it names through `<project>[other]` (as `cloud = ["sigwarden[aws]"]`)."""
+    found, todo = {extra}, [extra]
+    while todo:
+        for line in extras.get(todo.pop(), []):
+            requirement = Requirement(line)
+            if canonicalize_name(requirement.name) == name:
+                for included in requirement.extras - found:
+                    found.add(included)
+                    todo.append(included)
+    return tuple(sorted(found))
+
+
+def _drop_self_reference(text: str, name: str) -> str:
+    """pip-compile pins an extra that names the project itself as `<project> @ file:///<checkout>` (unhashable,
+    and a machine path); every extra it names is compiled in already, so the entry goes."""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith(("# WARNING: pip install will require", "# Consider using a hashable URL")):
+            continue
+        if not line[:1].isspace() and not line.startswith("#"):
+            skipping = canonicalize_name(line.split(" ", 1)[0].split("[", 1)[0]) == name and " @ " in line
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
 
 
 def build_requirements(lock: Lock) -> list[str]:
@@ -74,7 +104,7 @@ def recorded_fingerprint(text: str) -> str:
     return ""
 
 
-def _compile(lock: Lock, requires_python: str, root: Path) -> None:
+def _compile(lock: Lock, requires_python: str, project: str, root: Path) -> None:
     output = root / lock.path
     output.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe",
@@ -91,7 +121,7 @@ def _compile(lock: Lock, requires_python: str, root: Path) -> None:
         command += [f"--extra={extra}" for extra in lock.extras]
         command.append("pyproject.toml")
     subprocess.run(command, cwd=root, check=True, env={**os.environ, "CUSTOM_COMPILE_COMMAND": REGENERATE})
-    text = output.read_text()
+    text = _drop_self_reference(output.read_text(), project)
     output.write_text(f"{FINGERPRINT_PREFIX}{lock.fingerprint(requires_python)}\n{text}")
 
 
@@ -101,7 +131,7 @@ def regenerate(root: Path = ROOT) -> list[Path]:
     locks = expected_locks(pyproject)
     requires_python = pyproject["project"].get("requires-python", "")
     for lock in locks:
-        _compile(lock, requires_python, root)
+        _compile(lock, requires_python, canonicalize_name(pyproject["project"]["name"]), root)
     wanted = {root / lock.path for lock in locks}
     stale = [path for path in (root / LOCK_DIR / "extras").glob("*.txt") if path not in wanted]
     for path in stale:
@@ -152,6 +182,9 @@ def problems(root: Path = ROOT) -> list[str]:
             elif not requirement.specifier.contains(pinned[name][0], prereleases=True):
                 found.append(f"{lock.path} pins {requirement.name}=={pinned[name][0]}, outside {line!r}:"
                              f" run `{REGENERATE}`")
+        if any(" @ " in line or "://" in line or line.startswith("-e") for line in text.splitlines()
+               if not line.lstrip().startswith("#")):
+            found.append(f"{lock.path} names a local path or URL instead of a hashed pin: run `{REGENERATE}`")
         unhashed = sorted(name for name, (_version, hashes) in pinned.items() if not hashes)
         if unhashed:
             found.append(f"{lock.path} pins without hashes: {', '.join(unhashed)}: run `{REGENERATE}`")
