@@ -72,12 +72,18 @@ def _image(writer: LayoutWriter, release: Release, tag: str) -> dict[str, Any]:
                                 "layers": [writer.add_blob(release.layer, LAYER)], "annotations": annotations}, tag)
 
 
-def _chart(writer: LayoutWriter, chart: PackagedChart, tag: str) -> dict[str, Any]:
+def _chart(writer: LayoutWriter, chart: PackagedChart, tag: str, created: str) -> dict[str, Any]:
+    # The manifest `helm push` writes: Helm's config and chart layer media types, and the annotations of
+    # helm's generateChartOCIAnnotations (pkg/registry/util.go) for the Chart.yaml fields this chart has.
+    metadata = json.loads(chart.config)
+    annotations = {"org.opencontainers.image.title": chart.name, "org.opencontainers.image.version": chart.version,
+                   "org.opencontainers.image.created": created}
+    if metadata.get("description"):
+        annotations["org.opencontainers.image.description"] = metadata["description"]
     layer = writer.add_blob(chart.archive, CHART_LAYER_MEDIA_TYPE)
     return writer.add_manifest({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
                                 "config": writer.add_blob(chart.config, CONFIG_MEDIA_TYPE), "layers": [layer],
-                                "annotations": {"org.opencontainers.image.title": chart.name,
-                                                "org.opencontainers.image.version": chart.version}}, tag)
+                                "annotations": annotations}, tag)
 
 
 def write(out: Path, release: Release, key: PrivateKeyTypes) -> dict[str, str]:
@@ -92,7 +98,7 @@ def write(out: Path, release: Release, key: PrivateKeyTypes) -> dict[str, str]:
                            release.wheel.name, created),
         "sdist": _artifact(writer, tags["sdist"], SDIST_ARTIFACT, "application/gzip", release.sdist.read_bytes(),
                            release.sdist.name, created),
-        "chart": _chart(writer, release.chart, tags["chart"]),
+        "chart": _chart(writer, release.chart, tags["chart"], created),
     }
     sboms = {"image": release.image_sbom, "wheel": release.wheel_sbom}
     for kind, descriptor in subjects.items():

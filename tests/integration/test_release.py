@@ -142,7 +142,12 @@ def test_the_chart_is_laid_out_as_helm_pushes_it(release: Path) -> None:
     index = json.loads((release / "release" / "index.json").read_text())
     (entry,) = [m for m in index["manifests"] if (m.get("annotations") or {}).get(REF_NAME) == f"chart-{CHART_VERSION}"]
     manifest = json.loads((blobs / entry["digest"].split(":")[1]).read_text())
+    # helm.sh/helm pkg/registry/constants.go (ConfigMediaType, ChartLayerMediaType) and util.go
+    # (generateChartOCIAnnotations: title, version, description, created).
     assert manifest["config"]["mediaType"] == chart.CONFIG_MEDIA_TYPE
+    assert manifest["annotations"]["org.opencontainers.image.title"] == "sigwarden"
+    assert manifest["annotations"]["org.opencontainers.image.version"] == CHART_VERSION
+    assert manifest["annotations"]["org.opencontainers.image.description"].startswith("Image signature")
     assert [layer["mediaType"] for layer in manifest["layers"]] == [chart.CHART_LAYER_MEDIA_TYPE]
     config = json.loads((blobs / manifest["config"]["digest"].split(":")[1]).read_bytes())
     assert (config["name"], config["version"]) == ("sigwarden", CHART_VERSION)
