@@ -14,6 +14,7 @@ COPY requirements/build.txt requirements/runtime.txt requirements/
 RUN python -m pip install --require-hashes -r requirements/build.txt
 COPY pyproject.toml README.md ./
 COPY provider ./provider
+COPY policies ./policies
 RUN python -m pip wheel --no-deps --no-build-isolation --wheel-dir /dist . \
  && python -m pip install --require-hashes --no-compile --target /opt/sigwarden/lib -r requirements/runtime.txt \
  && python -m pip install --no-index --find-links /dist --no-deps --no-compile --target /opt/sigwarden/lib sigwarden \

@@ -6,7 +6,7 @@ WHEELHOUSE ?= .wheelhouse
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint deps system-deps bench clean policy-test templates fuzz lock release
+.PHONY: demo test lint deps system-deps bench clean policy-test templates templates-check fuzz lock release
 
 demo: deps
 	$(BIN)/sigwarden demo
@@ -25,8 +25,13 @@ policy-test: deps
 fuzz: deps
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m fuzz --timeout=0 -p no:cacheprovider tests
 
+# Regenerate every copy built from policies/ (its template.yaml files, constraints/, the chart's files);
+# `make templates-check` only reports drift (exit 1).
 templates: deps
 	$(BIN)/python scripts/build_templates.py
+
+templates-check: deps
+	$(BIN)/python scripts/build_templates.py --check
 
 bench: deps system-deps
 	for f in tests/benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

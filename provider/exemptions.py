@@ -1,6 +1,6 @@
 """`exemptImages`: which image references an exemption list covers.
 
-The rule is the Rego library's (`pattern_matches` in provider/catalog/lib/images.rego), so the digest-pinning
+The rule is the Rego library's (`pattern_matches` in policies/lib/images.rego), so the digest-pinning
 mutation (`mutation.exemptImages`) leaves alone exactly the images the templates exempt. Patterns and
 references are compared in the normalised form: `*` covers everything; a trailing `*` is a prefix; a
 repository covers any tag or digest of it; a tag covers that tag reference only (never `repo:tag@sha256:…`,

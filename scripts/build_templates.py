@@ -1,4 +1,4 @@
-"""Regenerate every copy of the shipped policies: package data, constraints/ and the Helm chart.
+"""Regenerate every copy built from policies/: its template.yaml files, constraints/ and the Helm chart.
 
 `--check` exits 1 when any copy differs from what the generator makes (a test runs the same check).
 """

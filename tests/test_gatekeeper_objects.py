@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -113,3 +117,41 @@ def test_mutation_pins_every_image_through_the_mutation_provider() -> None:
     providers = {d["metadata"]["name"]: d["spec"] for d in documents(ROOT / "constraints/provider.yaml")}
     assert providers["sigwarden"]["url"].endswith("/verify")
     assert providers["sigwarden-mutation"]["url"].endswith("/mutate")
+
+
+def checkout_copy(tmp_path: Path) -> Path:
+    """The parts of a checkout the generator reads and writes, copied: the package, policies/, constraints/
+    and the chart's generated files."""
+    copy = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns("__pycache__")
+    for part in ("provider", "policies", "constraints", "scripts", "helm/sigwarden/files"):
+        shutil.copytree(ROOT / part, copy / part, ignore=ignore)
+    return copy
+
+
+def in_checkout(copy: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")} | {"PYTHONPATH": str(copy)}
+    return subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=copy, env=env, timeout=120)
+
+
+def test_a_policy_edited_without_rebuilding_is_caught(tmp_path: Path) -> None:
+    """A checkout reads its own top-level policies/: a fresh copy is up to date, and a src.rego edited without
+    `make templates` makes `policy build --check constraints` (and the generator's --check) exit 1."""
+    copy = checkout_copy(tmp_path)
+    fresh = in_checkout(copy, "-m", "provider", "policy", "build", "--check", "constraints")
+    assert fresh.returncode == 0 and "constraints: up to date" in fresh.stdout, fresh.stdout + fresh.stderr
+    source = copy / "policies/k8ssignedimages/src.rego"
+    source.write_text(source.read_text() + "\n# an edit nobody rebuilt\n")
+    edited = in_checkout(copy, "-m", "provider", "policy", "build", "--check", "constraints")
+    assert edited.returncode == 1, edited.stdout + edited.stderr
+    assert edited.stdout.strip() == "constraints/templates/k8ssignedimages.yaml: differs from the generated file"
+    every = in_checkout(copy, "scripts/build_templates.py", "--check")
+    assert every.returncode == 1, every.stdout + every.stderr
+    assert {line.removeprefix(f"{copy}/") for line in every.stdout.splitlines()} == {
+        "policies/k8ssignedimages/template.yaml: differs from the generated file",
+        "constraints/templates/k8ssignedimages.yaml: differs from the generated file",
+        "helm/sigwarden/files/constrainttemplates/k8ssignedimages.yaml: differs from the generated file"}
+    assert in_checkout(copy, "scripts/build_templates.py").returncode == 0
+    rebuilt = in_checkout(copy, "-m", "provider", "policy", "build", "--check", "constraints")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "# an edit nobody rebuilt" in (copy / "constraints/templates/k8ssignedimages.yaml").read_text()

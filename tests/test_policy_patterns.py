@@ -1,6 +1,6 @@
 """Image patterns in the shipped templates: matched on the normalised reference, and warned about when risky.
 
-The Rego normaliser (provider/catalog/lib/images.rego) must agree with provider/reference.py on every reference and
+The Rego normaliser (policies/lib/images.rego) must agree with provider/reference.py on every reference and
 pattern; hypothesis compares the two through regorus (marked fuzz: `make fuzz` runs many more examples).
 """
 

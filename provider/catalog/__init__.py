@@ -1,9 +1,11 @@
 """The policies sigwarden ships, as package data: one folder per policy (gatekeeper-library layout).
 
-`policies/<name>/` holds `src.rego` and `meta.yaml` (the source), `template.yaml` (generated from them by
-`provider.policy.build`), `suite.yaml` and `samples/`. `lib/` is the Rego library every template may import,
-`samples/` the sample constraints, `provider.yaml` the Gatekeeper Provider objects and `mutation/` the
-digest-pinning Assign. Everything here is read from the installed package, never from a source checkout.
+The Rego sources live in the repository's top-level `policies/`: `policies/<name>/` holds `src.rego` and
+`meta.yaml` (the source), `template.yaml` (generated from them by `provider.policy.build`), `suite.yaml` and
+`samples/`; `policies/lib/` is the Rego library every template may import. The wheel ships that folder as
+`provider/catalog/policies/` (pyproject's `package-dir`). Next to this module: `samples/` the sample constraints,
+`provider.yaml` the Gatekeeper Provider objects and `mutation/` the digest-pinning Assign. Every lookup of a
+policy file goes through `POLICIES` and `LIB` below.
 """
 
 from __future__ import annotations
@@ -11,8 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-POLICIES = ROOT / "policies"
-LIB = ROOT / "lib"
+
+
+def _policies_root() -> Path:
+    """Where the policy sources are: inside the package when installed from the wheel, the checkout's top-level
+    `policies/` otherwise (a source tree on PYTHONPATH or an editable install). Found from this file, not through
+    the import system, so a checkout reads its own policies even when another checkout is installed editable."""
+    for candidate in (ROOT / "policies", ROOT.parents[1] / "policies"):
+        if (candidate / "lib").is_dir():
+            return candidate
+    raise RuntimeError(f"no policies/ folder in {ROOT} or {ROOT.parents[1]}: reinstall sigwarden")
+
+
+POLICIES = _policies_root()
+LIB = POLICIES / "lib"
 SAMPLES = ROOT / "samples"
 PROVIDER = ROOT / "provider.yaml"
 MUTATION = ROOT / "mutation"

@@ -102,7 +102,9 @@ def build_workspace(root: Path) -> tuple[Path, dict[str, str]]:
         "stores": [{"type": "oci-layout", "path": "layouts", "match": ["*"]}],
         "authorities": [
             {"name": "kritis-authority", "attestation": {
-                "publicKeyData": base64.b64encode(cosign.public_pem(kritis_key)).decode(), "publicKeyId": "kms-1"}},
+                "publicKeyData": base64.b64encode(cosign.public_pem(kritis_key)).decode(), "publicKeyId": "kms-1",
+                # kritis signs the repository name only, and compares it with the image's repository.
+                "signedIdentity": {"type": "matchRepository"}}},
             {"name": "shop-cosign", "purposes": ["image"], "cosign": {"publicKeys": [{"file": "cosign.pub"}]}},
             {"name": "scanner", "purposes": ["vulnerability-report", "sbom", "vex"],
              "cosign": {"publicKeys": [{"file": "scanner.pub"}]}},

@@ -1,6 +1,6 @@
 """Generate ready-to-apply Gatekeeper YAML from the shipped catalog: one generator for every copy.
 
-Each ConstraintTemplate is rendered from `provider/catalog/policies/<name>/` (src.rego + meta.yaml), with the Rego
+Each ConstraintTemplate is rendered from `policies/<name>/` (src.rego + meta.yaml), with the Rego
 library in `targets[].libs` when the policy imports it. The same bytes go to the package data (next to each
 policy, where its suite finds it), to `constraints/` of the repository and to the Helm chart; `sigwarden policy
 build` writes them for users who vendor the YAML, and `--check` reports any drift.

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import tomllib
 import venv
 from pathlib import Path
 
@@ -61,6 +62,17 @@ def test_the_dockerfile_installs_the_same_wheel_from_the_locks_only() -> None:
     assert len(bases) == 1 and re.fullmatch(r"[\w.:/-]+@sha256:[0-9a-f]{64}", bases[0]), "base image by digest"
     assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["${BASE}", "${BASE}"]
     assert re.search(r"^USER 65532:65532$", dockerfile, re.M), "runs as a numeric non-root user"
+    # The wheel's sources: the package and the policies pyproject maps into it.
+    assert "COPY provider ./provider" in dockerfile and "COPY policies ./policies" in dockerfile
+
+
+def test_pyproject_lists_every_package() -> None:
+    """The package list is explicit (policies/ is mapped in by package-dir): a package missing from it would
+    be left out of the wheel."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {p.parent.relative_to(ROOT).as_posix().replace("/", ".") for p in (ROOT / "provider").rglob("__init__.py")}
+    assert set(setuptools["packages"]) == found | {"provider.catalog.policies"}
+    assert setuptools["package-dir"] == {"provider.catalog.policies": "policies"}
 
 
 def test_the_wheel_ships_the_catalog_and_the_rego_engine(installed: Path, empty: Path) -> None:
@@ -69,10 +81,18 @@ def test_the_wheel_ships_the_catalog_and_the_rego_engine(installed: Path, empty:
         "from provider.facts import facts_schema\n"
         "print(json.dumps({'templates': [p.parent.name for p in c.template_files() if p.is_file()],"
         " 'suites': len(c.suite_files()), 'samples': len(c.sample_constraints()), 'lib': (c.LIB / 'images.rego')"
-        ".is_file(), 'site': 'site-packages' in provider.__file__, 'schema': facts_schema()['title']}))"), cwd=empty)
+        ".is_file(), 'site': 'site-packages' in provider.__file__, 'schema': facts_schema()['title'],"
+        " 'policies': str(c.POLICIES), 'files': sorted(p.relative_to(c.POLICIES).as_posix()"
+        " for p in c.POLICIES.rglob('*') if p.is_file())}))"), cwd=empty)
     assert probe.returncode == 0, probe.stderr
     shipped = json.loads(probe.stdout)
     assert shipped["site"], "provider must be imported from the installed wheel, not the checkout"
+    # The top-level policies/ (every policy folder and the Rego library) is package data, file for file.
+    assert shipped["policies"].endswith("site-packages/provider/catalog/policies"), shipped["policies"]
+    assert shipped["files"] == sorted(p.relative_to(ROOT / "policies").as_posix()
+                                      for p in (ROOT / "policies").rglob("*") if p.is_file())
+    assert {"lib/images.rego", "lib/vouching.rego", "k8ssignedimages/src.rego",
+            "k8ssignedimages/samples/constraint.yaml"} <= set(shipped["files"])
     assert shipped["templates"] == ["k8sdigestpinnedimages", "k8simagecontent", "k8sratifyverification",
                                    "k8ssignedimages"]
     assert shipped["suites"] == 4 and shipped["samples"] >= 6 and shipped["lib"]
