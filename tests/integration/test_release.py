@@ -7,7 +7,9 @@ whole runtime lock into it)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -221,3 +223,33 @@ def test_security_md_verifies_exactly_what_make_release_writes() -> None:
     assert named == {IMAGE, WHEEL, SDIST, CHART}
     assert f"--config {build.VERIFY_CONFIG}" in text and (ROOT / build.VERIFY_CONFIG).is_file()
     assert f"oci:dist/release:{VERSION}-wheel" in text and f"sigwarden-{VERSION}-py3-none-any.whl" in text
+
+
+def test_the_image_layer_is_the_same_from_two_installs(built: Built, tmp_path: Path) -> None:
+    first = imagefs.install_wheel(tmp_path / "a", built.wheel)
+    imagefs.install_wheel(tmp_path / "b", built.wheel)
+    # Different file times and permissions on the builder do not reach the layer.
+    for path in first.rglob("*.py"):
+        os.utime(path, (1, 1))
+        path.chmod(0o600)
+    layers = [imagefs.layer(tmp_path / name, built.epoch) for name in ("a", "b")]
+    assert layers[0] == layers[1]
+    with tarfile.open(fileobj=io.BytesIO(layers[0])) as tar:
+        members = tar.getmembers()
+    assert {m.mtime for m in members} == {built.epoch} and {(m.uid, m.gid) for m in members} == {(0, 0)}
+    assert all(m.name.startswith("opt/sigwarden/lib") or m.name in ("opt", "opt/sigwarden") for m in members)
+    assert not any("__pycache__" in m.name or m.name.endswith("direct_url.json") for m in members)
+    assert not any(m.name.startswith("opt/sigwarden/lib/bin") for m in members)
+
+
+def test_a_release_refuses_uncommitted_changes(tmp_path: Path) -> None:
+    for command in (["init", "-q"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty",
+                                      "-m", "root"]):
+        subprocess.run(["git", *command], cwd=tmp_path, check=True)
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    subprocess.run(["git", "add", "pyproject.toml"], cwd=tmp_path, check=True)
+    assert dists.modified_files(tmp_path) == ["pyproject.toml"]
+    (tmp_path / "untracked.txt").write_text("not part of any commit")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "p"], cwd=tmp_path,
+                   check=True)
+    assert dists.modified_files(tmp_path) == []  # untracked files never reach an export of the commit
