@@ -27,7 +27,8 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def test_the_locks_agree_with_pyproject() -> None:
-    assert locks.problems(ROOT) == []
+    found = locks.problems(ROOT)
+    assert found == [], "\n".join(found)
 
 
 def test_every_lock_pins_every_package_with_hashes() -> None:
