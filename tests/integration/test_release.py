@@ -253,3 +253,18 @@ def test_a_release_refuses_uncommitted_changes(tmp_path: Path) -> None:
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "p"], cwd=tmp_path,
                    check=True)
     assert dists.modified_files(tmp_path) == []  # untracked files never reach an export of the commit
+
+
+def test_the_dockerfile_and_the_release_build_the_same_image() -> None:
+    """The layer `make release` builds stands for the Dockerfile's: same install commands, same settings."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    target = f"--target /{imagefs.PREFIX}"
+    assert f"pip install --require-hashes --no-compile {target} -r requirements/runtime.txt" in dockerfile
+    assert f"pip install --no-index --find-links /dist --no-deps --no-compile {target} sigwarden" in dockerfile
+    assert f"rm -rf /{imagefs.PREFIX}/bin" in dockerfile
+    assert f"USER {imagefs.USER}\n" in dockerfile
+    assert f"ENTRYPOINT {json.dumps(imagefs.ENTRYPOINT)}\n" in dockerfile
+    assert f"CMD {json.dumps(imagefs.CMD)}\n" in dockerfile
+    env = " ".join(line.strip(" \\") for line in dockerfile.split("FROM ${BASE}\n")[-1].splitlines()
+                   if line.startswith(("ENV", "    ")))
+    assert sorted(env.removeprefix("ENV ").split()) == sorted(imagefs.ENV)
