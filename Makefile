@@ -1,11 +1,12 @@
-# Two entry points a newcomer needs: `make demo` and `make test`.
+# Two entry points a newcomer needs: `make demo` and `make test`. `make lock` after changing dependencies or
+# extras in pyproject.toml; `make release` for the signed, reproducible release in dist/release/.
 VENV ?= .venv
 # Wheels of every runtime dependency: the packaging test installs the built wheel from here, offline.
 WHEELHOUSE ?= .wheelhouse
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint deps system-deps bench clean policy-test templates templates-check fuzz
+.PHONY: demo test lint deps system-deps bench clean policy-test templates templates-check fuzz lock release
 
 demo: deps
 	$(BIN)/sigwarden demo
@@ -37,16 +38,27 @@ bench: deps system-deps
 
 deps: $(BIN)/.installed
 
-$(BIN)/.installed: pyproject.toml
+# Only what the hashed locks name: requirements/dev.txt is the runtime plus every extra, build.txt the backend.
+$(BIN)/.installed: pyproject.toml requirements/dev.txt requirements/build.txt requirements/runtime.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) . setuptools wheel
-	rm -f $(WHEELHOUSE)/sigwarden-*.whl
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt -r requirements/build.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip wheel --quiet --require-hashes --wheel-dir $(WHEELHOUSE) \
+		-r requirements/runtime.txt -r requirements/build.txt
 	touch $@
+
+# Recompile every hashed lock under requirements/ from pyproject.toml (runtime, build, each extra, dev).
+lock: deps
+	$(BIN)/python -m scripts.release lock
+
+# Wheel and sdist built twice from the committed tree and compared, the image's filesystem, SBOMs, provenance,
+# all signed into the OCI image layout dist/release/ (see SECURITY.md for verifying it). RELEASE_KEY=key.pem
+# signs with a real key instead of the test key in deploy/release/.
+release: deps
+	$(BIN)/python -m scripts.release build $(if $(RELEASE_KEY),--key $(RELEASE_KEY))
 
 system-deps:
 	bash scripts/install-system-deps.sh
 
 clean:
-	rm -rf $(VENV) $(WHEELHOUSE) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(WHEELHOUSE) build dist *.egg-info .pytest_cache

@@ -59,6 +59,7 @@ LEAVES: dict[str, dict[str, Any]] = {
     "stores[].type": {"enum": ["registry", "oci-layout"]},
     "stores[].match": STRINGS,
     "stores[].path": STRING,
+    "stores[].singleLayout": {"type": "boolean"},
     "stores[].insecure": STRINGS,
     "stores[].ca": STRING,
     "stores[].allowNetworks": STRINGS,

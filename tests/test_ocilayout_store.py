@@ -16,6 +16,7 @@ from provider.stores.ocilayout import OCILayoutStore
 from tests.helpers import VECTORS
 from tests.vectors import connaisseur_layout
 
+ROOT = Path(__file__).resolve().parents[1]
 NOTATION_DIGEST = "sha256:19dbd2e48e921426ee8ace4dc892edfb2ecdc1d1a72d5416c83670c30acecef0"
 
 
@@ -59,3 +60,25 @@ def test_blob_reads_check_digest_size_and_path(tmp_path: Path) -> None:
         layout.fetch_blob(ref, Descriptor("", "sha256:../../../../etc/passwd", 1), time.monotonic() + 5)
     with pytest.raises(ItemError, match=r"no OCI layout for docker\.io/library/busybox"):
         layout.resolve(parse_reference("busybox"), time.monotonic() + 5)
+
+
+def test_a_single_layout_serves_every_matched_repository_from_its_root(tmp_path: Path) -> None:
+    shutil.copytree(VECTORS / "notation/oci-layout", tmp_path / "layout")
+    single = OCILayoutStore(tmp_path / "layout", VerificationConfig(), single=True)
+    for name in ("alpine:v2", "release.example/any/name:v2"):
+        assert single.resolve(parse_reference(name), time.monotonic() + 5).digest == NOTATION_DIGEST
+    # Without singleLayout the same root is read per repository, so nothing is found there.
+    with pytest.raises(ItemError, match=r"no OCI layout for docker\.io/library/alpine"):
+        store(tmp_path / "layout").resolve(parse_reference("alpine:v2"), time.monotonic() + 5)
+
+
+def test_single_layout_needs_a_layout_at_its_path(tmp_path: Path) -> None:
+    from provider.config import ConfigError, build_config
+    from tests.helpers import write_yaml
+
+    (tmp_path / "empty").mkdir()
+    data = {"stores": [{"type": "oci-layout", "path": str(tmp_path / "empty"), "singleLayout": True,
+                        "match": ["release.example/app"]}],
+            "authorities": [{"name": "a", "cosign": {"publicKeys": [str(ROOT / "deploy/release/release.pub")]}}]}
+    with pytest.raises(ConfigError, match=r"stores\[0\]\.path.*singleLayout: .* is not an OCI image layout"):
+        build_config(data, write_yaml(tmp_path / "config.yaml", data))

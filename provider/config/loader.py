@@ -158,7 +158,10 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
                 raise node.error("path", "an oci-layout store needs a path")
             if not path.is_dir():
                 raise node.error("path", f"not a directory: {path}")
-            stores.append(StoreConfig(type=store_type, match=match, path=path))
+            single = node.boolean("singleLayout", False)
+            if single and not (path / "index.json").is_file():
+                raise node.error("path", f"singleLayout: {path} is not an OCI image layout (no index.json)")
+            stores.append(StoreConfig(type=store_type, match=match, path=path, single_layout=single))
             continue
         auth = node.child("auth", SCHEMA["stores[].auth"])
         docker_config = auth.path("dockerConfig")

@@ -141,6 +141,8 @@ class StoreConfig:
     type: str
     match: tuple[str, ...]
     path: Path | None = None
+    # oci-layout: `path` is one repository's layout, read for every reference the store matches.
+    single_layout: bool = False
     insecure: tuple[str, ...] = ()
     ca: Path | None = None
     auth: RegistryAuth = field(default_factory=RegistryAuth)

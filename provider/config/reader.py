@@ -27,7 +27,7 @@ SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "verification.cache": {"ttl", "unverifiedTtl", "errorTtl", "tagTtl", "maxEntries", "maxBytes", "redis"},
     "verification.cache.redis": {"url", "passwordFile", "hmacKeyFile", "prefix", "timeout", "ca"},
     "mutation": {"keepTag", "deadline", "exemptImages"},
-    "stores[]": {"type", "match", "path", "insecure", "ca", "auth", "allowNetworks", "denyNetworks",
+    "stores[]": {"type", "match", "path", "singleLayout", "insecure", "ca", "auth", "allowNetworks", "denyNetworks",
                  "wildcardDenyNetworks", "concurrencyPerAddress", "concurrencyWildcard"},
     "stores[].auth": {"dockerConfig", "static", "tokenRealms"},
     "stores[].auth.static.<host>": {"username", "password", "identityToken"},

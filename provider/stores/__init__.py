@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def build_store(store: StoreConfig, config: Config, metrics: Metrics) -> Store:
     if store.type == "oci-layout":
         assert store.path is not None
-        layout = OCILayoutStore(store.path, config.verification)
+        layout = OCILayoutStore(store.path, config.verification, single=store.single_layout)
         layout.signer_outbound = layout_egress(config)
         return layout
     from provider.stores.registry import RegistryStore, StoreCacheBytes  # imports requests only when needed

@@ -2,8 +2,10 @@
 
 Image `registry.example/team/app:v1` is read from `<root>/registry.example/team/app/`, an OCI image layout
 (`oci-layout`, `index.json` whose entries carry `org.opencontainers.image.ref.name` = tag, `blobs/<alg>/<hex>`).
-Referrers are the manifests of the layout whose `subject` is the image; cosign's `sha256-<hex>.sig` and
-`.att` tags are found by name like in a registry. Every blob read is checked against its digest.
+With `singleLayout`, `<root>` is itself one
+layout that serves every repository the store matches. Referrers are the manifests of the layout whose `subject`
+is the image; cosign's `sha256-<hex>.sig` and `.att` tags are found by name like in a registry. Every blob read
+is checked against its digest.
 """
 
 from __future__ import annotations
@@ -42,8 +44,11 @@ REF_NAME = "org.opencontainers.image.ref.name"
 class OCILayoutStore:
     """Reads images and their signatures from OCI image layout directories."""
 
-    def __init__(self, root: Path, verification: VerificationConfig) -> None:
+    def __init__(self, root: Path, verification: VerificationConfig, single: bool = False) -> None:
         self.root = root
+        # `root` is itself one layout (a release layout, `skopeo copy … oci:DIR:TAG`): every matched
+        # repository is read from it, its tags are the ref names in its index.json.
+        self.single = single
         self.max_signatures = verification.max_signatures
         self.max_blob_bytes = verification.max_blob_bytes
         # Set by the router: the egress for URLs the signed material names (see provider.stores.layout_egress).
@@ -113,7 +118,7 @@ class OCILayoutStore:
     # --- helpers -------------------------------------------------------------------------------------
 
     def _layout(self, reference: Reference) -> Path:
-        layout = self.root / reference.registry / reference.repository
+        layout = self.root if self.single else self.root / reference.registry / reference.repository
         if not (layout / "index.json").exists():
             raise ItemError(ErrorCode.NOT_FOUND, f"no OCI layout for {reference.name} (looked in {layout})")
         return layout

@@ -52,9 +52,16 @@ def empty(tmp_path: Path) -> Path:
     return directory
 
 
-def test_the_dockerfile_installs_the_same_wheel() -> None:
+def test_the_dockerfile_installs_the_same_wheel_from_the_locks_only() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "pip wheel --no-deps --wheel-dir /dist ." in dockerfile and 'ENTRYPOINT ["sigwarden"]' in dockerfile
+    assert "pip wheel --no-deps --no-build-isolation --wheel-dir /dist ." in dockerfile
+    assert 'ENTRYPOINT ["python", "-m", "provider"]' in dockerfile
+    installs = [line for line in dockerfile.splitlines() if "pip install" in line]
+    assert installs and all("--require-hashes" in line or "--no-index" in line for line in installs), installs
+    bases = re.findall(r"^ARG BASE=(\S+)", dockerfile, re.M)
+    assert len(bases) == 1 and re.fullmatch(r"[\w.:/-]+@sha256:[0-9a-f]{64}", bases[0]), "base image by digest"
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.M) == ["${BASE}", "${BASE}"]
+    assert re.search(r"^USER 65532:65532$", dockerfile, re.M), "runs as a numeric non-root user"
     # The wheel's sources: the package and the policies pyproject maps into it.
     assert "COPY provider ./provider" in dockerfile and "COPY policies ./policies" in dockerfile
 
