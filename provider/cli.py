@@ -83,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     suite = policy_commands.add_parser("test", help="run gator-style suites with real external data")
     _add_provider(suite)
-    suite.add_argument("suites", nargs="*", metavar="SUITE",
-                       help="suite files (default: the shipped suites, against the built-in image fixtures)")
+    suite.add_argument("suites", nargs="*", metavar="SUITE|DIR",
+                       help="suite files, or directories searched for them (default: the shipped suites); without "
+                            "--config or --provider they run against the built-in image fixtures")
     build = policy_commands.add_parser("build", help="write ready-to-apply templates, constraints and Provider")
     build.add_argument("outdir", type=Path, metavar="OUTDIR")
     build.add_argument("--check", action="store_true", help="compare OUTDIR instead of writing; exit 1 if it differs")
@@ -252,16 +253,19 @@ def cmd_policy_build(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
-    if args.suites or args.config or args.provider or os.environ.get("SIGWARDEN_CONFIG"):
-        return _run_suites(args, [Path(s) for s in args.suites] or _shipped_suites())
+    from provider.policy.suite import find_suites
+
+    suites = find_suites(Path(s) for s in args.suites) if args.suites else _shipped_suites()
+    if args.config or args.provider or os.environ.get("SIGWARDEN_CONFIG"):
+        return _run_suites(args, suites)
     import tempfile
 
     from provider.devkit.fixtures import build_world
 
     with tempfile.TemporaryDirectory(prefix="sigwarden-policy-test-") as tmp:
         args.config = str(build_world(Path(tmp)).config)
-        print(f"shipped suites against the built-in image fixtures ({tmp})")
-        return _run_suites(args, _shipped_suites())
+        print(f"{'suites' if args.suites else 'shipped suites'} against the built-in image fixtures ({tmp})")
+        return _run_suites(args, suites)
 
 
 def _shipped_suites() -> list[Path]:

@@ -9,11 +9,10 @@ for an audit review), `oldObject` and `subResource` (for UPDATE and DELETE revie
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from provider.policy.external import ExternalData
 from provider.policy.gatekeeper import (
@@ -65,10 +64,38 @@ def check_assertion(assertion: dict[str, Any], violations: list[Violation]) -> s
     return f"violations must be yes, no or a number, got {expected!r}"
 
 
+def find_suites(paths: Iterable[Path]) -> list[Path]:
+    """Suite files: files as given, and every `kind: Suite` file under a directory (as `gator verify DIR` reads a
+    directory tree); a directory without one is an error, not a silent pass."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            if not path.exists():
+                raise PolicyError(f"{path}: no such file or directory")
+            found.append(path)
+            continue
+        suites = [file for file in sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+                  if any(doc.get("kind") == "Suite" for doc, _ in load_documents([file]))]
+        if not suites:
+            raise PolicyError(f"{path}: no suite files (kind: Suite) in this directory")
+        found.extend(suites)
+    return found
+
+
 def run_suite(path: Path, external_data: ExternalData) -> list[CaseResult]:
-    suite = yaml.safe_load(path.read_text())
-    if not isinstance(suite, dict) or suite.get("kind") != "Suite":
+    suite = _one(path)
+    if suite.get("kind") != "Suite":
         raise PolicyError(f"{path}: not a Suite (kind: Suite)")
+    try:
+        return _run_tests(path, suite, external_data)
+    except KeyError as exc:
+        raise PolicyError(f"{path}: a test or case has no {exc.args[0]!r}") from None
+    except (TypeError, AttributeError):
+        raise PolicyError(f"{path}: tests must be a list of {{name, template, constraint, cases}} and cases a list "
+                          "of {name, object, assertions}") from None
+
+
+def _run_tests(path: Path, suite: dict[str, Any], external_data: ExternalData) -> list[CaseResult]:
     base = path.parent
     results = []
     for test in suite.get("tests") or []:
