@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the provider (HTTPS, mTLS when a client CA is set)")
     _add_config(serve)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", default="json", choices=["json", "text"],
+                       help="json (default): one object per line for a log pipeline; text: for a terminal")
     serve.add_argument("--workers", type=_worker_count, default=None,
                        help="worker processes (overrides server.workers; default: one per CPU of the CPU quota)")
 
@@ -223,7 +225,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = load_config(config_path(args))
     check_serve(config)
-    serve(config, args.log_level, args.workers)
+    serve(config, args.log_level, args.workers, args.log_format)
     return EXIT_OK
 
 
