@@ -19,6 +19,7 @@ from provider.audit.junit import junit_xml
 from provider.audit.memo import BATCH, MemoExternalData
 from provider.audit.metadata import authority_metadata, config_metadata, input_metadata
 from provider.audit.model import GatekeeperInput, Report
+from provider.audit.policyreport import policy_reports_yaml
 from provider.audit.run import audit, build_report, default_metadata, load_objects
 from provider.audit.scope import Exemptions
 from provider.policy.discovery import discover
@@ -96,6 +97,8 @@ def run_audit(args: argparse.Namespace, external_data: ExternalDataFactory) -> i
         args.csv.write_text(csv_report(report), encoding="utf-8", newline="")
     if args.html:
         args.html.write_text(render_html(report), encoding="utf-8")
+    if args.policy_report:
+        args.policy_report.write_text(policy_reports_yaml(report), encoding="utf-8")
     print(summary_line(report), file=sys.stdout)
     return exit_code(report, args.fail_on)
 

@@ -34,6 +34,7 @@ from provider.devkit.fixtures import (
 )
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.process import ProviderProcess
+from tests.crds import validate_object
 from tests.helpers import ProviderPKI, write_yaml
 from tests.integration.html_checks import Tables, render_in_chromium
 
@@ -134,7 +135,8 @@ def write_constraints(directory: Path) -> Path:
 def run_audit(tmp: Path, world: World, dump: Path, constraints: Path, name: str, *extra: str) \
         -> subprocess.CompletedProcess[str]:
     outputs = [f"--{kind}={tmp / f'{name}.{suffix}'}" for kind, suffix in
-               (("json", "json"), ("junit", "xml"), ("html", "html"), ("csv", "csv"))]
+               (("json", "json"), ("junit", "xml"), ("html", "html"), ("csv", "csv"),
+                ("policy-report", "policyreports.yaml"))]
     return subprocess.run([sys.executable, "-m", "provider", "audit", "--config", str(world.config), "--no-progress",
                            "--manifests", str(dump), "--constraints", str(constraints),
                            "--exempt-namespace", "kube-*", *outputs, *extra],
@@ -296,6 +298,25 @@ def test_csv_has_one_row_per_workload_and_failing_constraint(audited: Audited) -
                                                       ("CronJob", "nightly"), ("Pod", "offline")}
     deny = [r for r in rows if r["constraint"] == "K8sSignedImages/prod-deny"]
     assert {r["state"] for r in deny} == {"blocked"} and {r["enforcementAction"] for r in deny} == {"deny"}
+
+
+def test_policy_reports_fit_the_crds_and_follow_the_workload_view(audited: Audited) -> None:
+    reports = list(yaml.safe_load_all((audited.tmp / "report.policyreports.yaml").read_text()))
+    for report in reports:
+        validate_object(report)  # the Policy WG's CRDs, tests/crds
+    assert {(r["kind"], r["metadata"].get("namespace")) for r in reports} == {
+        ("PolicyReport", ns) for ns in ("prod", "dev", "legacy", "kube-system", "sandbox", "monitoring")}
+    rows = {(e["resources"][0]["kind"], e["resources"][0]["name"], e["policy"]): e["result"]
+            for r in reports for e in r["results"]}
+    assert rows[("Deployment", "legacy-app", "K8sSignedImages/prod-deny")] == "fail"
+    assert rows[("Deployment", "legacy-app", "K8sSignedImages/all-warn")] == "warn"
+    assert rows[("Deployment", "web", "K8sSignedImages/prod-deny")] == "pass"
+    assert rows[("Pod", "offline", "K8sSignedImages/all-warn")] == "error"  # REGISTRY_UNAVAILABLE
+    assert rows[("Pod", "coredns", "K8sSignedImages/prod-deny")] == "skip"  # exempt namespace
+    assert sum(1 for key in rows if key[1] == "legacy-app") == 3  # one per constraint, not per object
+    summary = audited.report()["summary"]["workloads"]
+    failing = {(k[0], k[1]) for k, v in rows.items() if v in ("fail", "warn", "error")}
+    assert len(failing) == summary["blocked"] + summary["wouldBlock"]
 
 
 def test_html_report_lists_every_non_compliant_workload(audited: Audited) -> None:
