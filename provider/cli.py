@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok / all verified; 1 the checked thing failed (an image not verified, an object denied, a violation,
 a failed test, generated files that differ); 2 usage, config, Rego or runtime error, as one line naming the file
-(and position where there is one). `--debug` shows the traceback of unexpected errors.
+(and position where there is one); 130 when stopped by Ctrl-C. `--debug` shows the traceback of unexpected errors.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from provider.policy.external import ExternalData
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 DEFAULT_CONFIG = "/etc/sigwarden/config.yaml"
 
 
@@ -363,8 +364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # PolicyError is a ValueError
         print(f"sigwarden: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        return EXIT_ERROR
+    except KeyboardInterrupt:  # Ctrl-C: what was started is stopped by the `finally` blocks on the way here
+        return EXIT_INTERRUPTED
     except Exception as exc:  # never a traceback for a user, unless asked for
         if args.debug:
             raise
