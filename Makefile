@@ -5,9 +5,10 @@ WHEELHOUSE ?= .wheelhouse
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint deps system-deps bench clean policy-test templates fuzz
+.PHONY: demo test lint deps runtime-deps system-deps bench clean policy-test templates fuzz
 
-demo: deps
+# The demo needs the runtime dependencies only: no test extras, no wheel house.
+demo: runtime-deps
 	$(BIN)/sigwarden demo
 
 test: deps system-deps
@@ -30,6 +31,14 @@ templates: deps
 bench: deps system-deps
 	for f in tests/benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
+runtime-deps: $(BIN)/.runtime
+
+$(BIN)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
 deps: $(BIN)/.installed
 
 $(BIN)/.installed: pyproject.toml
@@ -38,7 +47,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) . setuptools wheel
 	rm -f $(WHEELHOUSE)/sigwarden-*.whl
-	touch $@
+	touch $(BIN)/.runtime $@
 
 system-deps:
 	bash scripts/install-system-deps.sh
