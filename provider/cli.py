@@ -92,6 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     build = policy_commands.add_parser("build", help="write ready-to-apply templates, constraints and Provider")
     build.add_argument("outdir", type=Path, metavar="OUTDIR")
     build.add_argument("--check", action="store_true", help="compare OUTDIR instead of writing; exit 1 if it differs")
+    build.add_argument("--policies", type=Path, action="append", default=[], metavar="PATH",
+                       help="your policies too: a policy folder (src.rego, meta.yaml), a folder of them, or a "
+                            "ConstraintTemplate file; the lib helpers are inlined where the Rego imports them")
+    init = policy_commands.add_parser("init", help="start a policy: template source, sample constraint and a "
+                                                   "suite that passes against the built-in fixture images")
+    init.add_argument("directory", type=Path, metavar="NAME",
+                      help="the folder to create; its name is the policy's (lowercase, dashes)")
+    policy_commands.add_parser("fixtures", help="list the built-in fixture images and what signed them")
 
     admit = commands.add_parser("admit", help="what Gatekeeper's webhook would answer for an object")
     _add_provider(admit)
@@ -231,12 +239,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    return cmd_policy_build(args) if args.policy_command == "build" else cmd_policy_test(args)
+    handlers = {"build": cmd_policy_build, "test": cmd_policy_test, "init": cmd_policy_init,
+                "fixtures": cmd_policy_fixtures}
+    return handlers[args.policy_command](args)
+
+
+def cmd_policy_init(args: argparse.Namespace) -> int:
+    from provider.policy.authoring import init_policy
+
+    written = init_policy(args.directory)
+    print(f"{args.directory}: wrote {len(written)} files (src.rego, meta.yaml, template.yaml, samples/, suite.yaml)")
+    print(f"next: edit {args.directory / 'src.rego'}, then `sigwarden policy test {args.directory}/`; "
+          f"`sigwarden policy build OUTDIR --policies {args.directory}` writes it for kubectl apply")
+    return EXIT_OK
+
+
+def cmd_policy_fixtures(args: argparse.Namespace) -> int:
+    from provider.devkit.fixtures import FIXTURES
+
+    width = max(len(f.reference) for f in FIXTURES)
+    print(f"{'IMAGE':<{width}}  {'VERIFIED BY':<36}  ABOUT")
+    for fixture in FIXTURES:
+        print(f"{fixture.reference:<{width}}  {', '.join(fixture.signed_by) or '-':<36}  {fixture.about}")
+    return EXIT_OK
 
 
 def cmd_policy_build(args: argparse.Namespace) -> int:
     from provider import catalog
-    from provider.policy.build import bundle
+    from provider.policy.build import bundle, user_templates
     from provider.policy.discovery import shipped_templates
     from provider.policy.gatekeeper import check_constraints, load_documents, parse_constraint
     from provider.policy.patterns import constraint_pattern_warnings
@@ -245,7 +275,7 @@ def cmd_policy_build(args: argparse.Namespace) -> int:
     # The samples must be what `kubectl apply` accepts for the templates they go with (exit 2 otherwise).
     for warning in [*check_constraints(shipped_templates(), samples), *map(str, constraint_pattern_warnings(samples))]:
         print(f"warning: {warning}", file=sys.stderr)
-    output = bundle(args.outdir)
+    output = bundle(args.outdir, extra=user_templates(args.policies))
     if args.check:
         problems = output.drift()
         print("\n".join(problems) if problems else f"{args.outdir}: up to date")

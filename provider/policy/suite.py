@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from provider.policy.external import ExternalData
 from provider.policy.gatekeeper import (
     VALIDATION_POINT,
@@ -45,6 +47,16 @@ def _one(path: Path) -> dict[str, Any]:
     if len(documents) != 1:
         raise PolicyError(f"{path}: expected exactly one object, found {len(documents)}")
     return documents[0]
+
+
+def _template(path: Path) -> dict[str, Any]:
+    """The template a suite names; next to its source (src.rego, meta.yaml) it is rendered from that source, so
+    a suite always tests the Rego as edited, not a template.yaml not yet rebuilt."""
+    from provider.policy.build import is_policy_dir, render_policy
+
+    if path.name == "template.yaml" and is_policy_dir(path.parent):
+        return dict(yaml.safe_load(render_policy(path.parent)))
+    return _one(path)
 
 
 def check_assertion(assertion: dict[str, Any], violations: list[Violation]) -> str:
@@ -99,7 +111,7 @@ def _run_tests(path: Path, suite: dict[str, Any], external_data: ExternalData) -
     base = path.parent
     results = []
     for test in suite.get("tests") or []:
-        template = parse_template(_one(base / test["template"]), test["template"])
+        template = parse_template(_template(base / test["template"]), test["template"])
         constraint = parse_constraint(_one(base / test["constraint"]), test["constraint"])
         check_constraints([template], [constraint])  # what the API server would refuse is no test case
         for case in test.get("cases") or []:

@@ -265,7 +265,10 @@ def test_metadata_names_version_config_authorities_constraints_and_inputs(audite
         {"name": "scanner", "kinds": ["cosign-key"], "scopes": ["registry.sigwarden.test/content/*"]},
         {"name": "security", "kinds": ["cosign-key"], "scopes": ["*"]},
         {"name": "kritis-authority", "kinds": ["attestation-pkix"], "scopes": ["*"]},
-        {"name": "notation-skip", "kinds": ["notation"], "scopes": ["registry.sigwarden.test/skipped/*"]}]
+        {"name": "notation-skip", "kinds": ["notation"], "scopes": ["registry.sigwarden.test/skipped/*"]},
+        {"name": "notation-release", "kinds": ["notation"], "scopes": ["registry.sigwarden.test/notation/*"]},
+        {"name": "keyless-ci", "kinds": ["cosign-keyless"], "scopes": ["registry.sigwarden.test/keyless/*"]},
+        {"name": "gpg-release", "kinds": ["attestation-pgp"], "scopes": ["registry.sigwarden.test/gpg/*"]}]
     constraints = {c["name"]: c for c in metadata["constraints"]}
     assert constraints["all-warn"]["enforcementAction"] == "warn"
     assert constraints["all-warn"]["match"]["excludedNamespaces"] == ["legacy"]
