@@ -19,6 +19,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from provider.audit.html import render_html
 from provider.devkit import cosign
 from provider.devkit.fixtures import (
     ALPINE,
@@ -36,7 +37,7 @@ from provider.devkit.layout import LayoutWriter
 from provider.devkit.process import ProviderProcess
 from tests.crds import validate_object
 from tests.helpers import ProviderPKI, write_yaml
-from tests.integration.html_checks import Tables, render_in_chromium
+from tests.integration.html_checks import Tables, page_width, render_in_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "provider/schemas/audit-report.schema.json").read_text())
@@ -358,6 +359,24 @@ def test_html_renders_in_headless_chromium_without_broken_words(audited: Audited
     for workload in report["workloads"]:
         if workload["state"] in ("blocked", "wouldBlock"):
             assert workload["name"] in dom
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_the_page_keeps_to_the_window_on_a_desktop_and_a_phone(audited: Audited, tmp_path: Path, width: int) -> None:
+    """Wide tables scroll inside their own box; the page never scrolls sideways (issue: columns lost at 1400 px,
+    unusable on a phone). Also with names far longer than any real one."""
+    from tests.test_audit_renderers import report_of
+
+    long_reference = "registry.example.internal/" + "x" * 150 + "/a-very-long-hyphenated-name-" + "y" * 60 + ":v1"
+    strings = ["K8sAVeryLongKindName" * 3, "constraint-name-" * 8, "2026-11-29T19:25:54Z", "/path/" + "d" * 120,
+               "namespace-" * 6, "deployment-" + "z" * 180, "obj", "container", long_reference,
+               "message " * 40 + long_reference, "second " + long_reference, "ns2", "pod-" + "q" * 100,
+               long_reference, "excluded because " + long_reference, "sha256:" + "a" * 64, "reason " + long_reference,
+               "authority-" + "b" * 80, "CN=" + "c" * 200, "issuer"]
+    (tmp_path / "long.html").write_text(render_html(report_of(strings)))
+    for report in (audited.tmp / "report.html", tmp_path / "long.html"):
+        measured = page_width(report, width, tmp_path / "profile")
+        assert measured["client"] <= width and measured["scroll"] <= measured["client"], (report.name, measured)
 
 
 def test_baseline_diff_after_an_image_got_signed_and_a_workload_was_added(audited: Audited,
