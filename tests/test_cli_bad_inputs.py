@@ -106,6 +106,7 @@ SLOTS = [
                                          str(r / "pod.yaml")]),
     Slot("audit --ca", lambda r, b: ["audit", "--no-progress", "--provider", PROVIDER, "--ca", str(b),
                                      "--manifests", str(r / "pod.yaml")], filename="ca.pem"),
+    Slot("policy build --policies", lambda r, b: ["policy", "build", str(r / "out"), "--policies", str(b)]),
     Slot("import kritis", lambda r, b: ["import", "kritis", str(b)], ALL_BUT_DIRECTORY),
     Slot("import ratify", lambda r, b: ["import", "ratify", str(b)], ALL_BUT_DIRECTORY),
 ]
@@ -142,6 +143,22 @@ def test_bad_input_file_is_one_line_exit_2(root: Path, slot: Slot, kind: str, ca
     monkeypatch.chdir(root)
     monkeypatch.delenv("SIGWARDEN_CONFIG", raising=False)
     bad = place(root, slot, kind)
+    try:
+        assert_one_line_error(capfd, slot.argv(root, bad), slot.filename)
+    finally:
+        if bad.is_dir():
+            bad.rmdir()
+        else:
+            bad.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_bad_kubeconfig_is_one_line_exit_2(root: Path, kind: str, capfd: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`audit --cluster` reads KUBECONFIG: the same table for that file."""
+    slot = Slot("audit --cluster", lambda r, b: ["audit", "--cluster", "--no-progress"], filename="kubeconfig")
+    bad = place(root, slot, kind)
+    monkeypatch.setenv("KUBECONFIG", str(bad))
     try:
         assert_one_line_error(capfd, slot.argv(root, bad), slot.filename)
     finally:
