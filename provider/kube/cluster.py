@@ -29,6 +29,7 @@ WORKLOADS = (("/api/v1", "Pod", "pods"), ("/api/v1", "ReplicationController", "r
              ("/apis/batch/v1", "Job", "jobs"), ("/apis/batch/v1", "CronJob", "cronjobs"))
 CONSTRAINTS = "/apis/constraints.gatekeeper.sh/v1beta1"
 TEMPLATES = "/apis/templates.gatekeeper.sh/v1/constrainttemplates"
+GATEKEEPER_CONFIGS = "/apis/config.gatekeeper.sh/v1alpha1/configs"  # its spec.match exempts namespaces
 REPORTS = "/apis/wgpolicyk8s.io/v1alpha2"
 MANAGER = "sigwarden"
 MANAGED_SELECTOR = "app.kubernetes.io/managed-by=sigwarden"
@@ -66,6 +67,11 @@ def read_cluster(client: KubeClient) -> ClusterState:
     for base, kind, plural in WORKLOADS:
         api_version = base.removeprefix("/api/").removeprefix("/apis/")
         state.objects += list_all(client, f"{base}/{plural}", kind, api_version)
+    try:
+        state.objects += list_all(client, GATEKEEPER_CONFIGS, "Config", "config.gatekeeper.sh/v1alpha1")
+    except KubeError as exc:
+        if exc.status != 404:  # no Config CRD: Gatekeeper runs without one
+            raise
     state.policies += list_all(client, TEMPLATES, "ConstraintTemplate", "templates.gatekeeper.sh/v1")
     discovery = client.get(CONSTRAINTS) or {}
     for resource in discovery.get("resources") or []:

@@ -39,12 +39,18 @@ def pod(name: str, namespace: str, image: str) -> dict[str, Any]:
 
 
 def populate(api: FakeKubeAPI) -> None:
-    for namespace in ("prod", "dev"):
+    for namespace in ("prod", "dev", "tools"):
         api.put(f"/api/v1/namespaces/{namespace}", {"apiVersion": "v1", "kind": "Namespace",
                                                     "metadata": {"name": namespace}})
     api.put("/apis/apps/v1/namespaces/prod/deployments/web", {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"},
         "spec": {"template": {"spec": {"containers": [{"name": "c", "image": SIGNED}]}}}})
+    # Gatekeeper's Config exempts namespace tools: its workloads are not evaluated (skip in the reports).
+    api.put("/apis/config.gatekeeper.sh/v1alpha1/namespaces/gatekeeper-system/configs/config", {
+        "apiVersion": "config.gatekeeper.sh/v1alpha1", "kind": "Config",
+        "metadata": {"name": "config", "namespace": "gatekeeper-system"},
+        "spec": {"match": [{"excludedNamespaces": ["tools"], "processes": ["*"]}]}})
+    api.put("/api/v1/namespaces/tools/pods/debug", pod("debug", "tools", UNSIGNED))
     for index in range(5):  # more than one page at the page size the test sets
         api.put(f"/api/v1/namespaces/dev/pods/job-{index}", pod(f"job-{index}", "dev", UNSIGNED))
     template = yaml.safe_load((catalog.POLICIES / "k8ssignedimages" / "template.yaml").read_text())
@@ -98,7 +104,7 @@ def test_audit_reads_the_cluster_and_applies_policy_reports(cluster: KubeAPIServ
                  "--json", str(tmp_path / "report.json"), "--fail-on", "never"])
     err = capfd.readouterr().err
     assert code == 0, err
-    assert "PolicyReports: 2 applied (field manager sigwarden), 1 stale ones deleted" in err
+    assert "PolicyReports: 3 applied (field manager sigwarden), 1 stale ones deleted" in err
     # Read-only but for the PolicyReports; lists in pages of the limit asked (kubectl's --chunk-size).
     writes = [(method, path) for method, path in api.log if method != "GET"]
     assert writes and all(path.startswith(REPORTS) for _, path in writes), writes
@@ -111,12 +117,15 @@ def test_audit_reads_the_cluster_and_applies_policy_reports(cluster: KubeAPIServ
     assert [(r["resources"][0]["name"], r["result"]) for r in prod["results"]] == [("web", "pass")]
     assert sorted((r["resources"][0]["name"], r["result"]) for r in dev["results"]) == [
         (f"job-{i}", "fail") for i in range(5)]
+    tools = api.objects[f"{REPORTS}/namespaces/tools/policyreports/sigwarden"]
+    assert [(r["resources"][0]["name"], r["result"]) for r in tools["results"]] == [("debug", "skip")]
+    assert "Gatekeeper Config gatekeeper-system/config" in tools["results"][0]["message"]
     assert f"{REPORTS}/namespaces/gone/policyreports/sigwarden" not in api.objects  # pruned
     assert f"{REPORTS}/namespaces/dev/policyreports/kyverno-pol" in api.objects  # not sigwarden's: kept
     # Applied, not created or replaced: a second run leaves the same objects.
     assert main(["audit", "--cluster", "--config", str(world.config), "--apply-policy-reports", "--no-progress",
                  "--fail-on", "never"]) == 0
-    assert "2 applied (field manager sigwarden), 0 stale ones deleted" in capfd.readouterr().err
+    assert "3 applied (field manager sigwarden), 0 stale ones deleted" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize(("drop", "message"), [
