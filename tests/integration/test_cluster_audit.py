@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 import provider.kube.cluster
-from provider import catalog
 from provider.cli import main
 from provider.devkit.fixtures import SIGNED, UNSIGNED, World, build_world
+from provider.policy.build import rendered_templates
 from tests.crds import validate_object
 from tests.kubeapi import FakeKubeAPI, KubeAPIServer
 from tests.test_helm import render
@@ -53,7 +53,7 @@ def populate(api: FakeKubeAPI) -> None:
     api.put("/api/v1/namespaces/tools/pods/debug", pod("debug", "tools", UNSIGNED))
     for index in range(5):  # more than one page at the page size the test sets
         api.put(f"/api/v1/namespaces/dev/pods/job-{index}", pod(f"job-{index}", "dev", UNSIGNED))
-    template = yaml.safe_load((catalog.POLICIES / "k8ssignedimages" / "template.yaml").read_text())
+    template = yaml.safe_load(rendered_templates()["k8ssignedimages"])  # the shipped template, as installed
     api.put("/apis/templates.gatekeeper.sh/v1/constrainttemplates/k8ssignedimages", template)
     api.put("/apis/constraints.gatekeeper.sh/v1beta1/k8ssignedimages/signed", {
         "apiVersion": "constraints.gatekeeper.sh/v1beta1", "kind": "K8sSignedImages", "metadata": {"name": "signed"},
