@@ -1,6 +1,7 @@
 """Documentation that cannot go stale: every ```console block of the README and docs/ is run and compared.
 
-A block holds commands (`$ ` lines, `\\` continues one) each followed by the output it claims. The commands run
+A block holds commands (`$ ` lines; `\\` continues one, and a `<<'EOF'` here-document runs to its `EOF` line)
+each followed by the output it claims. The commands run
 with bash in a fresh directory per file (in the private network namespace the tests run in), with `sigwarden`
 being this checkout. The output is compared line by line, stdout and stderr together as a terminal shows them:
 `…` in a line stands for any text (a digest, a path, a time), and a line of `…` alone for any number of lines.
@@ -49,6 +50,10 @@ def examples(document: Path) -> list[Example]:
             while command.endswith("\\"):
                 index += 1
                 command = command[:-1] + "\n" + lines[index]
+            if "<<'EOF'" in command:  # the input file a command makes, shown in full
+                while lines[index] != "EOF":
+                    index += 1
+                    command += "\n" + lines[index]
             index += 1
             output_start = index
             while index < len(lines) and not lines[index].startswith("$ "):
