@@ -6,9 +6,10 @@ WHEELHOUSE ?= .wheelhouse
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint deps system-deps bench clean policy-test templates templates-check fuzz lock release
+.PHONY: demo test lint deps runtime-deps system-deps bench clean policy-test templates templates-check fuzz lock release
 
-demo: deps
+# The demo needs the runtime dependencies only: no test extras, no wheel house.
+demo: runtime-deps
 	$(BIN)/sigwarden demo
 
 test: deps system-deps
@@ -36,6 +37,14 @@ templates-check: deps
 bench: deps system-deps
 	for f in tests/benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
+runtime-deps: $(BIN)/.runtime
+
+$(BIN)/.runtime: pyproject.toml requirements/runtime.txt requirements/build.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/runtime.txt -r requirements/build.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
 deps: $(BIN)/.installed
 
 # Only what the hashed locks name: requirements/dev.txt is the runtime plus every extra, build.txt the backend.
@@ -45,7 +54,7 @@ $(BIN)/.installed: pyproject.toml requirements/dev.txt requirements/build.txt re
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/python -m pip wheel --quiet --require-hashes --wheel-dir $(WHEELHOUSE) \
 		-r requirements/runtime.txt -r requirements/build.txt
-	touch $@
+	touch $(BIN)/.runtime $@
 
 # Recompile every hashed lock under requirements/ from pyproject.toml (runtime, build, each extra, dev).
 lock: deps

@@ -2,7 +2,7 @@
 
 Exit codes: 0 ok / all verified; 1 the checked thing failed (an image not verified, an object denied, a violation,
 a failed test, generated files that differ); 2 usage, config, Rego or runtime error, as one line naming the file
-(and position where there is one). `--debug` shows the traceback of unexpected errors.
+(and position where there is one); 130 when stopped by Ctrl-C. `--debug` shows the traceback of unexpected errors.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from provider.policy.external import ExternalData
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 DEFAULT_CONFIG = "/etc/sigwarden/config.yaml"
 
 
@@ -57,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the provider (HTTPS, mTLS when a client CA is set)")
     _add_config(serve)
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--log-format", default="json", choices=["json", "text"],
+                       help="json (default): one object per line for a log pipeline; text: for a terminal")
     serve.add_argument("--workers", type=_worker_count, default=None,
                        help="worker processes (overrides server.workers; default: one per CPU of the CPU quota)")
 
@@ -83,11 +86,20 @@ def build_parser() -> argparse.ArgumentParser:
     policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     suite = policy_commands.add_parser("test", help="run gator-style suites with real external data")
     _add_provider(suite)
-    suite.add_argument("suites", nargs="*", metavar="SUITE",
-                       help="suite files (default: the shipped suites, against the built-in image fixtures)")
+    suite.add_argument("suites", nargs="*", metavar="SUITE|DIR",
+                       help="suite files, or directories searched for them (default: the shipped suites); without "
+                            "--config or --provider they run against the built-in image fixtures")
     build = policy_commands.add_parser("build", help="write ready-to-apply templates, constraints and Provider")
     build.add_argument("outdir", type=Path, metavar="OUTDIR")
     build.add_argument("--check", action="store_true", help="compare OUTDIR instead of writing; exit 1 if it differs")
+    build.add_argument("--policies", type=Path, action="append", default=[], metavar="PATH",
+                       help="your policies too: a policy folder (src.rego, meta.yaml), a folder of them, or a "
+                            "ConstraintTemplate file; the lib helpers are inlined where the Rego imports them")
+    init = policy_commands.add_parser("init", help="start a policy: template source, sample constraint and a "
+                                                   "suite that passes against the built-in fixture images")
+    init.add_argument("directory", type=Path, metavar="NAME",
+                      help="the folder to create; its name is the policy's (lowercase, dashes)")
+    policy_commands.add_parser("fixtures", help="list the built-in fixture images and what signed them")
 
     admit = commands.add_parser("admit", help="what Gatekeeper's webhook would answer for an object")
     _add_provider(admit)
@@ -222,17 +234,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = load_config(config_path(args))
     check_serve(config)
-    serve(config, args.log_level, args.workers)
+    serve(config, args.log_level, args.workers, args.log_format)
     return EXIT_OK
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    return cmd_policy_build(args) if args.policy_command == "build" else cmd_policy_test(args)
+    handlers = {"build": cmd_policy_build, "test": cmd_policy_test, "init": cmd_policy_init,
+                "fixtures": cmd_policy_fixtures}
+    return handlers[args.policy_command](args)
+
+
+def cmd_policy_init(args: argparse.Namespace) -> int:
+    from provider.policy.authoring import init_policy
+
+    written = init_policy(args.directory)
+    print(f"{args.directory}: wrote {len(written)} files (src.rego, meta.yaml, template.yaml, samples/, suite.yaml)")
+    print(f"next: edit {args.directory / 'src.rego'}, then `sigwarden policy test {args.directory}/`; "
+          f"`sigwarden policy build OUTDIR --policies {args.directory}` writes it for kubectl apply")
+    return EXIT_OK
+
+
+def cmd_policy_fixtures(args: argparse.Namespace) -> int:
+    from provider.devkit.fixtures import FIXTURES
+
+    width = max(len(f.reference) for f in FIXTURES)
+    print(f"{'IMAGE':<{width}}  {'VERIFIED BY':<36}  ABOUT")
+    for fixture in FIXTURES:
+        print(f"{fixture.reference:<{width}}  {', '.join(fixture.signed_by) or '-':<36}  {fixture.about}")
+    return EXIT_OK
 
 
 def cmd_policy_build(args: argparse.Namespace) -> int:
     from provider import catalog
-    from provider.policy.build import bundle
+    from provider.policy.build import bundle, user_templates
     from provider.policy.discovery import shipped_templates
     from provider.policy.gatekeeper import check_constraints, load_documents, parse_constraint
     from provider.policy.patterns import constraint_pattern_warnings
@@ -241,7 +275,7 @@ def cmd_policy_build(args: argparse.Namespace) -> int:
     # The samples must be what `kubectl apply` accepts for the templates they go with (exit 2 otherwise).
     for warning in [*check_constraints(shipped_templates(), samples), *map(str, constraint_pattern_warnings(samples))]:
         print(f"warning: {warning}", file=sys.stderr)
-    output = bundle(args.outdir)
+    output = bundle(args.outdir, extra=user_templates(args.policies))
     if args.check:
         problems = output.drift()
         print("\n".join(problems) if problems else f"{args.outdir}: up to date")
@@ -252,16 +286,19 @@ def cmd_policy_build(args: argparse.Namespace) -> int:
 
 
 def cmd_policy_test(args: argparse.Namespace) -> int:
-    if args.suites or args.config or args.provider or os.environ.get("SIGWARDEN_CONFIG"):
-        return _run_suites(args, [Path(s) for s in args.suites] or _shipped_suites())
+    from provider.policy.suite import find_suites
+
+    suites = find_suites(Path(s) for s in args.suites) if args.suites else _shipped_suites()
+    if args.config or args.provider or os.environ.get("SIGWARDEN_CONFIG"):
+        return _run_suites(args, suites)
     import tempfile
 
     from provider.devkit.fixtures import build_world
 
     with tempfile.TemporaryDirectory(prefix="sigwarden-policy-test-") as tmp:
         args.config = str(build_world(Path(tmp)).config)
-        print(f"shipped suites against the built-in image fixtures ({tmp})")
-        return _run_suites(args, _shipped_suites())
+        print(f"{'suites' if args.suites else 'shipped suites'} against the built-in image fixtures ({tmp})")
+        return _run_suites(args, suites)
 
 
 def _shipped_suites() -> list[Path]:
@@ -357,8 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # PolicyError is a ValueError
         print(f"sigwarden: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        return EXIT_ERROR
+    except KeyboardInterrupt:  # Ctrl-C: what was started is stopped by the `finally` blocks on the way here
+        return EXIT_INTERRUPTED
     except Exception as exc:  # never a traceback for a user, unless asked for
         if args.debug:
             raise

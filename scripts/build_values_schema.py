@@ -266,6 +266,9 @@ def chart_schema() -> dict[str, Any]:
                                        "certificateExpiryDays": {"type": "integer", "minimum": 1},
                                        "trustMaterialExpiryDays": {"type": "integer", "minimum": 1}}),
             "grafanaDashboard": _object({"enabled": boolean, "labels": labels}),
+            "audit": _object({"cronJob": _object({"enabled": boolean, "schedule": STRING,
+                                                  "resources": {"type": "object"}}),
+                              "policyReports": _object({"installCRDs": boolean})}),
         }, allOf=provider_timeout_rules()),
     }
 

@@ -1,8 +1,11 @@
 """A Kubernetes API server stand-in for the in-pod jobs: real HTTPS on loopback, objects kept in memory.
 
-It serves only what provider/kube uses (get, list with a label selector, create, update with resourceVersion
-conflicts, merge patch, server-side apply, delete, discovery of constraint kinds), checks the bearer token, and
-enforces RBAC rules given in the shape of a rendered Role/ClusterRole, so tests show the chart's rules suffice.
+It serves only what provider/kube uses (get, list with a label selector and `limit`/`continue` pages, across
+namespaces too, create, update with resourceVersion conflicts, merge patch, server-side apply, delete, discovery of
+constraint kinds), checks the bearer token, and enforces RBAC rules given in the shape of a rendered
+Role/ClusterRole, so tests show the chart's rules suffice: a list of every namespace needs a cluster-wide rule,
+and an apply that creates its object needs `create` besides `patch` (Kubernetes apiserver
+endpoints/handlers/patch.go: an apply patch to a missing object is authorized as a create too).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 import ssl
 import threading
 from collections.abc import Callable
@@ -76,6 +80,7 @@ class FakeKubeAPI:
     constraint_kinds: dict[str, str] = field(default_factory=dict)  # kind -> plural served by discovery
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
+    pages: list[int] = field(default_factory=list)  # items per list page served
     before: Callable[[str, str], None] | None = None  # called with (method, path) before each request is served
     _versions: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -91,7 +96,8 @@ class FakeKubeAPI:
         for namespace, rule in self.rules:
             if namespace is not None and namespace != target.namespace:
                 continue
-            if (target.group in rule.get("apiGroups", []) and target.resource in rule.get("resources", [])
+            resources = rule.get("resources", [])
+            if (target.group in rule.get("apiGroups", []) and (target.resource in resources or "*" in resources)
                     and verb in rule.get("verbs", [])
                     and (not rule.get("resourceNames") or target.name in rule["resourceNames"])):
                 return True
@@ -123,6 +129,10 @@ class FakeKubeAPI:
                     "PATCH": "patch", "DELETE": "delete"}[request.method]
             if not self.allowed(target, verb):
                 return status(403, f"forbidden: {verb} {target.resource} {target.name or ''}")
+            creates = (verb == "patch" and target.path not in self.objects
+                       and (request.content_type or "").startswith("application/apply-patch+yaml"))
+            if creates and not self.allowed(target, "create"):
+                return status(403, f"forbidden: create {target.resource} {target.name or ''} (apply of a new object)")
             with self._lock:
                 if self.before is not None:
                     self.before(request.method, path)
@@ -135,9 +145,21 @@ class FakeKubeAPI:
         if verb == "list":
             selector = request.args.get("labelSelector", "")
             wanted = dict(part.split("=", 1) for part in selector.split(",") if part)
-            items = [o for p, o in sorted(self.objects.items()) if p.rsplit("/", 1)[0] == target.path
+            # Without a namespace in the path, a namespaced resource is listed across every namespace.
+            prefix = target.path[:-len(target.resource)].rstrip("/")
+            across = re.compile(re.escape(prefix) + r"/namespaces/[^/]+/" + re.escape(target.resource))
+            items = [o for p, o in sorted(self.objects.items())
+                     if (p.rsplit("/", 1)[0] == target.path
+                         or (target.namespace is None and across.fullmatch(p.rsplit("/", 1)[0])))
                      and all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())]
-            return reply(200, {"kind": "List", "items": items})
+            start = int(request.args.get("continue") or 0)
+            limit = int(request.args.get("limit") or 0) or len(items) or 1
+            page, rest = items[start:start + limit], items[start + limit:]
+            self.pages.append(len(page))
+            return reply(200, {"kind": f"{target.resource}List", "metadata": {"continue": str(start + limit)
+                                                                              if rest else ""},
+                               "items": [{k: v for k, v in o.items() if k not in ("apiVersion", "kind")}
+                                         for o in page]})
         if verb == "get":
             return reply(200, current) if current else status(404, f"{target.resource} {target.name} not found")
         if verb == "delete":

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from provider.facts import rfc3339
-from provider.logs import JSONFormatter
+from provider.logs import JSONFormatter, RateLimited, TextFormatter
 
 
 def _record(extra: dict[str, object], exc_info: object = None) -> logging.LogRecord:
@@ -36,3 +36,39 @@ def test_an_exception_is_logged_with_its_traceback() -> None:
     except ValueError:
         entry = json.loads(JSONFormatter().format(_record({}, sys.exc_info())))
     assert entry["error"].startswith("Traceback") and "ValueError: broken trust file" in entry["error"]
+
+
+def test_colour_codes_never_reach_a_line() -> None:
+    record = _record({})
+    record.msg, record.args = "\x1b[35m\x1b[1mGET /readyz\x1b[0m %s", ("200",)
+    assert json.loads(JSONFormatter().format(record))["msg"] == "GET /readyz 200"
+    assert "\x1b" not in TextFormatter().format(record)
+
+
+def test_text_lines_keep_every_field() -> None:
+    line = TextFormatter().format(_record({"endpoint": "verify", "images": {"a:v1": "unsigned"}, "peer": "x y"}))
+    assert line == ('2026-11-29T19:25:54Z info    sigwarden.request: request done  endpoint=verify '
+                    'images={"a:v1": "unsigned"} peer="x y"')
+
+
+def test_rate_limited_logs_a_reason_once_per_interval_and_counts_the_rest() -> None:
+    logger = logging.getLogger("sigwarden.test.ratelimit")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    now = [100.0]
+    limited = RateLimited(logger, interval=60, clock=lambda: now[0])
+    try:
+        assert limited.warning("a", "first", {"peer": "p"})
+        assert not limited.warning("a", "again", {})
+        assert limited.warning("b", "another reason", {})  # each reason has its own allowance
+        now[0] += 59.9
+        assert not limited.warning("a", "still held", {})
+        now[0] += 0.2
+        assert limited.warning("a", "after a minute", {})
+    finally:
+        logger.removeHandler(handler)
+    assert [(r.getMessage(), r.reason, r.suppressedSinceLast) for r in records] == [  # type: ignore[attr-defined]
+        ("first", "a", 0), ("another reason", "b", 0), ("after a minute", "a", 2)]
+    assert records[0].levelno == logging.WARNING and records[0].peer == "p"  # type: ignore[attr-defined]

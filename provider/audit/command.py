@@ -19,6 +19,7 @@ from provider.audit.junit import junit_xml
 from provider.audit.memo import BATCH, MemoExternalData
 from provider.audit.metadata import authority_metadata, config_metadata, input_metadata
 from provider.audit.model import GatekeeperInput, Report
+from provider.audit.policyreport import policy_reports, policy_reports_yaml
 from provider.audit.run import audit, build_report, default_metadata, load_objects
 from provider.audit.scope import Exemptions
 from provider.policy.discovery import discover
@@ -82,6 +83,33 @@ def build_audit_report(args: argparse.Namespace, external_data: ExternalDataFact
 
 
 def run_audit(args: argparse.Namespace, external_data: ExternalDataFactory) -> int:
+    if args.apply_policy_reports and not args.cluster:
+        raise ValueError("--apply-policy-reports writes to the cluster --cluster reads: give --cluster too")
+    if not args.cluster:
+        return _run_audit(args, external_data, None)
+    import tempfile
+
+    from provider.kube.client import KubeError
+
+    with tempfile.TemporaryDirectory(prefix="sigwarden-cluster-") as scratch:
+        try:
+            return _from_cluster(args, external_data, Path(scratch))
+        except KubeError as exc:  # one line naming the call, like every other input error
+            raise ValueError(f"--cluster: {exc}") from None
+
+
+def _from_cluster(args: argparse.Namespace, external_data: ExternalDataFactory, scratch: Path) -> int:
+    from provider.kube.cluster import client_from_environment, read_cluster, write_inputs
+
+    client = client_from_environment(scratch)
+    manifests, policies, status = write_inputs(read_cluster(client), scratch)
+    args.manifests = [manifests, *args.manifests]
+    args.constraints = [policies, *args.constraints]
+    args.gatekeeper_status = [status, *args.gatekeeper_status]
+    return _run_audit(args, external_data, client)
+
+
+def _run_audit(args: argparse.Namespace, external_data: ExternalDataFactory, client: Any) -> int:
     if not args.manifests and not args.gatekeeper_status:
         raise ValueError("give --manifests (objects to audit) and/or --gatekeeper-status")
     baseline = load_baseline(args.baseline) if args.baseline else None  # a bad baseline fails before the work
@@ -96,6 +124,14 @@ def run_audit(args: argparse.Namespace, external_data: ExternalDataFactory) -> i
         args.csv.write_text(csv_report(report), encoding="utf-8", newline="")
     if args.html:
         args.html.write_text(render_html(report), encoding="utf-8")
+    if args.policy_report:
+        args.policy_report.write_text(policy_reports_yaml(report), encoding="utf-8")
+    if args.apply_policy_reports:
+        from provider.kube.cluster import apply_reports
+
+        applied, pruned = apply_reports(client, policy_reports(report))
+        print(f"PolicyReports: {applied} applied (field manager sigwarden), {pruned} stale ones deleted",
+              file=sys.stderr)
     print(summary_line(report), file=sys.stdout)
     return exit_code(report, args.fail_on)
 

@@ -6,7 +6,8 @@ No external assets (CSS and the small sorting script are inline), so it works of
 Every string may come from a Pod spec or a registry: all of it goes through `escape`, the summary JSON
 embedded for scripts has `<`, `>` and `&` as JSON escapes, and characters HTML forbids (controls, lone
 surrogates, noncharacters) become visible escapes (`printable`). Long references get break opportunities only at
-`/`, `:` and `@`, and digests are shortened (full in the title), so no cell breaks inside a word.
+`/`, `:` and `@`, and digests and runs over 48 characters are shortened (full in the title), so no cell breaks
+inside a word. Wide tables scroll inside their own box: the page keeps to the window from a phone (390 px) up.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ COLOURS = {"blocked": "#cf222e", "wouldBlock": "#bf8700", "notEvaluated": "#8c95
 DIGEST = re.compile(r"(sha256:[0-9a-f]{12})[0-9a-f]{52}")
 BREAK_AFTER = re.compile(r"([/@:])")
 WORD = re.compile(r"\S+")
+LONGEST_WORD = 48  # characters of one unbreakable run shown; the rest is in its title (hover)
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1b1f24;max-width:1400px}h1{margin-bottom:.2rem}
@@ -37,13 +39,17 @@ th[data-order=desc]::after{content:" \\25BC"}
 .state-notEvaluated{color:#57606a}.state-compliant{color:#1a7f37}
 .img-verified{color:#1a7f37}.img-unverified,.img-error{color:#cf222e}.img-unchecked{color:#57606a}
 .cards{display:flex;flex-wrap:wrap;gap:.8rem}.card{border:1px solid #d0d7de;border-radius:6px;padding:.5rem .9rem}
-.nw{white-space:nowrap}.card b{display:block;font-size:1.5rem}code{font-size:.8rem}
+td .nw,th .nw{white-space:nowrap}.card b{display:block;font-size:1.5rem}code{font-size:.8rem}
 ul.tight{margin:.2rem 0;padding-left:1.1rem}
 .note{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:.5rem .8rem;font-size:.9rem}
 .legend span{display:inline-block;margin-right:1rem;font-size:.85rem}
 .legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
+.scroll{overflow-x:auto;max-width:100%;margin:.6rem 0 1rem}.scroll>table{margin:0}
+#chart{max-width:100%;height:auto}
+body{overflow-wrap:anywhere}
+@media (max-width:600px){body{margin:.75rem}.cards{gap:.5rem}.card{padding:.4rem .6rem}}
 @media print{body{margin:0;max-width:none}th{cursor:auto}th::after{content:""!important}
-tr{break-inside:avoid}h2{break-after:avoid}.card{break-inside:avoid}}
+tr{break-inside:avoid}h2{break-after:avoid}.card{break-inside:avoid}.scroll{overflow:visible}}
 """
 
 SCRIPT = """
@@ -84,9 +90,17 @@ def _breakable(value: str) -> str:
         if BREAK_AFTER.fullmatch(piece):
             parts.append(escape(piece) + "<wbr>")
         else:  # browsers may break after a hyphen; names like "legacy-app" must stay whole
-            parts.append(WORD.sub(lambda m: f'<span class="nw">{m.group(0)}</span>' if "-" in m.group(0)
-                                  else m.group(0), escape(piece)))
+            parts.append(WORD.sub(_word, piece))
     return "".join(parts)
+
+
+def _word(match: re.Match[str]) -> str:
+    """One run without spaces or break points: kept whole, and past LONGEST_WORD cut short with the full text on
+    hover, so no single name makes a column wider than a phone."""
+    word = match.group(0)
+    if len(word) > LONGEST_WORD:
+        return f'<span class="nw" title="{escape(word)}">{escape(word[:LONGEST_WORD - 1])}…</span>'
+    return f'<span class="nw">{escape(word)}</span>' if "-" in word else escape(word)
 
 
 def _list(items: Iterable[str]) -> str:
@@ -99,7 +113,9 @@ def _table(table_id: str, headers: Sequence[str], rows: Iterable[Sequence[str]],
     if not body:
         return f'<p class="muted" id="{table_id}-empty">{escape(empty)}</p>'
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    return f'<table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    # A wide table scrolls inside its own wrapper: the page itself never scrolls sideways, even on a phone.
+    return (f'<div class="scroll"><table class="sortable" id="{table_id}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table></div>')
 
 
 def _state(state: str) -> str:
@@ -113,7 +129,7 @@ def _chart(namespaces: list[dict[str, int | str]]) -> str:
     peak = max((int(n["total"]) for n in namespaces), default=1) or 1
     scale = (width - left - 60) / peak
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="workloads by namespace and state" '
-             f'width="{width}" height="{height}" id="chart">']
+             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" id="chart">']
     for row, ns in enumerate(namespaces):
         y, x = 5 + row * (bar + gap), float(left)
         parts.append(f'<text x="0" y="{y + 13}" font-size="12">{escape(str(ns["namespace"])[:24])}</text>')

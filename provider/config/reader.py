@@ -223,6 +223,8 @@ class FileReader:
         """Read and parse a referenced JSON file (trust roots, trust policies, docker config)."""
         try:
             return json.loads(self.read(node, key, path))
+        except UnicodeDecodeError:  # json.loads guesses UTF-8/16/32 from the first bytes
+            raise node.error(key, f"{path.name} is not valid JSON: the file is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise node.error(key, f"{path.name} is not valid JSON: {exc}") from None
         except RecursionError:

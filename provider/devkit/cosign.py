@@ -15,10 +15,12 @@ from provider.stores.base import OCI_MANIFEST
 from provider.verifiers.cosign import SIGNATURE_ANNOTATION, SIMPLESIGNING_LAYER
 
 
-def payload(digest: str, docker_reference: str, optional: dict[str, Any] | None = None) -> bytes:
+def payload(digest: str, docker_reference: str, optional: dict[str, Any] | None = None,
+            kind: str = "cosign container image signature") -> bytes:
+    """A simple-signing payload; `kind` "atomic container signature" for GPG signatures (containers/image)."""
     return json.dumps({"critical": {"identity": {"docker-reference": docker_reference},
                                     "image": {"docker-manifest-digest": digest},
-                                    "type": "cosign container image signature"},
+                                    "type": kind},
                        "optional": optional}, separators=(",", ":")).encode()
 
 

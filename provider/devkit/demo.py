@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 import socket
 import tempfile
 import time
@@ -101,9 +102,9 @@ def build_workspace(root: Path) -> tuple[Path, dict[str, str]]:
                            "clientNames": [GATEKEEPER_CN]}},
         "stores": [{"type": "oci-layout", "path": "layouts", "match": ["*"]}],
         "authorities": [
+            # As `sigwarden import kritis` writes it: kritis checks the repository a signature names, not the tag.
             {"name": "kritis-authority", "attestation": {
                 "publicKeyData": base64.b64encode(cosign.public_pem(kritis_key)).decode(), "publicKeyId": "kms-1",
-                # kritis signs the repository name only, and compares it with the image's repository.
                 "signedIdentity": {"type": "matchRepository"}}},
             {"name": "shop-cosign", "purposes": ["image"], "cosign": {"publicKeys": [{"file": "cosign.pub"}]}},
             {"name": "scanner", "purposes": ["vulnerability-report", "sbom", "vex"],
@@ -219,7 +220,23 @@ def _summary(steps: list[Step]) -> bool:
     return ok
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # SystemExit unwinds through the `finally` blocks: the provider is stopped and the workspace (private keys
+    # included) removed, as for Ctrl-C; 143 is the shell's code for a process ended by SIGTERM.
+    raise SystemExit(128 + signum)
+
+
 def run_demo(serve: bool = False) -> int:
+    """0 when every decision is as expected, 1 otherwise; SIGTERM and SIGINT stop it cleanly (143, 130; 0 for
+    Ctrl-C while `--serve` keeps the provider running, its documented way to stop)."""
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        return _run(serve)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(serve: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="sigwarden-demo-") as tmp:
         root = Path(tmp)
         config_path, images = build_workspace(root)

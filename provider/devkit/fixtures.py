@@ -11,14 +11,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import pysequoia
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provider.content import kinds
-from provider.devkit import content, cosign, notation
+from provider.devkit import content, cosign, fulcio, notation
 from provider.devkit.layout import LayoutWriter
 from provider.facts import rfc3339
 from provider.stores.base import OCI_INDEX
+from provider.verifiers.simplesigning import ATOMIC_TYPE
 
 REGISTRY = "registry.sigwarden.test"
 SIGNED = f"{REGISTRY}/team/app:v1"  # signed by release, security and the kritis authority
@@ -42,8 +44,52 @@ CONTENT_NO_REPORT = f"{REGISTRY}/content/no-report:v1"  # signed, nothing attach
 SKIPPED = f"{REGISTRY}/skipped/app:v1"
 # An index (signed) of linux/amd64 (signed), linux/arm64 (not signed) and a BuildKit attestation manifest.
 MULTIARCH = f"{REGISTRY}/content/multiarch:v1"
+# One image per other kind of authority, each trusted only for its own repository.
+NOTATION_SIGNED = f"{REGISTRY}/notation/app:v1"  # notation (JWS), authority notation-release
+KEYLESS_SIGNED = f"{REGISTRY}/keyless/app:v1"  # cosign keyless (Fulcio certificate, Rekor bundle), keyless-ci
+GPG_SIGNED = f"{REGISTRY}/gpg/app:v1"  # simple signing with a GPG key in a file lookaside, gpg-release
+KEYLESS_IDENTITY = "ci@sigwarden.test"
 
 
+@dataclass(frozen=True)
+class Fixture:
+    """One image of the world, for `sigwarden policy fixtures` and the policy skeleton's suite."""
+
+    reference: str
+    signed_by: tuple[str, ...]  # the authorities that verify it
+    about: str
+
+
+FIXTURES = (
+    Fixture(SIGNED, ("release", "security", "kritis-authority"), "cosign key signatures by three authorities"),
+    Fixture(RELEASE_ONLY, ("release",), "a cosign key signature by release only"),
+    Fixture(KEYLESS_SIGNED, ("keyless-ci",),
+            f"cosign keyless: a Fulcio certificate for {KEYLESS_IDENTITY} with a Rekor entry"),
+    Fixture(NOTATION_SIGNED, ("notation-release",), "a notation signature (JWS) under a trust policy"),
+    Fixture(GPG_SIGNED, ("gpg-release",), "a GPG simple signature (containers/image) in a file lookaside"),
+    Fixture(UNSIGNED, (), "no signature"),
+    Fixture(TAMPERED, (), "the tag moved to an altered manifest; the old signature was copied next to it"),
+    Fixture(ALPINE, (), "unsigned, on Docker Hub"),
+    Fixture(DEBUG_TOOL, (), "unsigned; the sample constraints exempt it"),
+    Fixture(UNREACHABLE, (), "on a registry that does not answer: an item error, never verified"),
+    Fixture(SKIPPED, (), "unsigned, under a notation trust policy statement of level skip (notation-skip)"),
+    Fixture(CONTENT_CLEAN, ("release",), "a scanner-signed vulnerability report (one LOW CVE) and SBOM (MIT, "
+            "Apache-2.0)"),
+    Fixture(CONTENT_CRITICAL, ("release",), "a scanner-signed report with a fixable CRITICAL CVE-2024-1111; a "
+            "copyleft SBOM"),
+    Fixture(CONTENT_VEX, ("release",), "CRITICAL CVE-2024-1111 declared not_affected by a scanner-signed VEX"),
+    Fixture(CONTENT_UNSIGNED, ("release",), "only an unsigned SARIF report attached"),
+    Fixture(CONTENT_WRONG_PURPOSE, ("release",), "a report signed by release, which is not trusted for reports"),
+    Fixture(CONTENT_OTHER_DIGEST, ("release",), "a report about another image's digest"),
+    Fixture(CONTENT_STALE, ("release",), "a report made 2020-01-01"),
+    Fixture(CONTENT_NO_REPORT, ("release",), "signed, nothing attached"),
+    Fixture(MULTIARCH, ("release",), "an index of linux/amd64 (signed) and linux/arm64 (not signed)"),
+)
+
+
+NOTATION_POLICY = {"version": "1.0", "trustPolicies": [
+    {"name": "release", "registryScopes": [NOTATION_SIGNED.rsplit(":", 1)[0]],
+     "signatureVerification": {"level": "strict"}, "trustStores": ["ca:fixtures"], "trustedIdentities": ["*"]}]}
 SKIP_POLICY = {"version": "1.0", "trustPolicies": [
     {"name": "skip-verification", "registryScopes": [SKIPPED.rsplit(":", 1)[0]],
      "signatureVerification": {"level": "skip"}}]}
@@ -87,7 +133,9 @@ def build_world(root: Path) -> World:
     scanner = ec.generate_private_key(ec.SECP256R1())
     (root / "scanner.pub").write_bytes(cosign.public_pem(scanner))
     digests.update(_content_images(layouts, release, scanner))
-    (root / "notation-root.pem").write_bytes(notation.identity_with_intermediate("ec-256").root_pem)
+    notation_signer = notation.identity_with_intermediate("ec-256")
+    (root / "notation-root.pem").write_bytes(notation_signer.root_pem)
+    digests.update(_other_kinds(root, layouts, notation_signer))
     config = {
         # maxKeys low enough for a sample Pod to go over it (the allow-on-error suite), above audit's batch of 100.
         "server": {"requestDeadline": "2.5s", "maxKeys": 128},
@@ -103,11 +151,47 @@ def build_world(root: Path) -> World:
                             "publicKeyId": "kritis-pkix", "dockerReference": "repository"}},
                         {"name": "notation-skip", "purposes": ["image"], "scopes": [f"{REGISTRY}/skipped/*"],
                          "notation": {"trustStores": {"ca:fixtures": [str(root / "notation-root.pem")]},
-                                      "trustPolicy": {"inline": SKIP_POLICY}}}],
+                                      "trustPolicy": {"inline": SKIP_POLICY}}},
+                        {"name": "notation-release", "purposes": ["image"], "scopes": [f"{REGISTRY}/notation/*"],
+                         "notation": {"trustStores": {"ca:fixtures": [str(root / "notation-root.pem")]},
+                                      "trustPolicy": {"inline": NOTATION_POLICY}}},
+                        {"name": "keyless-ci", "purposes": ["image"], "scopes": [f"{REGISTRY}/keyless/*"],
+                         "cosign": {"keyless": {"trustedRoot": str(root / "keyless-root.json"), "identities": [
+                             {"subject": KEYLESS_IDENTITY, "issuer": fulcio.ISSUER}]}}},
+                        {"name": "gpg-release", "purposes": ["image"], "scopes": [f"{REGISTRY}/gpg/*"],
+                         "attestation": {"lookaside": (root / "sigstore").as_uri(), "publicKeys": [
+                             {"keyType": "PGP", "keyId": "gpg-release",
+                              "asciiArmoredPgpPublicKey": (root / "gpg-release.asc").read_text()}]}}],
     }
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return World(root, path, digests)
+
+
+def _other_kinds(root: Path, layouts: Path, notation_signer: notation.SigningIdentity) -> dict[str, str]:
+    """The notation, keyless and GPG images, with the trust material their authorities read (files in `root`)."""
+    writer = LayoutWriter(layouts / REGISTRY, "notation/app")
+    image = writer.add_image("v1", NOTATION_SIGNED.encode())
+    notation.attach(writer, image, notation.sign(notation.target_of(image), notation_signer, "jws"), "jws")
+    digests = {NOTATION_SIGNED: str(image["digest"])}
+
+    sigstore = fulcio.Sigstore()
+    sigstore.trusted_root(root / "keyless-root.json")
+    writer, digest = _image(layouts, KEYLESS_SIGNED, KEYLESS_SIGNED.encode())
+    signer = fulcio.leaf(sigstore.intermediate or sigstore.root, KEYLESS_IDENTITY, sigstore.ct_log)
+    sigstore.sign_image(writer, digest, KEYLESS_SIGNED.rsplit(":", 1)[0], signer)
+    digests[KEYLESS_SIGNED] = digest
+
+    key = pysequoia.Tsk.generate("gpg-release <release@sigwarden.test>")
+    (root / "gpg-release.asc").write_text(str(key.extract_certificate()))
+    writer, digest = _image(layouts, GPG_SIGNED, GPG_SIGNED.encode())
+    # containers/image lookaside layout: <base>/<repository path>@<algorithm>=<hex>/signature-<n>
+    signatures = root / "sigstore" / f"{GPG_SIGNED.split('/', 1)[1].rsplit(':', 1)[0]}@{digest.replace(':', '=')}"
+    signatures.mkdir(parents=True)
+    message = pysequoia.sign(key.signer(), cosign.payload(digest, GPG_SIGNED, kind=ATOMIC_TYPE), armor=False)
+    (signatures / "signature-1").write_bytes(bytes(message))
+    digests[GPG_SIGNED] = digest
+    return digests
 
 
 def _content_images(layouts: Path, release: ec.EllipticCurvePrivateKey,

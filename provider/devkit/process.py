@@ -16,9 +16,10 @@ import requests
 class ProviderProcess:
     """`sigwarden serve` as a subprocess on loopback ports; stopped by `stop()`."""
 
-    def __init__(self, config_path: Path, port: int, metrics_port: int, workers: int | None = 1) -> None:
+    def __init__(self, config_path: Path, port: int, metrics_port: int, workers: int | None = 1,
+                 options: tuple[str, ...] = ()) -> None:
         """`workers`: passed as --workers (one by default, so counts are the same on every machine);
-        None leaves it to the config and the CPU quota."""
+        None leaves it to the config and the CPU quota. `options`: more `serve` options (--log-format…)."""
         self.config_path = config_path
         self.port = port
         self.metrics_port = metrics_port
@@ -28,6 +29,7 @@ class ProviderProcess:
         command = [sys.executable, "-m", "provider", "serve", "--config", str(config_path)]
         if workers is not None:
             command += ["--workers", str(workers)]
+        command += options
         self.process = subprocess.Popen(command,
                                         stdout=self._log, stderr=subprocess.STDOUT, env=env,
                                         start_new_session=True)

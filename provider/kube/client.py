@@ -32,8 +32,9 @@ class KubeClient:
     """Talks to one API server with a bearer token file and the CA that signed the server's certificate."""
 
     server: str
-    token_file: Path
-    ca_file: Path
+    token_file: Path | None
+    ca_file: Path | None  # None: the system's CAs
+    client_cert: tuple[str, str] | None = None  # (certificate, key) files, from a kubeconfig
 
     @classmethod
     def in_cluster(cls, account_dir: Path = SERVICE_ACCOUNT_DIR) -> KubeClient:
@@ -47,18 +48,21 @@ class KubeClient:
     def request(self, method: str, path: str, body: Any = None, content_type: str = "application/json",
                 params: dict[str, str] | None = None) -> dict[str, Any]:
         """One call; returns the decoded JSON body or raises KubeError (404 and 409 included)."""
-        try:
-            token = self.token_file.read_text().strip()
-        except OSError as exc:
-            raise KubeError(method, path, 0, f"cannot read the service account token: {exc.strerror}") from None
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        headers = {"Accept": "application/json"}
+        if self.token_file is not None:
+            try:
+                token = self.token_file.read_text().strip()
+            except OSError as exc:
+                raise KubeError(method, path, 0, f"cannot read the service account token: {exc.strerror}") from None
+            headers["Authorization"] = f"Bearer {token}"
         data = None
         if body is not None:
             headers["Content-Type"] = content_type
             data = json.dumps(body).encode()
         try:
             response = requests.request(method, self.server + path, headers=headers, data=data, params=params,
-                                        verify=str(self.ca_file), timeout=_TIMEOUT, allow_redirects=False)
+                                        verify=str(self.ca_file) if self.ca_file else True, cert=self.client_cert,
+                                        timeout=_TIMEOUT, allow_redirects=False)
         except requests.RequestException as exc:
             raise KubeError(method, path, 0, f"API server not reachable: {exc}") from None
         if response.status_code >= 400:

@@ -7,10 +7,12 @@ Gatekeeper hands templates `{"responses": [[key, value], …], "errors": [[key, 
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import requests
@@ -77,6 +79,37 @@ class EngineExternalData:
         return ""
 
 
+def check_client_files(cert: tuple[str, str] | None, ca: str | None) -> None:
+    """Load --cert/--key/--ca once up front: a bad file is a usage error naming it (ValueError), not a failure of
+    every external_data call raised from inside the Rego engine."""
+    context = ssl.create_default_context()
+    if ca is not None:
+        try:
+            context.load_verify_locations(cafile=ca)
+        except OSError as exc:  # ssl.SSLError is an OSError
+            raise ValueError(f"--ca {ca}: {_ssl_reason(exc, 'no PEM certificates found')}") from None
+    if cert is not None:
+        certfile, keyfile = cert
+        if not keyfile:
+            raise ValueError(f"--cert {certfile}: needs --key")
+        for option, path in (("--cert", certfile), ("--key", keyfile)):
+            try:
+                Path(path).read_bytes()
+            except OSError as exc:
+                raise ValueError(f"{option} {path}: cannot read: {exc.strerror or exc}") from None
+        try:
+            context.load_cert_chain(certfile, keyfile)
+        except OSError as exc:
+            reason = _ssl_reason(exc, "not a PEM certificate and its matching private key")
+            raise ValueError(f"--cert {certfile} / --key {keyfile}: {reason}") from None
+
+
+def _ssl_reason(exc: OSError, default: str) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return default
+    return exc.strerror or str(exc)
+
+
 @dataclass
 class HTTPExternalData:
     """A running provider (`--provider URL`), over HTTPS with an optional client certificate."""
@@ -88,6 +121,7 @@ class HTTPExternalData:
     calls: int = 0
 
     def __post_init__(self) -> None:
+        check_client_files(self.cert, self.ca)
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.cert = self.cert

@@ -97,34 +97,46 @@ class Review:
 
 
 def load_documents(paths: Iterable[Path]) -> list[tuple[dict[str, Any], str]]:
-    """Every YAML document in the files and directories given, with where it came from (`kind: List` unrolled)."""
+    """Every YAML document in the files and directories given, with where it came from (`kind: List` unrolled).
+
+    A file named on its own must hold Kubernetes objects (mappings), as `kubectl apply -f` requires; files found in
+    a directory may also hold other YAML, which is skipped.
+    """
     found: list[tuple[dict[str, Any], str]] = []
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json")) if path.is_dir() \
-            else [path]
+        named = not path.is_dir()
+        files = [path] if named else sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
         for file in files:
             try:
                 documents = list(yaml.safe_load_all(file.read_text()))
             except OSError as exc:
                 raise PolicyError(f"{file}: cannot read: {exc.strerror or exc}") from None
+            except UnicodeDecodeError as exc:
+                raise PolicyError(f"{file}: not UTF-8 text (byte {exc.start})") from None
             except yaml.YAMLError as exc:
                 raise PolicyError(yamlerrors.describe(file, exc)) from None
-            for doc in documents:
+            for number, doc in enumerate(documents, 1):
                 if not isinstance(doc, dict):
+                    if named and doc is not None:
+                        raise PolicyError(f"{file}: document {number} is a {type(doc).__name__}, not a Kubernetes "
+                                          "object (a mapping with apiVersion and kind)")
                     continue
-                items = doc.get("items") if doc.get("kind", "").endswith("List") else None
+                items = doc.get("items") if str(doc.get("kind", "")).endswith("List") else None
                 found.extend((item, str(file)) for item in (items if isinstance(items, list) else [doc]))
     return found
 
 
-def _rego_error(exc: Exception, template: Template, name: str) -> PolicyError:
+def _rego_error(exc: Exception, template: Template, name: str, doing: str = "") -> PolicyError:
     """regorus reports `--> file:line:col` and `error: …` among a backtrace: keep those two, as one line."""
     text = str(exc)
-    position = re.search(r"-->\s*\S+?:(\d+):(\d+)", text)
-    problem = re.search(r"^error: (.+)$", text, re.MULTILINE)
-    where = f"{name} line {position[1]}:{position[2]}" if position else name
-    return PolicyError(f"{template.source}: {template.kind}: Rego error in {where}: "
-                       f"{problem[1] if problem else text.strip().splitlines()[0]}")
+    position = re.search(r"-->\s*(\S+?):(\d+):(\d+)", text)
+    problem = re.search(r"error: (.+?)(?:\s+Stack backtrace:|$)", text, re.MULTILINE)
+    if position and not name:  # the file regorus names is "<kind>.<part>.rego"
+        name = position[1].removeprefix(f"{template.kind}.").removesuffix(".rego")
+    where = f"{name} line {position[2]}:{position[3]}" if position else name
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return PolicyError(f"{template.source}: {template.kind}: Rego error{doing} in {where}: "
+                       f"{' '.join((problem[1] if problem else first).split())}")
 
 
 def namespaces_from(paths: Iterable[Path]) -> dict[str, dict[str, Any]]:
@@ -220,8 +232,12 @@ class PolicySet:
         violations = []
         for constraint in constraints if constraints is not None else self.matching(review.object):
             engine = self._engines[constraint.kind]
+            template = self.templates[constraint.kind]
             engine.set_input({"review": review.to_input(), "parameters": dict(constraint.parameters)})
-            raw = json.loads(engine.eval_rule_as_json(f"data.{self.templates[constraint.kind].package}.violation"))
+            try:
+                raw = json.loads(engine.eval_rule_as_json(f"data.{template.package}.violation"))
+            except RuntimeError as exc:  # a runtime error in the Rego, or raised by external_data
+                raise _rego_error(exc, template, "", f" evaluating constraint {constraint.name}") from None
             for entry in raw or []:
                 violations.append(Violation(constraint, str(entry.get("msg", "")), entry.get("details")))
         return violations

@@ -9,6 +9,7 @@ for an audit review), `oldObject` and `subResource` (for UPDATE and DELETE revie
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,16 @@ def _one(path: Path) -> dict[str, Any]:
     return documents[0]
 
 
+def _template(path: Path) -> dict[str, Any]:
+    """The template a suite names; next to its source (src.rego, meta.yaml) it is rendered from that source, so
+    a suite always tests the Rego as edited, not a template.yaml not yet rebuilt."""
+    from provider.policy.build import is_policy_dir, render_policy
+
+    if path.name == "template.yaml" and is_policy_dir(path.parent):
+        return dict(yaml.safe_load(render_policy(path.parent)))
+    return _one(path)
+
+
 def check_assertion(assertion: dict[str, Any], violations: list[Violation]) -> str:
     """Empty when the assertion holds; else what went wrong (gator's semantics)."""
     pattern = assertion.get("message")
@@ -65,14 +76,42 @@ def check_assertion(assertion: dict[str, Any], violations: list[Violation]) -> s
     return f"violations must be yes, no or a number, got {expected!r}"
 
 
+def find_suites(paths: Iterable[Path]) -> list[Path]:
+    """Suite files: files as given, and every `kind: Suite` file under a directory (as `gator verify DIR` reads a
+    directory tree); a directory without one is an error, not a silent pass."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            if not path.exists():
+                raise PolicyError(f"{path}: no such file or directory")
+            found.append(path)
+            continue
+        suites = [file for file in sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+                  if any(doc.get("kind") == "Suite" for doc, _ in load_documents([file]))]
+        if not suites:
+            raise PolicyError(f"{path}: no suite files (kind: Suite) in this directory")
+        found.extend(suites)
+    return found
+
+
 def run_suite(path: Path, external_data: ExternalData) -> list[CaseResult]:
-    suite = yaml.safe_load(path.read_text())
-    if not isinstance(suite, dict) or suite.get("kind") != "Suite":
+    suite = _one(path)
+    if suite.get("kind") != "Suite":
         raise PolicyError(f"{path}: not a Suite (kind: Suite)")
+    try:
+        return _run_tests(path, suite, external_data)
+    except KeyError as exc:
+        raise PolicyError(f"{path}: a test or case has no {exc.args[0]!r}") from None
+    except (TypeError, AttributeError):
+        raise PolicyError(f"{path}: tests must be a list of {{name, template, constraint, cases}} and cases a list "
+                          "of {name, object, assertions}") from None
+
+
+def _run_tests(path: Path, suite: dict[str, Any], external_data: ExternalData) -> list[CaseResult]:
     base = path.parent
     results = []
     for test in suite.get("tests") or []:
-        template = parse_template(_one(base / test["template"]), test["template"])
+        template = parse_template(_template(base / test["template"]), test["template"])
         constraint = parse_constraint(_one(base / test["constraint"]), test["constraint"])
         check_constraints([template], [constraint])  # what the API server would refuse is no test case
         for case in test.get("cases") or []:

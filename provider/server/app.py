@@ -24,6 +24,7 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 
 from provider.engine import transient_system_error
 from provider.serialised import response_bytes
+from provider.server.decisions import decisions
 from provider.server.protocol import BadRequest, parse_provider_request, provider_response, refused
 from provider.state import ProviderState
 
@@ -85,7 +86,7 @@ def handler(state: ProviderState) -> Callable[[str, dict[str, Any]], Answer]:
         metrics.request_seconds.labels(endpoint).observe(elapsed)
         log.info("request", extra={"endpoint": endpoint, "traceID": trace_id, "keys": len(keys),
                                    "items": len(items), "outcomes": dict(outcomes),
-                                   "durationMs": round(elapsed * 1000, 2)})
+                                   "durationMs": round(elapsed * 1000, 2), **decisions(items)})
         # Gatekeeper caches every item, errors included, but never a systemError: an unfinished item is
         # reported there, so the next admission asks again and gets the answer the work has cached by then.
         return 200, response_bytes((item.to_bytes() for item in items if not item.transient),

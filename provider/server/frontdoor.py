@@ -23,6 +23,7 @@ import h11
 from provider.config import ServerConfig
 from provider.metrics import Metrics
 from provider.server.connections import Connection, ConnectionTable, Phase
+from provider.server.handshakes import report_handshake_failure
 from provider.server.protocol import REFUSED_STATUSES, refused
 from provider.server.wsgi import HTTPAnswer, HTTPRequest, WSGIApp, call_app, json_answer
 
@@ -107,7 +108,7 @@ class FrontDoor:
                 reason = "handshake_timeout"
                 return
             except (ssl.SSLError, ConnectionError, OSError) as exc:
-                log.debug("TLS handshake failed", extra={"peer": connection.peer, "error": str(exc)})
+                report_handshake_failure(connection.peer, exc)
                 reason = "handshake_failed"
                 return
             reason = await self._converse(reader, writer, connection, limits)

@@ -28,6 +28,7 @@ from provider.server.app import create_app
 from provider.server.connections import ConnectionTable
 from provider.server.cpus import cpu_quota, default_workers
 from provider.server.frontdoor import FrontDoor, Limits
+from provider.server.gunicornlog import ProviderLogger
 from provider.server.health import bind_side_port, create_health_app, serve_health
 from provider.server.pod import StatusBoard, StatusPublisher, pod_registry
 from provider.server.tls import ClientNamePinning, ReloadingContext
@@ -41,12 +42,13 @@ class ProviderServer(BaseApplication):  # type: ignore[misc]
     """gunicorn application: the master serves the side port; each worker loads the config and serves."""
 
     def __init__(self, config: Config, workers: int, board: StatusBoard, side_port: socket.socket,
-                 log_level: str = "info") -> None:
+                 log_level: str = "info", log_format: str = "json") -> None:
         self.initial = config
         self.workers = workers
         self.board = board
         self.side_port = side_port
         self.log_level = log_level
+        self.log_format = log_format
         self.front_door: FrontDoor | None = None  # built in the worker by load()
         super().__init__()
 
@@ -71,6 +73,7 @@ class ProviderServer(BaseApplication):  # type: ignore[misc]
             "timeout": 60,
             "graceful_timeout": 10,
             "loglevel": self.log_level,
+            "logger_class": ProviderLogger,
             "accesslog": None,
             "proc_name": "sigwarden",
             "when_ready": start_side_port,
@@ -82,7 +85,7 @@ class ProviderServer(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Callable[..., Any]:
-        configure_logging(self.log_level.upper())
+        configure_logging(self.log_level.upper(), self.log_format)
         metrics = Metrics()
         metrics.workers.set(1)
         state = ProviderState(Path(self.initial.path), metrics, workers=self.workers)
@@ -115,9 +118,9 @@ def worker_count(config: Config, override: int | None = None) -> int:
     return workers
 
 
-def serve(config: Config, log_level: str = "info", workers: int | None = None) -> None:
+def serve(config: Config, log_level: str = "info", workers: int | None = None, log_format: str = "json") -> None:
     """Block serving the provider until gunicorn is told to stop."""
-    configure_logging(log_level.upper())
+    configure_logging(log_level.upper(), log_format)
     listen = config.server.metrics_listen
     try:
         side_port = bind_side_port(listen)
@@ -129,7 +132,8 @@ def serve(config: Config, log_level: str = "info", workers: int | None = None) -
     # Every metric the workers create from here on goes to per-process files in the run directory.
     enable_multiprocess(run_directory)
     try:
-        ProviderServer(config, worker_count(config, workers), StatusBoard(run_directory), side_port, log_level).run()
+        ProviderServer(config, worker_count(config, workers), StatusBoard(run_directory), side_port, log_level,
+                       log_format).run()
     finally:
         if os.getpid() == master:  # a worker leaves through here too when it exits
             shutil.rmtree(run_directory, ignore_errors=True)

@@ -16,6 +16,7 @@ from flask import json
 
 from provider.config import TLSConfig
 from provider.metrics import Metrics
+from provider.server.handshakes import report_client_name
 from provider.server.protocol import provider_response
 from provider.server.wsgi import PEER_CERT
 from provider.state import Fingerprint, fingerprint
@@ -94,7 +95,7 @@ class ClientNamePinning:
             presented = peer_names(environ.get(PEER_CERT))
             if not presented & set(allowed):
                 self.metrics.bad_requests.labels("client_name").inc()
-                log.warning("client certificate name not allowed", extra={"presented": sorted(presented)})
+                report_client_name(environ.get("REMOTE_ADDR", ""), sorted(presented), allowed)
                 body = json.dumps(provider_response(system_error=(
                     f"client certificate names {sorted(presented)} are not in server.tls.clientNames"))).encode()
                 start_response("403 Forbidden", [("Content-Type", "application/json"),

@@ -76,6 +76,34 @@ def render_in_chromium(report: Path, profile: Path) -> tuple[str, dict[str, obje
     return result.stdout, findings, console
 
 
+def page_width(report: Path, width: int, profile: Path) -> dict[str, int]:
+    """The report's document scroll width against its viewport, `width` px wide.
+
+    Headless Chromium keeps its window at least 500 px wide, so the report is shown in an iframe of exactly
+    `width` px: the iframe is the report's viewport, as a phone's screen would be."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is not installed (scripts/install-system-deps.sh installs it)")
+    harness = report.with_name(f"{report.stem}.{width}px.html")
+    harness.write_text(f"""<!DOCTYPE html><html><body style="margin:0">
+<iframe id="report" src="{report.name}" width="{width}" height="900" style="border:0"></iframe>
+<script>document.getElementById('report').addEventListener('load', function () {{
+  var page = this.contentDocument.documentElement, out = document.createElement('pre');
+  out.id = 'page-width';
+  out.textContent = JSON.stringify({{scroll: page.scrollWidth, client: page.clientWidth}});
+  document.body.appendChild(out);
+}});</script></body></html>""")
+    result = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                             "--allow-file-access-from-files", f"--user-data-dir={profile}",
+                             "--window-size=1500,1000", "--virtual-time-budget=3000", "--dump-dom",
+                             f"file://{harness}"], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r'<pre id="page-width">(.*?)</pre>', result.stdout, re.S)
+    assert found, "the report did not load in the iframe"
+    return dict(json.loads(found.group(1).replace("&quot;", '"')))
+
+
 class Tables(HTMLParser):
     """Rows of every table by id, the summary cards, and any tag that would load something from elsewhere."""
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from provider.audit.html import render_html
 from provider.devkit import cosign
 from provider.devkit.fixtures import (
     ALPINE,
@@ -34,8 +35,9 @@ from provider.devkit.fixtures import (
 )
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.process import ProviderProcess
+from tests.crds import validate_object
 from tests.helpers import ProviderPKI, write_yaml
-from tests.integration.html_checks import Tables, render_in_chromium
+from tests.integration.html_checks import Tables, page_width, render_in_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "provider/schemas/audit-report.schema.json").read_text())
@@ -134,7 +136,8 @@ def write_constraints(directory: Path) -> Path:
 def run_audit(tmp: Path, world: World, dump: Path, constraints: Path, name: str, *extra: str) \
         -> subprocess.CompletedProcess[str]:
     outputs = [f"--{kind}={tmp / f'{name}.{suffix}'}" for kind, suffix in
-               (("json", "json"), ("junit", "xml"), ("html", "html"), ("csv", "csv"))]
+               (("json", "json"), ("junit", "xml"), ("html", "html"), ("csv", "csv"),
+                ("policy-report", "policyreports.yaml"))]
     return subprocess.run([sys.executable, "-m", "provider", "audit", "--config", str(world.config), "--no-progress",
                            "--manifests", str(dump), "--constraints", str(constraints),
                            "--exempt-namespace", "kube-*", *outputs, *extra],
@@ -263,7 +266,10 @@ def test_metadata_names_version_config_authorities_constraints_and_inputs(audite
         {"name": "scanner", "kinds": ["cosign-key"], "scopes": ["registry.sigwarden.test/content/*"]},
         {"name": "security", "kinds": ["cosign-key"], "scopes": ["*"]},
         {"name": "kritis-authority", "kinds": ["attestation-pkix"], "scopes": ["*"]},
-        {"name": "notation-skip", "kinds": ["notation"], "scopes": ["registry.sigwarden.test/skipped/*"]}]
+        {"name": "notation-skip", "kinds": ["notation"], "scopes": ["registry.sigwarden.test/skipped/*"]},
+        {"name": "notation-release", "kinds": ["notation"], "scopes": ["registry.sigwarden.test/notation/*"]},
+        {"name": "keyless-ci", "kinds": ["cosign-keyless"], "scopes": ["registry.sigwarden.test/keyless/*"]},
+        {"name": "gpg-release", "kinds": ["attestation-pgp"], "scopes": ["registry.sigwarden.test/gpg/*"]}]
     constraints = {c["name"]: c for c in metadata["constraints"]}
     assert constraints["all-warn"]["enforcementAction"] == "warn"
     assert constraints["all-warn"]["match"]["excludedNamespaces"] == ["legacy"]
@@ -296,6 +302,25 @@ def test_csv_has_one_row_per_workload_and_failing_constraint(audited: Audited) -
                                                       ("CronJob", "nightly"), ("Pod", "offline")}
     deny = [r for r in rows if r["constraint"] == "K8sSignedImages/prod-deny"]
     assert {r["state"] for r in deny} == {"blocked"} and {r["enforcementAction"] for r in deny} == {"deny"}
+
+
+def test_policy_reports_fit_the_crds_and_follow_the_workload_view(audited: Audited) -> None:
+    reports = list(yaml.safe_load_all((audited.tmp / "report.policyreports.yaml").read_text()))
+    for report in reports:
+        validate_object(report)  # the Policy WG's CRDs, tests/crds
+    assert {(r["kind"], r["metadata"].get("namespace")) for r in reports} == {
+        ("PolicyReport", ns) for ns in ("prod", "dev", "legacy", "kube-system", "sandbox", "monitoring")}
+    rows = {(e["resources"][0]["kind"], e["resources"][0]["name"], e["policy"]): e["result"]
+            for r in reports for e in r["results"]}
+    assert rows[("Deployment", "legacy-app", "K8sSignedImages/prod-deny")] == "fail"
+    assert rows[("Deployment", "legacy-app", "K8sSignedImages/all-warn")] == "warn"
+    assert rows[("Deployment", "web", "K8sSignedImages/prod-deny")] == "pass"
+    assert rows[("Pod", "offline", "K8sSignedImages/all-warn")] == "error"  # REGISTRY_UNAVAILABLE
+    assert rows[("Pod", "coredns", "K8sSignedImages/prod-deny")] == "skip"  # exempt namespace
+    assert sum(1 for key in rows if key[1] == "legacy-app") == 3  # one per constraint, not per object
+    summary = audited.report()["summary"]["workloads"]
+    failing = {(k[0], k[1]) for k, v in rows.items() if v in ("fail", "warn", "error")}
+    assert len(failing) == summary["blocked"] + summary["wouldBlock"]
 
 
 def test_html_report_lists_every_non_compliant_workload(audited: Audited) -> None:
@@ -334,6 +359,24 @@ def test_html_renders_in_headless_chromium_without_broken_words(audited: Audited
     for workload in report["workloads"]:
         if workload["state"] in ("blocked", "wouldBlock"):
             assert workload["name"] in dom
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_the_page_keeps_to_the_window_on_a_desktop_and_a_phone(audited: Audited, tmp_path: Path, width: int) -> None:
+    """Wide tables scroll inside their own box; the page never scrolls sideways (issue: columns lost at 1400 px,
+    unusable on a phone). Also with names far longer than any real one."""
+    from tests.test_audit_renderers import report_of
+
+    long_reference = "registry.example.internal/" + "x" * 150 + "/a-very-long-hyphenated-name-" + "y" * 60 + ":v1"
+    strings = ["K8sAVeryLongKindName" * 3, "constraint-name-" * 8, "2026-11-29T19:25:54Z", "/path/" + "d" * 120,
+               "namespace-" * 6, "deployment-" + "z" * 180, "obj", "container", long_reference,
+               "message " * 40 + long_reference, "second " + long_reference, "ns2", "pod-" + "q" * 100,
+               long_reference, "excluded because " + long_reference, "sha256:" + "a" * 64, "reason " + long_reference,
+               "authority-" + "b" * 80, "CN=" + "c" * 200, "issuer"]
+    (tmp_path / "long.html").write_text(render_html(report_of(strings)))
+    for report in (audited.tmp / "report.html", tmp_path / "long.html"):
+        measured = page_width(report, width, tmp_path / "profile")
+        assert measured["client"] <= width and measured["scroll"] <= measured["client"], (report.name, measured)
 
 
 def test_baseline_diff_after_an_image_got_signed_and_a_workload_was_added(audited: Audited,

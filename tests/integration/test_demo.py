@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 
 def test_demo_replays_the_seed_transcripts() -> None:
@@ -35,3 +39,54 @@ def test_demo_replays_the_seed_transcripts() -> None:
     assert [row[3] for row in rows] == ["denied", "created", "created", "denied", "created", "created", "audited",
                                         "created", "denied", "created", "denied", "denied"]
     assert out.rstrip().endswith("all decisions as expected")
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc (the provider runs in its own session, so not by process group)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize(("signum", "codes"), [(signal.SIGTERM, {143}), (signal.SIGINT, {0, 130})])
+def test_demo_serve_stops_cleanly_on_a_signal(signum: signal.Signals, codes: set[int]) -> None:
+    demo = subprocess.Popen([sys.executable, "-u", "-m", "provider", "demo", "--serve"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:  # until the demo says it keeps serving
+            lines.append(line)
+            if "the provider keeps running" in line:
+                break
+        workspace = Path(re.search(r"^workspace (\S+):", "".join(lines), re.MULTILINE)[1])  # type: ignore[index]
+        assert (workspace / "pki/gatekeeper.key").is_file()
+        children = _descendants(demo.pid)
+        assert children, "the provider runs as a child of the demo"
+        demo.send_signal(signum)
+        rest = demo.communicate(timeout=60)[0]
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode in codes, "".join(lines) + rest
+    assert "Traceback" not in rest
+    assert not workspace.exists(), "the temporary keys are deleted"
+    assert not [pid for pid in children if _alive(pid)], "the provider and its workers are gone"

@@ -109,6 +109,21 @@ def test_demo_runs_from_the_wheel(installed: Path, empty: Path) -> None:
     assert list(empty.iterdir()) == []
 
 
+def test_make_demo_installs_the_runtime_dependencies_only(tmp_path: Path) -> None:
+    """What `make demo` would run in a fresh checkout (-B: as if nothing were installed): the package without
+    extras, no wheel house; the demo itself then runs from exactly that (test_demo_runs_from_the_wheel)."""
+    plan = run("make", "--no-print-directory", "-n", "-B", "-C", ROOT, f"VENV={tmp_path / 'venv'}", "demo",
+               cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    installs = [line for line in plan.stdout.splitlines() if " pip " in line and " install " in line]
+    # The hashed runtime lock and the build backend, then the package itself without its dependencies.
+    assert [line.split(" install ", 1)[1] for line in installs] == [
+        "--quiet --require-hashes -r requirements/runtime.txt -r requirements/build.txt",
+        "--quiet --no-deps --no-build-isolation -e ."], installs
+    assert "dev.txt" not in plan.stdout and "[test]" not in plan.stdout and " wheel " not in plan.stdout
+    assert plan.stdout.rstrip().endswith("sigwarden demo")
+
+
 def test_policy_test_runs_the_shipped_suites(installed: Path, empty: Path) -> None:
     result = run(installed / "sigwarden", "policy", "test", cwd=empty)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
