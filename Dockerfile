@@ -1,6 +1,6 @@
 # sigwarden provider image. Build: docker build -t sigwarden .
 # Stage 1 builds a wheel and a virtual environment; stage 2 copies only the environment: no compilers,
-# no pip caches, no source tree.
+# no pip caches, no source tree. Every cloud SDK extra is installed (`[cloud]`): the image runs on any cloud.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -8,7 +8,7 @@ COPY pyproject.toml README.md ./
 COPY provider ./provider
 RUN python -m pip wheel --no-deps --wheel-dir /dist . \
  && python -m venv /opt/sigwarden \
- && /opt/sigwarden/bin/pip install /dist/*.whl
+ && /opt/sigwarden/bin/pip install "$(ls /dist/*.whl)[cloud]"
 
 FROM python:3.11-slim
 COPY --from=build /opt/sigwarden /opt/sigwarden

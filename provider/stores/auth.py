@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cachetools import LRUCache
 
@@ -28,6 +29,10 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 # Registries whose token service lives on another host, by the registry host of a reference: credentials for
 # the registry may go to these realm hosts without the config naming them.
 KNOWN_REALM_HOSTS = {"docker.io": ("auth.docker.io",)}
+
+
+class CloudCredentials(Protocol):
+    def get(self, host: str, deadline: float) -> Credentials: ...
 
 
 class CredentialError(ValueError):
@@ -100,14 +105,21 @@ class CredentialStore:
     a host named in `auth.tokenRealms` (or a known one, Docker Hub's `auth.docker.io`); never anywhere else.
     """
 
-    def __init__(self, auth: RegistryAuth) -> None:
+    def __init__(self, auth: RegistryAuth, cloud: CloudCredentials | None = None,
+                 cloud_hosts: frozenset[str] = frozenset()) -> None:
         self._by_host: dict[str, Credentials] = {}
+        # Credentials issued by the pod's cloud identity, for exactly the hosts the store names.
+        self.cloud = cloud
+        self.cloud_hosts = cloud_hosts
         if auth.docker_config is not None:
             self._by_host.update(load_docker_config(auth.docker_config))
         self._by_host.update({_host_of(h): c for h, c in auth.static.items()})
         self.token_realms = frozenset(h.strip().lower() for h in auth.token_realms)
 
-    def for_host(self, host: str) -> Credentials | None:
+    def for_host(self, host: str, deadline: float | None = None) -> Credentials | None:
+        """Who we are at `host`; a cloud credential is fetched (before `deadline`) when none is cached."""
+        if self.cloud is not None and host in self.cloud_hosts:
+            return self.cloud.get(host, deadline if deadline is not None else time.monotonic() + 30)
         return self._by_host.get(host)
 
     def realm_allowed(self, host: str, api_host: str, realm_netloc: str) -> bool:

@@ -29,6 +29,7 @@ from provider.stores.base import (
     ResolvedImage,
     SignatureArtifact,
 )
+from provider.stores.cloud.providers import cloud_credentials
 from provider.stores.egress import EgressPolicy, explicit_hosts, parse_networks, split_host
 from provider.stores.fetch import ConcurrencyLimits, Outbound
 from provider.stores.manifests import cosign_tags, parse_manifest, platforms_of, referrers_from_index
@@ -63,8 +64,10 @@ class RegistryStore:
                  cache_bytes: StoreCacheBytes | None = None) -> None:
         self.cache_bytes = cache_bytes = cache_bytes or StoreCacheBytes.of(verification, 1)
         outbound = outbound_for(store, metrics, verification)
-        self.client = RegistryClient(CredentialStore(store.auth), store.insecure, outbound,
-                                     TokenCache(cache_bytes.tokens))
+        cloud = cloud_credentials(store, outbound, metrics)
+        self.cloud_transport = cloud[1] if cloud else None
+        credentials = CredentialStore(store.auth, cloud[0], cloud[2]) if cloud else CredentialStore(store.auth)
+        self.client = RegistryClient(credentials, store.insecure, outbound, TokenCache(cache_bytes.tokens))
         # URLs that signed material names (CRLs, OCSP responders) go through this store's networks, its
         # concurrency limits and no host trusted by name.
         self.signer_outbound = outbound.with_policy(outbound.policy.for_signer_urls())
@@ -88,6 +91,8 @@ class RegistryStore:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
         self.signer_outbound.close()
+        if self.cloud_transport is not None:
+            self.cloud_transport.close()
 
     def names(self, registry: str) -> bool:
         """Does this store name `registry` (host or host:port) itself, rather than reach it through `*`?"""

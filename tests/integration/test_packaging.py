@@ -54,6 +54,8 @@ def empty(tmp_path: Path) -> Path:
 def test_the_dockerfile_installs_the_same_wheel() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip wheel --no-deps --wheel-dir /dist ." in dockerfile and 'ENTRYPOINT ["sigwarden"]' in dockerfile
+    # The image runs on every cloud: all the cloud SDK extras are installed with the wheel.
+    assert '/opt/sigwarden/bin/pip install "$(ls /dist/*.whl)[cloud]"' in dockerfile
 
 
 def test_the_wheel_ships_the_catalog_and_the_rego_engine(installed: Path, empty: Path) -> None:

@@ -1,0 +1,84 @@
+"""Cloud SDK requests through sigwarden's one way out: the store's egress policy and the job's deadline.
+
+Each SDK is handed this transport (botocore's `before-send` hook, azure-core's transport, google-auth's
+request callable, the Alibaba clients' endpoints are reached through it too), so an SDK call is egress-checked,
+concurrency-limited and bound by the deadline of the job that needs the credential. The service hosts an
+SDK talks to are chosen by the operator (the SDK's defaults and its standard environment variables, never
+an image name), so each is trusted by name, like a lookaside URL: `denyNetworks` still apply.
+
+TLS trusts the system store, or the standard CA-bundle variables the SDKs themselves honour
+(`REQUESTS_CA_BUNDLE`, `SSL_CERT_FILE`), for proxies that re-sign TLS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from urllib.parse import urlparse
+
+from provider.errors import ErrorCode, ItemError
+from provider.stores.fetch import Fetched, Outbound
+
+MAX_SDK_RESPONSE_BYTES = 1024 * 1024
+MAX_SDK_HOSTS = 64
+DEFAULT_BUDGET = 30.0
+
+
+def ca_bundle() -> str | bool:
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
+
+
+class SdkTransport:
+    """Sends an SDK's requests with `Outbound.fetch`, under the deadline set by `within(deadline)`."""
+
+    def __init__(self, outbound: Outbound) -> None:
+        self._base = outbound
+        self._by_host: dict[str, Outbound] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def close(self) -> None:
+        with self._lock:
+            outbounds, self._by_host = list(self._by_host.values()), {}
+        for outbound in outbounds:
+            outbound.close()
+
+    @contextlib.contextmanager
+    def within(self, deadline: float) -> Iterator[None]:
+        previous = getattr(self._local, "deadline", None)
+        self._local.deadline = deadline
+        try:
+            yield
+        finally:
+            self._local.deadline = previous
+
+    @property
+    def deadline(self) -> float:
+        deadline = getattr(self._local, "deadline", None)
+        return deadline if deadline is not None else time.monotonic() + DEFAULT_BUDGET
+
+    def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Fetched:
+        parsed = urlparse(url)
+        if parsed.scheme != "https":
+            # Identity tokens and signed requests travel to cloud services over TLS only.
+            raise ItemError(ErrorCode.UNAUTHORIZED, f"refusing to send a cloud identity request over plain "
+                                                    f"http to {parsed.netloc}")
+        return self._outbound(parsed.netloc).fetch(method, url, self.deadline, MAX_SDK_RESPONSE_BYTES,
+                                                   what=f"cloud service {parsed.hostname}",
+                                                   headers=dict(headers), data=body)
+
+    def _outbound(self, netloc: str) -> Outbound:
+        netloc = netloc.lower()
+        with self._lock:
+            outbound = self._by_host.get(netloc)
+            if outbound is None:
+                if len(self._by_host) >= MAX_SDK_HOSTS:
+                    raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"cloud SDK asked for more than {MAX_SDK_HOSTS} "
+                                                                    f"service hosts; not reaching {netloc}")
+                outbound = self._base.with_policy(self._base.policy.naming(netloc))
+                outbound.session.verify = ca_bundle()
+                self._by_host[netloc] = outbound
+        return outbound

@@ -1,0 +1,41 @@
+"""What the cloud tests share: a signed image pushed to a registry in the test world, and an engine whose one
+store reaches it with cloud credentials."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from provider.config import build_config
+from provider.devkit import cosign
+from provider.devkit.layout import LayoutWriter
+from provider.engine import Engine
+from tests.helpers import write_yaml
+from tests.registry import RegistryServer
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def publish(tmp_path: Path, server: RegistryServer, repository: str, push_auth: tuple[str, str] | None = None) -> str:
+    """A cosign-signed image pushed to `server`; its digest."""
+    writer = LayoutWriter(tmp_path / "staging" / f"{server.name}-{repository.replace('/', '_')}", "repo")
+    digest = writer.add_image("v1", f"{server.name}/{repository}".encode())["digest"]
+    cosign.sign_image(writer, digest, f"{server.host}/{repository}", KEY)
+    server.push_layout(writer.path, repository)
+    return str(digest)
+
+
+def engine_for(tmp_path: Path, stores: list[dict[str, Any]], authorities: list[dict[str, Any]] | None = None,
+               name: str = "config.yaml") -> Engine:
+    (tmp_path / "cosign.pub").write_bytes(cosign.public_pem(KEY))
+    data = {"server": {"requestDeadline": "10s"}, "stores": stores,
+            "authorities": authorities or [{"name": "release", "cosign": {"publicKeys": ["cosign.pub"]}}]}
+    return Engine(build_config(data, write_yaml(tmp_path / name, data)))
+
+
+def verify(engine: Engine, image: str) -> Any:
+    """The engine's item for `image` (value or error), under a generous deadline."""
+    return engine.verify([image], "t", deadline=time.monotonic() + 30)[0]
