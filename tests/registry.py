@@ -29,6 +29,7 @@ class RegistryServer:
         self.directory = directory
         self.port = port or free_port()
         self.name = name
+        self.address = address
         self.tls = pki is not None
         self.users = users or {}
         directory.mkdir(parents=True, exist_ok=True)
@@ -64,7 +65,7 @@ class RegistryServer:
     def host(self) -> str:
         if self.name:
             return self.name if self.port == 443 else f"{self.name}:{self.port}"
-        return f"127.0.0.1:{self.port}"
+        return f"{self.address}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -101,9 +102,9 @@ class RegistryServer:
             session.auth = next(iter(self.users.items()))
         return session
 
-    def push_layout(self, layout: Path, repository: str) -> None:
+    def push_layout(self, layout: Path, repository: str, session: requests.Session | None = None) -> None:
         """Push every blob and manifest of an OCI layout (indexes after the manifests they list)."""
-        session = self.session()
+        session = session or self.session()
         index = json.loads((layout / "index.json").read_text())
         manifest_digests = {m["digest"] for m in index["manifests"]}
         for blob in (layout / "blobs" / "sha256").iterdir():

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provider.config import build_config
@@ -19,12 +20,15 @@ from tests.registry import RegistryServer
 KEY = ec.generate_private_key(ec.SECP256R1())
 
 
-def publish(tmp_path: Path, server: RegistryServer, repository: str, push_auth: tuple[str, str] | None = None) -> str:
-    """A cosign-signed image pushed to `server`; its digest."""
-    writer = LayoutWriter(tmp_path / "staging" / f"{server.name}-{repository.replace('/', '_')}", "repo")
-    digest = writer.add_image("v1", f"{server.name}/{repository}".encode())["digest"]
-    cosign.sign_image(writer, digest, f"{server.host}/{repository}", KEY)
-    server.push_layout(writer.path, repository)
+def publish(tmp_path: Path, server: RegistryServer, repository: str, public_host: str = "",
+            session: requests.Session | None = None) -> str:
+    """A cosign-signed image pushed to `server` (known to clients as `public_host`, when a stand-in fronts it);
+    its digest."""
+    host = public_host or server.host
+    writer = LayoutWriter(tmp_path / "staging" / f"{host}-{repository.replace('/', '_')}", "repo")
+    digest = writer.add_image("v1", f"{host}/{repository}".encode())["digest"]
+    cosign.sign_image(writer, digest, f"{host}/{repository}", KEY)
+    server.push_layout(writer.path, repository, session)
     return str(digest)
 
 

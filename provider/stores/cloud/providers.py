@@ -15,6 +15,10 @@ def identity_for(cloud: CloudAuth, transport: SdkTransport) -> CloudIdentity:
         from provider.stores.cloud.aws import AwsIdentity
 
         return AwsIdentity(cloud, transport)
+    if cloud.provider == "azure":
+        from provider.stores.cloud.azure import AzureIdentity
+
+        return AzureIdentity(cloud, transport)
     raise ValueError(f"unknown cloud provider {cloud.provider!r}")
 
 
@@ -25,6 +29,10 @@ def describe(cloud: CloudAuth) -> str:
         from provider.stores.cloud import aws
 
         return aws.describe() + node
+    if cloud.provider == "azure":
+        from provider.stores.cloud import azure
+
+        return azure.describe(cloud)
     return cloud.provider + node
 
 

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from provider.errors import ErrorCode, ItemError
@@ -56,6 +57,11 @@ class SdkTransport:
             self._local.deadline = previous
 
     @property
+    def registry(self) -> Outbound:
+        """The store's own client: for a registry host's token exchange, with the store's CA and policy."""
+        return self._base
+
+    @property
     def deadline(self) -> float:
         deadline = getattr(self._local, "deadline", None)
         return deadline if deadline is not None else time.monotonic() + DEFAULT_BUDGET
@@ -82,3 +88,47 @@ class SdkTransport:
                 outbound.session.verify = ca_bundle()
                 self._by_host[netloc] = outbound
         return outbound
+
+
+def azure_transport(transport: SdkTransport) -> Any:
+    """An azure-core HttpTransport that sends through `transport` (so azure-identity's token requests are
+    egress-checked and bound by the job's deadline)."""
+    from azure.core.pipeline.transport import HttpTransport
+    from azure.core.rest._http_response_impl import HttpResponseImpl
+
+    class _Closed:
+        def close(self) -> None:
+            pass
+
+    class OutboundTransport(HttpTransport):  # type: ignore[misc]
+        def __enter__(self) -> OutboundTransport:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            pass
+
+        def open(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+        def send(self, request: Any, **_: Any) -> Any:
+            body = request.content if hasattr(request, "content") else request.data
+            if isinstance(body, dict):
+                from urllib.parse import urlencode
+
+                body = urlencode(body).encode()
+            elif isinstance(body, str):
+                body = body.encode()
+            fetched = transport.send(request.method, request.url, dict(request.headers), body or None)
+            response = HttpResponseImpl(
+                request=request, internal_response=_Closed(), status_code=fetched.status, reason="",
+                content_type=fetched.headers.get("Content-Type", ""), headers=dict(fetched.headers),
+                stream_download_generator=lambda *a, **k: iter([fetched.body]))
+            response._content = fetched.body  # read whole, under the deadline, by Outbound.fetch
+            response._is_stream_consumed = True
+            response._is_closed = True
+            return response
+
+    return OutboundTransport()

@@ -1,0 +1,182 @@
+"""Small stand-ins for cloud services, written from each service's published protocol, served over TLS inside
+the test world; and a distribution-registry token signer, so the real docker-registry behind them checks the
+tokens they issue (a wrong or expired token really fails)."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from werkzeug.wrappers import Request, Response
+
+from provider.devkit.pki import issue, make_ca
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "server", "date"}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unsigned_jwt(claims: dict[str, Any]) -> str:
+    """A JWT-shaped opaque token (the stand-in that issued it remembers it; nobody verifies the signature)."""
+    return ".".join((b64url(b'{"alg":"none","typ":"JWT"}'), b64url(json.dumps(claims).encode()), b64url(b"x")))
+
+
+class RegistryTokenSigner:
+    """Signs distribution-registry tokens (ES256, x5c) that docker-registry's token auth accepts: its
+    `rootcertbundle` is this signer's CA (distribution registry/auth/token/token.go verifies the x5c chain)."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        ca = make_ca("registry token CA")
+        self.leaf = issue(ca, "registry token signer")
+        self.bundle = directory / "token-ca.pem"
+        self.bundle.write_bytes(ca.cert_pem)
+
+    def token(self, service: str, repository: str, actions: list[str], lifetime: float = 300) -> str:
+        now = int(time.time())
+        header = {"alg": "ES256", "typ": "JWT",
+                  "x5c": [base64.b64encode(self.leaf.cert.public_bytes(serialization.Encoding.DER)).decode()]}
+        claims = {"iss": "sigwarden-test", "sub": "test", "aud": service, "exp": now + int(lifetime),
+                  "nbf": now - 60, "iat": now, "jti": uuid.uuid4().hex,
+                  "access": [{"type": "repository", "name": repository, "actions": actions}] if repository else []}
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        r, s = decode_dss_signature(self.leaf.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+    def session(self, service: str, repository: str) -> requests.Session:
+        """A requests session that may push `repository` straight to the registry behind a stand-in."""
+        session = requests.Session()
+        session.trust_env = False
+        session.headers["Authorization"] = f"Bearer {self.token(service, repository, ['pull', 'push'])}"
+        return session
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data), status=status, mimetype="application/json")
+
+
+def form_of(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.form.items()}
+
+
+@dataclass
+class Recorder:
+    """What a stand-in was sent: (path, form or header fields), for tests that check where secrets went."""
+
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, path: str, fields: dict[str, str]) -> None:
+        with self.lock:
+            self.requests.append((path, fields))
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [p for p, _ in self.requests]
+
+    def seen(self, secret: str) -> bool:
+        with self.lock:
+            return any(secret in value for _, fields in self.requests for value in fields.values())
+
+
+class EntraStandIn:
+    """Microsoft Entra ID's client-credentials grant with a federated client assertion (workload identity):
+    POST /{tenant}/oauth2/v2.0/token → an access token for the requested scope."""
+
+    def __init__(self, tenant: str, client_id: str, federated_token: str, lifetime: int = 3600) -> None:
+        self.tenant, self.client_id, self.federated_token, self.lifetime = tenant, client_id, federated_token, lifetime
+        self.issued: set[str] = set()
+        self.recorder = Recorder()
+        self._counter = itertools.count(1)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        form = form_of(request)
+        self.recorder.add(request.path, form)
+        if request.method != "POST" or request.path != f"/{self.tenant}/oauth2/v2.0/token":
+            return json_response({"error": "invalid_request", "error_description": "AADSTS90002: Tenant not found."},
+                                 400)(environ, start_response)
+        if form.get("client_id") != self.client_id:
+            return json_response({"error": "unauthorized_client", "error_description":
+                                  f"AADSTS700016: Application with identifier '{form.get('client_id')}' was not "
+                                  "found in the directory."}, 400)(environ, start_response)
+        if (form.get("grant_type") != "client_credentials" or form.get("client_assertion") != self.federated_token
+                or form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"):
+            return json_response({"error": "invalid_client", "error_description":
+                                  "AADSTS70021: No matching federated identity record found for presented "
+                                  "assertion."}, 401)(environ, start_response)
+        token = f"entra-{next(self._counter)}-{uuid.uuid4().hex}"
+        self.issued.add(token)
+        return json_response({"token_type": "Bearer", "expires_in": self.lifetime, "ext_expires_in": self.lifetime,
+                              "access_token": token})(environ, start_response)
+
+
+class AcrStandIn:
+    """Azure Container Registry's token endpoints (ACR's AAD-OAuth protocol: `/oauth2/exchange` trades an Entra
+    access token for a refresh token, `/oauth2/token` a refresh token for a repository-scoped access token); every
+    other path is passed to the real docker-registry behind it, which checks those access tokens."""
+
+    def __init__(self, name: str, backend: str, signer: RegistryTokenSigner, entra: EntraStandIn | None,
+                 refresh_lifetime: float = 3 * 3600, access_lifetime: float = 300) -> None:
+        self.name, self.backend, self.signer, self.entra = name, backend, signer, entra
+        self.refresh_lifetime, self.access_lifetime = refresh_lifetime, access_lifetime
+        self.refresh_tokens: dict[str, float] = {}
+        self.recorder = Recorder()
+        self._counter = itertools.count(1)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        if request.path == "/oauth2/exchange":
+            response = self._exchange(request)
+        elif request.path == "/oauth2/token":
+            response = self._token(request)
+        else:
+            self.recorder.add(request.path, {"authorization": request.headers.get("Authorization", "")})
+            response = self._proxy(request)
+        return response(environ, start_response)
+
+    def _exchange(self, request: Request) -> Response:
+        form = form_of(request)
+        self.recorder.add("/oauth2/exchange", form)
+        if (form.get("grant_type") != "access_token" or form.get("service") != self.name or self.entra is None
+                or form.get("access_token") not in self.entra.issued):
+            return json_response({"errors": [{"code": "UNAUTHORIZED", "message": "invalid Entra access token"}]}, 401)
+        exp = time.time() + self.refresh_lifetime
+        token = unsigned_jwt({"jti": f"refresh-{next(self._counter)}", "aud": self.name, "exp": int(exp)})
+        self.refresh_tokens[token] = exp
+        return json_response({"refresh_token": token})
+
+    def _token(self, request: Request) -> Response:
+        form = form_of(request)
+        self.recorder.add("/oauth2/token", form)
+        expires = self.refresh_tokens.get(form.get("refresh_token", ""), 0)
+        if form.get("grant_type") != "refresh_token" or time.time() >= expires:
+            return json_response({"errors": [{"code": "UNAUTHORIZED", "message": "invalid or expired refresh token"}]},
+                                 401)
+        scope = form.get("scope", "")
+        parts = scope.split(":")
+        repository = parts[1] if len(parts) == 3 and parts[0] == "repository" else ""
+        token = self.signer.token(self.name, repository, ["pull"], self.access_lifetime)
+        return json_response({"access_token": token})
+
+    def _proxy(self, request: Request) -> Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
+        headers.update({"Host": self.name, "X-Forwarded-Proto": "https"})
+        url = f"{self.backend}{request.full_path.rstrip('?')}"
+        upstream = requests.request(request.method, url, headers=headers, data=request.get_data(),
+                                    allow_redirects=False, timeout=10)
+        kept = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
+        return Response(upstream.content, status=upstream.status_code, headers=kept)
