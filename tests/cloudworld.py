@@ -144,3 +144,12 @@ def serve_wsgi(app: Any, name: str, world: WorldCA) -> Any:
     server = make_server(address(name), 443, app, threaded=True, ssl_context=world.context(name))
     threading.Thread(target=server.serve_forever, name=f"world-{name}", daemon=True).start()
     return server
+
+
+def serve_plain(app: Any, name: str, port: int = 80) -> Any:
+    """Serve a WSGI app over plain http on `name`'s loopback address (a cloud metadata server has no TLS)."""
+    from werkzeug.serving import make_server
+
+    server = make_server(address(name), port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name=f"world-{name}", daemon=True).start()
+    return server

@@ -124,29 +124,52 @@ class EntraStandIn:
                               "access_token": token})(environ, start_response)
 
 
-class AcrStandIn:
-    """Azure Container Registry's token endpoints (ACR's AAD-OAuth protocol: `/oauth2/exchange` trades an Entra
-    access token for a refresh token, `/oauth2/token` a refresh token for a repository-scoped access token); every
-    other path is passed to the real docker-registry behind it, which checks those access tokens."""
+class RegistryFront:
+    """A registry host's own token endpoints (`handlers`, by path) in front of the real docker-registry, which
+    gets every other path and checks the tokens those endpoints issued."""
 
-    def __init__(self, name: str, backend: str, signer: RegistryTokenSigner, entra: EntraStandIn | None,
-                 refresh_lifetime: float = 3 * 3600, access_lifetime: float = 300) -> None:
-        self.name, self.backend, self.signer, self.entra = name, backend, signer, entra
-        self.refresh_lifetime, self.access_lifetime = refresh_lifetime, access_lifetime
-        self.refresh_tokens: dict[str, float] = {}
+    def __init__(self, name: str, backend: str) -> None:
+        self.name, self.backend = name, backend
         self.recorder = Recorder()
-        self._counter = itertools.count(1)
+        self.handlers: dict[str, Any] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
-        if request.path == "/oauth2/exchange":
-            response = self._exchange(request)
-        elif request.path == "/oauth2/token":
-            response = self._token(request)
+        handler = self.handlers.get(request.path)
+        if handler is not None:
+            response = handler(request)
         else:
             self.recorder.add(request.path, {"authorization": request.headers.get("Authorization", "")})
             response = self._proxy(request)
         return response(environ, start_response)
+
+    def _proxy(self, request: Request) -> Response:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
+        headers.update({"Host": self.name, "X-Forwarded-Proto": "https"})
+        url = f"{self.backend}{request.full_path.rstrip('?')}"
+        upstream = requests.request(request.method, url, headers=headers, data=request.get_data(),
+                                    allow_redirects=False, timeout=10)
+        kept = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
+        return Response(upstream.content, status=upstream.status_code, headers=kept)
+
+
+def repository_of(scope: str) -> str:
+    parts = scope.split(":")
+    return parts[1] if len(parts) == 3 and parts[0] == "repository" else ""
+
+
+class AcrStandIn(RegistryFront):
+    """Azure Container Registry's token endpoints (ACR's AAD-OAuth protocol: `/oauth2/exchange` trades an Entra
+    access token for a refresh token, `/oauth2/token` a refresh token for a repository-scoped access token)."""
+
+    def __init__(self, name: str, backend: str, signer: RegistryTokenSigner, entra: EntraStandIn | None,
+                 refresh_lifetime: float = 3 * 3600, access_lifetime: float = 300) -> None:
+        super().__init__(name, backend)
+        self.signer, self.entra = signer, entra
+        self.refresh_lifetime, self.access_lifetime = refresh_lifetime, access_lifetime
+        self.refresh_tokens: dict[str, float] = {}
+        self._counter = itertools.count(1)
+        self.handlers = {"/oauth2/exchange": self._exchange, "/oauth2/token": self._token}
 
     def _exchange(self, request: Request) -> Response:
         form = form_of(request)
@@ -166,17 +189,80 @@ class AcrStandIn:
         if form.get("grant_type") != "refresh_token" or time.time() >= expires:
             return json_response({"errors": [{"code": "UNAUTHORIZED", "message": "invalid or expired refresh token"}]},
                                  401)
-        scope = form.get("scope", "")
-        parts = scope.split(":")
-        repository = parts[1] if len(parts) == 3 and parts[0] == "repository" else ""
-        token = self.signer.token(self.name, repository, ["pull"], self.access_lifetime)
+        token = self.signer.token(self.name, repository_of(form.get("scope", "")), ["pull"], self.access_lifetime)
         return json_response({"access_token": token})
 
-    def _proxy(self, request: Request) -> Response:
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP | {"host"}}
-        headers.update({"Host": self.name, "X-Forwarded-Proto": "https"})
-        url = f"{self.backend}{request.full_path.rstrip('?')}"
-        upstream = requests.request(request.method, url, headers=headers, data=request.get_data(),
-                                    allow_redirects=False, timeout=10)
-        kept = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
-        return Response(upstream.content, status=upstream.status_code, headers=kept)
+
+class BasicTokenFront(RegistryFront):
+    """A registry whose token realm (`realm_path` on the registry's own host) takes Basic `user:<password>`
+    for any password in `passwords` (Artifact Registry's `oauth2accesstoken:<OAuth2 token>`, ACR EE's
+    temporary user and token) and answers a repository-scoped registry token."""
+
+    def __init__(self, name: str, backend: str, signer: RegistryTokenSigner, realm_path: str, user: str,
+                 passwords: set[str], access_lifetime: float = 300) -> None:
+        super().__init__(name, backend)
+        self.signer, self.user, self.passwords, self.access_lifetime = signer, user, passwords, access_lifetime
+        self.handlers = {realm_path: self._token}
+
+    def _token(self, request: Request) -> Response:
+        auth = request.authorization
+        self.recorder.add(request.path, {"user": auth.username if auth else "", "password":
+                                         auth.password if auth else ""})
+        if auth is None or auth.username != self.user or auth.password not in self.passwords:
+            return json_response({"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials"}]}, 401)
+        token = self.signer.token(self.name, repository_of(request.args.get("scope", "")), ["pull"],
+                                  self.access_lifetime)
+        return json_response({"token": token, "expires_in": int(self.access_lifetime)})
+
+
+class GoogleStsStandIn:
+    """Google's Security Token Service token exchange (RFC 8693, POST /v1/token), as workload identity
+    federation uses it: a subject token from the pod's file for a Google access token."""
+
+    def __init__(self, audience: str, subject_token: str, lifetime: int = 3600) -> None:
+        self.audience, self.subject_token, self.lifetime = audience, subject_token, lifetime
+        self.issued: set[str] = set()
+        self.recorder = Recorder()
+        self._counter = itertools.count(1)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        form = form_of(request)
+        self.recorder.add(request.path, form)
+        if (request.path != "/v1/token" or form.get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange"
+                or form.get("audience") != self.audience or form.get("subject_token") != self.subject_token):
+            return json_response({"error": "invalid_grant", "error_description": "The audience in ID Token does not "
+                                  "match the expected audience."}, 400)(environ, start_response)
+        token = f"ya29.sts-{next(self._counter)}-{uuid.uuid4().hex}"
+        self.issued.add(token)
+        return json_response({"access_token": token, "issued_token_type":
+                              "urn:ietf:params:oauth:token-type:access_token", "token_type": "Bearer",
+                              "expires_in": self.lifetime})(environ, start_response)
+
+
+class GkeMetadataStandIn:
+    """The GKE metadata server's service account endpoints (plain http, `Metadata-Flavor: Google`)."""
+
+    def __init__(self, email: str, lifetime: int = 3600) -> None:
+        self.email, self.lifetime = email, lifetime
+        self.issued: set[str] = set()
+        self.recorder = Recorder()
+        self._counter = itertools.count(1)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.recorder.add(request.path, {})
+        prefix = "/computeMetadata/v1/instance/service-accounts/default/"
+        if request.headers.get("Metadata-Flavor") != "Google" or not request.path.startswith(prefix.rstrip("/")):
+            response = Response("not found", status=404)
+        elif request.path == prefix + "token":
+            token = f"ya29.gke-{next(self._counter)}-{uuid.uuid4().hex}"
+            self.issued.add(token)
+            response = json_response({"access_token": token, "expires_in": self.lifetime, "token_type": "Bearer"})
+        elif request.path == prefix + "email":
+            response = Response(self.email, mimetype="text/plain")
+        else:
+            response = json_response({"aliases": ["default"], "email": self.email,
+                                      "scopes": ["https://www.googleapis.com/auth/cloud-platform"]})
+        response.headers["Metadata-Flavor"] = "Google"
+        return response(environ, start_response)

@@ -19,6 +19,10 @@ def identity_for(cloud: CloudAuth, transport: SdkTransport) -> CloudIdentity:
         from provider.stores.cloud.azure import AzureIdentity
 
         return AzureIdentity(cloud, transport)
+    if cloud.provider == "google":
+        from provider.stores.cloud.google import GoogleIdentity
+
+        return GoogleIdentity(cloud, transport)
     raise ValueError(f"unknown cloud provider {cloud.provider!r}")
 
 
@@ -33,6 +37,10 @@ def describe(cloud: CloudAuth) -> str:
         from provider.stores.cloud import azure
 
         return azure.describe(cloud)
+    if cloud.provider == "google":
+        from provider.stores.cloud import google
+
+        return google.describe(cloud)
     return cloud.provider + node
 
 

@@ -66,9 +66,12 @@ class SdkTransport:
         deadline = getattr(self._local, "deadline", None)
         return deadline if deadline is not None else time.monotonic() + DEFAULT_BUDGET
 
-    def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Fetched:
+    def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+             metadata_server: bool = False) -> Fetched:
+        """One SDK request. Plain http only to a cloud's metadata server (`metadata_server`: the node-local
+        endpoint that has no TLS), which is reached only when a store asks for the node's identity."""
         parsed = urlparse(url)
-        if parsed.scheme != "https":
+        if parsed.scheme != "https" and not (metadata_server and parsed.scheme == "http"):
             # Identity tokens and signed requests travel to cloud services over TLS only.
             raise ItemError(ErrorCode.UNAUTHORIZED, f"refusing to send a cloud identity request over plain "
                                                     f"http to {parsed.netloc}")
@@ -132,3 +135,34 @@ def azure_transport(transport: SdkTransport) -> Any:
             return response
 
     return OutboundTransport()
+
+
+def google_request(transport: SdkTransport, metadata_hosts: frozenset[str]) -> Any:
+    """A google-auth transport Request that sends through `transport`; plain http only to `metadata_hosts`."""
+    from google.auth import transport as google_transport
+
+    class _Response(google_transport.Response):  # type: ignore[misc]
+        def __init__(self, fetched: Fetched) -> None:
+            self._fetched = fetched
+
+        @property
+        def status(self) -> int:
+            return self._fetched.status
+
+        @property
+        def headers(self) -> Mapping[str, str]:
+            return self._fetched.headers
+
+        @property
+        def data(self) -> bytes:
+            return self._fetched.body
+
+    class _Request(google_transport.Request):  # type: ignore[misc]
+        def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
+                     timeout: Any = None, **_: Any) -> _Response:
+            data = body.encode() if isinstance(body, str) else body
+            host = (urlparse(url).hostname or "").lower()
+            return _Response(transport.send(method, url, dict(headers or {}), data or None,
+                                            metadata_server=host in metadata_hosts))
+
+    return _Request()
