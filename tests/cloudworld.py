@@ -42,6 +42,7 @@ HOSTS = {
     "sts.cn-hangzhou.aliyuncs.com": "127.0.4.1",
     "sts-vpc.cn-hangzhou.aliyuncs.com": "127.0.4.2",
     "cr.cn-hangzhou.aliyuncs.com": "127.0.4.3",
+    "cr-vpc.cn-hangzhou.aliyuncs.com": "127.0.4.7",
     "myinstance-registry.cn-hangzhou.cr.aliyuncs.com": "127.0.4.4",
     "myinstance-registry-vpc.cn-hangzhou.cr.aliyuncs.com": "127.0.4.5",
     "kms.cn-hangzhou.aliyuncs.com": "127.0.4.6",
@@ -90,7 +91,9 @@ def _run_inside(nodeid: str) -> None:
         return
     if "Operation not permitted" in done.stderr and "unshare" in done.stderr:
         pytest.skip("this machine does not allow network namespaces: " + done.stderr.strip().splitlines()[-1])
-    pytest.fail(f"inside the test world:\n{done.stdout[-6000:]}\n{done.stderr[-2000:]}", pytrace=False)
+    failures = "\n".join(line for line in done.stdout.splitlines() if line.startswith("E "))
+    pytest.fail(f"inside the test world:\n{failures[:4000]}\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}",
+                pytrace=False)
 
 
 @dataclass

@@ -43,3 +43,8 @@ def engine_for(tmp_path: Path, stores: list[dict[str, Any]], authorities: list[d
 def verify(engine: Engine, image: str) -> Any:
     """The engine's item for `image` (value or error), under a generous deadline."""
     return engine.verify([image], "t", deadline=time.monotonic() + 30)[0]
+
+
+def product_logs(caplog: Any) -> str:
+    """What sigwarden and the SDKs it drives logged (the stand-ins' own access logs left out)."""
+    return "\n".join(caplog.handler.format(r) for r in caplog.records if not r.name.startswith("werkzeug"))

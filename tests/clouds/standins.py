@@ -266,3 +266,72 @@ class GkeMetadataStandIn:
                                       "scopes": ["https://www.googleapis.com/auth/cloud-platform"]})
         response.headers["Metadata-Flavor"] = "Google"
         return response(environ, start_response)
+
+
+def params_of(request: Request) -> dict[str, str]:
+    """An Alibaba Cloud RPC call's parameters: query and form together."""
+    return {**{k: v for k, v in request.args.items()}, **form_of(request)}
+
+
+class AlibabaStsStandIn:
+    """Alibaba Cloud STS AssumeRoleWithOIDC (RRSA): the pod's OIDC token for temporary credentials of the role."""
+
+    def __init__(self, role_arn: str, oidc_provider_arn: str, oidc_token: str, lifetime: int = 3600) -> None:
+        self.role_arn, self.oidc_provider_arn, self.oidc_token, self.lifetime = (role_arn, oidc_provider_arn,
+                                                                                 oidc_token, lifetime)
+        self.issued: dict[str, str] = {}  # access key id → security token
+        self.recorder = Recorder()
+        self._counter = itertools.count(1)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        params = params_of(request)
+        self.recorder.add(request.host, params)
+        if (params.get("Action") != "AssumeRoleWithOIDC" or params.get("RoleArn") != self.role_arn
+                or params.get("OIDCProviderArn") != self.oidc_provider_arn
+                or params.get("OIDCToken") != self.oidc_token):
+            return json_response({"RequestId": uuid.uuid4().hex, "Code": "AuthenticationFail.OIDCToken.Invalid",
+                                  "Message": "The OIDC token is invalid."}, 400)(environ, start_response)
+        key = f"STS.{next(self._counter)}{uuid.uuid4().hex[:12]}"
+        self.issued[key] = f"security-token-{uuid.uuid4().hex}"
+        expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + self.lifetime))
+        return json_response({"RequestId": uuid.uuid4().hex, "Credentials": {
+            "AccessKeyId": key, "AccessKeySecret": uuid.uuid4().hex, "SecurityToken": self.issued[key],
+            "Expiration": expiration}})(environ, start_response)
+
+
+class AcrOpenApiStandIn:
+    """The ACR OpenAPI's GetAuthorizationToken (2018-12-01) for an ACR EE instance, for callers holding STS
+    credentials the STS stand-in issued: a temporary user and token that the instance's registry accepts."""
+
+    def __init__(self, sts: AlibabaStsStandIn, instances: set[str], lifetime: int = 3600) -> None:
+        self.sts, self.instances, self.lifetime = sts, instances, lifetime
+        self.issued: set[str] = set()
+        self.recorder = Recorder()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        params = params_of(request)
+        self.recorder.add(request.host, {**params, "authorization": request.headers.get("Authorization", "")})
+        key = params.get("AccessKeyId") or _acs3_key(request.headers.get("Authorization", ""))
+        token = params.get("SecurityToken") or request.headers.get("x-acs-security-token", "")
+        if self.sts.issued.get(key) != token or not token:
+            return json_response({"RequestId": uuid.uuid4().hex, "Code": "InvalidSecurityToken.Mismatch",
+                                  "Message": "The security token does not match the access key."},
+                                 400)(environ, start_response)
+        # Signature V3 (ACS3-HMAC-SHA256) names the action in a header, V1 in the query.
+        action = params.get("Action") or request.headers.get("x-acs-action", "")
+        if action != "GetAuthorizationToken" or params.get("InstanceId") not in self.instances:
+            return json_response({"RequestId": uuid.uuid4().hex, "Code": "INSTANCE_NOT_EXIST",
+                                  "Message": "instance not exist"}, 404)(environ, start_response)
+        authorization = f"acr-ee-{uuid.uuid4().hex}"
+        self.issued.add(authorization)
+        return json_response({"RequestId": uuid.uuid4().hex, "IsSuccess": True, "Code": "success",
+                              "TempUsername": "cr_temp_user", "AuthorizationToken": authorization,
+                              "ExpireTime": int((time.time() + self.lifetime) * 1000)})(environ, start_response)
+
+
+def _acs3_key(authorization: str) -> str:
+    """The access key id in an `ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=…` header."""
+    marker = "Credential="
+    return authorization.split(marker, 1)[1].split(",", 1)[0] if marker in authorization else ""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clouds.common import engine_for, publish, verify
+from tests.clouds.common import engine_for, product_logs, publish, verify
 from tests.clouds.standins import AcrStandIn, EntraStandIn, RegistryTokenSigner
 from tests.cloudworld import WorldCA, address, in_world, serve_wsgi
 from tests.registry import RegistryServer
@@ -95,7 +95,7 @@ def test_workload_identity_pulls_from_acr(tmp_path: Path, monkeypatch: pytest.Mo
         assert exchange["service"] == ACR and exchange["tenant"] == TENANT
         assert azure.entra.recorder.requests[0][1]["scope"] == "https://containerregistry.azure.net/.default"
         for secret in [*azure.entra.issued, *azure.acr.refresh_tokens, FEDERATED_TOKEN]:
-            assert secret not in caplog.text, "a credential reached a log line"
+            assert secret not in product_logs(caplog), "a credential reached a log line"
     finally:
         azure.stop()
 

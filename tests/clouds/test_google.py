@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clouds.common import engine_for, publish, verify
+from tests.clouds.common import engine_for, product_logs, publish, verify
 from tests.clouds.standins import BasicTokenFront, GkeMetadataStandIn, GoogleStsStandIn, RegistryTokenSigner
 from tests.cloudworld import WorldCA, address, in_world, serve_plain, serve_wsgi
 from tests.registry import RegistryServer
@@ -95,7 +95,7 @@ def test_workload_identity_federation_pulls_from_artifact_registry(tmp_path: Pat
         assert item.value["verified"] is True and item.value["digest"] == digest
         (token,) = google.sts.issued
         # docker-credential-gcr's convention: user oauth2accesstoken, the access token as password.
-        assert google.front.recorder.seen(token) and token not in caplog.text
+        assert google.front.recorder.seen(token) and token not in product_logs(caplog)
         assert google.metadata.recorder.paths() == [], "the metadata server was asked without nodeIdentity"
     finally:
         google.registry.stop()

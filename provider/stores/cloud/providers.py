@@ -23,6 +23,10 @@ def identity_for(cloud: CloudAuth, transport: SdkTransport) -> CloudIdentity:
         from provider.stores.cloud.google import GoogleIdentity
 
         return GoogleIdentity(cloud, transport)
+    if cloud.provider == "alibaba":
+        from provider.stores.cloud.alibaba import AlibabaIdentity
+
+        return AlibabaIdentity(cloud, transport)
     raise ValueError(f"unknown cloud provider {cloud.provider!r}")
 
 
@@ -41,6 +45,10 @@ def describe(cloud: CloudAuth) -> str:
         from provider.stores.cloud import google
 
         return google.describe(cloud)
+    if cloud.provider == "alibaba":
+        from provider.stores.cloud import alibaba
+
+        return alibaba.describe(cloud)
     return cloud.provider + node
 
 

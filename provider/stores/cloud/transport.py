@@ -13,6 +13,7 @@ TLS trusts the system store, or the standard CA-bundle variables the SDKs themse
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -28,6 +29,32 @@ MAX_SDK_HOSTS = 64
 DEFAULT_BUDGET = 30.0
 
 
+class _NoQueryStrings(logging.Filter):
+    """urllib3 logs each request line at DEBUG, query string included; some cloud APIs carry the pod's identity
+    token there (Alibaba's AssumeRoleWithOIDC). Those lines keep only the path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, str) and a.startswith("/") and "?" in a
+                                                  for a in record.args):
+            record.args = tuple(a.split("?", 1)[0] + "?…" if isinstance(a, str) and a.startswith("/") and "?" in a
+                                else a for a in record.args)
+        return True
+
+
+_QUERY_FILTER = _NoQueryStrings()
+
+
+def quiet_sdk_logs() -> None:
+    """Keep tokens out of the logs whatever the log level: SDK debug output (botocore logs response bodies,
+    azure-identity and the Alibaba cores request details) stays off, and urllib3 lines lose their query."""
+    for name in ("botocore", "boto3", "azure", "msal", "google.auth", "alibabacloud_credentials", "Tea",
+                 "darabonba", "alibabacloud_tea_openapi"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    pool = logging.getLogger("urllib3.connectionpool")
+    if _QUERY_FILTER not in pool.filters:
+        pool.addFilter(_QUERY_FILTER)
+
+
 def ca_bundle() -> str | bool:
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE") or True
 
@@ -36,6 +63,7 @@ class SdkTransport:
     """Sends an SDK's requests with `Outbound.fetch`, under the deadline set by `within(deadline)`."""
 
     def __init__(self, outbound: Outbound) -> None:
+        quiet_sdk_logs()
         self._base = outbound
         self._by_host: dict[str, Outbound] = {}
         self._lock = threading.Lock()

@@ -1,0 +1,145 @@
+"""ACR Enterprise Edition credentials from RRSA, as on ACK: alibabacloud-credentials' OIDC role provider against
+an STS stand-in, alibabacloud-cr20181201's GetAuthorizationToken against an ACR OpenAPI stand-in, and the real
+docker-registry with token auth behind the instance's endpoint, inside a private network namespace."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.clouds.common import engine_for, product_logs, publish, verify
+from tests.clouds.standins import AcrOpenApiStandIn, AlibabaStsStandIn, BasicTokenFront, RegistryTokenSigner
+from tests.cloudworld import WorldCA, address, in_world, serve_wsgi
+from tests.registry import RegistryServer
+
+pytest.importorskip("alibabacloud_credentials")
+pytest.importorskip("alibabacloud_cr20181201")
+
+EE = "myinstance-registry.cn-hangzhou.cr.aliyuncs.com"
+EE_VPC = "myinstance-registry-vpc.cn-hangzhou.cr.aliyuncs.com"
+INSTANCE = "cri-a1b2c3d4e5f6g7h8"
+ROLE = "acs:ram::1234567890123456:role/sigwarden"
+OIDC_PROVIDER = "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0123456789"
+OIDC_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6c2lnd2FyZGVuIn0.YWNr"
+
+
+@dataclass
+class AlibabaWorld:
+    world: WorldCA
+    sts: AlibabaStsStandIn
+    openapi: AcrOpenApiStandIn
+    front: BasicTokenFront
+    registry: RegistryServer
+    signer: RegistryTokenSigner
+    host: str
+
+    def publish(self, tmp_path: Path, repository: str) -> str:
+        return publish(tmp_path, self.registry, repository, self.host, self.signer.session(self.host, repository))
+
+
+def alibaba_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vpc: bool = False,
+                  oidc_token: str = OIDC_TOKEN) -> AlibabaWorld:
+    world = WorldCA.create(tmp_path / "ca")
+    world.trust(monkeypatch)
+    sts = AlibabaStsStandIn(ROLE, OIDC_PROVIDER, OIDC_TOKEN)
+    serve_wsgi(sts, f"sts{'-vpc' if vpc else ''}.cn-hangzhou.aliyuncs.com", world)
+    openapi = AcrOpenApiStandIn(sts, {INSTANCE})
+    serve_wsgi(openapi, f"cr{'-vpc' if vpc else ''}.cn-hangzhou.aliyuncs.com", world)
+    host = EE_VPC if vpc else EE
+    signer = RegistryTokenSigner(tmp_path / "ee-signer")
+    registry = RegistryServer(tmp_path / "ee", token_realm=f"https://{host}/service/token", token_service=host,
+                              token_signer=signer.bundle, address=address(host), port=5000)
+    front = BasicTokenFront(host, registry.url, signer, "/service/token", "cr_temp_user", openapi.issued)
+    serve_wsgi(front, host, world)
+    # What ACK's pod-identity webhook injects for a ServiceAccount annotated
+    # pod-identity.alibabacloud.com/role-name in a namespace labelled pod-identity.alibabacloud.com/injection.
+    token = tmp_path / "rrsa-token"
+    token.write_text(oidc_token)
+    monkeypatch.setenv("ALIBABA_CLOUD_ROLE_ARN", ROLE)
+    monkeypatch.setenv("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", OIDC_PROVIDER)
+    monkeypatch.setenv("ALIBABA_CLOUD_OIDC_TOKEN_FILE", str(token))
+    monkeypatch.setenv("ALIBABA_CLOUD_STS_REGION", "cn-hangzhou")
+    monkeypatch.setenv("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "true" if vpc else "false")
+    for variable in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    return AlibabaWorld(world, sts, openapi, front, registry, signer, host)
+
+
+def cloud_store(alibaba: AlibabaWorld, **cloud: object) -> dict[str, object]:
+    return {"type": "registry", "match": [f"{alibaba.host}/*"], "ca": alibaba.world.bundle,
+            "auth": {"cloud": {"provider": "alibaba", **(cloud or {"instances": {"myinstance": INSTANCE}})}}}
+
+
+@in_world
+def test_rrsa_pulls_from_acr_enterprise_edition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    # Ratify's alibabacloudAcrBasic provider: instance name from the host, its id from acrInstancesConfig.
+    alibaba = alibaba_world(tmp_path, monkeypatch)
+    try:
+        digest = alibaba.publish(tmp_path, "team/app")
+        engine = engine_for(tmp_path, [cloud_store(alibaba)])
+        caplog.set_level(logging.DEBUG)
+        try:
+            item = verify(engine, f"{EE}/team/app:v1")
+        finally:
+            engine.shutdown()
+        assert not item.error, item.error
+        assert item.value["verified"] is True and item.value["digest"] == digest
+        (authorization,) = alibaba.openapi.issued
+        assert alibaba.front.recorder.seen(authorization)
+        for secret in [authorization, OIDC_TOKEN, *alibaba.sts.issued.values()]:
+            assert secret not in product_logs(caplog), "a credential reached a log line"
+    finally:
+        alibaba.registry.stop()
+
+
+@in_world
+def test_vpc_endpoints_and_the_default_instance_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Inside a VPC: STS and the ACR OpenAPI at their -vpc endpoints, the registry's -vpc host; an instance name
+    # not listed falls back to instanceId (Ratify's defaultInstanceId).
+    alibaba = alibaba_world(tmp_path, monkeypatch, vpc=True)
+    try:
+        digest = alibaba.publish(tmp_path, "team/app")
+        engine = engine_for(tmp_path, [cloud_store(alibaba, instanceId=INSTANCE)])
+        try:
+            item = verify(engine, f"{EE_VPC}/team/app:v1")
+        finally:
+            engine.shutdown()
+        assert not item.error, item.error
+        assert item.value["verified"] is True and item.value["digest"] == digest
+        assert {host for host, _ in alibaba.sts.recorder.requests} == {"sts-vpc.cn-hangzhou.aliyuncs.com"}
+    finally:
+        alibaba.registry.stop()
+
+
+@in_world
+def test_a_denied_identity_is_a_one_line_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    alibaba = alibaba_world(tmp_path, monkeypatch, oidc_token="a-token-sts-does-not-accept")
+    try:
+        engine = engine_for(tmp_path, [cloud_store(alibaba)])
+        try:
+            item = verify(engine, f"{EE}/team/app:v1")
+        finally:
+            engine.shutdown()
+        message = str(item.error)
+        assert message.startswith(f"UNAUTHORIZED: alibaba identity for {EE}:"), message
+        assert "AuthenticationFail.OIDCToken.Invalid" in message and "\n" not in message
+        assert alibaba.openapi.recorder.requests == []
+    finally:
+        alibaba.registry.stop()
+
+
+def test_an_instance_without_an_id_names_the_setting() -> None:
+    from provider.config import CloudAuth
+    from provider.stores.cloud.alibaba import AlibabaIdentity
+    from provider.stores.cloud.issued import CloudIdentityError
+    from provider.stores.cloud.transport import SdkTransport
+    from provider.stores.fetch import Outbound
+
+    identity = AlibabaIdentity(CloudAuth("alibaba", instances={"other": "cri-1"}), SdkTransport(Outbound()))
+    assert identity.instance_id("other-registry.cn-beijing.cr.aliyuncs.com") == ("cri-1", "cn-beijing")
+    with pytest.raises(CloudIdentityError, match=r"set auth\.cloud\.instances or auth\.cloud\.instanceId"):
+        identity.instance_id(EE)
