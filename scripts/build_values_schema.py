@@ -68,6 +68,13 @@ LEAVES: dict[str, dict[str, Any]] = {
     "stores[].concurrencyWildcard": _positive(),
     "stores[].auth.dockerConfig": STRING,
     "stores[].auth.tokenRealms": STRINGS,
+    "stores[].auth.cloud.provider": {"enum": ["aws", "azure", "google", "alibaba"]},
+    "stores[].auth.cloud.instanceId": STRING,
+    "stores[].auth.cloud.instances": {"type": "object", "additionalProperties": STRING},
+    "stores[].auth.cloud.nodeIdentity": {"type": "boolean"},
+    "stores[].auth.kubernetesSecrets[].namespace": STRING,
+    "stores[].auth.kubernetesSecrets[].name": STRING,
+    "stores[].auth.kubernetesSecrets[].serviceAccount": STRING,
     "stores[].auth.static.<host>.username": {"type": "string"},
     "stores[].auth.static.<host>.password": {"type": "string"},
     "stores[].auth.static.<host>.identityToken": {"type": "string"},
@@ -119,6 +126,9 @@ LEAVES: dict[str, dict[str, Any]] = {
 
 # Rules across keys of one section, mirroring the loader's checks.
 RULES: dict[str, dict[str, Any]] = {
+    "stores[].auth.cloud": {"required": ["provider"]},
+    "stores[].auth.kubernetesSecrets[]": {"required": ["namespace"],
+                                          "oneOf": [{"required": ["name"]}, {"required": ["serviceAccount"]}]},
     "authorities[]": {"required": ["name"], "anyOf": [{"required": [k]} for k in ("cosign", "notation",
                                                                                    "attestation")]},
     "authorities[].cosign": {"anyOf": [{"required": [k]} for k in ("publicKeys", "keyless", "pki")]},
@@ -239,6 +249,10 @@ def chart_schema() -> dict[str, Any]:
             "trustMaterial": _object({"inline": {"type": "object", "additionalProperties": {"type": "string"}},
                                       "existingSecrets": STRINGS}),
             "registryCredentials": _object({"existingSecret": {"type": "string"}}),
+            "cloudIdentity": _object({
+                "azure": _object({"clientId": {"type": "string"}}), "aws": _object({"roleArn": {"type": "string"}}),
+                "alibaba": _object({"roleName": {"type": "string"}}),
+                "google": _object({"serviceAccount": {"type": "string"}})}),
             "policy": _object({
                 "enabled": boolean,
                 "delivery": {"enum": ["job", "manifests", "none"]},

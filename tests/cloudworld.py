@@ -156,3 +156,15 @@ def serve_plain(app: Any, name: str, port: int = 80) -> Any:
     server = make_server(address(name), port, app, threaded=True)
     threading.Thread(target=server.serve_forever, name=f"world-{name}", daemon=True).start()
     return server
+
+
+def pod_service_account(token: str, ca_pem: bytes) -> Path:
+    """Put a service account token and CA where a pod has them (/var/run/secrets/kubernetes.io/serviceaccount),
+    on a tmpfs over /run that only this world's mount namespace sees."""
+    assert os.environ.get(INSIDE) == "1", "only inside the test world"
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/run"], check=True)
+    account = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+    account.mkdir(parents=True)
+    (account / "token").write_text(token)
+    (account / "ca.crt").write_bytes(ca_pem)
+    return account

@@ -27,6 +27,7 @@ from provider.config.model import (
     PublicKey,
     RedisConfig,
     RegistryAuth,
+    SecretRef,
     ServerConfig,
     SignedIdentity,
     StoreConfig,
@@ -40,7 +41,7 @@ from provider.config.reader import SCHEMA, accepted_keys
 __all__ = [
     "SCHEMA", "AttestationAuthority", "AttestationKey", "Authority", "CacheConfig", "CloudAuth", "Config",
     "ConfigError", "CosignAuthority", "Credentials", "Identity", "KeylessConfig", "MutationConfig", "NotationAuthority",
-    "PKIConfig", "PublicKey", "RedisConfig", "RegistryAuth", "ServerConfig", "SignedIdentity", "StoreConfig",
-    "TLSConfig", "VerificationConfig",
+    "PKIConfig", "PublicKey", "RedisConfig", "RegistryAuth", "SecretRef", "ServerConfig", "SignedIdentity",
+    "StoreConfig", "TLSConfig", "VerificationConfig",
     "accepted_keys", "build_config", "load_config", "parse_duration", "pattern_matches",
 ]

@@ -23,6 +23,7 @@ from provider.config.model import (
     MutationConfig,
     RedisConfig,
     RegistryAuth,
+    SecretRef,
     ServerConfig,
     StoreConfig,
     TLSConfig,
@@ -182,7 +183,8 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
         stores.append(StoreConfig(type=store_type, match=match, insecure=insecure, ca=ca,
                                   auth=RegistryAuth(docker_config=docker_config, static=static,
                                                     token_realms=_realm_hosts(auth),
-                                                    cloud=_cloud_auth(node, auth, match, insecure)),
+                                                    cloud=_cloud_auth(node, auth, match, insecure),
+                                                    kubernetes_secrets=_secret_refs(auth)),
                                   allow_networks=_networks(node, "allowNetworks"),
                                   deny_networks=_networks(node, "denyNetworks"),
                                   wildcard_deny_networks=_networks(node, "wildcardDenyNetworks"),
@@ -225,6 +227,26 @@ def _cloud_auth(store: Node, auth: Node, match: tuple[str, ...], insecure: tuple
                          "only the alibaba provider has ACR instances")
     return CloudAuth(provider=provider, instance_id=node.string("instanceId", "") if node.has("instanceId") else "",
                      instances=dict(instances), node_identity=node.boolean("nodeIdentity", False))
+
+
+def _secret_refs(auth: Node) -> tuple[SecretRef, ...]:
+    """`auth.kubernetesSecrets`: each a Secret (`namespace`, `name`) or a ServiceAccount whose
+    imagePullSecrets are read (`namespace`, `serviceAccount`)."""
+    refs = []
+    for where, item in auth.items("kubernetesSecrets"):
+        node = Node(item, where, auth.source, SCHEMA["stores[].auth.kubernetesSecrets[]"])
+        namespace = node.string("namespace")
+        if node.has("name") == node.has("serviceAccount"):
+            raise node.error("name", "give either name (a docker config Secret) or serviceAccount (whose "
+                                     "imagePullSecrets are read)")
+        for key in ("namespace", "name", "serviceAccount"):
+            value = node.data.get(key)
+            if value is not None and not (isinstance(value, str) and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?",
+                                                                                  value)):
+                raise node.error(key, f"{value!r} is not a Kubernetes object name")
+        refs.append(SecretRef(namespace, node.string("name", "") if node.has("name") else "",
+                              node.string("serviceAccount", "") if node.has("serviceAccount") else ""))
+    return tuple(refs)
 
 
 def _realm_hosts(auth: Node) -> tuple[str, ...]:

@@ -141,12 +141,22 @@ class CloudAuth:
 
 
 @dataclass(frozen=True)
+class SecretRef:
+    """A docker config Secret (`name`), or a ServiceAccount whose imagePullSecrets are read (`service_account`)."""
+
+    namespace: str
+    name: str = ""
+    service_account: str = ""
+
+
+@dataclass(frozen=True)
 class RegistryAuth:
     docker_config: Path | None = None
     static: Mapping[str, Credentials] = field(default_factory=dict)
     # Hosts (or host:port) of token services on another host than their registry that may receive credentials.
     token_realms: tuple[str, ...] = ()
     cloud: CloudAuth | None = None
+    kubernetes_secrets: tuple[SecretRef, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from provider.stores.base import (
 from provider.stores.cloud.providers import cloud_credentials
 from provider.stores.egress import EgressPolicy, explicit_hosts, parse_networks, split_host
 from provider.stores.fetch import ConcurrencyLimits, Outbound
+from provider.stores.kubesecrets import KubernetesSecrets
 from provider.stores.manifests import cosign_tags, parse_manifest, platforms_of, referrers_from_index
 from provider.stores.registry_client import API_HOSTS, RegistryClient
 from provider.stores.selection import DISCOVERY_FACTOR, discovered, is_signature
@@ -66,7 +67,10 @@ class RegistryStore:
         outbound = outbound_for(store, metrics, verification)
         cloud = cloud_credentials(store, outbound, metrics)
         self.cloud_transport = cloud[1] if cloud else None
-        credentials = CredentialStore(store.auth, cloud[0], cloud[2]) if cloud else CredentialStore(store.auth)
+        self.secrets = (KubernetesSecrets(store.auth.kubernetes_secrets, outbound, metrics)
+                        if store.auth.kubernetes_secrets else None)
+        credentials = CredentialStore(store.auth, cloud[0] if cloud else None, cloud[2] if cloud else frozenset(),
+                                      self.secrets)
         self.client = RegistryClient(credentials, store.insecure, outbound, TokenCache(cache_bytes.tokens))
         # URLs that signed material names (CRLs, OCSP responders) go through this store's networks, its
         # concurrency limits and no host trusted by name.
@@ -93,6 +97,8 @@ class RegistryStore:
         self.signer_outbound.close()
         if self.cloud_transport is not None:
             self.cloud_transport.close()
+        if self.secrets is not None:
+            self.secrets.close()
 
     def names(self, registry: str) -> bool:
         """Does this store name `registry` (host or host:port) itself, rather than reach it through `*`?"""
