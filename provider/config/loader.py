@@ -184,7 +184,7 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
                                   auth=RegistryAuth(docker_config=docker_config, static=static,
                                                     token_realms=_realm_hosts(auth),
                                                     cloud=_cloud_auth(node, auth, match, insecure),
-                                                    kubernetes_secrets=_secret_refs(auth)),
+                                                    kube_docker_configs=_secret_refs(auth)),
                                   allow_networks=_networks(node, "allowNetworks"),
                                   deny_networks=_networks(node, "denyNetworks"),
                                   wildcard_deny_networks=_networks(node, "wildcardDenyNetworks"),

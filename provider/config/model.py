@@ -156,7 +156,7 @@ class RegistryAuth:
     # Hosts (or host:port) of token services on another host than their registry that may receive credentials.
     token_realms: tuple[str, ...] = ()
     cloud: CloudAuth | None = None
-    kubernetes_secrets: tuple[SecretRef, ...] = ()
+    kube_docker_configs: tuple[SecretRef, ...] = ()
 
 
 @dataclass(frozen=True)

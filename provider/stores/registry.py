@@ -67,8 +67,8 @@ class RegistryStore:
         outbound = outbound_for(store, metrics, verification)
         cloud = cloud_credentials(store, outbound, metrics)
         self.cloud_transport = cloud[1] if cloud else None
-        self.secrets = (KubernetesSecrets(store.auth.kubernetes_secrets, outbound, metrics)
-                        if store.auth.kubernetes_secrets else None)
+        self.secrets = (KubernetesSecrets(store.auth.kube_docker_configs, outbound, metrics)
+                        if store.auth.kube_docker_configs else None)
         credentials = CredentialStore(store.auth, cloud[0] if cloud else None, cloud[2] if cloud else frozenset(),
                                       self.secrets)
         self.client = RegistryClient(credentials, store.insecure, outbound, TokenCache(cache_bytes.tokens))
