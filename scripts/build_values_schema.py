@@ -88,6 +88,7 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].cosign.dockerReference": {"enum": ["ignore", "repository"]},
     "authorities[].cosign.publicKeys[].file": STRING,
     "authorities[].cosign.publicKeys[].pem": {"type": "string", "pattern": "-----BEGIN"},
+    "authorities[].cosign.publicKeys[].kms": {"type": "string", "pattern": "^(awskms|azurekms|gcpkms|hashivault)://"},
     "authorities[].cosign.keyless.trustedRoot": STRING,
     "authorities[].cosign.keyless.fulcioRoots": STRINGS,
     "authorities[].cosign.keyless.fulcioIntermediates": STRINGS,
@@ -102,9 +103,10 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].cosign.pki.intermediates": STRINGS,
     "authorities[].cosign.pki.identities": {"sections": "authorities[].cosign.keyless.identities[]"},
     # patternProperties rather than propertyNames: Helm's errors then name the field.
-    "authorities[].notation.trustStores": {
-        "type": "object", "minProperties": 1, "additionalProperties": False,
-        "patternProperties": {"^(ca|signingAuthority|tsa):.+$": {**STRINGS, "minItems": 1}}},
+    "authorities[].notation.trustStores": {"stores": "authorities[].notation.trustStores.<store>[]"},
+    "authorities[].notation.trustStores.<store>[].keyVault.vaultURI": {"type": "string", "pattern": "^https://"},
+    "authorities[].notation.trustStores.<store>[].keyVault.certificateName": STRING,
+    "authorities[].notation.trustStores.<store>[].keyVault.version": STRING,
     "authorities[].notation.trustPolicy.file": STRING,
     "authorities[].notation.trustPolicy.inline": {"type": "object"},
     "authorities[].attestation.publicKeyData": STRING,
@@ -132,7 +134,10 @@ RULES: dict[str, dict[str, Any]] = {
     "authorities[]": {"required": ["name"], "anyOf": [{"required": [k]} for k in ("cosign", "notation",
                                                                                    "attestation")]},
     "authorities[].cosign": {"anyOf": [{"required": [k]} for k in ("publicKeys", "keyless", "pki")]},
-    "authorities[].cosign.publicKeys[]": {"oneOf": [{"required": ["file"]}, {"required": ["pem"]}]},
+    "authorities[].cosign.publicKeys[]": {"oneOf": [{"required": ["file"]}, {"required": ["pem"]},
+                                                    {"required": ["kms"]}]},
+    "authorities[].notation.trustStores.<store>[]": {"required": ["keyVault"]},
+    "authorities[].notation.trustStores.<store>[].keyVault": {"required": ["vaultURI", "certificateName"]},
     "authorities[].cosign.keyless": {"required": ["identities"],
                                      "anyOf": [{"required": ["trustedRoot"]}, {"required": ["fulcioRoots"]}]},
     "authorities[].cosign.keyless.identities[]": {"anyOf": [{"required": ["subject"]},
@@ -163,6 +168,10 @@ def section(name: str) -> dict[str, Any]:
 
 
 def leaf(spec: dict[str, Any]) -> dict[str, Any]:
+    if "stores" in spec:  # notation trust stores: certificate file paths or {keyVault: …} entries, by store name
+        return {"type": "object", "minProperties": 1, "additionalProperties": False,
+                "patternProperties": {"^(ca|signingAuthority|tsa):.+$": {
+                    "type": "array", "minItems": 1, "items": {"anyOf": [STRING, section(spec["stores"])]}}}}
     if "sections" in spec:
         return {"type": "array", "items": section(spec["sections"])}
     if "keys" in spec:  # a key list: file paths or {file|pem} entries, like publicKeys

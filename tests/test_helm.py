@@ -702,6 +702,11 @@ def test_values_schema_is_generated_from_the_loader_schema() -> None:
                     suffix = "[]" if nested is sub.get("items") else (".<host>" if nested is sub.get(
                         "additionalProperties") else "")
                     found |= keys_of(nested, path + suffix)
+            # Notation trust stores: by store name, file paths or {keyVault: …} entries.
+            for pattern in (sub.get("patternProperties") or {}).values():
+                for option in (pattern.get("items") or {}).get("anyOf", []):
+                    if "properties" in option:
+                        found |= keys_of(option, path + ".<store>[]")
         return found
 
     generated = keys_of(schema["properties"]["authorities"]["items"], "authorities[]")

@@ -335,3 +335,91 @@ def _acs3_key(authorization: str) -> str:
     """The access key id in an `ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=…` header."""
     marker = "Credential="
     return authorization.split(marker, 1)[1].split(",", 1)[0] if marker in authorization else ""
+
+
+class VaultTransitStandIn:
+    """HashiCorp Vault's transit engine: GET /v1/<mount>/keys/<name> (X-Vault-Token) answers the key's versions
+    with their public keys, as `vault read transit/keys/NAME` shows them."""
+
+    def __init__(self, token: str, keys: dict[str, list[bytes]], mount: str = "transit") -> None:
+        self.token, self.keys, self.mount = token, keys, mount
+        self.recorder = Recorder()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.recorder.add(request.path, {"token": request.headers.get("X-Vault-Token", "")})
+        if request.headers.get("X-Vault-Token") != self.token:
+            return json_response({"errors": ["permission denied"]}, 403)(environ, start_response)
+        prefix = f"/v1/{self.mount}/keys/"
+        versions = self.keys.get(request.path.removeprefix(prefix)) if request.path.startswith(prefix) else None
+        if not versions:
+            return json_response({"errors": []}, 404)(environ, start_response)
+        return json_response({"data": {"type": "ecdsa-p256", "latest_version": len(versions), "keys": {
+            str(i + 1): {"public_key": pem.decode(), "name": "P-256"} for i, pem in enumerate(versions)}}})(
+            environ, start_response)
+
+
+class KeyVaultStandIn:
+    """Azure Key Vault's REST API (api-version 7.4) for Entra tokens the Entra stand-in issued: keys as JSON web
+    keys, certificate versions, and certificates' secrets (PEM or PKCS#12) by version."""
+
+    def __init__(self, entra: EntraStandIn) -> None:
+        self.entra = entra
+        self.keys: dict[str, dict[str, Any]] = {}
+        self.certificates: dict[str, list[dict[str, Any]]] = {}  # name → versions, oldest first
+        self.recorder = Recorder()
+
+    def add_certificate(self, name: str, version: str, value: str, content_type: str, created: int,
+                        expires: int, enabled: bool = True) -> None:
+        self.certificates.setdefault(name, []).append({"version": version, "value": value, "contentType":
+                                                       content_type, "created": created, "exp": expires,
+                                                       "enabled": enabled})
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.recorder.add(request.path, {"authorization": request.headers.get("Authorization", "")})
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.entra.issued:
+            return json_response({"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a "
+                                            "Bearer or PoP token."}}, 401)(environ, start_response)
+        parts = request.path.strip("/").split("/")
+        response = json_response({"error": {"code": "NotFound", "message": "not found"}}, 404)
+        if parts[0] == "keys" and len(parts) in (2, 3) and parts[1] in self.keys:
+            response = json_response({"key": self.keys[parts[1]]})
+        elif parts[0] == "certificates" and len(parts) == 3 and parts[2] == "versions":
+            versions = self.certificates.get(parts[1], [])
+            response = json_response({"value": [
+                {"id": f"https://{request.host}/certificates/{parts[1]}/{v['version']}",
+                 "attributes": {"enabled": v["enabled"], "created": v["created"], "exp": v["exp"]}}
+                for v in versions]})
+        elif parts[0] == "secrets" and len(parts) == 3:
+            for version in self.certificates.get(parts[1], []):
+                if version["version"] == parts[2]:
+                    response = json_response({"value": version["value"], "contentType": version["contentType"],
+                                              "id": f"https://{request.host}/secrets/{parts[1]}/{parts[2]}"})
+        return response(environ, start_response)
+
+
+class CloudKmsStandIn:
+    """Google Cloud KMS's REST API for access tokens the STS stand-in issued: a key's versions and each version's
+    public key (PEM)."""
+
+    def __init__(self, sts: GoogleStsStandIn, versions: dict[str, bytes]) -> None:
+        self.sts, self.versions = sts, versions  # full version name → PEM
+        self.recorder = Recorder()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.recorder.add(request.path, {})
+        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.sts.issued:
+            return json_response({"error": {"code": 401, "status": "UNAUTHENTICATED"}}, 401)(environ, start_response)
+        path = request.path.removeprefix("/v1/")
+        if path.endswith("/publicKey") and path.removesuffix("/publicKey") in self.versions:
+            name = path.removesuffix("/publicKey")
+            return json_response({"pem": self.versions[name].decode(), "algorithm": "EC_SIGN_P256_SHA256",
+                                  "name": name})(environ, start_response)
+        if path.endswith("/cryptoKeyVersions"):
+            key = path.removesuffix("/cryptoKeyVersions")
+            return json_response({"cryptoKeyVersions": [{"name": n, "state": "ENABLED"} for n in self.versions
+                                                        if n.startswith(key + "/")]})(environ, start_response)
+        return json_response({"error": {"code": 404, "status": "NOT_FOUND"}}, 404)(environ, start_response)

@@ -194,3 +194,28 @@ def google_request(transport: SdkTransport, metadata_hosts: frozenset[str]) -> A
                                             metadata_server=host in metadata_hosts))
 
     return _Request()
+
+
+def requests_session(transport: SdkTransport) -> Any:
+    """A requests.Session for SDKs built on requests (hvac): every request goes through `transport`."""
+    import requests
+    from requests.structures import CaseInsensitiveDict
+
+    class OutboundSession(requests.Session):
+        def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+            prepared = requests.Request(str(method), str(url), headers=kwargs.get("headers"),
+                                        params=kwargs.get("params"), data=kwargs.get("data"),
+                                        json=kwargs.get("json")).prepare()
+            body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
+            fetched = transport.send(str(prepared.method), str(prepared.url), dict(prepared.headers), body)
+            response = requests.Response()
+            response.status_code = fetched.status
+            response.headers = CaseInsensitiveDict(fetched.headers)
+            response._content = fetched.body
+            response.url = fetched.url
+            response.request = prepared
+            return response
+
+    session = OutboundSession()
+    session.trust_env = False
+    return session
