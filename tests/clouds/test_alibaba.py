@@ -143,3 +143,48 @@ def test_an_instance_without_an_id_names_the_setting() -> None:
     assert identity.instance_id("other-registry.cn-beijing.cr.aliyuncs.com") == ("cri-1", "cn-beijing")
     with pytest.raises(CloudIdentityError, match=r"set auth\.cloud\.instances or auth\.cloud\.instanceId"):
         identity.instance_id(EE)
+
+
+@in_world
+def test_the_ack_seed_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The ACK deployment sigwarden replaces: an image in ACR EE signed through the
+    # notation-alibabacloud-secret-manager plugin (a notation JWS whose chain is the self-signed certificate the
+    # plugin issues from the KMS key, written with output_cert_dir), pulled with RRSA, verified with that
+    # certificate installed as a trust store.
+    from provider.devkit import notation
+    from provider.devkit.layout import LayoutWriter
+
+    alibaba = alibaba_world(tmp_path, monkeypatch)
+    key = notation.new_key("ec-256")
+    certificate = notation.certificate(notation.CertSpec("notation-alibabacloud-secret-manager"), key)
+    identity = notation.SigningIdentity(key, [certificate], certificate)
+    writer = LayoutWriter(tmp_path / "staging", "repo")
+    image = writer.add_image("v1", b"ack seed")
+    notation.attach(writer, image, notation.sign(notation.target_of(image), identity, "jws"), "jws")
+    # docker-registry 2.8 has no referrers API: the referrers tag index, as notation pushes it there.
+    import json as json_module
+
+    referrers = [m for m in json_module.loads((writer.path / "index.json").read_text())["manifests"]
+                 if m.get("artifactType") == notation.NOTARY_ARTIFACT_TYPE]
+    index = "application/vnd.oci.image.index.v1+json"
+    writer.add_manifest({"schemaVersion": 2, "mediaType": index, "manifests": referrers},
+                        image["digest"].replace(":", "-"), index)
+    try:
+        alibaba.registry.push_layout(writer.path, "team/app", alibaba.signer.session(EE, "team/app"))
+        (tmp_path / "plugin-output.crt").write_bytes(identity.root_pem)
+        policy = {"version": "1.0", "trustPolicies": [{
+            "name": "ack", "registryScopes": [f"{EE}/team/app"], "signatureVerification": {"level": "strict"},
+            "trustStores": ["ca:ack"], "trustedIdentities": ["*"]}]}
+        engine = engine_for(tmp_path, [cloud_store(alibaba)], authorities=[
+            {"name": "ack-release", "notation": {"trustStores": {"ca:ack": ["plugin-output.crt"]},
+                                                 "trustPolicy": {"inline": policy}}}])
+        try:
+            item = verify(engine, f"{EE}/team/app:v1")
+        finally:
+            engine.shutdown()
+        assert not item.error, item.error
+        assert item.value["verified"] is True and item.value["authorities"] == ["ack-release"]
+        assert item.value["digest"] == image["digest"]
+        assert alibaba.openapi.issued, "the pull did not go through RRSA and GetAuthorizationToken"
+    finally:
+        alibaba.registry.stop()
