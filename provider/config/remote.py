@@ -72,6 +72,7 @@ class RemoteTrust:
                 return False
             old, self._fetched_at = dict(self._snapshot), now
         fresh: Snapshot = {}
+        self.last_error = ""
         for ref, material in old.items():
             try:
                 fresh[ref] = self._fetch(ref, time.monotonic() + LOAD_BUDGET)

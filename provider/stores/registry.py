@@ -100,6 +100,17 @@ class RegistryStore:
         if self.secrets is not None:
             self.secrets.close()
 
+    def credential_problems(self) -> list[str]:
+        """Why this store's cloud or Secret credentials last failed to refresh (empty when they did not)."""
+        problems = []
+        cloud = self.client.credentials.cloud
+        last = getattr(cloud, "last_error", "")
+        if last:
+            problems.append(last)
+        if self.secrets is not None and self.secrets.last_error:
+            problems.append(self.secrets.last_error)
+        return problems
+
     def names(self, registry: str) -> bool:
         """Does this store name `registry` (host or host:port) itself, rather than reach it through `*`?"""
         host, port = split_host(registry)

@@ -112,9 +112,12 @@ def test_no_pod_identity_is_a_one_line_reason(tmp_path: Path, monkeypatch: pytes
     engine = engine_for(tmp_path, [cloud_store(world)])
     try:
         item = verify(engine, f"{ECR}/team/app:v1")
+        problems = engine.router.credential_problems()
     finally:
         engine.shutdown()
     assert item.error, item
     message = str(item.error)
     assert "aws identity for 123456789012.dkr.ecr.us-east-1.amazonaws.com" in message
     assert "credentials" in message.lower() and "\n" not in message
+    # What /readyz shows next to "ready" (the pod keeps serving other stores).
+    assert problems == [f"stores[0]: {message.removeprefix('UNAUTHORIZED: ')}"]

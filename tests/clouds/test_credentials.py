@@ -4,6 +4,7 @@ expiry, refreshing it in the background."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -243,3 +244,15 @@ def test_cloud_credentials_only_for_the_hosts_the_store_names() -> None:
 def _count(metrics: Metrics, result: str) -> float:
     text = generate_latest(metrics.registry).decode()
     return metric_value(text, "sigwarden_cloud_credentials_total", {"provider": "aws", "result": result})
+
+
+def test_readiness_shows_failing_credential_refreshes(tmp_path: Path) -> None:
+    from provider.server.pod import StatusBoard, WorkerStatus
+
+    board = StatusBoard(tmp_path)
+    board.publish(WorkerStatus(pid=os.getpid(), ready=True, authorities=1, stores=2, credential_problems=[
+        "stores[0]: azure identity for myacr.azurecr.io: AADSTS700016: Application not found"]))
+    ready, message = board.readiness(1)
+    assert ready is True
+    assert message == ("ready: 1/1 workers, 1 authorities, 2 stores; credential refresh failing: stores[0]: azure "
+                       "identity for myacr.azurecr.io: AADSTS700016: Application not found")
