@@ -151,10 +151,15 @@ def serve_wsgi(app: Any, name: str, world: WorldCA) -> Any:
 
 def serve_plain(app: Any, name: str, port: int = 80) -> Any:
     """Serve a WSGI app over plain http on `name`'s loopback address (a cloud metadata server has no TLS)."""
+    return serve_plain_at(app, address(name), port)
+
+
+def serve_plain_at(app: Any, ip: str, port: int = 80) -> Any:
+    """Serve a WSGI app over plain http on `ip` (added to this world's loopback by the test when not 127/8)."""
     from werkzeug.serving import make_server
 
-    server = make_server(address(name), port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, name=f"world-{name}", daemon=True).start()
+    server = make_server(ip, port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name=f"world-{ip}", daemon=True).start()
     return server
 
 

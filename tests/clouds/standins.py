@@ -423,3 +423,27 @@ class CloudKmsStandIn:
             return json_response({"cryptoKeyVersions": [{"name": n, "state": "ENABLED"} for n in self.versions
                                                         if n.startswith(key + "/")]})(environ, start_response)
         return json_response({"error": {"code": 404, "status": "NOT_FOUND"}}, 404)(environ, start_response)
+
+
+class ImdsStandIn:
+    """Azure's instance metadata service token endpoint (plain http on 169.254.169.254, `Metadata: true`): a
+    managed identity's token, which the Entra stand-in's relying parties (the ACR stand-in) accept."""
+
+    def __init__(self, entra: EntraStandIn) -> None:
+        self.entra = entra
+        self.recorder = Recorder()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.recorder.add(request.path, {k: v for k, v in request.args.items()})
+        if request.headers.get("Metadata") != "true":
+            return json_response({"error": "invalid_request", "error_description": "Required metadata header not "
+                                  "specified"}, 400)(environ, start_response)
+        if request.path != "/metadata/identity/oauth2/token":
+            return json_response({"error": "not_found"}, 404)(environ, start_response)
+        token = f"imds-{uuid.uuid4().hex}"
+        self.entra.issued.add(token)
+        now = int(time.time())
+        return json_response({"access_token": token, "expires_on": str(now + 3600), "expires_in": "3600",
+                              "resource": request.args.get("resource", ""), "token_type": "Bearer"})(
+            environ, start_response)

@@ -165,3 +165,44 @@ def test_a_denied_identity_is_a_one_line_reason(tmp_path: Path, monkeypatch: pyt
         assert "/oauth2/exchange" not in azure.acr.recorder.paths()
     finally:
         azure.stop()
+
+
+@in_world
+def test_managed_identity_only_when_the_store_asks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ratify's azureManagedIdentity: the node's managed identity through IMDS, plain http on the link-local
+    # address. sigwarden asks IMDS only with nodeIdentity: true.
+    import subprocess
+
+    from tests.clouds.standins import ImdsStandIn
+    from tests.cloudworld import serve_plain_at
+
+    azure = azure_world(tmp_path, monkeypatch)
+    for variable in ("AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_ID"):
+        monkeypatch.delenv(variable)
+    subprocess.run(["ip", "addr", "add", "169.254.169.254/32", "dev", "lo"], check=True)
+    imds = ImdsStandIn(azure.entra)
+    serve_plain_at(imds, "169.254.169.254", 80)
+    try:
+        digest = azure.publish(tmp_path, "team/app")
+        store = cloud_store(azure.world)
+        engine = engine_for(tmp_path, [store])
+        try:
+            refused = verify(engine, f"{ACR}/team/app:v1")
+        finally:
+            engine.shutdown()
+        assert str(refused.error).startswith("UNAUTHORIZED: azure identity for myacr.azurecr.io: no Azure workload "
+                                         "identity in this pod"), refused
+        assert imds.recorder.requests == []
+        store["auth"]["cloud"]["nodeIdentity"] = True  # type: ignore[index]
+        engine = engine_for(tmp_path, [store], name="config-node.yaml")
+        try:
+            item = verify(engine, f"{ACR}/team/app:v1")
+        finally:
+            engine.shutdown()
+        assert not item.error, item.error
+        assert item.value["verified"] is True and item.value["digest"] == digest
+        assert ("/metadata/identity/oauth2/token", {"api-version": "2018-02-01",
+                                                    "resource": "https://containerregistry.azure.net"}) \
+            in imds.recorder.requests
+    finally:
+        azure.stop()

@@ -26,6 +26,7 @@ TOKEN_USER = "00000000-0000-0000-0000-000000000000"
 # An ACR refresh token lives three hours; used when its own `exp` cannot be read (Ratify: defaultACRExpiryDuration).
 ACR_REFRESH_LIFETIME = 3 * 3600.0
 MAX_EXCHANGE_BYTES = 64 * 1024
+IMDS_HOSTS = frozenset({"169.254.169.254"})
 
 
 class AzureIdentity:
@@ -45,12 +46,14 @@ class AzureIdentity:
             if self._credential is None:
                 from azure.identity import ManagedIdentityCredential, WorkloadIdentityCredential
 
-                options = {"transport": azure_transport(self.transport), "retry_total": 0}
                 if os.environ.get("AZURE_FEDERATED_TOKEN_FILE"):
-                    self._credential = WorkloadIdentityCredential(**options)
+                    self._credential = WorkloadIdentityCredential(transport=azure_transport(self.transport),
+                                                                  retry_total=0)
                 elif self.cloud.node_identity:
-                    self._credential = ManagedIdentityCredential(client_id=os.environ.get("AZURE_CLIENT_ID"),
-                                                                 **options)
+                    # IMDS: the node-local endpoint, plain http by design; reached only because the store asks.
+                    self._credential = ManagedIdentityCredential(
+                        client_id=os.environ.get("AZURE_CLIENT_ID"), retry_total=0,
+                        transport=azure_transport(self.transport, IMDS_HOSTS))
                 else:
                     raise CloudIdentityError(
                         "no Azure workload identity in this pod: AZURE_FEDERATED_TOKEN_FILE is not set (label the "

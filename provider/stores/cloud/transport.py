@@ -121,9 +121,9 @@ class SdkTransport:
         return outbound
 
 
-def azure_transport(transport: SdkTransport) -> Any:
+def azure_transport(transport: SdkTransport, metadata_hosts: frozenset[str] = frozenset()) -> Any:
     """An azure-core HttpTransport that sends through `transport` (so azure-identity's token requests are
-    egress-checked and bound by the job's deadline)."""
+    egress-checked and bound by the job's deadline); plain http only to `metadata_hosts` (IMDS)."""
     from azure.core.pipeline.transport import HttpTransport
     from azure.core.rest._http_response_impl import HttpResponseImpl
 
@@ -152,7 +152,9 @@ def azure_transport(transport: SdkTransport) -> Any:
                 body = urlencode(body).encode()
             elif isinstance(body, str):
                 body = body.encode()
-            fetched = transport.send(request.method, request.url, dict(request.headers), body or None)
+            host = (urlparse(request.url).hostname or "").lower()
+            fetched = transport.send(request.method, request.url, dict(request.headers), body or None,
+                                     metadata_server=host in metadata_hosts)
             response = HttpResponseImpl(
                 request=request, internal_response=_Closed(), status_code=fetched.status, reason="",
                 content_type=fetched.headers.get("Content-Type", ""), headers=dict(fetched.headers),
