@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -256,3 +257,24 @@ def test_readiness_shows_failing_credential_refreshes(tmp_path: Path) -> None:
     assert ready is True
     assert message == ("ready: 1/1 workers, 1 authorities, 2 stores; credential refresh failing: stores[0]: azure "
                        "identity for myacr.azurecr.io: AADSTS700016: Application not found")
+
+
+def test_concurrent_misses_make_one_token_request() -> None:
+    release = threading.Event()
+
+    class Slow(ScriptedIdentity):
+        def issue(self, host: str, deadline: float) -> Issued:
+            release.wait(10)
+            return super().issue(host, deadline)
+
+    identity = Slow([3600])
+    cache = CredentialCache(identity)
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("a.example", time.monotonic() + 10).password))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert results == ["token-1"] * 4 and identity.issued == ["a.example"]

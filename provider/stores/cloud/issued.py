@@ -60,6 +60,7 @@ class CredentialCache:
     metrics: Metrics | None = None
     clock: Callable[[], float] = time.time  # the wall clock expiries are reported in
     _entries: dict[str, _Entry] = field(default_factory=dict)
+    _flights: dict[str, threading.Lock] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     last_error: str = ""
 
@@ -76,7 +77,20 @@ class CredentialCache:
                                  daemon=True).start()
         if entry is not None:
             return entry.issued.credentials
-        return self._issue(host, deadline, "failed").credentials
+        # One token request per host at a time: the others wait for it (within their deadline), then reuse it.
+        with self._lock:
+            flight = self._flights.setdefault(host, threading.Lock())
+        if not flight.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            raise ItemError(ErrorCode.TIMEOUT, f"{self.identity.provider} identity for {host}: the token request "
+                                               "in flight did not finish in time")
+        try:
+            with self._lock:
+                entry = self._entries.get(host)
+            if entry is not None and self.clock() < entry.issued.expires_at:
+                return entry.issued.credentials
+            return self._issue(host, deadline, "failed").credentials
+        finally:
+            flight.release()
 
     def _issue(self, host: str, deadline: float, failure: str) -> Issued:
         try:
