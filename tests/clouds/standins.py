@@ -222,6 +222,7 @@ class GoogleStsStandIn:
     def __init__(self, audience: str, subject_token: str, lifetime: int = 3600) -> None:
         self.audience, self.subject_token, self.lifetime = audience, subject_token, lifetime
         self.issued: set[str] = set()
+        self.expiry: dict[str, float] = {}
         self.recorder = Recorder()
         self._counter = itertools.count(1)
 
@@ -235,6 +236,7 @@ class GoogleStsStandIn:
                                   "match the expected audience."}, 400)(environ, start_response)
         token = f"ya29.sts-{next(self._counter)}-{uuid.uuid4().hex}"
         self.issued.add(token)
+        self.expiry[token] = time.time() + self.lifetime
         return json_response({"access_token": token, "issued_token_type":
                               "urn:ietf:params:oauth:token-type:access_token", "token_type": "Bearer",
                               "expires_in": self.lifetime})(environ, start_response)
@@ -307,6 +309,7 @@ class AcrOpenApiStandIn:
     def __init__(self, sts: AlibabaStsStandIn, instances: set[str], lifetime: int = 3600) -> None:
         self.sts, self.instances, self.lifetime = sts, instances, lifetime
         self.issued: set[str] = set()
+        self.expiry: dict[str, float] = {}
         self.recorder = Recorder()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -326,6 +329,7 @@ class AcrOpenApiStandIn:
                                   "Message": "instance not exist"}, 404)(environ, start_response)
         authorization = f"acr-ee-{uuid.uuid4().hex}"
         self.issued.add(authorization)
+        self.expiry[authorization] = time.time() + self.lifetime
         return json_response({"RequestId": uuid.uuid4().hex, "IsSuccess": True, "Code": "success",
                               "TempUsername": "cr_temp_user", "AuthorizationToken": authorization,
                               "ExpireTime": int((time.time() + self.lifetime) * 1000)})(environ, start_response)
@@ -447,3 +451,14 @@ class ImdsStandIn:
         return json_response({"access_token": token, "expires_on": str(now + 3600), "expires_in": "3600",
                               "resource": request.args.get("resource", ""), "token_type": "Bearer"})(
             environ, start_response)
+
+
+class Unexpired:
+    """The tokens of `expiry` (token → when it expires) that have not expired yet: what a registry's token
+    realm accepts, so an expired token really fails."""
+
+    def __init__(self, *expiries: dict[str, float]) -> None:
+        self.expiries = expiries
+
+    def __contains__(self, token: object) -> bool:
+        return any(time.time() < e.get(str(token), 0) for e in self.expiries)

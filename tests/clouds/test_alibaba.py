@@ -5,13 +5,20 @@ docker-registry with token auth behind the instance's endpoint, inside a private
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.clouds.common import engine_for, product_logs, publish, verify
-from tests.clouds.standins import AcrOpenApiStandIn, AlibabaStsStandIn, BasicTokenFront, RegistryTokenSigner
+from tests.clouds.standins import (
+    AcrOpenApiStandIn,
+    AlibabaStsStandIn,
+    BasicTokenFront,
+    RegistryTokenSigner,
+    Unexpired,
+)
 from tests.cloudworld import WorldCA, address, in_world, serve_wsgi
 from tests.registry import RegistryServer
 
@@ -41,18 +48,19 @@ class AlibabaWorld:
 
 
 def alibaba_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vpc: bool = False,
-                  oidc_token: str = OIDC_TOKEN) -> AlibabaWorld:
+                  oidc_token: str = OIDC_TOKEN, lifetime: int = 3600) -> AlibabaWorld:
     world = WorldCA.create(tmp_path / "ca")
     world.trust(monkeypatch)
     sts = AlibabaStsStandIn(ROLE, OIDC_PROVIDER, OIDC_TOKEN)
     serve_wsgi(sts, f"sts{'-vpc' if vpc else ''}.cn-hangzhou.aliyuncs.com", world)
-    openapi = AcrOpenApiStandIn(sts, {INSTANCE})
+    openapi = AcrOpenApiStandIn(sts, {INSTANCE}, lifetime)
     serve_wsgi(openapi, f"cr{'-vpc' if vpc else ''}.cn-hangzhou.aliyuncs.com", world)
     host = EE_VPC if vpc else EE
     signer = RegistryTokenSigner(tmp_path / "ee-signer")
     registry = RegistryServer(tmp_path / "ee", token_realm=f"https://{host}/service/token", token_service=host,
                               token_signer=signer.bundle, address=address(host), port=5000)
-    front = BasicTokenFront(host, registry.url, signer, "/service/token", "cr_temp_user", openapi.issued)
+    front = BasicTokenFront(host, registry.url, signer, "/service/token", "cr_temp_user",
+                            Unexpired(openapi.expiry))  # type: ignore[arg-type]
     serve_wsgi(front, host, world)
     # What ACK's pod-identity webhook injects for a ServiceAccount annotated
     # pod-identity.alibabacloud.com/role-name in a namespace labelled pod-identity.alibabacloud.com/injection.
@@ -186,5 +194,28 @@ def test_the_ack_seed_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert item.value["verified"] is True and item.value["authorities"] == ["ack-release"]
         assert item.value["digest"] == image["digest"]
         assert alibaba.openapi.issued, "the pull did not go through RRSA and GetAuthorizationToken"
+    finally:
+        alibaba.registry.stop()
+
+
+@in_world
+def test_an_expired_authorization_token_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ACR EE authorization tokens that live 2 s (the realm refuses them after that): the next image still
+    # verifies with a new one from GetAuthorizationToken.
+    alibaba = alibaba_world(tmp_path, monkeypatch, lifetime=2)
+    alibaba.front.access_lifetime = 1
+    try:
+        alibaba.publish(tmp_path, "team/app")
+        alibaba.publish(tmp_path, "team/other")
+        engine = engine_for(tmp_path, [cloud_store(alibaba)])
+        try:
+            first = verify(engine, f"{EE}/team/app:v1")
+            time.sleep(max(max(alibaba.openapi.expiry.values()) - time.time(), 0) + 0.5)
+            second = verify(engine, f"{EE}/team/other:v1")
+        finally:
+            engine.shutdown()
+        assert not first.error and first.value["verified"] is True, first
+        assert not second.error and second.value["verified"] is True, second
+        assert len(alibaba.openapi.issued) >= 2
     finally:
         alibaba.registry.stop()

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.clouds.common import engine_for, product_logs, publish, verify
-from tests.clouds.standins import BasicTokenFront, GkeMetadataStandIn, GoogleStsStandIn, RegistryTokenSigner
+from tests.clouds.standins import (
+    BasicTokenFront,
+    GkeMetadataStandIn,
+    GoogleStsStandIn,
+    RegistryTokenSigner,
+    Unexpired,
+)
 from tests.cloudworld import WorldCA, address, in_world, serve_plain, serve_wsgi
 from tests.registry import RegistryServer
 
@@ -37,10 +45,10 @@ class GoogleWorld:
 
 
 def google_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, federation: bool = True,
-                 audience: str = AUDIENCE) -> GoogleWorld:
+                 audience: str = AUDIENCE, lifetime: int = 3600) -> GoogleWorld:
     world = WorldCA.create(tmp_path / "ca")
     world.trust(monkeypatch)
-    sts = GoogleStsStandIn(AUDIENCE, SUBJECT_TOKEN)
+    sts = GoogleStsStandIn(AUDIENCE, SUBJECT_TOKEN, lifetime)
     serve_wsgi(sts, "sts.googleapis.com", world)
     metadata = GkeMetadataStandIn("sigwarden@project.iam.gserviceaccount.com")
     serve_plain(metadata, "metadata.google.internal")
@@ -49,7 +57,7 @@ def google_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, federation: bo
                               token_signer=signer.bundle, address=address(AR), port=5000)
     # The access tokens either stand-in issues are the passwords Artifact Registry's realm takes.
     front = BasicTokenFront(AR, registry.url, signer, "/v2/token", "oauth2accesstoken", sts.issued)
-    front.passwords = _Union(sts.issued, metadata.issued)  # type: ignore[assignment]
+    front.passwords = _Union(Unexpired(sts.expiry), metadata.issued)  # type: ignore[assignment]
     serve_wsgi(front, AR, world)
     monkeypatch.delenv("GCE_METADATA_HOST", raising=False)
     if federation:
@@ -67,7 +75,7 @@ def google_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, federation: bo
 
 
 class _Union:
-    def __init__(self, *sets: set[str]) -> None:
+    def __init__(self, *sets: Any) -> None:
         self.sets = sets
 
     def __contains__(self, item: object) -> bool:
@@ -146,5 +154,28 @@ def test_a_denied_identity_is_a_one_line_reason(tmp_path: Path, monkeypatch: pyt
         message = str(item.error)
         assert message.startswith("UNAUTHORIZED: google identity for europe-docker.pkg.dev:"), message
         assert "invalid_grant" in message and "\n" not in message
+    finally:
+        google.registry.stop()
+
+
+@in_world
+def test_an_expired_access_token_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Access tokens that live 2 s (the realm refuses them after that; registry tokens live 1 s): the next image,
+    # after the first token expired, still verifies with a new one from STS.
+    google = google_world(tmp_path, monkeypatch, lifetime=2)
+    google.front.access_lifetime = 1
+    try:
+        google.publish(tmp_path, "project/repo/app")
+        google.publish(tmp_path, "project/repo/other")
+        engine = engine_for(tmp_path, [cloud_store(google.world)])
+        try:
+            first = verify(engine, f"{AR}/project/repo/app:v1")
+            time.sleep(max(max(google.sts.expiry.values()) - time.time(), 0) + 0.5)
+            second = verify(engine, f"{AR}/project/repo/other:v1")
+        finally:
+            engine.shutdown()
+        assert not first.error and first.value["verified"] is True, first
+        assert not second.error and second.value["verified"] is True, second
+        assert len(google.sts.issued) >= 2
     finally:
         google.registry.stop()
