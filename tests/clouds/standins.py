@@ -462,3 +462,35 @@ class Unexpired:
 
     def __contains__(self, token: object) -> bool:
         return any(time.time() < e.get(str(token), 0) for e in self.expiries)
+
+
+class EcsMetadataStandIn:
+    """The ECS metadata service's RAM role credentials (plain http on 100.100.100.200, IMDSv2 token first): the
+    node's role, with STS credentials the ACR OpenAPI stand-in accepts."""
+
+    def __init__(self, sts: AlibabaStsStandIn, role: str = "ack-node-role") -> None:
+        self.sts, self.role = sts, role
+        self.tokens: set[str] = set()
+        self.recorder = Recorder()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.recorder.add(f"{request.method} {request.path}", {})
+        if request.method == "PUT" and request.path == "/latest/api/token":
+            token = uuid.uuid4().hex
+            self.tokens.add(token)
+            return Response(token, mimetype="text/plain")(environ, start_response)
+        if request.headers.get("X-aliyun-ecs-metadata-token") not in self.tokens:
+            return Response("unauthorized", status=401)(environ, start_response)
+        prefix = "/latest/meta-data/ram/security-credentials/"
+        if request.path == prefix:
+            return Response(self.role, mimetype="text/plain")(environ, start_response)
+        if request.path == prefix + self.role:
+            key = f"STS.node{uuid.uuid4().hex[:12]}"
+            self.sts.issued[key] = f"security-token-{uuid.uuid4().hex}"
+            expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+            return json_response({"Code": "Success", "AccessKeyId": key, "AccessKeySecret": uuid.uuid4().hex,
+                                  "SecurityToken": self.sts.issued[key], "Expiration": expiration,
+                                  "LastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})(
+                environ, start_response)
+        return Response("not found", status=404)(environ, start_response)

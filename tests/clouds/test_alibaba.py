@@ -219,3 +219,37 @@ def test_an_expired_authorization_token_is_replaced(tmp_path: Path, monkeypatch:
         assert len(alibaba.openapi.issued) >= 2
     finally:
         alibaba.registry.stop()
+
+
+@in_world
+def test_the_nodes_ram_role_only_when_the_store_asks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from tests.clouds.standins import EcsMetadataStandIn
+    from tests.cloudworld import serve_plain_at
+
+    alibaba = alibaba_world(tmp_path, monkeypatch)
+    for variable in ("ALIBABA_CLOUD_ROLE_ARN", "ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "ALIBABA_CLOUD_OIDC_TOKEN_FILE"):
+        monkeypatch.delenv(variable)
+    subprocess.run(["ip", "addr", "add", "100.100.100.200/32", "dev", "lo"], check=True)
+    metadata = EcsMetadataStandIn(alibaba.sts)
+    serve_plain_at(metadata, "100.100.100.200", 80)
+    try:
+        digest = alibaba.publish(tmp_path, "team/app")
+        engine = engine_for(tmp_path, [cloud_store(alibaba)])
+        try:
+            refused = verify(engine, f"{EE}/team/app:v1")
+        finally:
+            engine.shutdown()
+        assert "no RRSA identity in this pod" in str(refused.error) and metadata.recorder.requests == []
+        engine = engine_for(tmp_path, [cloud_store(alibaba, instanceId=INSTANCE, nodeIdentity=True)],
+                            name="config-node.yaml")
+        try:
+            item = verify(engine, f"{EE}/team/app:v1")
+        finally:
+            engine.shutdown()
+        assert not item.error, item.error
+        assert item.value["verified"] is True and item.value["digest"] == digest
+        assert "GET /latest/meta-data/ram/security-credentials/ack-node-role" in metadata.recorder.paths()
+    finally:
+        alibaba.registry.stop()

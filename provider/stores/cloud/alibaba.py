@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlparse
 
 from provider.config import CloudAuth, Credentials
 from provider.errors import ItemError
@@ -27,17 +28,21 @@ _install_lock = threading.Lock()
 _installed = False
 
 
+ECS_METADATA_HOSTS = frozenset({"100.100.100.200"})
+
+
 @contextlib.contextmanager
-def routed(transport: SdkTransport, deadline: float) -> Iterator[None]:
-    """Send the Alibaba SDKs' requests made on this thread through `transport`, under `deadline`."""
+def routed(transport: SdkTransport, deadline: float, metadata_hosts: frozenset[str] = frozenset()) -> Iterator[None]:
+    """Send the Alibaba SDKs' requests made on this thread through `transport`, under `deadline`; plain http
+    only to `metadata_hosts` (the ECS metadata service, when the store asks for the node's identity)."""
     _install()
-    previous = getattr(_route, "transport", None)
-    _route.transport = transport
+    previous = getattr(_route, "transport", None), getattr(_route, "metadata_hosts", frozenset())
+    _route.transport, _route.metadata_hosts = transport, metadata_hosts
     try:
         with transport.within(deadline):
             yield
     finally:
-        _route.transport = previous
+        _route.transport, _route.metadata_hosts = previous
 
 
 def _install() -> None:
@@ -67,7 +72,10 @@ def _wrapped(core: Any, original: Any, response_type: Any) -> Any:
         elif body is not None and not isinstance(body, bytes):
             body = body.read() if hasattr(body, "read") else bytes(body)
         headers = {str(k): str(v) for k, v in (request.headers or {}).items() if k.lower() != "host"}
-        fetched = transport.send(str(request.method).upper(), core.compose_url(request), headers, body or None)
+        url = core.compose_url(request)
+        host = (urlparse(url).hostname or "").lower()
+        fetched = transport.send(str(request.method).upper(), url, headers, body or None,
+                                 metadata_server=host in getattr(_route, "metadata_hosts", frozenset()))
         response = response_type()
         response.status_code = fetched.status
         response.status_message = ""
@@ -108,13 +116,22 @@ class AlibabaIdentity:
                 from alibabacloud_credentials.provider.oidc import OIDCRoleArnCredentialsProvider
 
                 env = os.environ
-                if not (env.get("ALIBABA_CLOUD_ROLE_ARN") and env.get("ALIBABA_CLOUD_OIDC_PROVIDER_ARN")
-                        and env.get("ALIBABA_CLOUD_OIDC_TOKEN_FILE")):
+                rrsa = (env.get("ALIBABA_CLOUD_ROLE_ARN") and env.get("ALIBABA_CLOUD_OIDC_PROVIDER_ARN")
+                        and env.get("ALIBABA_CLOUD_OIDC_TOKEN_FILE"))
+                if not rrsa and self.cloud.node_identity:
+                    from alibabacloud_credentials.provider.ecs_ram_role import EcsRamRoleCredentialsProvider
+
+                    # The node's RAM role from the ECS metadata service; refreshed on this thread, never by the
+                    # SDK's own background thread (which would bypass the egress policy).
+                    self._provider = EcsRamRoleCredentialsProvider(
+                        role_name=env.get("ALIBABA_CLOUD_ECS_METADATA") or None, async_update_enabled=False)
+                    return self._provider
+                if not rrsa:
                     raise CloudIdentityError(
                         "no RRSA identity in this pod: ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and "
                         "ALIBABA_CLOUD_OIDC_TOKEN_FILE are not all set (label the namespace "
                         "pod-identity.alibabacloud.com/injection: 'on' and annotate the ServiceAccount with "
-                        "pod-identity.alibabacloud.com/role-name)")
+                        "pod-identity.alibabacloud.com/role-name), and auth.cloud.nodeIdentity is false")
                 vpc = env.get("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "").lower() == "true"
                 self._provider = OIDCRoleArnCredentialsProvider(
                     role_arn=env["ALIBABA_CLOUD_ROLE_ARN"], oidc_provider_arn=env["ALIBABA_CLOUD_OIDC_PROVIDER_ARN"],
@@ -132,7 +149,7 @@ class AlibabaIdentity:
         instance, region = self.instance_id(host)
         vpc = os.environ.get("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "").lower() == "true"
         try:
-            with routed(self.transport, deadline):
+            with routed(self.transport, deadline, ECS_METADATA_HOSTS if self.cloud.node_identity else frozenset()):
                 sts = self._sts().get_credentials()
                 client = Client(Config(access_key_id=sts.get_access_key_id(),
                                        access_key_secret=sts.get_access_key_secret(),
@@ -159,6 +176,8 @@ def describe(cloud: CloudAuth) -> str:
     role = os.environ.get("ALIBABA_CLOUD_ROLE_ARN")
     if role:
         return f"RAM role {role} (RRSA)"
+    if cloud.node_identity:
+        return "the node's ECS RAM role (metadata service): no RRSA variables are set in this process"
     return "no RRSA identity: ALIBABA_CLOUD_ROLE_ARN is not set in this process"
 
 
