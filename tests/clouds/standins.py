@@ -494,3 +494,22 @@ class EcsMetadataStandIn:
                                   "LastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})(
                 environ, start_response)
         return Response("not found", status=404)(environ, start_response)
+
+
+class PodIdentityAgentStandIn:
+    """The EKS Pod Identity agent (plain http on 169.254.170.23): the pod's role credentials for the projected
+    token in the Authorization header, in the container credentials format botocore reads."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.recorder = Recorder()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.recorder.add(request.path, {"authorization": request.headers.get("Authorization", "")})
+        if request.path != "/v1/credentials" or request.headers.get("Authorization") != self.token:
+            return json_response({"message": "Invalid token"}, 401)(environ, start_response)
+        expiration = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+        return json_response({"AccessKeyId": "ASIAPODIDENTITY", "SecretAccessKey": uuid.uuid4().hex,
+                              "Token": uuid.uuid4().hex, "Expiration": expiration,
+                              "AccountId": "123456789012"})(environ, start_response)

@@ -121,3 +121,35 @@ def test_no_pod_identity_is_a_one_line_reason(tmp_path: Path, monkeypatch: pytes
     assert "credentials" in message.lower() and "\n" not in message
     # What /readyz shows next to "ready" (the pod keeps serving other stores).
     assert problems == [f"stores[0]: {message.removeprefix('UNAUTHORIZED: ')}"]
+
+
+@in_world
+def test_eks_pod_identity_through_the_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # EKS Pod Identity: the agent on 169.254.170.23 (what the EKS webhook points AWS_CONTAINER_CREDENTIALS_FULL_URI
+    # at) hands out the role's credentials; botocore's container provider reaches it through sigwarden's transport.
+    import subprocess
+
+    from tests.clouds.standins import PodIdentityAgentStandIn
+    from tests.cloudworld import serve_plain_at
+
+    world = aws_world(tmp_path, monkeypatch, irsa=False)
+    token = tmp_path / "eks-pod-identity-token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.cG9kLWlkZW50aXR5.c2ln")
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials")
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", str(token))
+    subprocess.run(["ip", "addr", "add", "169.254.170.23/32", "dev", "lo"], check=True)
+    agent = PodIdentityAgentStandIn(token.read_text())
+    serve_plain_at(agent, "169.254.170.23", 80)
+    registry = ecr_registry(tmp_path, world, ECR, PASSWORD)
+    try:
+        digest = publish(tmp_path, registry, "team/app")
+        engine = engine_for(tmp_path, [cloud_store(world)])
+        try:
+            item = verify(engine, f"{ECR}/team/app:v1")
+        finally:
+            engine.shutdown()
+        assert not item.error, item.error
+        assert item.value["verified"] is True and item.value["digest"] == digest
+        assert agent.recorder.paths() == ["/v1/credentials"]
+    finally:
+        registry.stop()

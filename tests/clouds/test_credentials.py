@@ -278,3 +278,22 @@ def test_concurrent_misses_make_one_token_request() -> None:
     for thread in threads:
         thread.join()
     assert results == ["token-1"] * 4 and identity.issued == ["a.example"]
+
+
+def test_botocores_metadata_fetchers_send_through_the_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    # EKS Pod Identity's agent and (with nodeIdentity) instance metadata are fetched by botocore outside the API
+    # clients' before-send hook: their fetchers get the egress-checked transport too; without nodeIdentity the
+    # instance metadata provider is not in the chain at all.
+    from provider.stores.cloud.aws import AwsIdentity
+    from provider.stores.cloud.transport import SdkTransport
+    from provider.stores.fetch import Outbound
+
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials")
+    for node in (False, True):
+        identity = AwsIdentity(CloudAuth("aws", node_identity=node), SdkTransport(Outbound()))
+        providers = {p.METHOD: p for p in identity.session.get_component("credential_provider").providers}
+        assert type(providers["container-role"]._fetcher._session).__name__ == "_FetcherSession"
+        if node:
+            assert type(providers["iam-role"]._role_fetcher._session).__name__ == "_FetcherSession"
+        else:
+            assert "iam-role" not in providers

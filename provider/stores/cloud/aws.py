@@ -24,6 +24,9 @@ ECR_HOST = re.compile(r"^(\d{12})\.dkr[.\-]ecr(-fips)?\.([a-zA-Z0-9][a-zA-Z0-9\-
 # botocore's credential provider that borrows the node's identity (the EC2 instance profile through instance
 # metadata), used only when the store asks for it.
 NODE_PROVIDERS = ("iam-role",)
+# The ECS and EKS Pod Identity credential agents (link-local, plain http by design), and instance metadata.
+AGENT_HOSTS = frozenset({"169.254.170.2", "169.254.170.23", "fd00:ec2::23"})
+IMDS_HOSTS = frozenset({"169.254.169.254", "fd00:ec2::254"})
 
 
 def parse_ecr_host(host: str) -> tuple[str, str, bool] | None:
@@ -35,6 +38,26 @@ def parse_ecr_host(host: str) -> tuple[str, str, bool] | None:
 def host_problem(host: str) -> str:
     return "" if parse_ecr_host(host) else (f"{host!r} is not an ECR registry host such as "
                                             "123456789012.dkr.ecr.us-east-1.amazonaws.com")
+
+
+class _FetcherSession:
+    """What botocore's metadata fetchers send with (`send(prepared request)`), through the transport."""
+
+    def __init__(self, transport: SdkTransport, metadata_hosts: frozenset[str]) -> None:
+        self.transport = transport
+        self.metadata_hosts = metadata_hosts
+
+    def send(self, request: Any) -> Any:
+        from urllib.parse import urlparse
+
+        from botocore.awsrequest import AWSResponse
+
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        headers = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
+        host = (urlparse(request.url).hostname or "").lower()
+        fetched = self.transport.send(request.method, request.url, headers, body or None,
+                                      metadata_server=host in self.metadata_hosts)
+        return AWSResponse(fetched.url, fetched.status, dict(fetched.headers), _Body(fetched.body))
 
 
 class _Body:
@@ -66,6 +89,14 @@ class AwsIdentity:
                 if method in [p.METHOD for p in resolver.providers]:
                     resolver.remove(method)
         self.session.register("before-send", self._send)
+        # The credential providers that fetch outside the API clients (EKS Pod Identity's agent, and with
+        # nodeIdentity the instance metadata) get this transport too, plain http allowed to those hosts only.
+        for method, attribute in (("container-role", "_fetcher"), ("iam-role", "_role_fetcher")):
+            provider = next((p for p in resolver.providers if getattr(p, "METHOD", "") == method), None)
+            fetcher = getattr(provider, attribute, None)
+            if fetcher is not None and hasattr(fetcher, "_session"):
+                fetcher._session = _FetcherSession(transport, AGENT_HOSTS if method == "container-role"
+                                                   else IMDS_HOSTS)
         # One attempt per call: the job's deadline, not the SDK's retry budget, decides how long to try.
         self._config = Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=10)
         self._clients: dict[tuple[str, bool], Any] = {}
