@@ -206,3 +206,23 @@ def test_managed_identity_only_when_the_store_asks(tmp_path: Path, monkeypatch: 
             in imds.recorder.requests
     finally:
         azure.stop()
+
+
+@in_world
+def test_an_unreachable_token_service_is_transient_not_a_refusal(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing listens where Entra ID is expected: the answer is REGISTRY_UNAVAILABLE, as for a registry that
+    # cannot be reached, not an UNAUTHORIZED that would read as a refused identity.
+    azure = azure_world(tmp_path, monkeypatch)
+    monkeypatch.setenv("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com:8443/")
+    try:
+        engine = engine_for(tmp_path, [cloud_store(azure.world)])
+        try:
+            item = verify(engine, f"{ACR}/team/app:v1")
+        finally:
+            engine.shutdown()
+        message = str(item.error)
+        assert message.startswith("REGISTRY_UNAVAILABLE: azure identity for myacr.azurecr.io: cannot reach cloud "
+                                  "service login.microsoftonline.com"), message
+    finally:
+        azure.stop()

@@ -160,7 +160,7 @@ class AlibabaIdentity:
         except CloudIdentityError:
             raise
         except ItemError as exc:
-            raise CloudIdentityError(f"alibaba identity for {host}: {exc.message}") from None
+            raise CloudIdentityError(f"alibaba identity for {host}: {exc.message}", exc.code) from None
         except Exception as exc:  # the SDKs raise their own families (Tea, Darabonba, credentials); one line each
             raise CloudIdentityError(f"alibaba identity for {host}: {_one_line(exc)}") from None
         body = answer.body

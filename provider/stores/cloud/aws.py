@@ -139,7 +139,7 @@ class AwsIdentity:
             with self.transport.within(deadline):
                 answer = self._client(region, fips).get_authorization_token(registryIds=[registry_id])
         except ItemError as exc:
-            raise CloudIdentityError(f"aws identity for {host}: {exc.message}") from None
+            raise CloudIdentityError(f"aws identity for {host}: {exc.message}", exc.code) from None
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise CloudIdentityError(f"aws identity for {host}: ECR GetAuthorizationToken was refused: "

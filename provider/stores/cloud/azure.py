@@ -71,7 +71,7 @@ class AzureIdentity:
             with self.transport.within(deadline):
                 entra = self._entra().get_token(ACR_SCOPE)
         except ItemError as exc:
-            raise CloudIdentityError(f"azure identity for {host}: {exc.message}") from None
+            raise CloudIdentityError(f"azure identity for {host}: {exc.message}", exc.code) from None
         except (AzureError, ValueError, OSError) as exc:
             raise CloudIdentityError(f"azure identity for {host}: {_first_line(exc)}") from None
         refresh = self._exchange(host, entra.token, deadline)
@@ -87,7 +87,7 @@ class AzureIdentity:
             answer = self.transport.registry.fetch("POST", f"https://{host}/oauth2/exchange", deadline,
                                                    MAX_EXCHANGE_BYTES, what=f"ACR token exchange at {host}", data=form)
         except ItemError as exc:
-            raise CloudIdentityError(f"azure identity for {host}: {exc.message}") from None
+            raise CloudIdentityError(f"azure identity for {host}: {exc.message}", exc.code) from None
         if answer.status != 200:
             raise CloudIdentityError(f"azure identity for {host}: ACR refused the token exchange "
                                      f"({answer.status}){_acr_reason(answer.body)}")

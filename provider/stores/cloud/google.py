@@ -74,7 +74,7 @@ class GoogleIdentity:
         except CloudIdentityError:
             raise
         except ItemError as exc:
-            raise CloudIdentityError(f"google identity for {host}: {exc.message}") from None
+            raise CloudIdentityError(f"google identity for {host}: {exc.message}", exc.code) from None
         except (GoogleAuthError, ValueError, OSError) as exc:
             raise CloudIdentityError(f"google identity for {host}: {_one_line(exc)}") from None
         if not token:

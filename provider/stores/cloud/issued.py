@@ -20,10 +20,12 @@ REFRESH_BUDGET = 30.0
 
 
 class CloudIdentityError(ItemError):
-    """The cloud refused or could not issue a credential; the message is one line without secrets."""
+    """The cloud refused or could not issue a credential; the message is one line without secrets. A refusal
+    is UNAUTHORIZED; a token service that could not be reached keeps its fetch's code (TIMEOUT,
+    REGISTRY_UNAVAILABLE), as a registry that cannot be reached does."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(ErrorCode.UNAUTHORIZED, message)
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.UNAUTHORIZED) -> None:
+        super().__init__(code, message)
 
 
 @dataclass(frozen=True)
