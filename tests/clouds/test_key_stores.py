@@ -239,3 +239,22 @@ def test_kms_uri_forms_follow_sigstore(tmp_path: Path) -> None:
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_changed_remote_material_reloads_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The config watcher: no file changed, but a refresh found new material in a key store (the generation moved
+    # on), so the next poll builds a new generation from the new snapshot.
+    from provider.state import ProviderState
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "cosign.pub").write_bytes(cosign.public_pem(key))
+    path = write_yaml(tmp_path / "config.yaml", {"authorities": [
+        {"name": "release", "cosign": {"publicKeys": ["cosign.pub"]}}]})
+    state = ProviderState(path)
+    first = state.load()
+    assert state.reload_if_changed() is False
+    monkeypatch.setattr(REMOTE_TRUST, "generation", REMOTE_TRUST.generation + 1)
+    assert state.reload_if_changed() is True
+    assert state.runtime is not None and state.runtime is not first
+    assert state.reload_if_changed() is False
+    state.runtime.engine.shutdown()
