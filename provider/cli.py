@@ -225,6 +225,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
           f"stores, {len(config.sources)} files)")
     for warning in config_warnings(config):
         print(f"warning: {warning}", file=sys.stderr)
+    for index, store in enumerate(config.stores):
+        if store.auth.cloud is not None:
+            from provider.stores.cloud.providers import describe
+
+            print(f"stores[{index}] ({', '.join(store.match)}): {store.auth.cloud.provider} credentials from "
+                  f"{describe(store.auth.cloud)}")
     return EXIT_OK
 
 

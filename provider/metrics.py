@@ -104,6 +104,13 @@ class Metrics:
             "sigwarden_registry_requests_total", "HTTP requests to registries, by status code (or "
             "connection_error, tls_error, timeout, egress_refused, saturated).",
             ["status"], registry=r)
+        self.cloud_credentials = Counter(
+            "sigwarden_cloud_credentials_total", "Registry credentials asked of a cloud identity, by provider and "
+            "result (issued, failed, refresh_failed).", ["provider", "result"], registry=r)
+        self.trust_refreshes = Counter(
+            "sigwarden_trust_refreshes_total", "Refreshes of trust material kept in cloud key stores (KMS keys, Key "
+            "Vault certificates), by result (success, failure: the last good material is kept).", ["result"],
+            registry=r)
         self.outbound_in_flight = Gauge(
             "sigwarden_outbound_requests_in_flight", "Outbound fetches (registries, token services, CRLs, "
             "lookaside) holding a thread right now.", registry=r, multiprocess_mode="livesum")

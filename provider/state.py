@@ -15,6 +15,7 @@ from pathlib import Path
 from provider.config import Config, ConfigError, load_config
 from provider.config.budgets import worker_share
 from provider.config.guard import check_replacement
+from provider.config.remote import REMOTE_TRUST
 from provider.engine import Engine
 from provider.metrics import Metrics
 
@@ -32,9 +33,11 @@ class Runtime:
     fingerprint: Fingerprint
 
 
-def fingerprint(paths: tuple[Path, ...]) -> Fingerprint:
-    """What changes when a file is rewritten or swapped (Kubernetes swaps ConfigMap symlinks)."""
-    marks = []
+def fingerprint(paths: tuple[Path, ...], remote_generation: int | None = None) -> Fingerprint:
+    """What changes when a file is rewritten or swapped (Kubernetes swaps ConfigMap symlinks), or when trust
+    material kept in a cloud key store changed at its last refresh (provider.config.remote)."""
+    marks = [("remote trust material", REMOTE_TRUST.generation if remote_generation is None else remote_generation,
+              0, 0)]
     for path in paths:
         try:
             st = os.stat(path)
@@ -63,10 +66,11 @@ class ProviderState:
 
     def load(self) -> Runtime:
         """Load the config and build an engine; raises ConfigError. Used at start and on every reload."""
+        generation = REMOTE_TRUST.generation  # before loading: a refresh meanwhile means another reload
         config = worker_share(load_config(self.config_path), self.workers)
         if self.runtime is not None:
             check_replacement(self.runtime.config, config)
-        runtime = Runtime(config, Engine(config, self.metrics), fingerprint(config.sources))
+        runtime = Runtime(config, Engine(config, self.metrics), fingerprint(config.sources, generation))
         with self._lock:
             previous, self.runtime = self.runtime, runtime
         if previous is not None:
@@ -81,6 +85,7 @@ class ProviderState:
         """Reload when any source file changed; return True when a new config is now serving."""
         current = self.runtime
         paths = current.config.sources if current else (self.config_path.resolve(),)
+        REMOTE_TRUST.refresh_if_due(self.metrics)  # KMS keys, Key Vault certificates: on their own interval
         now = fingerprint(paths)
         if current is not None and now == current.fingerprint:
             return False

@@ -69,6 +69,13 @@ LEAVES: dict[str, dict[str, Any]] = {
     "stores[].concurrencyWildcard": _positive(),
     "stores[].auth.dockerConfig": STRING,
     "stores[].auth.tokenRealms": STRINGS,
+    "stores[].auth.cloud.provider": {"enum": ["aws", "azure", "google", "alibaba"]},
+    "stores[].auth.cloud.instanceId": STRING,
+    "stores[].auth.cloud.instances": {"type": "object", "additionalProperties": STRING},
+    "stores[].auth.cloud.nodeIdentity": {"type": "boolean"},
+    "stores[].auth.kubernetesSecrets[].namespace": STRING,
+    "stores[].auth.kubernetesSecrets[].name": STRING,
+    "stores[].auth.kubernetesSecrets[].serviceAccount": STRING,
     "stores[].auth.static.<host>.username": {"type": "string"},
     "stores[].auth.static.<host>.password": {"type": "string"},
     "stores[].auth.static.<host>.identityToken": {"type": "string"},
@@ -82,6 +89,7 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].cosign.dockerReference": {"enum": ["ignore", "repository"]},
     "authorities[].cosign.publicKeys[].file": STRING,
     "authorities[].cosign.publicKeys[].pem": {"type": "string", "pattern": "-----BEGIN"},
+    "authorities[].cosign.publicKeys[].kms": {"type": "string", "pattern": "^(awskms|azurekms|gcpkms|hashivault)://"},
     "authorities[].cosign.keyless.trustedRoot": STRING,
     "authorities[].cosign.keyless.fulcioRoots": STRINGS,
     "authorities[].cosign.keyless.fulcioIntermediates": STRINGS,
@@ -96,9 +104,10 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].cosign.pki.intermediates": STRINGS,
     "authorities[].cosign.pki.identities": {"sections": "authorities[].cosign.keyless.identities[]"},
     # patternProperties rather than propertyNames: Helm's errors then name the field.
-    "authorities[].notation.trustStores": {
-        "type": "object", "minProperties": 1, "additionalProperties": False,
-        "patternProperties": {"^(ca|signingAuthority|tsa):.+$": {**STRINGS, "minItems": 1}}},
+    "authorities[].notation.trustStores": {"stores": "authorities[].notation.trustStores.<store>[]"},
+    "authorities[].notation.trustStores.<store>[].keyVault.vaultURI": {"type": "string", "pattern": "^https://"},
+    "authorities[].notation.trustStores.<store>[].keyVault.certificateName": STRING,
+    "authorities[].notation.trustStores.<store>[].keyVault.version": STRING,
     "authorities[].notation.trustPolicy.file": STRING,
     "authorities[].notation.trustPolicy.inline": {"type": "object"},
     "authorities[].attestation.publicKeyData": STRING,
@@ -120,10 +129,16 @@ LEAVES: dict[str, dict[str, Any]] = {
 
 # Rules across keys of one section, mirroring the loader's checks.
 RULES: dict[str, dict[str, Any]] = {
+    "stores[].auth.cloud": {"required": ["provider"]},
+    "stores[].auth.kubernetesSecrets[]": {"required": ["namespace"],
+                                          "oneOf": [{"required": ["name"]}, {"required": ["serviceAccount"]}]},
     "authorities[]": {"required": ["name"], "anyOf": [{"required": [k]} for k in ("cosign", "notation",
                                                                                    "attestation")]},
     "authorities[].cosign": {"anyOf": [{"required": [k]} for k in ("publicKeys", "keyless", "pki")]},
-    "authorities[].cosign.publicKeys[]": {"oneOf": [{"required": ["file"]}, {"required": ["pem"]}]},
+    "authorities[].cosign.publicKeys[]": {"oneOf": [{"required": ["file"]}, {"required": ["pem"]},
+                                                    {"required": ["kms"]}]},
+    "authorities[].notation.trustStores.<store>[]": {"required": ["keyVault"]},
+    "authorities[].notation.trustStores.<store>[].keyVault": {"required": ["vaultURI", "certificateName"]},
     "authorities[].cosign.keyless": {"required": ["identities"],
                                      "anyOf": [{"required": ["trustedRoot"]}, {"required": ["fulcioRoots"]}]},
     "authorities[].cosign.keyless.identities[]": {"anyOf": [{"required": ["subject"]},
@@ -154,6 +169,10 @@ def section(name: str) -> dict[str, Any]:
 
 
 def leaf(spec: dict[str, Any]) -> dict[str, Any]:
+    if "stores" in spec:  # notation trust stores: certificate file paths or {keyVault: …} entries, by store name
+        return {"type": "object", "minProperties": 1, "additionalProperties": False,
+                "patternProperties": {"^(ca|signingAuthority|tsa):.+$": {
+                    "type": "array", "minItems": 1, "items": {"anyOf": [STRING, section(spec["stores"])]}}}}
     if "sections" in spec:
         return {"type": "array", "items": section(spec["sections"])}
     if "keys" in spec:  # a key list: file paths or {file|pem} entries, like publicKeys
@@ -240,6 +259,10 @@ def chart_schema() -> dict[str, Any]:
             "trustMaterial": _object({"inline": {"type": "object", "additionalProperties": {"type": "string"}},
                                       "existingSecrets": STRINGS}),
             "registryCredentials": _object({"existingSecret": {"type": "string"}}),
+            "cloudIdentity": _object({
+                "azure": _object({"clientId": {"type": "string"}}), "aws": _object({"roleArn": {"type": "string"}}),
+                "alibaba": _object({"roleName": {"type": "string"}}),
+                "google": _object({"serviceAccount": {"type": "string"}})}),
             "policy": _object({
                 "enabled": boolean,
                 "delivery": {"enum": ["job", "manifests", "none"]},

@@ -20,18 +20,23 @@ class RegistryServer:
     """docker-registry with filesystem storage; optional TLS and htpasswd Basic auth."""
 
     def __init__(self, directory: Path, pki: ProviderPKI | None = None,
-                 users: dict[str, str] | None = None, token_realm: str = "") -> None:
+                 users: dict[str, str] | None = None, token_realm: str = "", name: str = "",
+                 address: str = "127.0.0.1", port: int = 0, token_service: str = "registry-b",
+                 token_signer: Path | None = None) -> None:
+        """`name`, `address` and `port` place it inside a test world where `name` resolves to `address`."""
         if shutil.which("docker-registry") is None:
             raise RuntimeError("docker-registry is not installed: run `make test` (it installs it as root)")
         self.directory = directory
-        self.port = free_port()
+        self.port = port or free_port()
+        self.name = name
+        self.address = address
         self.tls = pki is not None
         self.users = users or {}
         directory.mkdir(parents=True, exist_ok=True)
         config: dict = {"version": 0.1, "log": {"level": "error"},
                         "storage": {"filesystem": {"rootdirectory": str(directory / "data")},
                                     "delete": {"enabled": True}},
-                        "http": {"addr": f"127.0.0.1:{self.port}", "secret": "test-secret"}}
+                        "http": {"addr": f"{address}:{self.port}", "secret": "test-secret"}}
         if pki is not None:
             config["http"]["tls"] = {"certificate": pki.path("server.crt"), "key": pki.path("server.key")}
             self.verify: str | bool = pki.path("ca.crt")
@@ -46,9 +51,10 @@ class RegistryServer:
             # Bearer token auth: every request without a token is answered 401 naming `token_realm`.
             from provider.devkit.pki import make_ca
 
-            bundle = directory / "token-signer.pem"
-            bundle.write_bytes(make_ca("token signer").cert_pem)
-            config["auth"] = {"token": {"realm": token_realm, "service": "registry-b", "issuer": "sigwarden-test",
+            bundle = token_signer or directory / "token-signer.pem"
+            if token_signer is None:
+                bundle.write_bytes(make_ca("token signer").cert_pem)
+            config["auth"] = {"token": {"realm": token_realm, "service": token_service, "issuer": "sigwarden-test",
                                         "rootcertbundle": str(bundle)}}
         (directory / "config.yml").write_text(yaml.safe_dump(config))
         self.log = (directory / "registry.log").open("wb")
@@ -57,7 +63,9 @@ class RegistryServer:
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        if self.name:
+            return self.name if self.port == 443 else f"{self.name}:{self.port}"
+        return f"{self.address}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -94,9 +102,9 @@ class RegistryServer:
             session.auth = next(iter(self.users.items()))
         return session
 
-    def push_layout(self, layout: Path, repository: str) -> None:
+    def push_layout(self, layout: Path, repository: str, session: requests.Session | None = None) -> None:
         """Push every blob and manifest of an OCI layout (indexes after the manifests they list)."""
-        session = self.session()
+        session = session or self.session()
         index = json.loads((layout / "index.json").read_text())
         manifest_digests = {m["digest"] for m in index["manifests"]}
         for blob in (layout / "blobs" / "sha256").iterdir():

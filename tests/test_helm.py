@@ -66,6 +66,15 @@ CASES: dict[str, dict[str, Any]] = {
         {"file": "/etc/sigwarden/trust/inline/cosign.pub"}]}}],
              "trustMaterial": {"inline": {"cosign.pub": "PLACEHOLDER"}, "existingSecrets": ["notation-certs"]},
              "registryCredentials": {"existingSecret": "regcred"}, "mtls": {"clientNames": ["gk.example"]}},
+    "clouds": {"cloudIdentity": {"azure": {"clientId": "0b4a6d5e-7d43-4b8a-9b60-2f3c1d6a1111"},
+                                 "aws": {"roleArn": "arn:aws:iam::123456789012:role/sigwarden"},
+                                 "alibaba": {"roleName": "sigwarden"},
+                                 "google": {"serviceAccount": "sigwarden@project.iam.gserviceaccount.com"}},
+               "config": {"stores": [
+                   {"type": "registry", "match": ["myacr.azurecr.io/*"], "auth": {"cloud": {"provider": "azure"}}},
+                   {"type": "registry", "match": ["registry.internal/*"], "auth": {"kubernetesSecrets": [
+                       {"namespace": "ci", "name": "regcred"}, {"namespace": "ci", "serviceAccount": "builder"}]}},
+                   {"type": "registry", "match": ["*"]}]}},
 }
 EXAMPLES = sorted((DEPLOY / "examples").glob("*.yaml")) + sorted((DEPLOY / "rollout").glob("*.yaml"))
 
@@ -302,10 +311,13 @@ def test_pod_security_settings(case: str) -> None:
     assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
     writable = [m for m in server["volumeMounts"] if not m.get("readOnly")]
     assert [m["mountPath"] for m in writable] == ["/tmp"]
-    # Only the certificate keeper holds an API token, and only when it runs.
+    # Only the certificate keeper holds an API token, and only when it runs; the provider too only when a store
+    # reads docker config Secrets through the API (auth.kubernetesSecrets).
     token_mounts = [c["name"] for c in pod["containers"] + pod.get("initContainers", [])
                     for m in c["volumeMounts"] if m["name"] == "kube-api"]
-    assert set(token_mounts) <= {"certs", "certs-init"}
+    reads_secrets = any((s.get("auth") or {}).get("kubernetesSecrets")
+                        for s in CASES[case].get("config", {}).get("stores", []))
+    assert set(token_mounts) <= {"certs", "certs-init"} | ({"sigwarden"} if reads_secrets else set())
     assert pod["topologySpreadConstraints"]
     if case != "mutation":
         assert deployment["spec"]["replicas"] == 2
@@ -695,6 +707,11 @@ def test_values_schema_is_generated_from_the_loader_schema() -> None:
                     suffix = "[]" if nested is sub.get("items") else (".<host>" if nested is sub.get(
                         "additionalProperties") else "")
                     found |= keys_of(nested, path + suffix)
+            # Notation trust stores: by store name, file paths or {keyVault: …} entries.
+            for pattern in (sub.get("patternProperties") or {}).values():
+                for option in (pattern.get("items") or {}).get("anyOf", []):
+                    if "properties" in option:
+                        found |= keys_of(option, path + ".<store>[]")
         return found
 
     generated = keys_of(schema["properties"]["authorities"]["items"], "authorities[]")
@@ -870,3 +887,36 @@ def test_egress_values_are_checked_by_the_schema(egress: dict[str, Any], field: 
     with pytest.raises(jsonschema.ValidationError) as caught:
         jsonschema.validate(values, schema)
     assert field in str(caught.value.absolute_path) or field in caught.value.message
+
+
+def test_cloud_identity_annotations_and_secret_rbac() -> None:
+    """Each cloud's identity webhook finds its annotation on the ServiceAccount (AKS also its pod label), and a
+    store reading Secrets through the API gets `get` on exactly those objects and the API token mounted."""
+    docs = render(CASES["clouds"])
+    (account,) = [d for d in of_kind(docs, "ServiceAccount") if d["metadata"]["name"] == "sigwarden"]
+    assert account["metadata"]["annotations"] == {
+        "azure.workload.identity/client-id": "0b4a6d5e-7d43-4b8a-9b60-2f3c1d6a1111",
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/sigwarden",
+        "pod-identity.alibabacloud.com/role-name": "sigwarden",
+        "iam.gke.io/gcp-service-account": "sigwarden@project.iam.gserviceaccount.com"}
+    (deployment,) = of_kind(docs, "Deployment")
+    pod = deployment["spec"]["template"]
+    assert pod["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    (provider,) = [c for c in pod["spec"]["containers"] if c["name"] == "sigwarden"]
+    assert {"name": "kube-api", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+            "readOnly": True} in provider["volumeMounts"]
+    (role,) = [d for d in of_kind(docs, "Role") if d["metadata"]["name"] == "sigwarden-registry-credentials"]
+    assert role["metadata"]["namespace"] == "ci"
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["regcred"], "verbs": ["get"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "resourceNames": ["builder"], "verbs": ["get"]}]
+    (binding,) = [d for d in of_kind(docs, "RoleBinding") if d["metadata"]["name"] == "sigwarden-registry-credentials"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "sigwarden", "namespace": NAMESPACE}]
+    # Without cloud identity or Secret-reading stores: no annotations, no label, no token in the provider.
+    plain = render({})
+    (account,) = [d for d in of_kind(plain, "ServiceAccount") if d["metadata"]["name"] == "sigwarden"]
+    assert "annotations" not in account["metadata"]
+    (deployment,) = of_kind(plain, "Deployment")
+    assert "azure.workload.identity/use" not in deployment["spec"]["template"]["metadata"]["labels"]
+    (provider,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "sigwarden"]
+    assert all(m["name"] != "kube-api" for m in provider["volumeMounts"])

@@ -76,13 +76,15 @@ def test_every_v1beta1_shape_is_reported_and_check_exits_1(tmp_path: Path,
     assert code == 1
     expected = [
         "!! Verifier verifier-sbom: spec.name sbom\n     -> not converted: the sbom verifier checks SBOM contents",
-        "!! KeyManagementProvider kmp-akv: spec.parameters\n     -> TODO in the config: path of a PEM file with "
-        "signing-cert of KeyManagementProvider kmp-akv exported from azurekeyvault https://example-vault.vault.azure.net/",
-        "!! Store store-oras-acr: spec.parameters.authProvider: (registry hosts)\n     -> TODO in the config: the "
-        ".aliyuncs.com registry hosts these credentials are for, each exactly as `host/*`",
-        "sigwarden has no Alibaba Cloud RRSA token exchange for ACR",
-        "!! Store store-oras: spec.parameters.authProvider\n     -> TODO in the config: path of the .dockerconfigjson "
-        "of Secret ratify-dockerconfig",
+        "ok KeyManagementProvider kmp-akv: spec.parameters.certificates signing-cert\n     -> trust store entry "
+        "keyVault {'vaultURI': 'https://example-vault.vault.azure.net', 'certificateName': 'signing-cert'}",
+        "ok KeyManagementProvider kmp-akv: spec.parameters.clientID\n     -> the pod's Azure workload identity: chart "
+        "value cloudIdentity.azure.clientId 00000000-0000-0000-0000-000000000000",
+        "!! Store store-oras-acr: spec.parameters.authProvider\n     -> alibabacloudAcrBasic: the input names no "
+        "alibaba registry host exactly",
+        "{'provider': 'alibaba', 'instanceId': 'cri-ccccccccc', 'instances': {'name1': 'cri-aaaaaaaaaaaa'}}",
+        "ok Store store-oras: spec.parameters.authProvider\n     -> auth.kubernetesSecrets [{'namespace': "
+        "'gatekeeper-system', 'name': 'ratify-dockerconfig'}]",
         "!! NamespacedVerifier team-a/verifier-notation-team-a: spec.parameters.trustPolicyDoc\n     -> copied "
         "verbatim, but notation rejects it and so will `config check`: oci trust policy: trust policy statement "
             "\"team-a\" has "
@@ -100,8 +102,8 @@ def test_every_v1beta1_shape_is_reported_and_check_exits_1(tmp_path: Path,
                capsys=capsys)[0] == 0
     code, _, err = run("config", "check", "--for", "verify", str(tmp_path / "config.yaml"), capsys=capsys)
     assert code == 2
-    assert "stores[0].match[0]: placeholder left by `sigwarden import`: fill in the .aliyuncs.com registry hosts " \
-           "these credentials are for, each exactly as `host/*`" in err
+    assert "placeholder left by `sigwarden import`: fill in path of a PEM file with the CA certificate(s) of " \
+           "KeyManagementProvider kmp-notation-ca" in err
 
 
 def test_v1alpha1_lists_directories_and_unknown_things_are_reported_not_fatal(
@@ -300,9 +302,89 @@ def test_malformed_objects_and_the_key_vault_certificate_store_shape(tmp_path: P
 
 
 def test_host_bound_cloud_stores_come_before_the_catch_all_store() -> None:
-    """First match wins: a cloud store after the `*` store would never be used."""
+    """First match wins: a cloud store after the `*` store would never be used. The shapes file names no ACR EE
+    host, so its alibaba store is flagged rather than written; k8Secrets becomes kubernetesSecrets."""
     documents = list(yaml.safe_load_all((INPUTS / "ratify-v1beta1-shapes.yaml").read_text()))
     stores = convert(documents).config["stores"]
-    assert [s["match"][0][:5] for s in stores] == ["TODO:", "*"]
-    assert ".aliyuncs.com registry hosts" in stores[0]["match"][0]
-    assert stores[1]["auth"]["dockerConfig"].startswith("TODO: path of the .dockerconfigjson")
+    assert [s["match"] for s in stores] == [["*"]]
+    assert stores[0]["auth"] == {"kubernetesSecrets": [{"namespace": "gatekeeper-system",
+                                                        "name": "ratify-dockerconfig"}]}
+
+
+def _store(auth: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "config.ratify.deislabs.io/v1beta1", "kind": "Store", "metadata": {"name": "oras"},
+            "spec": {"name": "oras", "parameters": {"authProvider": auth}}}
+
+
+def _verifier(scopes: list[str]) -> dict[str, Any]:
+    return {"apiVersion": "config.ratify.deislabs.io/v1beta1", "kind": "Verifier", "metadata": {"name": "notation"},
+            "spec": {"name": "notation", "parameters": {
+                "verificationCertStores": {"certs": ["akv"]},
+                "trustPolicyDoc": {"version": "1.0", "trustPolicies": [{
+                    "name": "p", "registryScopes": scopes, "signatureVerification": {"level": "strict"},
+                    "trustStores": ["ca:certs"], "trustedIdentities": ["*"]}]}}}}
+
+
+AKV = {"apiVersion": "config.ratify.deislabs.io/v1beta1", "kind": "KeyManagementProvider", "metadata": {"name": "akv"},
+       "spec": {"type": "azurekeyvault", "parameters": {
+           "vaultURI": "https://myvault.vault.azure.net/", "clientID": "0b4a6d5e-7d43-4b8a-9b60-2f3c1d6a1111",
+           "tenantID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+           "certificates": [{"name": "release-ca"}, {"name": "old-ca", "version": "0123abcd"}],
+           "keys": [{"name": "cosign-key"}]}}}
+
+
+@pytest.mark.parametrize(("auth", "scopes", "store"), [
+    # Ratify's azureWorkloadIdentity with its default endpoints (wildcards): expanded to the hosts the input names.
+    ({"name": "azureWorkloadIdentity", "clientID": "0b4a6d5e-7d43-4b8a-9b60-2f3c1d6a1111"},
+     ["myacr.azurecr.io/app", "docker.io/library/nginx"],
+     {"type": "registry", "match": ["myacr.azurecr.io/*"], "auth": {"cloud": {"provider": "azure"}}}),
+    ({"name": "azureWorkloadIdentity", "endpoints": ["*.azurecr.io", "exact.azurecr.io"]},
+     ["myacr.azurecr.io/app", "myacr.azurecr.io.evil.example/app"],
+     {"type": "registry", "match": ["exact.azurecr.io/*", "myacr.azurecr.io/*"],
+      "auth": {"cloud": {"provider": "azure"}}}),
+    ({"name": "azureManagedIdentity"}, ["myacr.azurecr.io/app"],
+     {"type": "registry", "match": ["myacr.azurecr.io/*"],
+      "auth": {"cloud": {"provider": "azure", "nodeIdentity": True}}}),
+    ({"name": "awsEcrBasic"}, ["123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app"],
+     {"type": "registry", "match": ["123456789012.dkr.ecr.us-east-1.amazonaws.com/*"],
+      "auth": {"cloud": {"provider": "aws"}}}),
+    ({"name": "alibabacloudAcrBasic", "defaultInstanceId": "cri-default",
+      "acrInstancesConfig": [{"instanceName": "myinstance", "instanceId": "cri-mine"}]},
+     ["myinstance-registry.cn-hangzhou.cr.aliyuncs.com/team/app"],
+     {"type": "registry", "match": ["myinstance-registry.cn-hangzhou.cr.aliyuncs.com/*"],
+      "auth": {"cloud": {"provider": "alibaba", "instanceId": "cri-default",
+                         "instances": {"myinstance": "cri-mine"}}}}),
+])
+def test_cloud_auth_providers_map_to_auth_cloud(tmp_path: Path, auth: dict[str, Any], scopes: list[str],
+                                                store: dict[str, Any]) -> None:
+    # Ratify's auth providers (pkg/common/oras/authprovider: azure, aws, alibabacloud): the same cloud identity,
+    # bound to exact hosts, with no placeholder left.
+    conversion = convert([_store(auth), AKV, _verifier(scopes)])
+    assert conversion.config["stores"][0] == store
+    assert conversion.config["stores"][1]["match"] == ["*"]
+    assert "TODO" not in yaml.safe_dump(conversion.config)
+    assert not [f for f in conversion.findings if "TODO" in f.became]
+
+
+def test_azurekeyvault_key_management_provider_maps_to_key_vault_references() -> None:
+    cosign_verifier = {"apiVersion": "config.ratify.deislabs.io/v1beta1", "kind": "Verifier",
+                       "metadata": {"name": "cosign"}, "spec": {"name": "cosign", "parameters": {"trustPolicies": [
+                           {"name": "default", "scopes": ["myacr.azurecr.io/*"], "keys": [{"provider": "akv"}],
+                            "tLogVerify": False}]}}}
+    conversion = convert([AKV, _verifier(["myacr.azurecr.io/app"]), cosign_verifier])
+    notation_authority, cosign_authority = conversion.config["authorities"]
+    assert notation_authority["notation"]["trustStores"] == {"ca:certs": [
+        {"keyVault": {"vaultURI": "https://myvault.vault.azure.net", "certificateName": "release-ca"}},
+        {"keyVault": {"vaultURI": "https://myvault.vault.azure.net", "certificateName": "old-ca",
+                      "version": "0123abcd"}}]}
+    assert cosign_authority["cosign"]["publicKeys"] == [{"kms": "azurekms://myvault.vault.azure.net/cosign-key"}]
+    assert not [f for f in conversion.findings if "TODO" in f.became]
+
+
+def test_k8secrets_maps_to_kubernetes_secrets() -> None:
+    conversion = convert([_store({"name": "k8Secrets", "serviceAccountName": "ratify-puller",
+                                  "secrets": [{"secretName": "regcred", "namespace": "ci"}]})])
+    assert conversion.config["stores"] == [{"type": "registry", "match": ["*"], "auth": {"kubernetesSecrets": [
+        {"namespace": "ci", "name": "regcred"},
+        {"namespace": "gatekeeper-system", "serviceAccount": "ratify-puller"}]}}]
+    assert not [f for f in conversion.findings if "TODO" in f.became]

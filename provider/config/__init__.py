@@ -14,6 +14,7 @@ from provider.config.model import (
     AttestationKey,
     Authority,
     CacheConfig,
+    CloudAuth,
     Config,
     ConfigError,
     CosignAuthority,
@@ -26,6 +27,7 @@ from provider.config.model import (
     PublicKey,
     RedisConfig,
     RegistryAuth,
+    SecretRef,
     ServerConfig,
     SignedIdentity,
     StoreConfig,
@@ -37,9 +39,9 @@ from provider.config.model import (
 from provider.config.reader import SCHEMA, accepted_keys
 
 __all__ = [
-    "SCHEMA", "AttestationAuthority", "AttestationKey", "Authority", "CacheConfig", "Config", "ConfigError",
-    "CosignAuthority", "Credentials", "Identity", "KeylessConfig", "MutationConfig", "NotationAuthority",
-    "PKIConfig", "PublicKey", "RedisConfig", "RegistryAuth", "ServerConfig", "SignedIdentity", "StoreConfig",
-    "TLSConfig", "VerificationConfig",
+    "SCHEMA", "AttestationAuthority", "AttestationKey", "Authority", "CacheConfig", "CloudAuth", "Config",
+    "ConfigError", "CosignAuthority", "Credentials", "Identity", "KeylessConfig", "MutationConfig", "NotationAuthority",
+    "PKIConfig", "PublicKey", "RedisConfig", "RegistryAuth", "SecretRef", "ServerConfig", "SignedIdentity",
+    "StoreConfig", "TLSConfig", "VerificationConfig",
     "accepted_keys", "build_config", "load_config", "parse_duration", "pattern_matches",
 ]

@@ -16,12 +16,14 @@ from provider.config.authorities import included_authorities, parse_authority, r
 from provider.config.guard import declared_keys
 from provider.config.model import (
     CacheConfig,
+    CloudAuth,
     Config,
     ConfigError,
     Credentials,
     MutationConfig,
     RedisConfig,
     RegistryAuth,
+    SecretRef,
     ServerConfig,
     StoreConfig,
     TLSConfig,
@@ -183,7 +185,9 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
         defaults = StoreConfig(type=store_type, match=match)
         stores.append(StoreConfig(type=store_type, match=match, insecure=insecure, ca=ca,
                                   auth=RegistryAuth(docker_config=docker_config, static=static,
-                                                    token_realms=_realm_hosts(auth)),
+                                                    token_realms=_realm_hosts(auth),
+                                                    cloud=_cloud_auth(node, auth, match, insecure),
+                                                    kube_docker_configs=_secret_refs(auth)),
                                   allow_networks=_networks(node, "allowNetworks"),
                                   deny_networks=_networks(node, "denyNetworks"),
                                   wildcard_deny_networks=_networks(node, "wildcardDenyNetworks"),
@@ -192,6 +196,60 @@ def _stores(root: Node, reader: FileReader) -> tuple[StoreConfig, ...]:
                                   concurrency_wildcard=node.integer("concurrencyWildcard",
                                                                     defaults.concurrency_wildcard)))
     return tuple(stores)
+
+
+def _cloud_auth(store: Node, auth: Node, match: tuple[str, ...], insecure: tuple[str, ...]) -> CloudAuth | None:
+    """`auth.cloud`: the provider's SDK must be installed and every `match` pattern must name one of its
+    registry hosts exactly, since its tokens go to those hosts and nowhere else."""
+    if not auth.has("cloud"):
+        return None
+    from provider.stores.cloud import PROVIDERS, missing_extra  # provider.stores imports this package
+    from provider.stores.cloud.hosts import host_problem, match_hosts
+
+    node = auth.child("cloud", SCHEMA["stores[].auth.cloud"])
+    provider = node.string("provider", choices=PROVIDERS)
+    missing = missing_extra(provider)
+    if missing:
+        raise node.error("provider", missing)
+    for index, (pattern, host) in enumerate(match_hosts(match)):
+        if not host:
+            raise store.error(f"match[{index}]", f"{pattern!r} does not name a registry host exactly; a store with "
+                                                 "auth.cloud sends its token only to hosts it names, so list "
+                                                 "each one (host/*)")
+        problem = host_problem(provider, host)
+        if problem:
+            raise store.error(f"match[{index}]", f"{problem}; auth.cloud.provider is {provider}")
+        if host in insecure:
+            raise store.error("insecure", f"{host} is listed as insecure: cloud tokens are only sent over TLS")
+    instances = node.data.get("instances") or {}
+    if not isinstance(instances, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
+                                                  for k, v in instances.items()):
+        raise node.error("instances", "expected a mapping of ACR instance name to instance id (cri-…)")
+    if (instances or node.has("instanceId")) and provider != "alibaba":
+        raise node.error("instanceId" if node.has("instanceId") else "instances",
+                         "only the alibaba provider has ACR instances")
+    return CloudAuth(provider=provider, instance_id=node.string("instanceId", "") if node.has("instanceId") else "",
+                     instances=dict(instances), node_identity=node.boolean("nodeIdentity", False))
+
+
+def _secret_refs(auth: Node) -> tuple[SecretRef, ...]:
+    """`auth.kubernetesSecrets`: each a Secret (`namespace`, `name`) or a ServiceAccount whose
+    imagePullSecrets are read (`namespace`, `serviceAccount`)."""
+    refs = []
+    for where, item in auth.items("kubernetesSecrets"):
+        node = Node(item, where, auth.source, SCHEMA["stores[].auth.kubernetesSecrets[]"])
+        namespace = node.string("namespace")
+        if node.has("name") == node.has("serviceAccount"):
+            raise node.error("name", "give either name (a docker config Secret) or serviceAccount (whose "
+                                     "imagePullSecrets are read)")
+        for key in ("namespace", "name", "serviceAccount"):
+            value = node.data.get(key)
+            if value is not None and not (isinstance(value, str) and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?",
+                                                                                  value)):
+                raise node.error(key, f"{value!r} is not a Kubernetes object name")
+        refs.append(SecretRef(namespace, node.string("name", "") if node.has("name") else "",
+                              node.string("serviceAccount", "") if node.has("serviceAccount") else ""))
+    return tuple(refs)
 
 
 def _realm_hosts(auth: Node) -> tuple[str, ...]:

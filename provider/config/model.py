@@ -129,11 +129,34 @@ class Credentials:
 
 
 @dataclass(frozen=True)
+class CloudAuth:
+    """A registry credential obtained from the pod's cloud workload identity (`auth.cloud`)."""
+
+    provider: str  # aws | azure | google | alibaba
+    # Alibaba ACR Enterprise Edition: the instance id by instance name, and the id for names not listed.
+    instance_id: str = ""
+    instances: Mapping[str, str] = field(default_factory=dict)
+    # Fall back to the node's identity (instance metadata) when the pod has none of its own.
+    node_identity: bool = False
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A docker config Secret (`name`), or a ServiceAccount whose imagePullSecrets are read (`service_account`)."""
+
+    namespace: str
+    name: str = ""
+    service_account: str = ""
+
+
+@dataclass(frozen=True)
 class RegistryAuth:
     docker_config: Path | None = None
     static: Mapping[str, Credentials] = field(default_factory=dict)
     # Hosts (or host:port) of token services on another host than their registry that may receive credentials.
     token_realms: tuple[str, ...] = ()
+    cloud: CloudAuth | None = None
+    kube_docker_configs: tuple[SecretRef, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,16 +30,20 @@ SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "mutation": {"keepTag", "deadline", "exemptImages"},
     "stores[]": {"type", "match", "path", "singleLayout", "insecure", "ca", "auth", "allowNetworks", "denyNetworks",
                  "wildcardDenyNetworks", "concurrencyPerAddress", "concurrencyWildcard"},
-    "stores[].auth": {"dockerConfig", "static", "tokenRealms"},
+    "stores[].auth": {"dockerConfig", "static", "tokenRealms", "cloud", "kubernetesSecrets"},
+    "stores[].auth.kubernetesSecrets[]": {"namespace", "name", "serviceAccount"},
+    "stores[].auth.cloud": {"provider", "instanceId", "instances", "nodeIdentity"},
     "stores[].auth.static.<host>": {"username", "password", "identityToken"},
     "authorities[]": {"name", "scopes", "yieldTo", "purposes", "cosign", "notation", "attestation"},
     "authorities[].cosign": {"publicKeys", "tlog", "rekorKeys", "dockerReference", "keyless", "pki"},
-    "authorities[].cosign.publicKeys[]": {"file", "pem"},
+    "authorities[].cosign.publicKeys[]": {"file", "pem", "kms"},
     "authorities[].cosign.keyless": {"trustedRoot", "fulcioRoots", "fulcioIntermediates", "rekorKeys",
                                      "ctLogKeys", "sct", "identities"},
     "authorities[].cosign.keyless.identities[]": {"subject", "subjectRegExp", "issuer", "issuerRegExp"},
     "authorities[].cosign.pki": {"roots", "intermediates", "identities"},
     "authorities[].notation": {"trustStores", "trustPolicy"},
+    "authorities[].notation.trustStores.<store>[]": {"keyVault"},
+    "authorities[].notation.trustStores.<store>[].keyVault": {"vaultURI", "certificateName", "version"},
     "authorities[].notation.trustPolicy": {"file", "inline"},
     "authorities[].attestation": {"publicKeyData", "publicKeyId", "publicKeys", "lookaside", "dockerReference",
                                    "signedIdentity"},
@@ -163,6 +168,22 @@ class FileReader:
 
     def __init__(self) -> None:
         self.sources: list[Path] = []
+        # Remote trust material, all from one snapshot of the process's cache (see provider.config.remote).
+        self._remote: dict[Any, tuple[bytes, ...]] | None = None
+
+    def remote(self, node: Node, key: str, ref: Any) -> tuple[bytes, ...]:
+        """The material of a KMS key or Key Vault certificate; a fetch that fails is a config error."""
+        from provider.config.remote import LOAD_BUDGET, REMOTE_TRUST
+        from provider.stores.cloud.keys import TrustFetchError
+
+        if self._remote is None:
+            self._remote = REMOTE_TRUST.snapshot()
+        if ref not in self._remote:
+            try:
+                self._remote[ref] = REMOTE_TRUST.fetch(ref, time.monotonic() + LOAD_BUDGET)
+            except TrustFetchError as exc:
+                raise node.error(key, str(exc)) from None
+        return self._remote[ref]
 
     def read(self, node: Node, key: str, path: Path) -> bytes:
         return self._load(path, lambda problem: node.error(key, problem))
@@ -191,9 +212,19 @@ class FileReader:
             if isinstance(item, str):
                 item = {"file": item}
             entry = Node(item, where, node.source, SCHEMA["authorities[].cosign.publicKeys[]"])
-            if entry.has("file") == entry.has("pem"):
-                raise ConfigError(node.source, where, "give exactly one of file or pem")
-            if entry.has("file"):
+            if sum(entry.has(k) for k in ("file", "pem", "kms")) != 1:
+                raise ConfigError(node.source, where, "give exactly one of file, pem or kms")
+            if entry.has("kms"):
+                uri = entry.string("kms")
+                from provider.config.remote import RemoteRef
+                from provider.stores.cloud.keys import kms_problem
+
+                problem = kms_problem(uri)
+                if problem:
+                    raise entry.error("kms", problem)
+                (pem,) = self.remote(entry, "kms", RemoteRef("kms", uri))
+                keys.append(self.public_key(entry, "kms", pem, uri))
+            elif entry.has("file"):
                 path = entry.path("file")
                 assert path is not None
                 keys.append(self.public_key(entry, "file", self.read(entry, "file", path), path.name))
@@ -204,11 +235,31 @@ class FileReader:
     def certificates(self, node: Node, key: str) -> tuple[x509.Certificate, ...]:
         certs: list[x509.Certificate] = []
         for where, item in node.items(key):
+            if isinstance(item, dict) and "keyVault" in item:
+                certs.extend(self._key_vault_certificates(Node(item, where, node.source,
+                                                               SCHEMA["authorities[].notation.trustStores.<store>[]"])))
+                continue
             if not isinstance(item, str):
-                raise ConfigError(node.source, where, "expected a certificate file path")
+                raise ConfigError(node.source, where, "expected a certificate file path or {keyVault: …}")
             path = (node.source.parent / item).resolve()
             certs.extend(self.certificate_file(node, where, path))
         return tuple(certs)
+
+    def _key_vault_certificates(self, entry: Node) -> list[x509.Certificate]:
+        """`{keyVault: {vaultURI, certificateName, version}}`: Ratify's azurekeyvault key management provider."""
+        from provider.config.remote import RemoteRef
+        from provider.stores.cloud import missing_extra
+
+        vault = entry.child("keyVault", SCHEMA["authorities[].notation.trustStores.<store>[].keyVault"])
+        missing = missing_extra("azure")
+        if missing:
+            raise entry.error("keyVault", missing)
+        ref = RemoteRef("keyVault", vault.string("vaultURI"), vault.string("certificateName"),
+                        vault.string("version", "") if vault.has("version") else "")
+        certs = []
+        for chain in self.remote(entry, "keyVault", ref):
+            certs.extend(x509.load_pem_x509_certificates(chain))
+        return certs
 
     def certificate_file(self, node: Node, where: str, path: Path) -> list[x509.Certificate]:
         data = self._load(path, lambda problem: ConfigError(node.source, where, problem))

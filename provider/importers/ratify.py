@@ -422,9 +422,10 @@ def convert(documents: Iterable[dict[str, Any]], options: RatifyOptions | None =
                 index.add(doc, convert_material(out, doc))
     cluster: list[str] = []
     namespaced: dict[str, list[str]] = {}
+    hosts = named_hosts(documents)
     for doc in documents:
         with _isolated(out, doc):
-            _convert_one(out, doc, index, cluster, namespaced)
+            _convert_one(out, doc, index, cluster, namespaced, hosts)
     _constraints(out, cluster, namespaced, constraints)
     if options.ratify_provider:
         _ratify_provider(out)
@@ -433,8 +434,29 @@ def convert(documents: Iterable[dict[str, Any]], options: RatifyOptions | None =
     return out
 
 
+def named_hosts(documents: Iterable[Any]) -> frozenset[str]:
+    """Registry hosts the input names exactly: the host part of every string in it that looks like an image
+    scope (`host/…` with a dot in the host and no wildcard), e.g. in trust policies' registryScopes."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and "/" in value and " " not in value and "://" not in value:
+            host = value.split("/", 1)[0].lower()
+            if "." in host and "*" not in host and re.fullmatch(r"[a-z0-9.\-]+(:\d+)?", host):
+                found.add(host)
+
+    walk(list(documents))
+    return frozenset(found)
+
+
 def _convert_one(out: Conversion, doc: dict[str, Any], index: MaterialIndex, cluster: list[str],
-                 namespaced: dict[str, list[str]]) -> None:
+                 namespaced: dict[str, list[str]], hosts: frozenset[str] = frozenset()) -> None:
     kind = doc.get("kind")
     if kind in ("Verifier", "NamespacedVerifier"):
         namespace = scope_of(doc)
@@ -445,7 +467,7 @@ def _convert_one(out: Conversion, doc: dict[str, Any], index: MaterialIndex, clu
             out.config["authorities"].append(authority)
             (namespaced.setdefault(namespace, []) if namespace else cluster).append(authority["name"])
     elif kind in ("Store", "NamespacedStore"):
-        _add_stores(out, doc, convert_store(out, doc))
+        _add_stores(out, doc, convert_store(out, doc, hosts))
     elif kind in ("Policy", "NamespacedPolicy"):
         convert_policy(out, doc)
     elif kind not in MATERIAL_KINDS:

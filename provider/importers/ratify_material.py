@@ -1,7 +1,9 @@
 """Ratify's certificate and key sources: CertificateStore and (Namespaced)KeyManagementProvider objects.
 
-Inline material is written to files next to the config. Cloud providers (Azure Key Vault, Alibaba Cloud KMS or
-Secrets Manager, …) cannot be read offline: their entries become `TODO:` placeholders naming what to export.
+Inline material is written to files next to the config. Azure Key Vault (`azurekeyvault`) becomes sigwarden's
+own Key Vault references: certificates as notation trust store entries `{keyVault: …}`, keys as cosign KMS URIs
+`azurekms://…`, read by the pod's workload identity. Other providers (Alibaba Cloud KMS or Secrets Manager, …)
+cannot be read by sigwarden: their entries become `TODO:` placeholders naming what to export.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -22,8 +25,8 @@ MATERIAL_KINDS = ("CertificateStore", "KeyManagementProvider", "NamespacedKeyMan
 class Material:
     """Where one Ratify certificate/key source ended up: file paths, or placeholders to fill."""
 
-    certificates: tuple[str, ...] = ()
-    keys: tuple[str, ...] = ()
+    certificates: tuple[Any, ...] = ()  # file paths, or {keyVault: …} entries
+    keys: tuple[Any, ...] = ()  # file paths, or {kms: …} entries
 
 
 def _provider_type(doc: dict[str, Any]) -> str:
@@ -87,6 +90,57 @@ def scope_of(doc: dict[str, Any]) -> str:
     return namespace_of(doc) if str(doc.get("kind", "")).startswith("Namespaced") else ""
 
 
+def _key_vault_entries(value: Any) -> list[tuple[str, str]]:
+    """(name, version) of each certificate or key: a list of objects (KeyManagementProvider), or a YAML string
+    of `certificateName` / `certificateVersion` pairs (CertificateStore)."""
+    if isinstance(value, str):
+        entries = []
+        for block in re.split(r"\n\s*-\s*\|?", value):
+            name = re.search(r"(?:certificateName|keyName):\s*[\"']?([^\s\"']+)", block)
+            version = re.search(r"(?:certificateVersion|keyVersion):\s*[\"']?([^\s\"']+)", block)
+            if name:
+                entries.append((name.group(1), version.group(1) if version else ""))
+        return entries
+    if not isinstance(value, list):
+        return []
+    return [(str(item.get("name") or item.get("certificateName") or item.get("keyName")),
+             str(item.get("version") or item.get("certificateVersion") or item.get("keyVersion") or ""))
+            for item in value if isinstance(item, dict)
+            and (item.get("name") or item.get("certificateName") or item.get("keyName"))]
+
+
+def _key_vault(out: Conversion, doc: dict[str, Any], stem: str) -> Material:
+    """Ratify's azurekeyvault provider → Key Vault references sigwarden reads itself (pinned versions kept)."""
+    parameters = (doc.get("spec") or {}).get("parameters") or {}
+    vault = str(parameters.get("vaultURI") or "").rstrip("/")
+    host = urlparse(vault).netloc.lower()
+    if not host.endswith((".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net")):
+        return _placeholder(out, doc, stem, f"vaultURI {vault or '(none)'} is not an Azure Key Vault URI")
+    where = f"{label(doc)}: spec.parameters"
+    certificates = []
+    for name, version in _key_vault_entries(parameters.get("certificates")):
+        entry: dict[str, str] = {"vaultURI": f"https://{host}", "certificateName": name}
+        if version:
+            entry["version"] = version
+        certificates.append({"keyVault": entry})
+        out.done(f"{where}.certificates {name}", f"trust store entry keyVault {entry} (current and previous "
+                                                 "version while valid, unless pinned)")
+    keys = []
+    for name, version in _key_vault_entries(parameters.get("keys")):
+        uri = f"azurekms://{host}/{name}" + (f"/{version}" if version else "")
+        keys.append({"kms": uri})
+        out.done(f"{where}.keys {name}", f"cosign publicKeys kms {uri}")
+    if not certificates and not keys:
+        return _placeholder(out, doc, stem, "it names no certificates or keys")
+    client = parameters.get("clientID")
+    if client:
+        out.done(f"{where}.clientID", f"the pod's Azure workload identity: chart value cloudIdentity.azure.clientId "
+                                      f"{client} (the identity needs keys/get, certificates/get and secrets/get)")
+    if parameters.get("tenantID"):
+        out.done(f"{where}.tenantID", "not needed: the workload identity webhook injects AZURE_TENANT_ID")
+    return Material(certificates=tuple(certificates), keys=tuple(keys))
+
+
 def convert_material(out: Conversion, doc: dict[str, Any]) -> Material:
     """One CertificateStore / KeyManagementProvider object → the files (or placeholders) it becomes."""
     namespace = scope_of(doc)
@@ -94,6 +148,8 @@ def convert_material(out: Conversion, doc: dict[str, Any]) -> Material:
     provider = _provider_type(doc)
     if provider == "inline":
         return _inline(out, doc, stem)
+    if provider == "azurekeyvault":
+        return _key_vault(out, doc, stem)
     if not provider:
         return _placeholder(out, doc, stem, "no provider type given")
     return _placeholder(out, doc, stem, f"{provider} cannot be read offline")

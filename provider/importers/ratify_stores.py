@@ -1,22 +1,26 @@
 """Ratify `Store` objects (type `oras`) → sigwarden registry stores and their credentials.
 
-Cloud credentials (Azure workload identity, AWS IRSA, Alibaba RRSA) have no sigwarden equivalent: they become
-a store of their own whose `match` must list the registry hosts exactly, so a token is never offered to
-another registry (Ratify once sent tokens to hosts that merely contained the registry's name).
+Ratify's cloud auth providers become `auth.cloud` (Azure workload or managed identity, AWS ECR, Alibaba ACR EE
+with its instance ids), `k8Secrets` becomes `auth.kubernetesSecrets`. A cloud credential goes only to hosts a
+store names exactly: Ratify's default Azure `endpoints` are wildcards (and Ratify once sent tokens to hosts
+that merely contained the registry's name), so the import lists the registry hosts of that cloud that the
+input names (in scopes and trust policies) and flags the store when there are none.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 from provider.importers.model import Conversion, label
+from provider.stores.cloud.hosts import host_problem
 
-# Ratify auth provider → (what sigwarden lacks, the anchored host suffix its registries end with).
+# Ratify auth provider → (sigwarden provider, whether it borrows the node's identity, what it is).
 CLOUD_PROVIDERS = {
-    "azureWorkloadIdentity": ("Azure workload identity token exchange", ".azurecr.io"),
-    "azureManagedIdentity": ("Azure managed identity token exchange", ".azurecr.io"),
-    "awsEcrBasic": ("AWS IRSA token exchange for ECR", ".amazonaws.com"),
-    "alibabacloudAcrBasic": ("Alibaba Cloud RRSA token exchange for ACR", ".aliyuncs.com"),
+    "azureWorkloadIdentity": ("azure", False, "Azure workload identity"),
+    "azureManagedIdentity": ("azure", True, "Azure managed identity (IMDS)"),
+    "awsEcrBasic": ("aws", False, "AWS IRSA or EKS Pod Identity"),
+    "alibabacloudAcrBasic": ("alibaba", False, "Alibaba Cloud RRSA"),
 }
 DONE_PARAMETERS = {
     "cosignEnabled": "always on: cosign signatures (sha256-<digest>.sig tags) are read next to OCI referrers",
@@ -29,6 +33,8 @@ DONE_PARAMETERS = {
     "useHttp": "",  # handled below
     "authProvider": "",
 }
+# Where Ratify runs by default: a k8Secrets secret without a namespace is read from there.
+RATIFY_NAMESPACE = "gatekeeper-system"
 
 
 def _auth(out: Conversion, doc: dict[str, Any], auth: dict[str, Any]) -> dict[str, Any] | None:
@@ -40,36 +46,71 @@ def _auth(out: Conversion, doc: dict[str, Any], auth: dict[str, Any]) -> dict[st
         return {"dockerConfig": out.todo(where, f"path of the docker config file Ratify read ({path}), as mounted "
                                                 "into sigwarden's pod")}
     if name == "k8Secrets":
-        secrets = [f"{s.get('secretName')}" + (f" in namespace {s['namespace']}" if s.get("namespace") else "")
-                   for s in auth.get("secrets") or [] if isinstance(s, dict)]
+        refs: list[dict[str, str]] = []
+        for secret in auth.get("secrets") or []:
+            if isinstance(secret, dict) and secret.get("secretName"):
+                namespace = str(secret.get("namespace") or "")
+                if not namespace:
+                    namespace = RATIFY_NAMESPACE
+                    out.attention(f"{where}.secrets {secret['secretName']}", f"no namespace: Ratify read it from its "
+                                                                             f"own; {RATIFY_NAMESPACE} assumed")
+                refs.append({"namespace": namespace, "name": str(secret["secretName"])})
         account = auth.get("serviceAccountName")
-        what = ", ".join(secrets) or (f"the imagePullSecrets of ServiceAccount {account}" if account else
-                                      "your registry Secret")
-        return {"dockerConfig": out.todo(where, f"path of the .dockerconfigjson of Secret {what}, mounted into "
-                                                "sigwarden's pod (sigwarden reads files, not the Kubernetes API)")}
-    out.attention(where, f"auth provider {name or '(none named)'} has no sigwarden equivalent, see the next line")
+        if account:
+            refs.append({"namespace": RATIFY_NAMESPACE, "serviceAccount": str(account)})
+            out.attention(f"{where}.serviceAccountName", f"its imagePullSecrets are read from {RATIFY_NAMESPACE}; "
+                                                         "the chart grants get only on named objects, so list those "
+                                                         "Secrets in kubernetesSecrets too")
+        if not refs:
+            out.attention(where, "k8Secrets names no Secret or ServiceAccount: no credentials")
+            return {}
+        out.done(where, f"auth.kubernetesSecrets {refs} (read through the API; the chart grants get on exactly "
+                        "these)")
+        return {"kubernetesSecrets": refs}
+    if name not in CLOUD_PROVIDERS:
+        out.attention(where, f"auth provider {name or '(none named)'} has no sigwarden equivalent; anonymous pulls")
+        return {}
     return None
 
 
-def _cloud_store(out: Conversion, doc: dict[str, Any], auth: dict[str, Any]) -> dict[str, Any]:
+def _cloud_store(out: Conversion, doc: dict[str, Any], auth: dict[str, Any],
+                 named_hosts: frozenset[str]) -> dict[str, Any] | None:
+    """A store with `auth.cloud` for the registry hosts of that cloud the input names; None (flagged) if none."""
     where = f"{label(doc)}: spec.parameters.authProvider"
     name = str(auth.get("name") or "")
-    lacking, suffix = CLOUD_PROVIDERS.get(name, (f"the {name} auth provider", ""))
-    hosts = [str(i.get("instanceName")) for i in auth.get("acrInstancesConfig") or []
-             if isinstance(i, dict) and i.get("instanceName")]
-    hint = (f"the {suffix} registry hosts these credentials are for, each exactly as `host/*`"
-            if suffix else "the registry hosts these credentials are for, each exactly as `host/*`")
-    if hosts:
-        hint += f" (ACR instances {', '.join(hosts)}: <instance>-registry.<region>{suffix})"
-    return {
-        "type": "registry",
-        "match": [out.todo(f"{where}: (registry hosts)", hint + "; never a wildcard host")],
-        "auth": {"dockerConfig": out.todo(where, f"path of a docker config with a registry token for those hosts, "
-                                                 f"refreshed outside sigwarden (sigwarden has no {lacking})")},
-    }
+    provider, node, what = CLOUD_PROVIDERS[name]
+    hosts = sorted(h for h in named_hosts if not host_problem(provider, h))
+    endpoints = [str(e).lower() for e in auth.get("endpoints") or []]
+    if endpoints:
+        # Exact endpoints are taken as they are; wildcard ones only cover the hosts the input names.
+        exact = [e for e in endpoints if "*" not in e and not host_problem(provider, e)]
+        hosts = sorted(set(exact) | {h for h in hosts if any(fnmatch.fnmatch(h, e) for e in endpoints if "*" in e)})
+    cloud: dict[str, Any] = {"provider": provider}
+    if node:
+        cloud["nodeIdentity"] = True
+        out.attention(f"{where} {name}", "the node's managed identity (IMDS) is borrowed: nodeIdentity: true; "
+                                         "prefer workload identity (azureWorkloadIdentity)")
+    if name == "alibabacloudAcrBasic":
+        if auth.get("defaultInstanceId"):
+            cloud["instanceId"] = str(auth["defaultInstanceId"])
+        instances = {str(i["instanceName"]): str(i["instanceId"]) for i in auth.get("acrInstancesConfig") or []
+                     if isinstance(i, dict) and i.get("instanceName") and i.get("instanceId")}
+        if instances:
+            cloud["instances"] = instances
+    if auth.get("clientID"):
+        out.done(f"{where}.clientID", f"the pod's Azure identity: chart value cloudIdentity.azure.clientId "
+                                      f"{auth['clientID']}")
+    if not hosts:
+        out.attention(where, f"{name}: the input names no {provider} registry host exactly (wildcard endpoints are "
+                             f"not expanded to unnamed hosts); add a store {{match: [<host>/*], auth: {{cloud: "
+                             f"{cloud}}}}} for each registry")
+        return None
+    out.done(where, f"{name} → store for {hosts} with auth.cloud {cloud} ({what})")
+    return {"type": "registry", "match": [f"{h}/*" for h in hosts], "auth": {"cloud": cloud}}
 
 
-def convert_store(out: Conversion, doc: dict[str, Any]) -> list[dict[str, Any]]:
+def convert_store(out: Conversion, doc: dict[str, Any],
+                  named_hosts: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """One Ratify Store → sigwarden stores (a host-bound store first when the credentials are a cloud's)."""
     spec = doc.get("spec") or {}
     store_type = str(spec.get("type") or spec.get("name") or "")
@@ -93,8 +134,10 @@ def convert_store(out: Conversion, doc: dict[str, Any]) -> list[dict[str, Any]]:
     auth = parameters.get("authProvider")
     if isinstance(auth, dict):
         credentials = _auth(out, doc, auth)
-        if credentials is not None:
+        if credentials:
             store["auth"] = credentials
-        else:
-            stores.insert(0, _cloud_store(out, doc, auth))
+        elif credentials is None:
+            cloud = _cloud_store(out, doc, auth, named_hosts)
+            if cloud is not None:
+                stores.insert(0, cloud)
     return stores

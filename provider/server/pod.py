@@ -22,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from provider.metrics import CERTIFICATE_EXPIRY, TRUST_EXPIRY, expiry_family
-from provider.state import ProviderState
+from provider.state import ProviderState, Runtime
 
 log = logging.getLogger("sigwarden.server")
 
@@ -41,6 +41,8 @@ class WorkerStatus:
     stores: int = 0
     certificate_expiry: Series = field(default_factory=list)
     trust_expiry: Series = field(default_factory=list)
+    # Cloud credentials and remote trust material whose last refresh failed (the pod still serves).
+    credential_problems: list[str] = field(default_factory=list)
 
 
 class StatusBoard:
@@ -83,8 +85,9 @@ class StatusBoard:
             return False, (f"not ready: configuration and trust material not loaded "
                            f"(0 of {expected} workers ready)")
         newest = ready[0]
+        detail = "".join(f"; credential refresh failing: {problem}" for problem in newest.credential_problems)
         return True, (f"ready: {len(ready)}/{expected} workers, {newest.authorities} authorities, "
-                      f"{newest.stores} stores")
+                      f"{newest.stores} stores{detail}")
 
     def _path(self, pid: int) -> Path:
         return self.directory / f"{STATUS_PREFIX}{pid}.json"
@@ -127,7 +130,8 @@ class StatusPublisher:
             pid=os.getpid(), ready=runtime is not None,
             authorities=len(runtime.config.authorities) if runtime else 0,
             stores=len(runtime.config.stores) if runtime else 0,
-            certificate_expiry=metrics.certificate_expiry.series(), trust_expiry=metrics.trust_expiry.series())
+            certificate_expiry=metrics.certificate_expiry.series(), trust_expiry=metrics.trust_expiry.series(),
+            credential_problems=credential_problems(runtime))
 
     def publish_if_changed(self) -> None:
         status = self.current()
@@ -146,6 +150,16 @@ class StatusPublisher:
                     log.warning("cannot publish worker status", extra={"error": str(exc)})
 
         threading.Thread(target=loop, name="sigwarden-status", daemon=True).start()
+
+
+def credential_problems(runtime: Runtime | None) -> list[str]:
+    """One line per store credential or trust material whose last refresh failed."""
+    from provider.config.remote import REMOTE_TRUST
+
+    problems = runtime.engine.router.credential_problems() if runtime is not None else []
+    if REMOTE_TRUST.last_error:
+        problems.append(f"trust material: {REMOTE_TRUST.last_error}")
+    return [p[:300] for p in problems[:8]]
 
 
 def _alive(pid: int) -> bool:

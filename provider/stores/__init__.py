@@ -56,6 +56,14 @@ class StoreRouter:
             if close is not None:
                 close()
 
+    def credential_problems(self) -> list[str]:
+        """`stores[i]: why its credentials last failed to refresh`, for the readiness detail."""
+        problems = []
+        for index, (_, store) in enumerate(self.routes):
+            found = getattr(store, "credential_problems", None)
+            problems.extend(f"stores[{index}]: {problem}" for problem in (found() if found else []))
+        return problems
+
     def lane(self, reference: Reference) -> Lane:
         """Where a job for `reference` spends its time: its store, its registry host (no port), and whether
         the store reaches that host only through a wildcard."""

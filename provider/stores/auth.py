@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cachetools import LRUCache
 
@@ -28,6 +29,14 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))')
 # Registries whose token service lives on another host, by the registry host of a reference: credentials for
 # the registry may go to these realm hosts without the config naming them.
 KNOWN_REALM_HOSTS = {"docker.io": ("auth.docker.io",)}
+
+
+class CloudCredentials(Protocol):
+    def get(self, host: str, deadline: float) -> Credentials: ...
+
+
+class SecretCredentials(Protocol):
+    def get(self, host: str, deadline: float) -> Credentials | None: ...
 
 
 class CredentialError(ValueError):
@@ -58,10 +67,15 @@ def _host_of(key: str) -> str:
 
 def load_docker_config(path: Path) -> dict[str, Credentials]:
     """Credentials by registry host from a docker `config.json` or a `.dockerconfigjson` Secret key."""
-    data = json.loads(path.read_text())
+    return parse_docker_config(json.loads(path.read_text()), str(path))
+
+
+def parse_docker_config(data: object, where: str) -> dict[str, Credentials]:
+    """Credentials by registry host from a docker config document (`{"auths": {…}}`, or the legacy
+    `.dockercfg` form: the host mapping itself)."""
     auths = data.get("auths", data) if isinstance(data, dict) else None
     if not isinstance(auths, dict):
-        raise CredentialError(f"{path}: expected an `auths` mapping")
+        raise CredentialError(f"{where}: expected an `auths` mapping")
     found = {}
     for key, entry in auths.items():
         if isinstance(entry, dict):
@@ -100,14 +114,31 @@ class CredentialStore:
     a host named in `auth.tokenRealms` (or a known one, Docker Hub's `auth.docker.io`); never anywhere else.
     """
 
-    def __init__(self, auth: RegistryAuth) -> None:
+    def __init__(self, auth: RegistryAuth, cloud: CloudCredentials | None = None,
+                 cloud_hosts: frozenset[str] = frozenset(), secrets: SecretCredentials | None = None) -> None:
         self._by_host: dict[str, Credentials] = {}
+        # Credentials issued by the pod's cloud identity, for exactly the hosts the store names.
+        self.cloud = cloud
+        self.cloud_hosts = cloud_hosts
+        # Docker config Secrets read through the Kubernetes API: after static credentials, before dockerConfig.
+        self.secrets = secrets
+        self._static = {_host_of(h): c for h, c in auth.static.items()}
         if auth.docker_config is not None:
             self._by_host.update(load_docker_config(auth.docker_config))
         self._by_host.update({_host_of(h): c for h, c in auth.static.items()})
         self.token_realms = frozenset(h.strip().lower() for h in auth.token_realms)
 
-    def for_host(self, host: str) -> Credentials | None:
+    def for_host(self, host: str, deadline: float | None = None) -> Credentials | None:
+        """Who we are at `host`; a cloud credential is fetched (before `deadline`) when none is cached."""
+        deadline = deadline if deadline is not None else time.monotonic() + 30
+        if self.cloud is not None and host in self.cloud_hosts:
+            return self.cloud.get(host, deadline)
+        if host in self._static:
+            return self._static[host]
+        if self.secrets is not None:
+            found = self.secrets.get(host, deadline)
+            if found is not None:
+                return found
         return self._by_host.get(host)
 
     def realm_allowed(self, host: str, api_host: str, realm_netloc: str) -> bool:

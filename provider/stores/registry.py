@@ -29,8 +29,10 @@ from provider.stores.base import (
     ResolvedImage,
     SignatureArtifact,
 )
+from provider.stores.cloud.providers import cloud_credentials
 from provider.stores.egress import EgressPolicy, explicit_hosts, parse_networks, split_host
 from provider.stores.fetch import ConcurrencyLimits, Outbound
+from provider.stores.kubesecrets import KubernetesSecrets
 from provider.stores.manifests import cosign_tags, parse_manifest, platforms_of, referrers_from_index
 from provider.stores.registry_client import API_HOSTS, RegistryClient
 from provider.stores.selection import DISCOVERY_FACTOR, discovered, is_signature
@@ -63,8 +65,13 @@ class RegistryStore:
                  cache_bytes: StoreCacheBytes | None = None) -> None:
         self.cache_bytes = cache_bytes = cache_bytes or StoreCacheBytes.of(verification, 1)
         outbound = outbound_for(store, metrics, verification)
-        self.client = RegistryClient(CredentialStore(store.auth), store.insecure, outbound,
-                                     TokenCache(cache_bytes.tokens))
+        cloud = cloud_credentials(store, outbound, metrics)
+        self.cloud_transport = cloud[1] if cloud else None
+        self.secrets = (KubernetesSecrets(store.auth.kube_docker_configs, outbound, metrics)
+                        if store.auth.kube_docker_configs else None)
+        credentials = CredentialStore(store.auth, cloud[0] if cloud else None, cloud[2] if cloud else frozenset(),
+                                      self.secrets)
+        self.client = RegistryClient(credentials, store.insecure, outbound, TokenCache(cache_bytes.tokens))
         # URLs that signed material names (CRLs, OCSP responders) go through this store's networks, its
         # concurrency limits and no host trusted by name.
         self.signer_outbound = outbound.with_policy(outbound.policy.for_signer_urls())
@@ -88,6 +95,21 @@ class RegistryStore:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
         self.signer_outbound.close()
+        if self.cloud_transport is not None:
+            self.cloud_transport.close()
+        if self.secrets is not None:
+            self.secrets.close()
+
+    def credential_problems(self) -> list[str]:
+        """Why this store's cloud or Secret credentials last failed to refresh (empty when they did not)."""
+        problems = []
+        cloud = self.client.credentials.cloud
+        last = getattr(cloud, "last_error", "")
+        if last:
+            problems.append(last)
+        if self.secrets is not None and self.secrets.last_error:
+            problems.append(self.secrets.last_error)
+        return problems
 
     def names(self, registry: str) -> bool:
         """Does this store name `registry` (host or host:port) itself, rather than reach it through `*`?"""

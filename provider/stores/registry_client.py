@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urljoin, urlparse
 
 from cachetools import LRUCache
 
+from provider.config import Credentials
 from provider.errors import ErrorCode, ItemError
 from provider.stores.auth import Challenge, CredentialStore, TokenCache, TokenKey, identity_of, parse_challenge
 from provider.stores.fetch import USER_AGENT, Fetched, FetchFailed, Outbound
@@ -63,8 +64,10 @@ class RegistryClient:
         scope = f"repository:{repository}:pull"
         attempt = 0
         authorized = False
+        # Looked up once per request: a cloud credential that expired on arrival still serves this request.
+        credentials = self.credentials.for_host(host, deadline)
         while True:
-            response = self._send(method, url, host, scope, accept, deadline, max_bytes)
+            response = self._send(method, url, host, scope, accept, deadline, max_bytes, credentials)
             if response.status == 401 and urlparse(response.url).netloc != urlparse(url).netloc:
                 # A redirect target is not the registry: its challenge is never answered with the
                 # registry's credentials, and its tokens never reach the registry (CVE-2025-27403's class).
@@ -73,7 +76,7 @@ class RegistryClient:
                                 f"for credentials; credentials are only sent to {host} and its token realm")
             if response.status == 401 and not authorized:
                 authorized = True
-                if self._authenticate(host, scope, response, deadline):
+                if self._authenticate(host, scope, response, deadline, credentials):
                     continue
             if response.status in RETRY_STATUSES and attempt < MAX_RETRIES:
                 attempt += 1
@@ -86,14 +89,14 @@ class RegistryClient:
     # --- one request, with redirects followed by hand -------------------------------------------------
 
     def _send(self, method: str, url: str, host: str, scope: str, accept: str, deadline: float,
-              max_bytes: int) -> Response:
+              max_bytes: int, credentials: Credentials | None) -> Response:
         visited: set[str] = set()
         registry = urlparse(self.base_url(host)).netloc
         for _ in range(MAX_REDIRECTS + 1):
             headers = {"Accept": accept} if accept else {}
             # Credentials go only to the registry itself, never to a redirect target elsewhere.
             if urlparse(url).netloc == registry:
-                headers.update(self._auth_header(host, scope))
+                headers.update(self._auth_header(host, scope, credentials))
             try:
                 response = self.outbound.fetch(method, url, deadline, max_bytes, what=f"registry {host}",
                                                headers=headers)
@@ -126,11 +129,8 @@ class RegistryClient:
 
     # --- auth ----------------------------------------------------------------------------------------
 
-    def _identity(self, host: str) -> str:
-        return identity_of(self.credentials.for_host(host))
-
-    def _auth_header(self, host: str, scope: str) -> dict[str, str]:
-        identity = self._identity(host)
+    def _auth_header(self, host: str, scope: str, credentials: Credentials | None) -> dict[str, str]:
+        identity = identity_of(credentials)
         with self._realms_lock:
             realm, service = self._realms.get(host, ("", ""))
         if realm:
@@ -140,27 +140,28 @@ class RegistryClient:
         basic = self.tokens.get(TokenKey(host, "", "", "basic", identity))
         return {"Authorization": f"Basic {basic}"} if basic else {}
 
-    def _authenticate(self, host: str, scope: str, response: Response, deadline: float) -> bool:
+    def _authenticate(self, host: str, scope: str, response: Response, deadline: float,
+                      credentials: Credentials | None) -> bool:
         """Answer a 401 challenge; True when a retry with new credentials makes sense."""
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
-        credentials = self.credentials.for_host(host)
         if challenge is None:
             return False
         if challenge.scheme == "basic":
             if credentials is None or not credentials.username:
                 return False
             pair = f"{credentials.username}:{credentials.password}".encode()
-            self.tokens.put(TokenKey(host, "", "", "basic", self._identity(host)), base64.b64encode(pair).decode(),
+            self.tokens.put(TokenKey(host, "", "", "basic", identity_of(credentials)), base64.b64encode(pair).decode(),
                             3600)
             return True
-        token, expires_in = self._fetch_token(host, scope, challenge, deadline)
+        token, expires_in = self._fetch_token(host, scope, challenge, deadline, credentials)
         realm, service = challenge.params.get("realm", ""), challenge.params.get("service", "")
         with self._realms_lock:
             self._realms[host] = (realm, service)
-        self.tokens.put(TokenKey(host, realm, service, scope, self._identity(host)), token, expires_in)
+        self.tokens.put(TokenKey(host, realm, service, scope, identity_of(credentials)), token, expires_in)
         return True
 
-    def _fetch_token(self, host: str, scope: str, challenge: Challenge, deadline: float) -> tuple[str, float]:
+    def _fetch_token(self, host: str, scope: str, challenge: Challenge, deadline: float,
+                     credentials: Credentials | None) -> tuple[str, float]:
         realm = challenge.params.get("realm", "")
         if len(realm) + len(challenge.params.get("service", "")) > MAX_CHALLENGE_CHARS:
             raise ItemError(ErrorCode.UNAUTHORIZED, f"registry {host} sent a Bearer challenge whose realm and service "
@@ -170,7 +171,6 @@ class RegistryClient:
         params = {"scope": challenge.params.get("scope", scope)}
         if challenge.params.get("service"):
             params["service"] = challenge.params["service"]
-        credentials = self.credentials.for_host(host)
         has_secret = bool(credentials and (credentials.identity_token or credentials.username))
         realm_netloc = urlparse(realm).netloc
         if has_secret and not self.credentials.realm_allowed(host, urlparse(self.base_url(host)).netloc,

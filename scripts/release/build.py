@@ -83,7 +83,7 @@ def release(out_dir: str, key_path: str) -> int:
     print(f"built {wheel.name} and {sdist.name} twice from {commit[:12]}: byte-identical")
     with tempfile.TemporaryDirectory(prefix="sigwarden-release-") as scratch:
         tree = dists.export_tree(ROOT, commit, Path(scratch) / "src")
-        layer, lib = image_tree(Path(scratch), wheel, tree / "requirements" / "runtime.txt", epoch)
+        layer, lib = image_tree(Path(scratch), wheel, tree / locks.IMAGE_LOCK, epoch)
         print(f"built the image layer twice from the runtime lock: byte-identical ({_digest(layer)})")
         key_pem = Path(key_path or ROOT / TEST_KEY).read_bytes()
         digests = assemble(out, tree, commit, epoch, wheel, sdist, layer, lib, key_pem)

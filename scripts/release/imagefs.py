@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scripts.release.archives import Entry, tar_bytes
+from scripts.release.locks import IMAGE_LOCK
 
 PREFIX = "opt/sigwarden/lib"
 ENTRYPOINT = ["python", "-m", "provider"]
@@ -93,5 +94,5 @@ def config(layer_bytes: bytes, epoch_iso: str, architecture: str) -> dict:
             "config": {"User": USER, "Env": ENV, "Entrypoint": ENTRYPOINT, "Cmd": CMD,
                        "ExposedPorts": {"8443/tcp": {}, "9090/tcp": {}}},
             "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer_bytes).hexdigest()]},
-            "history": [{"created": epoch_iso, "created_by": "pip install --require-hashes -r requirements/runtime.txt"
+            "history": [{"created": epoch_iso, "created_by": f"pip install --require-hashes -r {IMAGE_LOCK}"
                          " --target /opt/sigwarden/lib; pip install --no-index sigwarden (the release wheel)"}]}

@@ -22,6 +22,8 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_DIR = "requirements"
+# What the image installs: the runtime and every cloud SDK (`[cloud]`), so one image runs on any cloud.
+IMAGE_LOCK = f"{LOCK_DIR}/extras/cloud.txt"
 REGENERATE = "make lock"
 FINGERPRINT_PREFIX = "# pyproject-inputs: "
 BUILD_INPUT = f"{LOCK_DIR}/build.in"

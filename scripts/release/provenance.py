@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from scripts.release.imagefs import BaseImage
+from scripts.release.locks import IMAGE_LOCK, LOCK_DIR
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 SLSA_PREDICATE = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "urn:sigwarden:release:make-release:v1"
 BUILDER_ID = "urn:sigwarden:builder:make-release"
-LOCKS = ("requirements/runtime.txt", "requirements/build.txt")
+LOCKS = (IMAGE_LOCK, f"{LOCK_DIR}/build.txt")
 
 
 def iso(epoch: int) -> str:

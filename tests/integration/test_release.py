@@ -163,7 +163,7 @@ def test_the_provenance_names_the_commit_and_the_locks(built: Built, release: Pa
     assert statement["predicateType"] == "https://slsa.dev/provenance/v1"
     materials = {m["name"]: m["digest"] for m in statement["predicate"]["buildDefinition"]["resolvedDependencies"]}
     assert materials["source"] == {"gitCommit": built.commit}
-    assert set(materials) >= {"requirements/runtime.txt", "requirements/build.txt"}
+    assert set(materials) >= {"requirements/extras/cloud.txt", "requirements/build.txt"}
     names = {s["name"] for s in statement["subject"]}
     assert {built.wheel.name, built.sdist.name, f"sigwarden-{CHART_VERSION}.tgz", IMAGE, CHART} <= names
 
@@ -259,7 +259,7 @@ def test_the_dockerfile_and_the_release_build_the_same_image() -> None:
     """The layer `make release` builds stands for the Dockerfile's: same install commands, same settings."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     target = f"--target /{imagefs.PREFIX}"
-    assert f"pip install --require-hashes --no-compile {target} -r requirements/runtime.txt" in dockerfile
+    assert f"pip install --require-hashes --no-compile {target} -r requirements/extras/cloud.txt" in dockerfile
     assert f"pip install --no-index --find-links /dist --no-deps --no-compile {target} sigwarden" in dockerfile
     assert f"rm -rf /{imagefs.PREFIX}/bin" in dockerfile
     assert f"USER {imagefs.USER}\n" in dockerfile

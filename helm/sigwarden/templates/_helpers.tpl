@@ -105,3 +105,18 @@ seccompProfile: {type: RuntimeDefault}
 {{- define "sigwarden.sharedCacheSecret" -}}
 {{- .Values.sharedCache.existingSecret | default (printf "%s-shared-cache" (include "sigwarden.fullname" .)) -}}
 {{- end }}
+
+{{- /* The Secrets and ServiceAccounts the config's stores read through the API (auth.kubernetesSecrets), by
+namespace, as JSON: {"ns": {"secrets": [...], "serviceAccounts": [...]}}. Empty when no store reads any. */ -}}
+{{- define "sigwarden.secretRefs" -}}
+{{- $byNamespace := dict -}}
+{{- range .Values.config.stores }}
+{{- range (default list (default dict .auth).kubernetesSecrets) }}
+{{- $entry := default (dict "secrets" list "serviceAccounts" list) (get $byNamespace .namespace) }}
+{{- if .name }}{{ $_ := set $entry "secrets" (append $entry.secrets .name | uniq) }}{{ end }}
+{{- if .serviceAccount }}{{ $_ := set $entry "serviceAccounts" (append $entry.serviceAccounts .serviceAccount | uniq) }}{{ end }}
+{{- $_ := set $byNamespace .namespace $entry }}
+{{- end }}
+{{- end }}
+{{- if $byNamespace }}{{ toJson $byNamespace }}{{ end -}}
+{{- end -}}
