@@ -44,8 +44,13 @@ class SerialisedFacts:
     def spliced(self, key_json: bytes, reference_json: bytes, end: bytes) -> bytes:
         """One response item, `{"key": key, "value": facts + per-request members}`, from the key and reference
         as `quoted` gives them and the request's `ItemEnd`."""
-        return b"".join((b'{"key":', key_json, b',"value":{"image":', key_json, b',"reference":', reference_json,
-                         b",", self.members, end))
+        return b"".join((item_head(key_json, reference_json), self.members, end))
+
+
+def item_head(key_json: bytes, reference_json: bytes) -> bytes:
+    """A facts item up to its facts members: what depends on the key and the reference spelling only, so the
+    engine's warm index keeps it per key and completes it with the facts and the request's `ItemEnd`."""
+    return b"".join((b'{"key":', key_json, b',"value":{"image":', key_json, b',"reference":', reference_json, b","))
 
 
 @dataclass(frozen=True, slots=True)
