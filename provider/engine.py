@@ -624,7 +624,7 @@ class Engine:
         cache = self.config.verification.cache
         # Kept once, serialised: the per-request members are spliced in when answering.
         result = _Result(None, "", cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest,
-                         SerialisedFacts.from_json(dumps(facts)))
+                         SerialisedFacts.of(facts))
         key: CacheKey = ("facts", image.reference.name, image.digest)
         with self._lock:
             self._remember(key, result)
