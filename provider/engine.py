@@ -60,12 +60,12 @@ PLATFORM_CONCURRENCY = 4
 JOB_BUDGET_FACTOR = 4
 # Bytes a cache entry costs beyond its value and error text: key tuple and strings, the entry object and
 # cachetools' bookkeeping (measured by tests/benchmarks/bench_cache.py, rounded up).
-ENTRY_OVERHEAD = 760
+ENTRY_OVERHEAD = 860
 MAX_ERROR_CHARS = 1024
 # The warm index's share of `verification.cache.maxBytes` (the cache proper holds the rest), and what one
 # index entry costs beyond its key and item head (measured by tests/benchmarks/bench_cache.py, rounded up).
 WARM_SHARE = 8
-WARM_OVERHEAD = 400
+WARM_OVERHEAD = 740
 # A warm index hit refreshes the cache entries it stands on in the cache's recency order at most this often
 # (seconds), so an image answered only from the index is not the first one evicted.
 WARM_TOUCH_INTERVAL = 1.0
@@ -311,13 +311,17 @@ class Engine:
         learnt: list[tuple[str, Item, Reference | None, _Result | None, Seen]] = []
         for key in dict.fromkeys(keys):
             entry = index.get(key)
-            if entry is not None and now < entry.expires and all(held.get(k) is h for k, h in entry.held):
-                hits += entry.hit
-                answers[key] = entry.item or Item(key, raw=b"".join((entry.head, entry.facts.members, end.cached)),
-                                                  facts=entry.facts)
-                if entry.hit and now - entry.touched > WARM_TOUCH_INTERVAL:
-                    self._touch(entry, now)
-                continue
+            if entry is not None and now < entry.expires:
+                for cache_key, mark in entry.held:  # each entry it stands on is still the very one it saw
+                    if held.get(cache_key) is not mark:
+                        break
+                else:
+                    hits += entry.hit
+                    answers[key] = entry.item or Item(key, raw=entry.head + entry.facts.members + end.cached,
+                                                      facts=entry.facts)
+                    if entry.hit and now - entry.touched > WARM_TOUCH_INTERVAL:
+                        self._touch(entry, now)
+                    continue
             if kind == "resolve" and not key.strip():
                 # A blank image is a placeholder that names nothing to pin (docs/writing-policies.md).
                 answers[key] = Item(key, plain=key)

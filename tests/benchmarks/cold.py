@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,16 +27,18 @@ PROJECT = str(Path(__file__).resolve().parents[2])
 
 def publish_signed(root: Path, registry: RegistryServer, key: ec.EllipticCurvePrivateKey, count: int,
                    prefix: str = "cold") -> list[tuple[str, str]]:
-    """`count` cosign-signed images, one repository each; returns (repository, tag) pairs."""
-    pairs = []
-    for i in range(count):
+    """`count` cosign-signed images, one repository each (pushed 8 at once); returns (repository, tag) pairs."""
+
+    def push(i: int) -> tuple[str, str]:
         repository = f"{prefix}/img{i}"
         writer = LayoutWriter(root / "staging" / f"{prefix}-{i}", "repo")
         digest = writer.add_image("v1", f"{prefix} image {i}".encode())["digest"]
         cosign.sign_image(writer, digest, f"{registry.host}/{repository}", key)
         registry.push_layout(writer.path, repository)
-        pairs.append((repository, "v1"))
-    return pairs
+        return repository, "v1"
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(push, range(count)))
 
 
 def fetch_floor(registry: RegistryServer, pairs: list[tuple[str, str]]) -> float:
