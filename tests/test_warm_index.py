@@ -181,3 +181,32 @@ def test_index_entries_stay_within_their_share_of_max_bytes(tmp_path: Path) -> N
     assert engine._warm_bytes <= budget
     assert engine.warm_entries() < len(keys)
     engine.shutdown()
+
+
+def test_an_evicted_entry_takes_its_index_entries_with_it(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    engine, key = world.engine, f"{REG}/team/app@{world.signed}"
+    for _ in range(2):
+        assert engine.verify([key], "t")[0].value["verified"] is True
+    assert engine.warm_entries() == 1
+    with engine._lock:
+        del engine._cache[("facts", f"{REG}/team/app", world.signed)]  # as the least recently used would go
+    again = engine.verify([key], "t")[0].value
+    assert again["verified"] is True and again["cached"] is False  # verified anew, not answered from the index
+    engine.shutdown()
+
+
+def test_the_cache_mirror_follows_evictions(tmp_path: Path) -> None:
+    from provider.config import build_config
+    from provider.engine import _Result
+
+    (tmp_path / "layouts").mkdir()
+    data = {"verification": {"cache": {"maxBytes": "1MiB"}},
+            "stores": [{"type": "oci-layout", "path": "layouts", "match": ["*"]}]}
+    engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
+    with engine._lock:
+        for index in range(500):  # about 2 MiB offered to the 896 KiB the cache holds: many are evicted again
+            engine._remember(("facts", f"{REG}/app{index}", "sha256:" + "0" * 64), _Result(b"x" * 4000, "", 3600.0))
+        assert set(engine._cache.held) == set(engine._cache) and 0 < len(engine._cache) < 500
+        assert all(engine._cache.held[key][0] is engine._cache[key] for key in engine._cache)
+    engine.shutdown()
