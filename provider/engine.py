@@ -191,8 +191,8 @@ class _Entries(TLRUCache):  # type: ignore[type-arg]
         self.held.clear()
 
 
-# The cache entries one answer stood on: each key with what `held` had for it (None: absent), and whether
-# the answer used it (its expiry bounds the answer's) or only relied on its absence.
+# The cache entries one answer stood on: each key with the result the answer used (its expiry bounds the
+# answer's), or None where the answer relied on the key's absence (a tag not resolved yet).
 Seen = tuple[tuple[CacheKey, "_Result | None"], ...]
 
 
