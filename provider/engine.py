@@ -10,6 +10,11 @@ as a system error (which Gatekeeper does not cache) instead, and the docs recomm
 The cache is bounded in bytes. Facts are kept once per (repository, digest) as compact JSON, whatever tag
 or `tag@digest` spelling asked for them; a tag's digest is remembered separately, for `tagTtl` only, so a
 re-pointed tag never rides on the verified facts of the digest it used to name.
+
+A key answered from the cache once is answered after that from the warm index: the raw key string, as the
+client sent it, to its answer (pre-serialised), checked against the very cache entries it was built from. A
+key costs one dictionary lookup, an expiry comparison and an identity check per entry; the reference is parsed
+and normalised only on a miss. The index belongs to one engine, that is to one config generation.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from cachetools import TLRUCache
+from cachetools import Cache, TLRUCache
 
 from provider.capacity import Capacity, Shares
 from provider.config import Authority, Config
@@ -36,7 +41,7 @@ from provider.exemptions import exempt
 from provider.facts import PlatformCheck, Skip, build_facts, checked_platforms, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
-from provider.serialised import ItemEnd, SerialisedFacts, dumps, quoted
+from provider.serialised import ItemEnd, SerialisedFacts, dumps, item_head, quoted
 from provider.stores import StoreRouter
 from provider.stores.base import ResolvedImage, SignatureArtifact, Store
 from provider.stores.selection import Selection, content_referrers, select
@@ -55,8 +60,15 @@ PLATFORM_CONCURRENCY = 4
 JOB_BUDGET_FACTOR = 4
 # Bytes a cache entry costs beyond its value and error text: key tuple and strings, the entry object and
 # cachetools' bookkeeping (measured by tests/benchmarks/bench_cache.py, rounded up).
-ENTRY_OVERHEAD = 760
+ENTRY_OVERHEAD = 860
 MAX_ERROR_CHARS = 1024
+# The warm index's share of `verification.cache.maxBytes` (the cache proper holds the rest), and what one
+# index entry costs beyond its key and item head (measured by tests/benchmarks/bench_cache.py, rounded up).
+WARM_SHARE = 8
+WARM_OVERHEAD = 740
+# A warm index hit refreshes the cache entries it stands on in the cache's recency order at most this often
+# (seconds), so an image answered only from the index is not the first one evicted.
+WARM_TOUCH_INTERVAL = 1.0
 
 # ("facts", name, digest): facts or an error; ("tag", name, tag): a digest (tagTtl) or a resolution error;
 # ("verify-tag", name, tag): an error met before the tag's digest was known.
@@ -142,6 +154,62 @@ class _Result:
         return len(self.value or b"") + serialised + len(self.error) + len(self.digest) + ENTRY_OVERHEAD
 
 
+class _Entries(TLRUCache):  # type: ignore[type-arg]
+    """The facts cache, with `held`: what it holds now, key to (result, expiry), as a plain dict.
+
+    Every insertion makes a new tuple, so `held.get(key) is seen` says that the entry under `key` is still the
+    very one seen, neither replaced, evicted nor expired and purged; the warm index checks its answers so.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.held: dict[CacheKey, tuple[_Result, float]] = {}
+        self._expires = 0.0
+        super().__init__(maxsize=maxsize, ttu=self._ttu, getsizeof=lambda result: result.size)
+
+    def _ttu(self, _key: CacheKey, result: _Result, now: float) -> float:
+        self._expires = now + result.ttl  # read back by __setitem__ (always under the engine lock)
+        return self._expires
+
+    def __setitem__(self, key: CacheKey, value: _Result) -> None:
+        self.held.pop(key, None)
+        super().__setitem__(key, value)
+        if Cache.__contains__(self, key):  # not stored when already expired
+            self.held[key] = (value, self._expires)
+
+    def __delitem__(self, key: CacheKey) -> None:
+        self.held.pop(key, None)
+        super().__delitem__(key)
+
+    def expire(self, time: float | None = None) -> list[tuple[CacheKey, _Result]]:
+        expired = super().expire(time)
+        for key, _ in expired:
+            self.held.pop(key, None)
+        return expired
+
+    def clear(self) -> None:
+        super().clear()
+        self.held.clear()
+
+
+# The cache entries one answer stood on: each key with the result the answer used (its expiry bounds the
+# answer's), or None where the answer relied on the key's absence (a tag not resolved yet).
+Seen = tuple[tuple[CacheKey, "_Result | None"], ...]
+
+
+@dataclass(slots=True)
+class _Warm:
+    """One warm index entry: the answer to one raw key while the cache entries in `held` are unchanged."""
+
+    expires: float
+    held: tuple[tuple[CacheKey, tuple[_Result, float] | None], ...]
+    item: Item | None  # the whole answer when it does not depend on the request (errors, pinned references)
+    head: bytes  # else a facts answer up to its facts members (see provider.serialised.item_head)
+    facts: SerialisedFacts | None
+    hit: bool  # counted as a cache hit (answers that need no cache are not)
+    touched: float
+    size: int
+
+
 @dataclass(frozen=True)
 class _Checked:
     """What was found next to one manifest and what its verifiers said."""
@@ -175,9 +243,11 @@ class Engine:
         self.router = router or StoreRouter.from_config(config, self.metrics)
         self.verifiers = tuple(verifiers if verifiers is not None else default_verifiers(config.verification))
         cache = config.verification.cache
-        self._cache: TLRUCache[CacheKey, _Result] = TLRUCache(
-            maxsize=cache.max_bytes, ttu=lambda _key, result, now: now + result.ttl,
-            getsizeof=lambda result: result.size)
+        # maxBytes bounds the cache and the warm index together.
+        self._warm_budget = cache.max_bytes // WARM_SHARE
+        self._cache = _Entries(cache.max_bytes - self._warm_budget)
+        self._warm: dict[str, dict[str, _Warm]] = {"verify": {}, "resolve": {}}
+        self._warm_bytes = 0
         self._inflight: dict[CacheKey, Future[_Result]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=config.verification.concurrency,
@@ -191,14 +261,16 @@ class Engine:
 
     # --- public API ----------------------------------------------------------------------------------
 
-    def verify(self, keys: Sequence[str], trace_id: str, deadline: float | None = None) -> list[Item]:
-        """Facts for every distinct key, in request order."""
+    def verify(self, keys: Sequence[str], trace_id: str, deadline: float | None = None,
+               warm: bool = True) -> list[Item]:
+        """Facts for every distinct key, in request order (`warm=False`: without the warm index)."""
         budget = self.config.server.request_deadline
-        return self._run("verify", keys, trace_id, deadline, budget)
+        return self._run("verify", keys, trace_id, deadline, budget, warm)
 
-    def resolve(self, keys: Sequence[str], trace_id: str, deadline: float | None = None) -> list[Item]:
+    def resolve(self, keys: Sequence[str], trace_id: str, deadline: float | None = None,
+                warm: bool = True) -> list[Item]:
         """Digest-pinned references for every distinct key, in request order (under `mutation.deadline`)."""
-        return self._run("resolve", keys, trace_id, deadline, self.config.mutation.deadline)
+        return self._run("resolve", keys, trace_id, deadline, self.config.mutation.deadline, warm)
 
     def shutdown(self) -> None:
         """Stop taking work; running jobs finish in the background."""
@@ -213,43 +285,71 @@ class Engine:
     def cache_bytes(self) -> int:
         """What the cache holds, by its own accounting (bounded by `verification.cache.maxBytes`)."""
         with self._lock:
-            return int(self._cache.currsize)
+            return int(self._cache.currsize) + self._warm_bytes
 
     def cache_entries(self) -> int:
+        """Cache entries (warm index entries not counted: each stands on cache entries or on none)."""
         with self._lock:
             return len(self._cache)
+
+    def warm_entries(self) -> int:
+        with self._lock:
+            return sum(len(index) for index in self._warm.values())
 
     # --- batch machinery -----------------------------------------------------------------------------
 
     def _run(self, kind: str, keys: Sequence[str], trace_id: str, deadline: float | None,
-             budget: float) -> list[Item]:
-        deadline = deadline if deadline is not None else time.monotonic() + budget
+             budget: float, warm: bool) -> list[Item]:
+        now = time.monotonic()
+        deadline = deadline if deadline is not None else now + budget
         answers: dict[str, Item] = {}
         pending: dict[str, tuple[Reference, Future[_Result]]] = {}
         hits = 0
         end = ItemEnd.of(trace_id)  # the members every facts item ends with, encoded once for the request
+        index = self._warm[kind] if warm else {}
+        held = self._cache.held
+        learnt: list[tuple[str, Item, Reference | None, _Result | None, Seen]] = []
         for key in dict.fromkeys(keys):
+            entry = index.get(key)
+            if entry is not None and now < entry.expires:
+                for cache_key, mark in entry.held:  # each entry it stands on is still the very one it saw
+                    if held.get(cache_key) is not mark:
+                        break
+                else:
+                    hits += entry.hit
+                    answers[key] = entry.item or Item(key, raw=entry.head + entry.facts.members + end.cached,
+                                                      facts=entry.facts)
+                    if entry.hit and now - entry.touched > WARM_TOUCH_INTERVAL:
+                        self._touch(entry, now)
+                    continue
             if kind == "resolve" and not key.strip():
                 # A blank image is a placeholder that names nothing to pin (docs/writing-policies.md).
                 answers[key] = Item(key, plain=key)
+                learnt.append((key, answers[key], None, None, ()))
                 continue
             try:
                 reference = parse_reference(key)
             except InvalidReference as exc:
                 answers[key] = Item(key, error=f"{ErrorCode.INVALID_REFERENCE}: {exc}")
+                learnt.append((key, answers[key], None, None, ()))
                 continue
             if kind == "resolve" and (reference.digest or exempt(reference, self.config.mutation.exempt_images)):
                 # Mutation must be idempotent: a pinned reference comes back exactly as sent. An exempt image
                 # is left as it is too: the templates do not check it, so its registry need not answer.
                 answers[key] = Item(key, plain=key)
+                learnt.append((key, answers[key], None, None, ()))
                 continue
-            hit, future = self._lookup(kind, reference)
+            hit, future, seen = self._lookup(kind, reference)
             if hit is not None:
                 hits += not hit.transient  # a job turned away is no cache hit
                 answers[key] = self._item(kind, key, reference, hit, end.cached)
+                if not hit.transient:
+                    learnt.append((key, answers[key], reference, hit, seen))
             else:
                 assert future is not None
                 pending[key] = (reference, future)
+        if learnt and warm:
+            self._learn(kind, learnt)
         if hits:
             self.metrics.cache_hits.labels(kind).inc(hits)
         if pending:
@@ -265,14 +365,18 @@ class Engine:
                                                "answered from the provider's cache", transient=True)
         return [answers[key] for key in dict.fromkeys(keys)]
 
-    def _lookup(self, kind: str, reference: Reference) -> tuple[_Result | None, Future[_Result] | None]:
-        """A cached result, or the future of the job (running or newly started) that will produce it."""
+    def _lookup(self, kind: str, reference: Reference) -> tuple[_Result | None, Future[_Result] | None, Seen]:
+        """A cached result and the entries it was found through, or the future of the job (running or newly
+        started) that will produce it."""
         with self._lock:
             digest = reference.digest
+            seen: Seen = ()
             if not digest:
-                tag = self._cached(("tag", reference.name, reference.tag or "latest"))
+                tag_key: CacheKey = ("tag", reference.name, reference.tag or "latest")
+                tag = self._cached(tag_key)
+                seen = ((tag_key, tag),)
                 if tag is not None and (kind == "resolve" or tag.error):
-                    return tag, None
+                    return tag, None, seen
                 digest = tag.digest if tag is not None else ""
             if kind == "resolve":
                 key: CacheKey = ("tag", reference.name, reference.tag or "latest")
@@ -281,13 +385,13 @@ class Engine:
                 key = ("facts", reference.name, digest)
                 hit = self._cached(key)
                 if hit is not None:
-                    return hit, None
+                    return hit, None, (*seen, (key, hit))
                 job = self._verify_one if reference.digest else self._verify_pinned(digest)
             else:
                 key = ("verify-tag", reference.name, reference.tag or "latest")
                 failed = self._cached(key)
                 if failed is not None:
-                    return failed, None
+                    return failed, None, (*seen, (key, failed))
                 job = self._verify_one
             future = self._inflight.get(key)
             if future is None:
@@ -295,9 +399,66 @@ class Engine:
                                                lambda: self._job(key, reference, job),
                                                lambda: self._unstarted(key, reference))
                 if future is None:  # its lane's queue is full: answered now, nothing remembered
-                    return _unstarted_result(reference), None
+                    return _unstarted_result(reference), None, ()
                 self._inflight[key] = future
-            return None, future
+            return None, future, ()
+
+    # --- the warm index: raw key to answer, while the cache entries it stands on are unchanged ---------
+
+    def _learn(self, kind: str, learnt: Sequence[tuple[str, Item, Reference | None, _Result | None, Seen]]) -> None:
+        """Index the answers just given from the cache (or needing none), if what they stood on still holds."""
+        index = self._warm[kind]
+        with self._lock:
+            held = self._cache.held
+            now = time.monotonic()
+            for key, item, reference, result, seen in learnt:
+                marks = []
+                expires = float("inf")
+                for cache_key, used in seen:
+                    mark = held.get(cache_key)
+                    if used is None:
+                        if mark is not None and now < mark[1]:
+                            break  # an entry appeared since the lookup: the answer may differ now
+                    elif mark is None or mark[0] is not used:
+                        break  # replaced or gone since the lookup
+                    else:
+                        expires = min(expires, mark[1])
+                    marks.append((cache_key, mark))
+                else:
+                    if item.raw and item.facts is not None and reference is not None:
+                        key_json, text = quoted(key), str(reference)
+                        head = item_head(key_json, key_json if text == key else quoted(text))
+                        entry = _Warm(expires, tuple(marks), None, head, item.facts, result is not None, now,
+                                      len(key) + len(head) + WARM_OVERHEAD)
+                    else:
+                        size = len(key) + len(item.error) + len(str(item.plain or "")) + WARM_OVERHEAD
+                        entry = _Warm(expires, tuple(marks), item, b"", None, result is not None, now, size)
+                    self._index(index, key, entry)
+
+    def _index(self, index: dict[str, _Warm], key: str, entry: _Warm) -> None:
+        """Store under the lock; the oldest entries of either index leave to keep both within the budget."""
+        previous = index.pop(key, None)
+        if previous is not None:
+            self._warm_bytes -= previous.size
+        if entry.size > self._warm_budget:
+            return
+        limit = self.config.verification.cache.max_entries
+        while self._warm_bytes + entry.size > self._warm_budget or len(index) >= limit:
+            fullest = max(self._warm.values(), key=len)
+            if not fullest:
+                return
+            oldest = next(iter(fullest))
+            self._warm_bytes -= fullest.pop(oldest).size
+        index[key] = entry
+        self._warm_bytes += entry.size
+
+    def _touch(self, entry: _Warm, now: float) -> None:
+        """Mark the cache entries under a warm answer as recently used (the cache evicts the least recent)."""
+        with self._lock:
+            entry.touched = now
+            for cache_key, mark in entry.held:
+                if mark is not None:
+                    self._cached(cache_key)
 
     def _unstarted(self, key: CacheKey, reference: Reference) -> _Result:
         """The answer of a job that waited its whole budget for its share of the pool (never under the lock)."""
@@ -467,7 +628,7 @@ class Engine:
         cache = self.config.verification.cache
         # Kept once, serialised: the per-request members are spliced in when answering.
         result = _Result(None, "", cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest,
-                         SerialisedFacts.from_json(dumps(facts)))
+                         SerialisedFacts.of(facts))
         key: CacheKey = ("facts", image.reference.name, image.digest)
         with self._lock:
             self._remember(key, result)

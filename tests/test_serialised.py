@@ -54,7 +54,7 @@ def test_warm_answers_echo_hostile_keys_exactly(tmp_path: Path) -> None:
     client = create_app(state).test_client()
     good = [f"{REG}/team/app:v1", f"{REG}/team/app@{digest}"]
     keys = [*good, *HOSTILE[:-2], f"{REG}/team/app:v1\x00\"", f'{REG}/team/app:v1"}}]']
-    for cached in (False, True):
+    for cached in (False, True, True):  # the third answer comes from the warm index
         response = client.post("/verify", json=provider_request(keys), headers={"X-Request-Id": "trace-1"})
         assert response.status_code == 200
         items = response.get_json()["response"]["items"]
@@ -66,3 +66,15 @@ def test_warm_answers_echo_hostile_keys_exactly(tmp_path: Path) -> None:
             assert value["reference"] == item["key"] and value["digest"] == digest
         assert all(item["error"].startswith("INVALID_REFERENCE: ") for item in items[2:])
     state.runtime.engine.shutdown()
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                    max_leaves=12)
+
+
+@given(facts=st.dictionaries(st.sampled_from(["reference", "verified", "authorities", "digest", "x", "é\u2028"]),
+                             JSON, max_size=6))
+def test_facts_encoded_once_equal_facts_read_back_from_json(facts: dict) -> None:
+    facts = {**facts, "tuple": ("a", 1)}  # built facts hold tuples where JSON has lists
+    assert SerialisedFacts.of(facts) == SerialisedFacts.from_json(json.dumps(facts).encode())

@@ -8,8 +8,14 @@ requests, req/s ratio <= 1.5 and p99 <= 2x the baseline's.
 The two servers are measured in turns (latency: request by request; load: in one-second slices), so whatever
 else runs on a shared machine weighs on both alike.
 
+Then the cold path, beside it: 100 cosign-signed images in a real docker-registry on loopback, asked in one
+request of a provider that has just started (nothing cached), against the floor, a client that fetches only what
+verification must fetch (manifest, signature manifest, payload) with the same concurrency; in turns, COLD_ROUNDS
+times each.
+
 `--profile` measures the same warm requests inside this process instead, without sockets or TLS: the provider's
 WSGI app (as the front door calls it) against the baseline app, then where the provider's time goes (cProfile).
+`--profile-cold` verifies the 100 cold images in this process and samples every thread's stack.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,13 +46,19 @@ from provider.devkit.process import ProviderProcess
 from tests.helpers import ProviderPKI, free_port, provider_request, write_yaml
 
 REG = "bench.example"
-BATCHES = (1, 10, 100)
+BATCHES = (1, 10, 100, 1000)  # 1000: near the default server.maxKeys (1024)
 LATENCY_ROUNDS = 200
 THROUGHPUT_SECONDS = 3.0
 SLICE_SECONDS = 1.0
 CLIENT_THREADS = 4
 PROFILE_ROUNDS = 1000
+COLD_IMAGES = 100
+COLD_ROUNDS = 3
+COLD_CONCURRENCY = 32
 KEYS = [f"{REG}/team/app:v{i}" for i in range(max(BATCHES))]
+# Warm means every key's tag resolution is cached too: with the default tagTtl (5 s) a 1000-tag batch is
+# never all warm at once (re-resolving 1000 tags from the layout takes about as long).
+WARM = {"cache": {"tagTtl": "1h", "unverifiedTtl": "1h"}}
 
 
 def publish(root: Path) -> Path:
@@ -84,10 +97,11 @@ def in_turns(names: list[str], turn: int) -> list[str]:
     return names if turn % 2 == 0 else names[::-1]
 
 
-def latencies(session: requests.Session, urls: dict[str, str], body: dict) -> dict[str, list[float]]:
+def latencies(session: requests.Session, urls: dict[str, str], body: dict,
+              rounds: int = LATENCY_ROUNDS) -> dict[str, list[float]]:
     """Seconds per request for each server, one request to each in turn."""
     times: dict[str, list[float]] = {who: [] for who in urls}
-    for turn in range(LATENCY_ROUNDS):
+    for turn in range(rounds):
         for who in in_turns(list(urls), turn):
             started = time.perf_counter()
             response = session.post(urls[who], json=body, timeout=10)
@@ -142,9 +156,11 @@ def main() -> None:
             "server": {"listen": f"127.0.0.1:{port}", "metricsListen": f"127.0.0.1:{metrics_port}",
                        "tls": {"cert": pki.path("server.crt"), "key": pki.path("server.key"),
                                "clientCA": pki.path("client-ca.crt")}},
+            "verification": WARM,
             "stores": [{"type": "oci-layout", "path": str(layouts), "match": ["*"]}]})
         provider = ProviderProcess(config, port, metrics_port)
         provider.wait_ready()
+        baseline: subprocess.Popen[bytes] | None = None
 
         def make_session() -> requests.Session:
             session = requests.Session()
@@ -153,19 +169,22 @@ def main() -> None:
             return session
 
         session = make_session()
-        warm = session.post(f"{provider.url}/verify", json=provider_request(KEYS), timeout=30).json()
-        facts_file = root / "facts.json"
-        facts_file.write_text(json.dumps(warm["response"]["items"][0]["value"]))
-        baseline = start_baseline(pki, facts_file, base_port)
-        base_url = f"https://127.0.0.1:{base_port}"
-        urls = {"sigwarden": f"{provider.url}/verify", "baseline": f"{base_url}/verify"}
         try:
+            warm = session.post(f"{provider.url}/verify", json=provider_request(KEYS), timeout=60).json()
+            while sum(1 for item in warm["response"]["items"] if item.get("value")) < len(KEYS):
+                time.sleep(0.1)  # the first answer may still be partly unfinished
+                warm = session.post(f"{provider.url}/verify", json=provider_request(KEYS), timeout=60).json()
+            facts_file = root / "facts.json"
+            facts_file.write_text(json.dumps(warm["response"]["items"][0]["value"]))
+            baseline = start_baseline(pki, facts_file, base_port)
+            base_url = f"https://127.0.0.1:{base_port}"
+            urls = {"sigwarden": f"{provider.url}/verify", "baseline": f"{base_url}/verify"}
             wait_port(urls["baseline"], session, provider_request(KEYS[:1]))
             print(f"{'keys':>5} {'who':>9} {'p50 ms':>9} {'p99 ms':>9} {'req/s':>8} {'bytes':>8}")
             for size in BATCHES:
                 body = provider_request(KEYS[:size])
                 sizes = {who: len(session.post(url, json=body, timeout=10).content) for who, url in urls.items()}
-                times = latencies(session, urls, body)
+                times = latencies(session, urls, body, LATENCY_ROUNDS if size < 1000 else LATENCY_ROUNDS // 2)
                 load = loaded(make_session, urls, body, CLIENT_THREADS)
                 rows = {}
                 for who in urls:
@@ -187,9 +206,139 @@ def main() -> None:
                   f"(baseline/sigwarden), p99 {rows32['sigwarden'][1] / rows32['baseline'][1]:.2f} "
                   "(sigwarden/baseline)")
         finally:
-            baseline.terminate()
-            baseline.wait(timeout=15)
+            if baseline is not None:
+                baseline.terminate()
+                baseline.wait(timeout=15)
             provider.stop()
+        cold(root, pki, make_session)
+
+
+def cold(root: Path, pki: ProviderPKI, make_session: Callable[[], requests.Session]) -> None:
+    """The cold path over the wire: a just-started provider verifying COLD_IMAGES signed images in one request,
+    against the raw-fetch floor, in turns."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from provider.devkit import cosign
+    from tests.benchmarks.cold import fetch_floor, publish_signed
+    from tests.registry import RegistryServer
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    (root / "cosign.pub").write_bytes(cosign.public_pem(key))
+    registry = RegistryServer(root / "registry")
+    try:
+        print(f"\npushing {COLD_IMAGES} signed images …", file=sys.stderr)
+        pairs = publish_signed(root, registry, key, COLD_IMAGES)
+        keys = [f"{registry.host}/{repository}:{tag}" for repository, tag in pairs]
+        fetch_floor(registry, pairs)  # the registry's own caches warm for both alike
+        port, metrics_port = free_port(), free_port()
+        config = write_yaml(root / "cold.yaml", {
+            "server": {"listen": f"127.0.0.1:{port}", "metricsListen": f"127.0.0.1:{metrics_port}",
+                       "requestDeadline": "60s",
+                       "tls": {"cert": pki.path("server.crt"), "key": pki.path("server.key"),
+                               "clientCA": pki.path("client-ca.crt")}},
+            "verification": {"concurrency": COLD_CONCURRENCY},
+            "stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host],
+                        "allowNetworks": ["127.0.0.1/32"]}],
+            "authorities": [{"name": "bench", "cosign": {"publicKeys": [str(root / "cosign.pub")]}}]})
+        # The floor fetches 32 images at once; the provider gives one registry host a quarter of its
+        # verification pool and 8 fetches per address (concurrencyPerAddress): "floor@8" fetches as many at once.
+        spent: dict[str, list[float]] = {"sigwarden": [], "floor": [], "floor@8": []}
+        for turn in range(COLD_ROUNDS):
+            for who in in_turns(list(spent), turn):
+                if who.startswith("floor"):
+                    spent[who].append(fetch_floor(registry, pairs, 8 if who == "floor@8" else COLD_CONCURRENCY))
+                    continue
+                provider = ProviderProcess(config, port, metrics_port)
+                try:
+                    provider.wait_ready()
+                    session = make_session()
+                    session.post(f"{provider.url}/verify", json=provider_request(["bench.invalid/warmup:v1"]),
+                                 timeout=60)  # the connection and the first-request imports, for neither image
+                    started = time.perf_counter()
+                    answer = session.post(f"{provider.url}/verify", json=provider_request(keys), timeout=120)
+                    spent[who].append(time.perf_counter() - started)
+                    items = answer.json()["response"]["items"]
+                    assert sum(1 for item in items if item.get("value", {}).get("verified")) == len(keys), \
+                        answer.text[:300]
+                finally:
+                    provider.stop()
+        print(f"cold: {COLD_IMAGES} signed images in one request, registry on loopback ({COLD_ROUNDS} rounds)")
+        for who, times in spent.items():
+            print(f"cold {who:>9}: " + ", ".join(f"{t * 1000:7.0f} ms" for t in times)
+                  + f"   median {statistics.median(times) * 1000:7.0f} ms")
+        for floor in ("floor", "floor@8"):
+            ratios = [s / f for s, f in zip(spent["sigwarden"], spent[floor], strict=True)]
+            print(f"cold ratio {floor:>7}: " + ", ".join(f"{r:.2f}" for r in ratios)
+                  + f"   median {statistics.median(spent['sigwarden']) / statistics.median(spent[floor]):.2f}"
+                  f"   (sigwarden/{floor})")
+    finally:
+        registry.stop()
+
+
+def _shape(part: str) -> str:
+    """A request path's part with the names and digests taken out, for counting requests by kind."""
+    if part.startswith(("img", "cold")) or len(part) > 40:
+        return "*"
+    return part
+
+
+def profile_cold() -> None:
+    """The cold path in this process (an engine, no server): wall time against the floor, then a sampled
+    profile of every thread."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from provider.config import build_config
+    from provider.devkit import cosign
+    from provider.engine import Engine
+    from tests.benchmarks.cold import Sampler, fetch_floor, profiled, publish_signed
+    from tests.registry import RegistryServer
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "cosign.pub").write_bytes(cosign.public_pem(key))
+        registry = RegistryServer(root / "registry")
+        try:
+            pairs = publish_signed(root, registry, key, COLD_IMAGES)
+            keys = [f"{registry.host}/{repository}:{tag}" for repository, tag in pairs]
+            data = {"server": {"requestDeadline": "60s"}, "verification": {"concurrency": COLD_CONCURRENCY},
+                    "stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host],
+                                "allowNetworks": ["127.0.0.1/32"]}],
+                    "authorities": [{"name": "bench", "cosign": {"publicKeys": ["cosign.pub"]}}]}
+            config = build_config(data, write_yaml(root / "config.yaml", data))
+            fetch_floor(registry, pairs)
+            Engine(config).verify(["bench.invalid/warmup:v1"], "warmup")  # imports, for neither side
+            for turn in range(COLD_ROUNDS):
+                for who in in_turns(["sigwarden", "floor"], turn):
+                    cpu = time.process_time()
+                    if who == "floor":
+                        wall = fetch_floor(registry, pairs)
+                        print(f"floor     {wall * 1000:7.0f} ms, CPU {(time.process_time() - cpu) * 1000:5.0f} ms")
+                        continue
+                    engine = Engine(config)
+                    started = time.perf_counter()
+                    items = engine.verify(keys, "cold")
+                    print(f"sigwarden {(time.perf_counter() - started) * 1000:7.0f} ms, CPU "
+                          f"{(time.process_time() - cpu) * 1000:5.0f} ms "
+                          f"({sum(1 for i in items if i.value and i.value['verified'])} verified)")
+                    engine.shutdown()
+            engine = Engine(config)
+            sampler = Sampler()
+            before = len(registry.requests_from("sigwarden"))
+            sampler.run(lambda: engine.verify(keys, "cold"))
+            engine.shutdown()
+            sent = registry.requests_from("sigwarden")[before:]
+            kinds = Counter(" ".join(_shape(part) for part in line.split("/")) for line in sent)
+            print(f"registry requests per image: {len(sent) / len(keys):.1f} (the floor: 3)")
+            for shape, count in kinds.most_common():
+                print(f"  {count / len(keys):4.1f}  {shape}")
+            print(sampler.report())
+            engine = Engine(config)
+            print("\nCPU of the cold verification, every thread (cProfile; waits show as the queue and lock calls):")
+            profiled(lambda: engine.verify(keys, "cold"))
+            engine.shutdown()
+        finally:
+            registry.stop()
 
 
 def profile() -> None:
@@ -204,6 +353,7 @@ def profile() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         config = write_yaml(root / "config.yaml", {
+            "verification": WARM,
             "stores": [{"type": "oci-layout", "path": str(publish(root)), "match": ["*"]}]})
         # The request log line is part of the cost: written as the server writes it, to a file.
         configure_logging("INFO")
@@ -263,4 +413,9 @@ def profile() -> None:
 
 
 if __name__ == "__main__":
-    profile() if "--profile" in sys.argv[1:] else main()
+    if "--profile" in sys.argv[1:]:
+        profile()
+    elif "--profile-cold" in sys.argv[1:]:
+        profile_cold()
+    else:
+        main()
