@@ -73,8 +73,9 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size
                     max_leaves=12)
 
 
-@given(facts=st.dictionaries(st.sampled_from(["reference", "verified", "authorities", "digest", "x", "é\u2028"]),
-                             JSON, max_size=6))
-def test_facts_encoded_once_equal_facts_read_back_from_json(facts: dict) -> None:
-    facts = {**facts, "tuple": ("a", 1)}  # built facts hold tuples where JSON has lists
+@given(facts=st.dictionaries(st.sampled_from(["reference", "verified", "digest", "x", "é\u2028"]), JSON, max_size=6),
+       authorities=st.lists(st.text(max_size=5), max_size=3))
+def test_facts_encoded_once_equal_facts_read_back_from_json(facts: dict, authorities: list[str]) -> None:
+    # built facts hold tuples where JSON has lists; `authorities` is always a list of names (the facts schema)
+    facts = {**facts, "authorities": authorities, "tuple": ("a", 1)}
     assert SerialisedFacts.of(facts) == SerialisedFacts.from_json(json.dumps(facts).encode())
