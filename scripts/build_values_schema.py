@@ -108,6 +108,10 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].notation.trustStores.<store>[].keyVault.vaultURI": {"type": "string", "pattern": "^https://"},
     "authorities[].notation.trustStores.<store>[].keyVault.certificateName": STRING,
     "authorities[].notation.trustStores.<store>[].keyVault.version": STRING,
+    "authorities[].notation.trustStores.<store>[].alibabaKms.certificateId": STRING,
+    # The loader's region id rule (provider.stores.cloud.keys.ALIBABA_REGION).
+    "authorities[].notation.trustStores.<store>[].alibabaKms.region": {"type": "string",
+                                                                     "pattern": "^[a-z]{2,}(-[a-z0-9]+)+$"},
     "authorities[].notation.trustPolicy.file": STRING,
     "authorities[].notation.trustPolicy.inline": {"type": "object"},
     "authorities[].attestation.publicKeyData": STRING,
@@ -137,7 +141,9 @@ RULES: dict[str, dict[str, Any]] = {
     "authorities[].cosign": {"anyOf": [{"required": [k]} for k in ("publicKeys", "keyless", "pki")]},
     "authorities[].cosign.publicKeys[]": {"oneOf": [{"required": ["file"]}, {"required": ["pem"]},
                                                     {"required": ["kms"]}]},
-    "authorities[].notation.trustStores.<store>[]": {"required": ["keyVault"]},
+    "authorities[].notation.trustStores.<store>[]": {"oneOf": [{"required": ["keyVault"]},
+                                                               {"required": ["alibabaKms"]}]},
+    "authorities[].notation.trustStores.<store>[].alibabaKms": {"required": ["certificateId", "region"]},
     "authorities[].notation.trustStores.<store>[].keyVault": {"required": ["vaultURI", "certificateName"]},
     "authorities[].cosign.keyless": {"required": ["identities"],
                                      "anyOf": [{"required": ["trustedRoot"]}, {"required": ["fulcioRoots"]}]},
@@ -169,7 +175,7 @@ def section(name: str) -> dict[str, Any]:
 
 
 def leaf(spec: dict[str, Any]) -> dict[str, Any]:
-    if "stores" in spec:  # notation trust stores: certificate file paths or {keyVault: …} entries, by store name
+    if "stores" in spec:  # notation trust stores: certificate file paths or {keyVault|alibabaKms: …}, by store
         return {"type": "object", "minProperties": 1, "additionalProperties": False,
                 "patternProperties": {"^(ca|signingAuthority|tsa):.+$": {
                     "type": "array", "minItems": 1, "items": {"anyOf": [STRING, section(spec["stores"])]}}}}
