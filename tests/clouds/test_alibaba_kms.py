@@ -183,3 +183,20 @@ def test_the_ack_seed_with_its_trust_store_in_kms(tmp_path: Path, monkeypatch: p
         assert not refused.error and refused.value["verified"] is False, refused
     finally:
         alibaba.registry.stop()
+
+
+def test_without_the_kms_sdk_config_check_names_the_pip_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = kms_config(tmp_path, {"alibabaKms": {"certificateId": CERTIFICATE_ID, "region": REGION}})
+    config = write_yaml(tmp_path / "config.yaml", data)
+    # The KMS SDK made unimportable in a child process, as on an install of the alibaba extra before it had it.
+    probe = ("import sys; sys.modules['alibabacloud_kms20160120'] = None\n"
+             "from provider.cli import main\n"
+             f"sys.exit(main(['config', 'check', {str(config)!r}]))")
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "authorities[0].notation.trustStores.ca:acme[0].alibabaKms" in done.stderr
+    assert "pip install 'sigwarden[alibaba]'" in done.stderr and "Traceback" not in done.stderr
