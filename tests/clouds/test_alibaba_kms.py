@@ -121,12 +121,15 @@ def test_a_replaced_certificate_is_followed_and_a_failed_refresh_keeps_the_last(
 @in_world
 def test_a_certificate_kms_does_not_give_is_a_config_error_naming_the_field(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    kms_world(tmp_path, monkeypatch, {})
-    data = kms_config(tmp_path, {"alibabaKms": {"certificateId": "missing", "region": REGION}})
-    with pytest.raises(ConfigError) as raised:
-        build_config(data, write_yaml(tmp_path / "config.yaml", data))
-    assert raised.value.field_path == "authorities[0].notation.trustStores.ca:acme[0].alibabaKms"
-    assert "Forbidden.ResourceNotFound" in raised.value.problem and "\n" not in raised.value.problem
+    _, chain = kept(notation.identity_with_intermediate("ec-256"))
+    kms_world(tmp_path, monkeypatch, {"chain-only": (b"", chain)})
+    for certificate_id, reason in (("missing", "Forbidden.ResourceNotFound"),
+                                   ("chain-only", "GetCertificate sent no certificate")):
+        data = kms_config(tmp_path, {"alibabaKms": {"certificateId": certificate_id, "region": REGION}})
+        with pytest.raises(ConfigError) as raised:
+            build_config(data, write_yaml(tmp_path / "config.yaml", data))
+        assert raised.value.field_path == "authorities[0].notation.trustStores.ca:acme[0].alibabaKms"
+        assert reason in raised.value.problem and "\n" not in raised.value.problem, raised.value.problem
 
 
 @in_world

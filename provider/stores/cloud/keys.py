@@ -219,13 +219,15 @@ class KeyStores:
             body = self._alibaba.kms_certificate(region, certificate_id, deadline)
         except ItemError as exc:
             raise TrustFetchError(exc.message) from None
-        text = "\n".join(str(body.get(k) or "") for k in ("Certificate", "CertificateChain"))
+        certificate, chain = body.get("Certificate"), body.get("CertificateChain")
+        # An answer without the certificate is malformed, never read as its chain alone.
+        if not isinstance(certificate, str) or "-----BEGIN" not in certificate:
+            raise TrustFetchError(f"{where}: GetCertificate sent no certificate")
+        text = certificate + ("\n" + chain if isinstance(chain, str) and "-----BEGIN" in chain else "")
         try:
-            certs = x509.load_pem_x509_certificates(text.encode()) if "-----BEGIN" in text else []
+            certs = x509.load_pem_x509_certificates(text.encode())
         except ValueError as exc:
             raise TrustFetchError(f"{where}: not a PEM certificate: {_one_line(exc)}") from None
-        if not certs:
-            raise TrustFetchError(f"{where}: GetCertificate sent no certificate")
         return [b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)]
 
     # --- Google Cloud KMS ------------------------------------------------------------------------------
