@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from provider.config.model import PURPOSES, SIGNED_IDENTITY_TYPES  # noqa: E402
 from provider.config.reader import SCHEMA  # noqa: E402
+from provider.stores.cloud.keys import ALIBABA_REGION  # noqa: E402
 
 OUTPUT = ROOT / "helm" / "sigwarden" / "values.schema.json"
 
@@ -109,9 +110,8 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].notation.trustStores.<store>[].keyVault.certificateName": STRING,
     "authorities[].notation.trustStores.<store>[].keyVault.version": STRING,
     "authorities[].notation.trustStores.<store>[].alibabaKms.certificateId": STRING,
-    # The loader's region id rule (provider.stores.cloud.keys.ALIBABA_REGION).
     "authorities[].notation.trustStores.<store>[].alibabaKms.region": {"type": "string",
-                                                                     "pattern": "^[a-z]{2,}(-[a-z0-9]+)+$"},
+                                                                     "pattern": ALIBABA_REGION.pattern},
     "authorities[].notation.trustPolicy.file": STRING,
     "authorities[].notation.trustPolicy.inline": {"type": "object"},
     "authorities[].attestation.publicKeyData": STRING,
