@@ -64,6 +64,8 @@ def kms_facts(tmp_path: Path, image: str, certificate_id: str = CERTIFICATE_ID) 
 @in_world
 def test_a_kms_certificate_is_a_notation_trust_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     signer, stranger = notation.identity_with_intermediate("rsa-2048"), notation.identity_with_intermediate("rsa-2048")
+    # Alibaba Cloud KMS API reference, GetCertificate (2016-01-20): the certificate and its chain, both PEM. The
+    # chain's root in the trust store is what notation's authenticity check asks (provider.verifiers.notation.chain).
     sts, kms = kms_world(tmp_path, monkeypatch, {CERTIFICATE_ID: kept(signer)})
     signed, other = notation_image(tmp_path, signer, "signed"), notation_image(tmp_path, stranger, "other")
     facts = kms_facts(tmp_path, signed)
