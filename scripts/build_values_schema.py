@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from provider.config.model import PURPOSES, SIGNED_IDENTITY_TYPES  # noqa: E402
 from provider.config.reader import SCHEMA  # noqa: E402
+from provider.stores.cloud.keys import ALIBABA_REGION  # noqa: E402
 
 OUTPUT = ROOT / "helm" / "sigwarden" / "values.schema.json"
 
@@ -108,6 +109,9 @@ LEAVES: dict[str, dict[str, Any]] = {
     "authorities[].notation.trustStores.<store>[].keyVault.vaultURI": {"type": "string", "pattern": "^https://"},
     "authorities[].notation.trustStores.<store>[].keyVault.certificateName": STRING,
     "authorities[].notation.trustStores.<store>[].keyVault.version": STRING,
+    "authorities[].notation.trustStores.<store>[].alibabaKms.certificateId": STRING,
+    "authorities[].notation.trustStores.<store>[].alibabaKms.region": {"type": "string",
+                                                                     "pattern": ALIBABA_REGION.pattern},
     "authorities[].notation.trustPolicy.file": STRING,
     "authorities[].notation.trustPolicy.inline": {"type": "object"},
     "authorities[].attestation.publicKeyData": STRING,
@@ -137,7 +141,9 @@ RULES: dict[str, dict[str, Any]] = {
     "authorities[].cosign": {"anyOf": [{"required": [k]} for k in ("publicKeys", "keyless", "pki")]},
     "authorities[].cosign.publicKeys[]": {"oneOf": [{"required": ["file"]}, {"required": ["pem"]},
                                                     {"required": ["kms"]}]},
-    "authorities[].notation.trustStores.<store>[]": {"required": ["keyVault"]},
+    "authorities[].notation.trustStores.<store>[]": {"oneOf": [{"required": ["keyVault"]},
+                                                               {"required": ["alibabaKms"]}]},
+    "authorities[].notation.trustStores.<store>[].alibabaKms": {"required": ["certificateId", "region"]},
     "authorities[].notation.trustStores.<store>[].keyVault": {"required": ["vaultURI", "certificateName"]},
     "authorities[].cosign.keyless": {"required": ["identities"],
                                      "anyOf": [{"required": ["trustedRoot"]}, {"required": ["fulcioRoots"]}]},
@@ -169,7 +175,7 @@ def section(name: str) -> dict[str, Any]:
 
 
 def leaf(spec: dict[str, Any]) -> dict[str, Any]:
-    if "stores" in spec:  # notation trust stores: certificate file paths or {keyVault: …} entries, by store name
+    if "stores" in spec:  # notation trust stores: certificate file paths or {keyVault|alibabaKms: …}, by store
         return {"type": "object", "minProperties": 1, "additionalProperties": False,
                 "patternProperties": {"^(ca|signingAuthority|tsa):.+$": {
                     "type": "array", "minItems": 1, "items": {"anyOf": [STRING, section(spec["stores"])]}}}}

@@ -46,6 +46,7 @@ HOSTS = {
     "myinstance-registry.cn-hangzhou.cr.aliyuncs.com": "127.0.4.4",
     "myinstance-registry-vpc.cn-hangzhou.cr.aliyuncs.com": "127.0.4.5",
     "kms.cn-hangzhou.aliyuncs.com": "127.0.4.6",
+    "kms-vpc.cn-hangzhou.aliyuncs.com": "127.0.4.8",
     "vault.internal.example": "127.0.5.1",
     "kubernetes.default.svc": "127.0.6.1",
 }

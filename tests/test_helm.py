@@ -920,3 +920,20 @@ def test_cloud_identity_annotations_and_secret_rbac() -> None:
     assert "azure.workload.identity/use" not in deployment["spec"]["template"]["metadata"]["labels"]
     (provider,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "sigwarden"]
     assert all(m["name"] != "kube-api" for m in provider["volumeMounts"])
+
+
+def test_values_schema_takes_alibaba_kms_trust_store_entries() -> None:
+    # The loader's rules for {alibabaKms: …} (provider.config.reader), checked by the chart before any render.
+    validator = jsonschema.Draft7Validator(json.loads((CHART / "values.schema.json").read_text()))
+
+    def values(entry: dict[str, Any]) -> dict[str, Any]:
+        return {"authorities": [{"name": "ack", "notation": {"trustStores": {"ca:ack": [entry]},
+                                                             "trustPolicy": {"file": "trustpolicy.json"}}}]}
+
+    good = {"alibabaKms": {"certificateId": "9a28de48-8d8b-484d-a766-dec4a1b2c3d4", "region": "cn-hangzhou"}}
+    validator.validate(values(good))
+    for bad in ({"alibabaKms": {"certificateId": "c"}}, {"alibabaKms": {"region": "cn-hangzhou"}},
+                {"alibabaKms": {"certificateId": "c", "region": "evil.example/x"}},
+                {**good, "keyVault": {"vaultURI": "https://v.vault.azure.net", "certificateName": "c"}}):
+        with pytest.raises(jsonschema.ValidationError):
+            validator.validate(values(bad))

@@ -42,7 +42,8 @@ SCHEMA: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in {
     "authorities[].cosign.keyless.identities[]": {"subject", "subjectRegExp", "issuer", "issuerRegExp"},
     "authorities[].cosign.pki": {"roots", "intermediates", "identities"},
     "authorities[].notation": {"trustStores", "trustPolicy"},
-    "authorities[].notation.trustStores.<store>[]": {"keyVault"},
+    "authorities[].notation.trustStores.<store>[]": {"keyVault", "alibabaKms"},
+    "authorities[].notation.trustStores.<store>[].alibabaKms": {"certificateId", "region"},
     "authorities[].notation.trustStores.<store>[].keyVault": {"vaultURI", "certificateName", "version"},
     "authorities[].notation.trustPolicy": {"file", "inline"},
     "authorities[].attestation": {"publicKeyData", "publicKeyId", "publicKeys", "lookaside", "dockerReference",
@@ -235,12 +236,16 @@ class FileReader:
     def certificates(self, node: Node, key: str) -> tuple[x509.Certificate, ...]:
         certs: list[x509.Certificate] = []
         for where, item in node.items(key):
-            if isinstance(item, dict) and "keyVault" in item:
-                certs.extend(self._key_vault_certificates(Node(item, where, node.source,
-                                                               SCHEMA["authorities[].notation.trustStores.<store>[]"])))
+            if isinstance(item, dict):
+                entry = Node(item, where, node.source, SCHEMA["authorities[].notation.trustStores.<store>[]"])
+                if sum(entry.has(k) for k in ("keyVault", "alibabaKms")) != 1:
+                    raise ConfigError(node.source, where, "give exactly one of keyVault or alibabaKms")
+                certs.extend(self._key_vault_certificates(entry) if entry.has("keyVault")
+                             else self._alibaba_kms_certificates(entry))
                 continue
             if not isinstance(item, str):
-                raise ConfigError(node.source, where, "expected a certificate file path or {keyVault: …}")
+                raise ConfigError(node.source, where,
+                                  "expected a certificate file path, {keyVault: …} or {alibabaKms: …}")
             path = (node.source.parent / item).resolve()
             certs.extend(self.certificate_file(node, where, path))
         return tuple(certs)
@@ -258,6 +263,21 @@ class FileReader:
                         vault.string("version", "") if vault.has("version") else "")
         certs = []
         for chain in self.remote(entry, "keyVault", ref):
+            certs.extend(x509.load_pem_x509_certificates(chain))
+        return certs
+
+    def _alibaba_kms_certificates(self, entry: Node) -> list[x509.Certificate]:
+        """`{alibabaKms: {certificateId, region}}`: a certificate kept in Alibaba Cloud KMS Certificates Manager."""
+        from provider.config.remote import RemoteRef
+        from provider.stores.cloud import missing_extra
+
+        kms = entry.child("alibabaKms", SCHEMA["authorities[].notation.trustStores.<store>[].alibabaKms"])
+        missing = missing_extra("alibaba")
+        if missing:
+            raise entry.error("alibabaKms", missing)
+        ref = RemoteRef("alibabaKms", kms.string("region"), kms.string("certificateId"))
+        certs = []
+        for chain in self.remote(entry, "alibabaKms", ref):
             certs.extend(x509.load_pem_x509_certificates(chain))
         return certs
 

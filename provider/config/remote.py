@@ -1,5 +1,5 @@
-"""Trust material kept in cloud key stores (KMS public keys, Key Vault certificates): fetched when a config
-that names it loads, and refreshed every `REFRESH_INTERVAL` seconds by the config watcher.
+"""Trust material kept in cloud key stores (KMS public keys, Key Vault and Alibaba Cloud KMS certificates):
+fetched when a config that names it loads, and refreshed every `REFRESH_INTERVAL` seconds by the config watcher.
 
 A config load takes the material of one snapshot (`RemoteTrust.snapshot`), so a config generation never mixes
 material from two refreshes. A refresh fetches every reference again and swaps the whole snapshot; a
@@ -20,7 +20,8 @@ REFRESH_INTERVAL = 300.0
 
 @dataclass(frozen=True)
 class RemoteRef:
-    """A KMS key URI (`kind` "kms"), or a Key Vault certificate (`kind` "keyVault": vault URI, name, version)."""
+    """A KMS key URI (`kind` "kms"), a Key Vault certificate (`kind` "keyVault": vault URI, name, version), or
+    an Alibaba Cloud KMS certificate (`kind` "alibabaKms": region as `uri`, certificate id as `name`)."""
 
     kind: str
     uri: str
@@ -30,6 +31,8 @@ class RemoteRef:
     def __str__(self) -> str:
         if self.kind == "kms":
             return self.uri
+        if self.kind == "alibabaKms":
+            return f"Alibaba Cloud KMS {self.uri} certificate {self.name}"
         return f"{self.uri} certificate {self.name}" + (f" version {self.version}" if self.version else "")
 
 
@@ -101,6 +104,8 @@ class RemoteTrust:
             stores = self._stores
         if ref.kind == "kms":
             return (stores.public_key_pem(ref.uri, deadline),)
+        if ref.kind == "alibabaKms":
+            return tuple(stores.alibaba_kms_certificates(ref.uri, ref.name, deadline))
         return tuple(stores.key_vault_certificates(ref.uri, ref.name, ref.version, deadline))
 
 

@@ -2,8 +2,9 @@
 
 Inline material is written to files next to the config. Azure Key Vault (`azurekeyvault`) becomes sigwarden's
 own Key Vault references: certificates as notation trust store entries `{keyVault: …}`, keys as cosign KMS URIs
-`azurekms://…`, read by the pod's workload identity. Other providers (Alibaba Cloud KMS or Secrets Manager, …)
-cannot be read by sigwarden: their entries become `TODO:` placeholders naming what to export.
+`azurekms://…`, read by the pod's workload identity. Ratify ships no other provider types (none for Alibaba
+Cloud), so any other type is a plug-in sigwarden cannot read: its entries become `TODO:` placeholders naming what
+to export.
 """
 
 from __future__ import annotations

@@ -335,6 +335,37 @@ class AcrOpenApiStandIn:
                               "ExpireTime": int((time.time() + self.lifetime) * 1000)})(environ, start_response)
 
 
+class KmsCertificateStandIn:
+    """Alibaba Cloud KMS (API version 2016-01-20) GetCertificate, from its published API reference: a certificate
+    kept in Certificates Manager by id, answered as `Certificate` and `CertificateChain` (PEM), for callers
+    holding STS credentials the STS stand-in issued. `certificates` may be changed by the test (a rotation)."""
+
+    def __init__(self, sts: AlibabaStsStandIn, certificates: dict[str, tuple[bytes, bytes]]) -> None:
+        self.sts, self.certificates = sts, certificates  # id → (certificate PEM, chain PEM)
+        self.refusing = False
+        self.recorder = Recorder()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        params = params_of(request)
+        self.recorder.add(request.host, {**params, "action": request.headers.get("x-acs-action", "")})
+        key = params.get("AccessKeyId") or _acs3_key(request.headers.get("Authorization", ""))
+        token = params.get("SecurityToken") or request.headers.get("x-acs-security-token", "")
+        if self.refusing or self.sts.issued.get(key) != token or not token:
+            return json_response({"RequestId": uuid.uuid4().hex, "Code": "Forbidden.RAM",
+                                  "Message": "User not authorized to operate on the specified resource."},
+                                 403)(environ, start_response)
+        action = params.get("Action") or request.headers.get("x-acs-action", "")
+        identifier = params.get("CertificateId", "")
+        if action != "GetCertificate" or identifier not in self.certificates:
+            return json_response({"RequestId": uuid.uuid4().hex, "Code": "Forbidden.ResourceNotFound",
+                                  "Message": "The specified resource is not found."}, 404)(environ, start_response)
+        certificate, chain = self.certificates[identifier]
+        return json_response({"RequestId": uuid.uuid4().hex, "CertificateId": identifier,
+                              "Certificate": certificate.decode(), "CertificateChain": chain.decode(),
+                              "Csr": ""})(environ, start_response)
+
+
 def _acs3_key(authorization: str) -> str:
     """The access key id in an `ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=…` header."""
     marker = "Credential="

@@ -4,10 +4,12 @@ docker-registry with token auth behind the instance's endpoint, inside a private
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,8 +64,13 @@ def alibaba_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vpc: bool = F
     front = BasicTokenFront(host, registry.url, signer, "/service/token", "cr_temp_user",
                             Unexpired(openapi.expiry))  # type: ignore[arg-type]
     serve_wsgi(front, host, world)
-    # What ACK's pod-identity webhook injects for a ServiceAccount annotated
-    # pod-identity.alibabacloud.com/role-name in a namespace labelled pod-identity.alibabacloud.com/injection.
+    rrsa_pod(tmp_path, monkeypatch, vpc, oidc_token)
+    return AlibabaWorld(world, sts, openapi, front, registry, signer, host)
+
+
+def rrsa_pod(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vpc: bool = False, oidc_token: str = OIDC_TOKEN) -> None:
+    """What ACK's pod-identity webhook injects for a ServiceAccount annotated pod-identity.alibabacloud.com/role-name
+    in a namespace labelled pod-identity.alibabacloud.com/injection."""
     token = tmp_path / "rrsa-token"
     token.write_text(oidc_token)
     monkeypatch.setenv("ALIBABA_CLOUD_ROLE_ARN", ROLE)
@@ -73,7 +80,6 @@ def alibaba_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, vpc: bool = F
     monkeypatch.setenv("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED", "true" if vpc else "false")
     for variable in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"):
         monkeypatch.delenv(variable, raising=False)
-    return AlibabaWorld(world, sts, openapi, front, registry, signer, host)
 
 
 def cloud_store(alibaba: AlibabaWorld, **cloud: object) -> dict[str, object]:
@@ -160,42 +166,53 @@ def test_the_ack_seed_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     # plugin issues from the KMS key, written with output_cert_dir), pulled with RRSA, verified with that
     # certificate installed as a trust store.
     from provider.devkit import notation
-    from provider.devkit.layout import LayoutWriter
 
     alibaba = alibaba_world(tmp_path, monkeypatch)
     key = notation.new_key("ec-256")
     certificate = notation.certificate(notation.CertSpec("notation-alibabacloud-secret-manager"), key)
     identity = notation.SigningIdentity(key, [certificate], certificate)
+    try:
+        digest = push_notation_signed(alibaba, tmp_path, identity)
+        (tmp_path / "plugin-output.crt").write_bytes(identity.root_pem)
+        item = verify_seed(alibaba, tmp_path, ["plugin-output.crt"])
+        assert not item.error, item.error
+        assert item.value["verified"] is True and item.value["authorities"] == ["ack-release"]
+        assert item.value["digest"] == digest
+        assert alibaba.openapi.issued, "the pull did not go through RRSA and GetAuthorizationToken"
+    finally:
+        alibaba.registry.stop()
+
+
+def push_notation_signed(alibaba: AlibabaWorld, tmp_path: Path, identity: Any) -> str:
+    """Push team/app:v1 to the ACR EE instance with a notation JWS signature made by `identity`; its digest."""
+    from provider.devkit import notation
+    from provider.devkit.layout import LayoutWriter
+
     writer = LayoutWriter(tmp_path / "staging", "repo")
     image = writer.add_image("v1", b"ack seed")
     notation.attach(writer, image, notation.sign(notation.target_of(image), identity, "jws"), "jws")
     # docker-registry 2.8 has no referrers API: the referrers tag index, as notation pushes it there.
-    import json as json_module
-
-    referrers = [m for m in json_module.loads((writer.path / "index.json").read_text())["manifests"]
+    referrers = [m for m in json.loads((writer.path / "index.json").read_text())["manifests"]
                  if m.get("artifactType") == notation.NOTARY_ARTIFACT_TYPE]
     index = "application/vnd.oci.image.index.v1+json"
     writer.add_manifest({"schemaVersion": 2, "mediaType": index, "manifests": referrers},
                         image["digest"].replace(":", "-"), index)
+    alibaba.registry.push_layout(writer.path, "team/app", alibaba.signer.session(EE, "team/app"))
+    return str(image["digest"])
+
+
+def verify_seed(alibaba: AlibabaWorld, tmp_path: Path, trust_store: list[Any]) -> Any:
+    """Verify team/app:v1 from ACR EE (pulled with RRSA) against the notation trust store `ca:ack`."""
+    policy = {"version": "1.0", "trustPolicies": [{
+        "name": "ack", "registryScopes": [f"{EE}/team/app"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:ack"], "trustedIdentities": ["*"]}]}
+    engine = engine_for(tmp_path, [cloud_store(alibaba)], authorities=[
+        {"name": "ack-release", "notation": {"trustStores": {"ca:ack": trust_store},
+                                             "trustPolicy": {"inline": policy}}}])
     try:
-        alibaba.registry.push_layout(writer.path, "team/app", alibaba.signer.session(EE, "team/app"))
-        (tmp_path / "plugin-output.crt").write_bytes(identity.root_pem)
-        policy = {"version": "1.0", "trustPolicies": [{
-            "name": "ack", "registryScopes": [f"{EE}/team/app"], "signatureVerification": {"level": "strict"},
-            "trustStores": ["ca:ack"], "trustedIdentities": ["*"]}]}
-        engine = engine_for(tmp_path, [cloud_store(alibaba)], authorities=[
-            {"name": "ack-release", "notation": {"trustStores": {"ca:ack": ["plugin-output.crt"]},
-                                                 "trustPolicy": {"inline": policy}}}])
-        try:
-            item = verify(engine, f"{EE}/team/app:v1")
-        finally:
-            engine.shutdown()
-        assert not item.error, item.error
-        assert item.value["verified"] is True and item.value["authorities"] == ["ack-release"]
-        assert item.value["digest"] == image["digest"]
-        assert alibaba.openapi.issued, "the pull did not go through RRSA and GetAuthorizationToken"
+        return verify(engine, f"{EE}/team/app:v1")
     finally:
-        alibaba.registry.stop()
+        engine.shutdown()
 
 
 @in_world

@@ -12,7 +12,7 @@ EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "aws": (("boto3", "botocore"), "aws"),
     "azure": (("azure.identity",), "azure"),
     "google": (("google.auth",), "google"),
-    "alibaba": (("alibabacloud_credentials", "alibabacloud_cr20181201"), "alibaba"),
+    "alibaba": (("alibabacloud_credentials", "alibabacloud_cr20181201", "alibabacloud_kms20160120"), "alibaba"),
 }
 PROVIDERS = tuple(EXTRAS)
 

@@ -1,6 +1,6 @@
 """Trust material kept in cloud key stores: public keys by cosign's KMS URIs (the `--key` of `cosign verify`)
-and certificate chains from Azure Key Vault, each fetched with its cloud's own SDK or documented REST API over
-the egress-checked transport, under a deadline.
+and certificate chains from Azure Key Vault and Alibaba Cloud KMS, each fetched with its cloud's own SDK or
+documented REST API over the egress-checked transport, under a deadline.
 
     awskms://[ENDPOINT]/<key id | alias/NAME | key or alias ARN>      AWS KMS GetPublicKey (boto3)
     azurekms://<VAULT HOST>/<KEY>[/<VERSION>]                        Key Vault keys (azure-identity token)
@@ -18,7 +18,7 @@ import binascii
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlparse
 
@@ -45,6 +45,8 @@ AZURE_KMS = re.compile(r"^azurekms://([^/]+)/([^/]+)(?:/([^/]+))?$")
 GCP_KMS = re.compile(r"^gcpkms://(projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+"
                      r"(?:/cryptoKeyVersions/[^/]+)?)$")
 VAULT_KMS = re.compile(r"^hashivault://([\w\-.]+)$")
+# A region id goes into the KMS endpoint's host name (kms[-vpc].<region>.aliyuncs.com): letters, digits, dashes.
+ALIBABA_REGION = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+)+$")
 
 
 class TrustFetchError(ValueError):
@@ -83,6 +85,7 @@ class KeyStores:
     """Fetches trust material through one transport (created lazily per cloud)."""
 
     transport: SdkTransport
+    _alibaba: Any = field(default=None, repr=False)  # one RRSA identity: its STS credentials are reused
 
     def public_key_pem(self, uri: str, deadline: float) -> bytes:
         problem = kms_problem(uri)
@@ -198,6 +201,34 @@ class KeyStores:
             raise TrustFetchError(f"Key Vault {vault} certificate {name}: no enabled, unexpired version")
         usable.sort(reverse=True)
         return [v for _, v in usable[:2]]  # the current version and the one it replaced
+
+    # --- Alibaba Cloud KMS ----------------------------------------------------------------------------
+
+    def alibaba_kms_certificates(self, region: str, certificate_id: str, deadline: float) -> list[bytes]:
+        """The PEM chain of a certificate kept in Alibaba Cloud KMS Certificates Manager (GetCertificate: the
+        certificate, then its chain), read with the pod's RRSA identity. A certificate id names one certificate:
+        a certificate replaced under the same id is followed at the next refresh."""
+        from provider.stores.cloud.alibaba import AlibabaIdentity
+
+        where = f"Alibaba Cloud KMS {region} certificate {certificate_id}"
+        if not ALIBABA_REGION.match(region):
+            raise TrustFetchError(f"{region!r} is not an Alibaba Cloud region id (such as cn-hangzhou)")
+        if self._alibaba is None:
+            self._alibaba = AlibabaIdentity(CloudAuth("alibaba"), self.transport)
+        try:
+            body = self._alibaba.kms_certificate(region, certificate_id, deadline)
+        except ItemError as exc:
+            raise TrustFetchError(exc.message) from None
+        certificate, chain = body.get("Certificate"), body.get("CertificateChain")
+        # An answer without the certificate is malformed, never read as its chain alone.
+        if not isinstance(certificate, str) or "-----BEGIN" not in certificate:
+            raise TrustFetchError(f"{where}: GetCertificate sent no certificate")
+        text = certificate + ("\n" + chain if isinstance(chain, str) and "-----BEGIN" in chain else "")
+        try:
+            certs = x509.load_pem_x509_certificates(text.encode())
+        except ValueError as exc:
+            raise TrustFetchError(f"{where}: not a PEM certificate: {_one_line(exc)}") from None
+        return [b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)]
 
     # --- Google Cloud KMS ------------------------------------------------------------------------------
 
