@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
 import threading
 import time
@@ -75,6 +77,67 @@ def test_a_fetch_never_outlives_its_deadline(outbound: Outbound, scheme: str, sc
         assert stall.closed_by_peer.wait(10), "the provider kept the connection open past its deadline"
     finally:
         stall.close()
+
+
+def test_each_fetch_is_cut_at_its_own_deadline_whichever_came_first(outbound: Outbound) -> None:
+    """The watchdog is woken only for a deadline earlier than the one it sleeps towards: a later fetch is
+    still cut at its own deadline, an earlier one started while a later one stalls is cut at its own."""
+    stalls = [Stall(), Stall(), Stall()]
+    outcomes: dict[str, str] = {}
+
+    def stalled(name: str, stall: Stall, budget: float) -> None:
+        try:
+            outbound.fetch("GET", f"https://127.0.0.1:{stall.port}/v2/", time.monotonic() + budget, 1024, what=name)
+        except ItemError as exc:
+            outcomes[name] = str(exc).split(":", 1)[0]
+
+    try:
+        first = threading.Thread(target=stalled, args=("first", stalls[0], 0.6))
+        later = threading.Thread(target=stalled, args=("later", stalls[1], 1.2))  # after the one it sleeps for
+        first.start()
+        later.start()
+        stalled("earlier", stalls[2], 0.3)  # before it: the watchdog must wake for this one
+        first.join(10)
+        later.join(10)
+        assert outcomes == {"earlier": "TIMEOUT", "first": "TIMEOUT", "later": "TIMEOUT"}
+        assert all(stall.closed_by_peer.wait(10) for stall in stalls)
+    finally:
+        for stall in stalls:
+            stall.close()
+
+
+class Echo(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the request's headers as JSON; sets a cookie on the first."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        self.send_response(200)
+        if self.path == "/set":
+            self.send_header("Set-Cookie", "lb=node-2; Path=/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_plain_fetch_sends_what_the_session_would_send(outbound: Outbound) -> None:
+    """Fetches without a body or credentials skip the session's per-call merging; they still carry the
+    session's User-Agent and the caller's headers, and keep a cookie a registry sets (as the session did)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        first = outbound.fetch("GET", f"{base}/set", time.monotonic() + 5, 4096, headers={"Accept": "x/y"})
+        sent = json.loads(first.body)
+        assert (sent["user-agent"], sent["accept"], "cookie" in sent) == ("sigwarden", "x/y", False)
+        assert first.headers["set-cookie"] == first.headers["Set-Cookie"] == "lb=node-2; Path=/"
+        again = json.loads(outbound.fetch("GET", f"{base}/again", time.monotonic() + 5, 4096).body)
+        assert (again["user-agent"], again["accept"], again["cookie"]) == ("sigwarden", "*/*", "lb=node-2")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_per_address_limit_answers_saturated_and_frees_on_release() -> None:

@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -103,8 +104,11 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sigwarden-fetch-watchdog", daemon=True)
                 self._thread.start()
+            # Woken only when this deadline comes before the one it sleeps towards: a wake-up per fetch would
+            # cost a thread switch each time, and the earlier deadline's wake-up finds this one anyway.
+            if not self._heap or deadline < self._heap[0][0]:
+                self._wake.notify()
             heapq.heappush(self._heap, (deadline, next(self._counter), scope))
-            self._wake.notify()
         self._local.scope = scope
         try:
             yield scope
@@ -325,9 +329,9 @@ class Outbound:
         self.session.trust_env = False  # no proxy variables, no .netrc credentials for arbitrary hosts
         self.session.verify = ca or True
         self.session.headers["User-Agent"] = USER_AGENT
-        adapter = _GuardedAdapter(self.policy, pool_size)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.adapter = _GuardedAdapter(self.policy, pool_size)
+        self.session.mount("https://", self.adapter)
+        self.session.mount("http://", self.adapter)
 
     def close(self) -> None:
         self.session.close()
@@ -403,19 +407,39 @@ class Outbound:
                 gauge.dec()
         if self.metrics is not None:
             self.metrics.registry_requests.labels(str(raw.status_code)).inc()
-        return Fetched(raw.status_code, body, CaseInsensitiveDict(raw.headers), url)
+        return Fetched(raw.status_code, body, raw.headers, url)  # requests keeps them case-insensitive
 
     def _exchange(self, method: str, url: str, deadline: float, max_bytes: int,
                   headers: Mapping[str, str] | None, kwargs: dict[str, Any]) -> tuple[requests.Response, bytes]:
         remaining = max(deadline - time.monotonic(), 0.001)
-        raw = self.session.request(method, url, headers=dict(headers or {}), stream=True, allow_redirects=False,
-                                   timeout=(min(remaining, CONNECT_TIMEOUT), remaining), **kwargs)
+        timeout = (min(remaining, CONNECT_TIMEOUT), remaining)
+        if kwargs:  # a body or credentials (token services): the session prepares them
+            raw = self.session.request(method, url, headers=dict(headers or {}), stream=True, allow_redirects=False,
+                                       timeout=timeout, **kwargs)
+        else:
+            raw = self._send(method, url, headers, timeout)
         try:
             # HEAD: reading the (empty) content hands the connection back to the pool.
             return raw, raw.content if method == "HEAD" else _read(raw, url, max_bytes)
         except BaseException:
             raw.close()  # closes the connection too: the server sees it go, the pool never reuses it
             raise
+
+    def _send(self, method: str, url: str, headers: Mapping[str, str] | None,
+              timeout: tuple[float, float]) -> requests.Response:
+        """What `session.request` does for a request without body or credentials, without its per-call
+        merging of settings this client never sets (proxies, environment, hooks, redirects): the session's
+        headers and cookies go out, cookies that come back are kept, the adapter sends."""
+        session = self.session
+        merged = CaseInsensitiveDict(session.headers)
+        if headers:
+            merged.update(headers)
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=method, url=url, headers=merged, cookies=session.cookies)
+        raw = self.adapter.send(prepared, stream=True, timeout=timeout, verify=session.verify, cert=session.cert,
+                                proxies={})
+        extract_cookies_to_jar(session.cookies, prepared, raw.raw)
+        return raw
 
     def _timeout(self, what: str, url: str) -> ItemError:
         self._count("timeout")
