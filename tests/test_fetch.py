@@ -15,7 +15,7 @@ import pytest
 from provider.errors import ItemError
 from provider.stores.auth import TOKEN_ENTRY_OVERHEAD, TokenCache, TokenKey
 from provider.stores.egress import EgressPolicy, parse_networks
-from provider.stores.fetch import ConcurrencyLimits, Outbound, Saturated
+from provider.stores.fetch import LOOKUPS, ConcurrencyLimits, Outbound, Saturated
 
 
 class Stall:
@@ -212,8 +212,10 @@ def test_a_token_is_only_found_under_the_realm_service_and_identity_that_issued_
         assert cache.get(other) is None
 
 
-def test_dns_rebinding_between_check_and_connect_is_caught_at_connect() -> None:
-    """The first answer passes the early check; the name then rebinds to a refused address."""
+def test_dns_rebinding_between_check_and_connect_is_caught_at_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first answer passes the early check; the name then rebinds to a refused address (with no answer
+    kept between lookups, the connection resolves again and checks what it got)."""
+    monkeypatch.setattr(LOOKUPS, "ttl", 0.0)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
@@ -237,6 +239,74 @@ def test_dns_rebinding_between_check_and_connect_is_caught_at_connect() -> None:
     finally:
         client.close()
         listener.close()
+
+
+class Counting:
+    """A resolver answering `addresses` for every name, counting the questions; `addresses` may change."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = list(addresses)
+        self.asked = 0
+
+    def __call__(self, host: str, port: int, family: int = 0, kind: int = 0) -> list:
+        self.asked += 1
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in self.addresses]
+
+
+@pytest.fixture
+def echo_on_127_0_0_2() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_named_hosts_answer_is_kept_briefly_and_checked_on_every_use(echo_on_127_0_0_2: int) -> None:
+    """Fetches to a named registry ask DNS once per ADDRESS_TTL, not twice per fetch; the kept answer is
+    still checked by each policy that uses it (a signer URL's policy trusts no host by name)."""
+    resolver = Counting("127.0.0.2")
+    named = EgressPolicy(explicit=frozenset({f"registry.test:{echo_on_127_0_0_2}"}), api_server=(),
+                         resolver=resolver)
+    client, signer = Outbound(named), Outbound(named.for_signer_urls())
+    url = f"http://registry.test:{echo_on_127_0_0_2}/v2/"
+    try:
+        for _ in range(3):
+            assert client.fetch("GET", url, time.monotonic() + 5, 4096).status == 200
+        assert resolver.asked == 1
+        with pytest.raises(ItemError) as caught:
+            signer.fetch("GET", url, time.monotonic() + 5, 4096)
+        assert str(caught.value).startswith(f"REGISTRY_UNAVAILABLE: egress policy refuses registry.test:"
+                                            f"{echo_on_127_0_0_2}: 127.0.0.2 is a loopback address")
+        assert resolver.asked == 1  # the kept answer, refused by the other policy
+    finally:
+        client.close()
+        signer.close()
+
+
+def test_a_kept_answer_is_what_the_connection_uses_and_a_new_one_is_checked(
+        echo_on_127_0_0_2: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name rebinding while its answer is kept cannot move a connection off the checked address; once the
+    answer expires, the new one is checked before anything connects."""
+    resolver = Counting("127.0.0.2")
+    client = Outbound(EgressPolicy(allow_networks=parse_networks(["127.0.0.2/32"]), api_server=(),
+                                   resolver=resolver))
+    url = f"http://rebinding.test:{echo_on_127_0_0_2}/v2/"
+    try:
+        assert client.fetch("GET", url, time.monotonic() + 5, 4096).status == 200
+        client.close()  # the next fetch opens a new connection, which resolves again
+        resolver.addresses = ["127.0.0.1"]
+        assert client.fetch("GET", url, time.monotonic() + 5, 4096).status == 200  # still 127.0.0.2
+        assert resolver.asked == 1
+        monkeypatch.setattr(LOOKUPS, "ttl", 0.0)
+        LOOKUPS._answers.clear()
+        with pytest.raises(ItemError) as caught:
+            client.fetch("GET", url, time.monotonic() + 5, 4096)
+        assert str(caught.value).startswith(f"REGISTRY_UNAVAILABLE: egress policy refuses rebinding.test:"
+                                            f"{echo_on_127_0_0_2}: 127.0.0.1 is a loopback address")
+        assert resolver.asked == 2
+    finally:
+        client.close()
 
 
 def test_a_slow_name_lookup_is_abandoned_at_the_deadline() -> None:

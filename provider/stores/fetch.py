@@ -39,6 +39,9 @@ CONNECT_TIMEOUT = 5.0
 # A server whose oldest fetch in flight is this old (seconds) counts as slow: no more waiting for its slots.
 STALLED = 1.0
 MAX_PENDING_LOOKUPS = 256
+# How long (seconds) a name's resolved addresses are reused, and for how many names at most.
+ADDRESS_TTL = 5.0
+MAX_KEPT_ANSWERS = 1024
 
 
 class FetchFailed(ItemError):
@@ -137,20 +140,36 @@ WATCHDOG = _Watchdog()
 class _Lookups:
     """Name resolution under the fetch's deadline. getaddrinfo cannot be interrupted, so a slow lookup
     runs on its own thread and is abandoned at the deadline (its thread ends when the resolver gives up);
-    a bounded number may be pending, so slow DNS cannot pile up threads either."""
+    a bounded number may be pending, so slow DNS cannot pile up threads either.
 
-    def __init__(self, limit: int = MAX_PENDING_LOOKUPS) -> None:
+    A name's answer is kept `ttl` seconds (per resolver, name and port), so fetches to a named registry do not
+    each start a thread and ask DNS again. What is kept is the resolver's answer, never the decision: the
+    policy checks it on every use, and a connection goes only to an address of the answer just checked. A
+    name that rebinds changes where connections go once the kept answer expires, and the new answer is
+    checked like the first."""
+
+    def __init__(self, limit: int = MAX_PENDING_LOOKUPS, ttl: float = ADDRESS_TTL) -> None:
         self.limit = limit
+        self.ttl = ttl
         self._pending = 0
+        self._answers: dict[tuple[object, str, int], tuple[float, list[AddrInfo]]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, policy: EgressPolicy, host: str, port: int, deadline: float) -> list[AddrInfo]:
+        """The addresses of `host` the policy allows; raises EgressRefused, ResolutionFailed or ItemError."""
+        return policy.check(host, port, self._lookup(policy, host, port, deadline))
+
+    def _lookup(self, policy: EgressPolicy, host: str, port: int, deadline: float) -> list[AddrInfo]:
         try:
             ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
-            return policy.resolve(host, port)  # a literal address: no lookup, nothing to wait for
+            return policy.lookup(host, port)  # a literal address: no lookup, nothing to wait for
         except ValueError:
             pass
+        key = (policy.resolver, host, port)
         with self._lock:
+            kept = self._answers.get(key)
+            if kept is not None and kept[0] > time.monotonic():
+                return kept[1]
             if self._pending >= self.limit:
                 raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{self.limit} name lookups are already pending; "
                                                                 f"not resolving {host}")
@@ -159,7 +178,7 @@ class _Lookups:
 
         def lookup() -> None:
             try:
-                outcome["addresses"] = policy.resolve(host, port)
+                outcome["addresses"] = policy.lookup(host, port)
             except BaseException as exc:  # handed to the waiting fetch
                 outcome["error"] = exc
             finally:
@@ -172,8 +191,20 @@ class _Lookups:
         if thread.is_alive():
             raise ItemError(ErrorCode.TIMEOUT, f"resolving {host} did not finish in time")
         if "error" in outcome:
-            raise outcome["error"]
-        return outcome["addresses"]
+            raise outcome["error"]  # failures are not kept: the next fetch asks again
+        addresses: list[AddrInfo] = outcome["addresses"]
+        if self.ttl > 0:
+            self._keep(key, addresses)
+        return addresses
+
+    def _keep(self, key: tuple[object, str, int], addresses: list[AddrInfo]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._answers) >= MAX_KEPT_ANSWERS:
+                self._answers = {k: v for k, v in self._answers.items() if v[0] > now}
+                if len(self._answers) >= MAX_KEPT_ANSWERS:
+                    self._answers.clear()  # names invented faster than they expire: back to asking DNS
+            self._answers[key] = (now + self.ttl, addresses)
 
 
 LOOKUPS = _Lookups()
