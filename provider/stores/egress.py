@@ -3,8 +3,9 @@
 An image name, a token realm, a redirect or a CRL URL is chosen by whoever wrote the Pod spec or signed
 the image. A store matching by wildcard must therefore never reach loopback, link-local, unspecified or
 cloud metadata addresses, nor the cluster's API server, however the address is spelled (decimal, octal,
-IPv4-mapped IPv6, NAT64): the check runs on the address the name resolves to, right before connecting,
-so a DNS answer that changes between two lookups (rebinding) is caught too. A host the store names
+IPv4-mapped IPv6, NAT64): the check runs on the address the name resolves to, right before connecting
+to it, so a DNS answer that changes (rebinding) is checked like the first (provider.stores.fetch reuses a
+name's answer for a few seconds, never the decision). A host the store names
 explicitly (in `match` or `insecure`) is trusted by the operator and may be anywhere but `denyNetworks`;
 `wildcardDenyNetworks` (the chart: private, Pod and Service ranges) are refused to every other host.
 """
