@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from provider.stores.egress import EgressPolicy, EgressRefused, api_server_addresses, explicit_hosts, parse_networks
+from provider.stores.egress import (
+    EgressPolicy,
+    EgressRefused,
+    api_server_addresses,
+    canonical_literal,
+    explicit_hosts,
+    parse_networks,
+)
 
 
 def resolving(table: dict[str, list[str]]) -> Any:
@@ -147,3 +154,22 @@ def test_a_name_that_does_not_resolve_is_a_connection_failure_not_an_egress_refu
     policy = EgressPolicy(api_server=(), resolver=resolving({}))
     with pytest.raises(ResolutionFailed, match=r"cannot resolve nope\.test: Name or service not known"):
         policy.resolve("nope.test", 443)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "10.1.2.3", "fd00::1", "2001:db8::5", "::1", "::ffff:127.0.0.1",
+                                  "::ffff:7f00:1", "::127.0.0.1", "0177.0.0.1", "2130706433", "fe80::1%lo"])
+def test_an_address_is_answered_as_the_resolver_would_answer_it(host: str) -> None:
+    """Canonical literals skip the resolver; what they get is exactly the resolver's answer, and every other
+    spelling still goes to the resolver (which reads decimal, octal and dotted IPv6 tails)."""
+    real = socket.getaddrinfo(host, 443, 0, socket.SOCK_STREAM)
+    assert EgressPolicy(api_server=()).lookup(host, 443) == real
+    if canonical_literal(host, 443) is not None:
+        assert [canonical_literal(host, 443)] == real
+
+
+def test_a_decision_is_remembered_per_policy_never_shared_with_a_copy() -> None:
+    named = EgressPolicy(explicit=frozenset({"registry.test"}), api_server=())
+    assert named.refusal("registry.test", 443, "127.0.0.1") == ""
+    assert named.refusal("registry.test", 443, "127.0.0.1") == ""  # the remembered decision
+    assert named.for_signer_urls().refusal("registry.test", 443, "127.0.0.1") == "127.0.0.1 is a loopback address"
+    assert named.naming("other.test").refusal("registry.test", 443, "127.0.0.1") == "127.0.0.1 is a loopback address"

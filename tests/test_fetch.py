@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
 import threading
 import time
@@ -13,7 +15,7 @@ import pytest
 from provider.errors import ItemError
 from provider.stores.auth import TOKEN_ENTRY_OVERHEAD, TokenCache, TokenKey
 from provider.stores.egress import EgressPolicy, parse_networks
-from provider.stores.fetch import ConcurrencyLimits, Outbound, Saturated
+from provider.stores.fetch import LOOKUPS, ConcurrencyLimits, Outbound, Saturated
 
 
 class Stall:
@@ -75,6 +77,67 @@ def test_a_fetch_never_outlives_its_deadline(outbound: Outbound, scheme: str, sc
         assert stall.closed_by_peer.wait(10), "the provider kept the connection open past its deadline"
     finally:
         stall.close()
+
+
+def test_each_fetch_is_cut_at_its_own_deadline_whichever_came_first(outbound: Outbound) -> None:
+    """The watchdog is woken only for a deadline earlier than the one it sleeps towards: a later fetch is
+    still cut at its own deadline, an earlier one started while a later one stalls is cut at its own."""
+    stalls = [Stall(), Stall(), Stall()]
+    outcomes: dict[str, str] = {}
+
+    def stalled(name: str, stall: Stall, budget: float) -> None:
+        try:
+            outbound.fetch("GET", f"https://127.0.0.1:{stall.port}/v2/", time.monotonic() + budget, 1024, what=name)
+        except ItemError as exc:
+            outcomes[name] = str(exc).split(":", 1)[0]
+
+    try:
+        first = threading.Thread(target=stalled, args=("first", stalls[0], 0.6))
+        later = threading.Thread(target=stalled, args=("later", stalls[1], 1.2))  # after the one it sleeps for
+        first.start()
+        later.start()
+        stalled("earlier", stalls[2], 0.3)  # before it: the watchdog must wake for this one
+        first.join(10)
+        later.join(10)
+        assert outcomes == {"earlier": "TIMEOUT", "first": "TIMEOUT", "later": "TIMEOUT"}
+        assert all(stall.closed_by_peer.wait(10) for stall in stalls)
+    finally:
+        for stall in stalls:
+            stall.close()
+
+
+class Echo(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the request's headers as JSON; sets a cookie on the first."""
+
+    def do_GET(self) -> None:
+        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        self.send_response(200)
+        if self.path == "/set":
+            self.send_header("Set-Cookie", "lb=node-2; Path=/")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_plain_fetch_sends_what_the_session_would_send(outbound: Outbound) -> None:
+    """Fetches without a body or credentials skip the session's per-call merging; they still carry the
+    session's User-Agent and the caller's headers, and keep a cookie a registry sets (as the session did)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        first = outbound.fetch("GET", f"{base}/set", time.monotonic() + 5, 4096, headers={"Accept": "x/y"})
+        sent = json.loads(first.body)
+        assert (sent["user-agent"], sent["accept"], "cookie" in sent) == ("sigwarden", "x/y", False)
+        assert first.headers["set-cookie"] == first.headers["Set-Cookie"] == "lb=node-2; Path=/"
+        again = json.loads(outbound.fetch("GET", f"{base}/again", time.monotonic() + 5, 4096).body)
+        assert (again["user-agent"], again["accept"], again["cookie"]) == ("sigwarden", "*/*", "lb=node-2")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_per_address_limit_answers_saturated_and_frees_on_release() -> None:
@@ -149,8 +212,10 @@ def test_a_token_is_only_found_under_the_realm_service_and_identity_that_issued_
         assert cache.get(other) is None
 
 
-def test_dns_rebinding_between_check_and_connect_is_caught_at_connect() -> None:
-    """The first answer passes the early check; the name then rebinds to a refused address."""
+def test_dns_rebinding_between_check_and_connect_is_caught_at_connect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first answer passes the early check; the name then rebinds to a refused address (with no answer
+    kept between lookups, the connection resolves again and checks what it got)."""
+    monkeypatch.setattr(LOOKUPS, "ttl", 0.0)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
@@ -174,6 +239,74 @@ def test_dns_rebinding_between_check_and_connect_is_caught_at_connect() -> None:
     finally:
         client.close()
         listener.close()
+
+
+class Counting:
+    """A resolver answering `addresses` for every name, counting the questions; `addresses` may change."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = list(addresses)
+        self.asked = 0
+
+    def __call__(self, host: str, port: int, family: int = 0, kind: int = 0) -> list:
+        self.asked += 1
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port)) for a in self.addresses]
+
+
+@pytest.fixture
+def echo_on_127_0_0_2() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_named_hosts_answer_is_kept_briefly_and_checked_on_every_use(echo_on_127_0_0_2: int) -> None:
+    """Fetches to a named registry ask DNS once per ADDRESS_TTL, not twice per fetch; the kept answer is
+    still checked by each policy that uses it (a signer URL's policy trusts no host by name)."""
+    resolver = Counting("127.0.0.2")
+    named = EgressPolicy(explicit=frozenset({f"registry.test:{echo_on_127_0_0_2}"}), api_server=(),
+                         resolver=resolver)
+    client, signer = Outbound(named), Outbound(named.for_signer_urls())
+    url = f"http://registry.test:{echo_on_127_0_0_2}/v2/"
+    try:
+        for _ in range(3):
+            assert client.fetch("GET", url, time.monotonic() + 5, 4096).status == 200
+        assert resolver.asked == 1
+        with pytest.raises(ItemError) as caught:
+            signer.fetch("GET", url, time.monotonic() + 5, 4096)
+        assert str(caught.value).startswith(f"REGISTRY_UNAVAILABLE: egress policy refuses registry.test:"
+                                            f"{echo_on_127_0_0_2}: 127.0.0.2 is a loopback address")
+        assert resolver.asked == 1  # the kept answer, refused by the other policy
+    finally:
+        client.close()
+        signer.close()
+
+
+def test_a_kept_answer_is_what_the_connection_uses_and_a_new_one_is_checked(
+        echo_on_127_0_0_2: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name rebinding while its answer is kept cannot move a connection off the checked address; once the
+    answer expires, the new one is checked before anything connects."""
+    resolver = Counting("127.0.0.2")
+    client = Outbound(EgressPolicy(allow_networks=parse_networks(["127.0.0.2/32"]), api_server=(),
+                                   resolver=resolver))
+    url = f"http://rebinding.test:{echo_on_127_0_0_2}/v2/"
+    try:
+        assert client.fetch("GET", url, time.monotonic() + 5, 4096).status == 200
+        client.close()  # the next fetch opens a new connection, which resolves again
+        resolver.addresses = ["127.0.0.1"]
+        assert client.fetch("GET", url, time.monotonic() + 5, 4096).status == 200  # still 127.0.0.2
+        assert resolver.asked == 1
+        monkeypatch.setattr(LOOKUPS, "ttl", 0.0)
+        LOOKUPS._answers.clear()
+        with pytest.raises(ItemError) as caught:
+            client.fetch("GET", url, time.monotonic() + 5, 4096)
+        assert str(caught.value).startswith(f"REGISTRY_UNAVAILABLE: egress policy refuses rebinding.test:"
+                                            f"{echo_on_127_0_0_2}: 127.0.0.1 is a loopback address")
+        assert resolver.asked == 2
+    finally:
+        client.close()
 
 
 def test_a_slow_name_lookup_is_abandoned_at_the_deadline() -> None:

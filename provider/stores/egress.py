@@ -3,8 +3,9 @@
 An image name, a token realm, a redirect or a CRL URL is chosen by whoever wrote the Pod spec or signed
 the image. A store matching by wildcard must therefore never reach loopback, link-local, unspecified or
 cloud metadata addresses, nor the cluster's API server, however the address is spelled (decimal, octal,
-IPv4-mapped IPv6, NAT64): the check runs on the address the name resolves to, right before connecting,
-so a DNS answer that changes between two lookups (rebinding) is caught too. A host the store names
+IPv4-mapped IPv6, NAT64): the check runs on the address the name resolves to, right before connecting
+to it, so a DNS answer that changes (rebinding) is checked like the first (provider.stores.fetch reuses a
+name's answer for a few seconds, never the decision). A host the store names
 explicitly (in `match` or `insecure`) is trusted by the operator and may be anywhere but `denyNetworks`;
 `wildcardDenyNetworks` (the chart: private, Pod and Service ranges) are refused to every other host.
 """
@@ -37,6 +38,7 @@ REFUSED_NETWORKS: tuple[tuple[IPNetwork, str], ...] = (
 # IPv4-compatible addresses); IPv4-mapped and 6to4 are unwrapped by the ipaddress module.
 _NAT64 = (_net("64:ff9b::/96"), _net("64:ff9b:1::/48"), _net("::/96"))
 DEFAULT_PORTS = (443, 80)
+MAX_DECISIONS = 4096
 
 
 class EgressRefused(Exception):
@@ -92,6 +94,24 @@ def split_host(text: str) -> tuple[str, int | None]:
     return text, None
 
 
+def canonical_literal(host: str, port: int) -> AddrInfo | None:
+    """The resolver's answer for an address written in its canonical form (`10.0.0.1`, `fd00::1`), or None
+    for a name or any other spelling (decimal, octal, IPv4 inside IPv6, a scope), which the resolver reads."""
+    if "%" in host:
+        return None  # a zone: the resolver turns its name into the interface index
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if str(ip) != host:
+        return None
+    if isinstance(ip, ipaddress.IPv4Address):
+        return socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port)
+    if ip.ipv4_mapped is not None or int(ip) >> 32 == 0:
+        return None  # the resolver writes these with a dotted IPv4 tail
+    return socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port, 0, 0)
+
+
 def explicit_hosts(match: Sequence[str], insecure: Sequence[str], aliases: dict[str, str]) -> frozenset[str]:
     """Hosts a store names itself: `insecure` entries and the host part of `match` patterns without `*`."""
     named = list(insecure)
@@ -114,6 +134,8 @@ class EgressPolicy:
     wildcard_deny_networks: tuple[IPNetwork, ...] = ()
     api_server: tuple[IPAddress, ...] = field(default_factory=api_server_addresses)
     resolver: Callable[..., list[AddrInfo]] = field(default=socket.getaddrinfo, repr=False, compare=False)
+    # (host, port, address) → refusal: a pure function of this frozen policy, asked on every fetch.
+    _decided: dict[tuple[str, int, str], str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def for_signer_urls(self) -> EgressPolicy:
         """The same networks, with no host trusted by name: for URLs that signed material chooses (CRL
@@ -134,6 +156,16 @@ class EgressPolicy:
 
     def refusal(self, host: str, port: int, address: str) -> str:
         """Empty when `host:port` may be reached at `address`; else the reason it may not."""
+        key = (host, port, address)
+        decided = self._decided.get(key)
+        if decided is None:
+            decided = self._refusal(host, port, address)
+            if len(self._decided) >= MAX_DECISIONS:
+                self._decided.clear()  # an attacker inventing names only ever costs a recomputation
+            self._decided[key] = decided
+        return decided
+
+    def _refusal(self, host: str, port: int, address: str) -> str:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         candidates = [ip] + [v4 for v4 in [embedded_ipv4(ip)] if v4 is not None]
         for candidate in candidates:
@@ -169,10 +201,21 @@ class EgressPolicy:
 
     def resolve(self, host: str, port: int) -> list[AddrInfo]:
         """The resolved addresses of `host` that may be reached; raises EgressRefused when there are none."""
+        return self.check(host, port, self.lookup(host, port))
+
+    def lookup(self, host: str, port: int) -> list[AddrInfo]:
+        """What `host` resolves to, unchecked; raises ResolutionFailed."""
+        literal = canonical_literal(host.strip("[]"), port)
+        if literal is not None:
+            return [literal]  # what the resolver would answer, without asking it
         try:
-            infos = self.resolver(host.strip("[]"), port, 0, socket.SOCK_STREAM)
+            return self.resolver(host.strip("[]"), port, 0, socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise ResolutionFailed(f"cannot resolve {host}: {exc.strerror}") from None
+
+    def check(self, host: str, port: int, infos: Sequence[AddrInfo]) -> list[AddrInfo]:
+        """The addresses of `infos` (what `host` resolved to) that may be reached; raises EgressRefused when
+        one may not."""
         allowed, problems = [], []
         for info in infos:
             problem = self.refusal(host, port, str(info[4][0]))

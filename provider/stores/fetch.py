@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -38,6 +39,9 @@ CONNECT_TIMEOUT = 5.0
 # A server whose oldest fetch in flight is this old (seconds) counts as slow: no more waiting for its slots.
 STALLED = 1.0
 MAX_PENDING_LOOKUPS = 256
+# How long (seconds) a name's resolved addresses are reused, and for how many names at most.
+ADDRESS_TTL = 5.0
+MAX_KEPT_ANSWERS = 1024
 
 
 class FetchFailed(ItemError):
@@ -103,8 +107,11 @@ class _Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sigwarden-fetch-watchdog", daemon=True)
                 self._thread.start()
+            # Woken only when this deadline comes before the one it sleeps towards: a wake-up per fetch would
+            # cost a thread switch each time, and the earlier deadline's wake-up finds this one anyway.
+            if not self._heap or deadline < self._heap[0][0]:
+                self._wake.notify()
             heapq.heappush(self._heap, (deadline, next(self._counter), scope))
-            self._wake.notify()
         self._local.scope = scope
         try:
             yield scope
@@ -133,20 +140,36 @@ WATCHDOG = _Watchdog()
 class _Lookups:
     """Name resolution under the fetch's deadline. getaddrinfo cannot be interrupted, so a slow lookup
     runs on its own thread and is abandoned at the deadline (its thread ends when the resolver gives up);
-    a bounded number may be pending, so slow DNS cannot pile up threads either."""
+    a bounded number may be pending, so slow DNS cannot pile up threads either.
 
-    def __init__(self, limit: int = MAX_PENDING_LOOKUPS) -> None:
+    A name's answer is kept `ttl` seconds (per resolver, name and port), so fetches to a named registry do not
+    each start a thread and ask DNS again. What is kept is the resolver's answer, never the decision: the
+    policy checks it on every use, and a connection goes only to an address of the answer just checked. A
+    name that rebinds changes where connections go once the kept answer expires, and the new answer is
+    checked like the first."""
+
+    def __init__(self, limit: int = MAX_PENDING_LOOKUPS, ttl: float = ADDRESS_TTL) -> None:
         self.limit = limit
+        self.ttl = ttl
         self._pending = 0
+        self._answers: dict[tuple[object, str, int], tuple[float, list[AddrInfo]]] = {}
         self._lock = threading.Lock()
 
     def resolve(self, policy: EgressPolicy, host: str, port: int, deadline: float) -> list[AddrInfo]:
+        """The addresses of `host` the policy allows; raises EgressRefused, ResolutionFailed or ItemError."""
+        return policy.check(host, port, self._lookup(policy, host, port, deadline))
+
+    def _lookup(self, policy: EgressPolicy, host: str, port: int, deadline: float) -> list[AddrInfo]:
         try:
             ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
-            return policy.resolve(host, port)  # a literal address: no lookup, nothing to wait for
+            return policy.lookup(host, port)  # a literal address: no lookup, nothing to wait for
         except ValueError:
             pass
+        key = (policy.resolver, host, port)
         with self._lock:
+            kept = self._answers.get(key)
+            if kept is not None and kept[0] > time.monotonic():
+                return kept[1]
             if self._pending >= self.limit:
                 raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{self.limit} name lookups are already pending; "
                                                                 f"not resolving {host}")
@@ -155,7 +178,7 @@ class _Lookups:
 
         def lookup() -> None:
             try:
-                outcome["addresses"] = policy.resolve(host, port)
+                outcome["addresses"] = policy.lookup(host, port)
             except BaseException as exc:  # handed to the waiting fetch
                 outcome["error"] = exc
             finally:
@@ -168,8 +191,20 @@ class _Lookups:
         if thread.is_alive():
             raise ItemError(ErrorCode.TIMEOUT, f"resolving {host} did not finish in time")
         if "error" in outcome:
-            raise outcome["error"]
-        return outcome["addresses"]
+            raise outcome["error"]  # failures are not kept: the next fetch asks again
+        addresses: list[AddrInfo] = outcome["addresses"]
+        if self.ttl > 0:
+            self._keep(key, addresses)
+        return addresses
+
+    def _keep(self, key: tuple[object, str, int], addresses: list[AddrInfo]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._answers) >= MAX_KEPT_ANSWERS:
+                self._answers = {k: v for k, v in self._answers.items() if v[0] > now}
+                if len(self._answers) >= MAX_KEPT_ANSWERS:
+                    self._answers.clear()  # names invented faster than they expire: back to asking DNS
+            self._answers[key] = (now + self.ttl, addresses)
 
 
 LOOKUPS = _Lookups()
@@ -325,9 +360,9 @@ class Outbound:
         self.session.trust_env = False  # no proxy variables, no .netrc credentials for arbitrary hosts
         self.session.verify = ca or True
         self.session.headers["User-Agent"] = USER_AGENT
-        adapter = _GuardedAdapter(self.policy, pool_size)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self.adapter = _GuardedAdapter(self.policy, pool_size)
+        self.session.mount("https://", self.adapter)
+        self.session.mount("http://", self.adapter)
 
     def close(self) -> None:
         self.session.close()
@@ -403,19 +438,39 @@ class Outbound:
                 gauge.dec()
         if self.metrics is not None:
             self.metrics.registry_requests.labels(str(raw.status_code)).inc()
-        return Fetched(raw.status_code, body, CaseInsensitiveDict(raw.headers), url)
+        return Fetched(raw.status_code, body, raw.headers, url)  # requests keeps them case-insensitive
 
     def _exchange(self, method: str, url: str, deadline: float, max_bytes: int,
                   headers: Mapping[str, str] | None, kwargs: dict[str, Any]) -> tuple[requests.Response, bytes]:
         remaining = max(deadline - time.monotonic(), 0.001)
-        raw = self.session.request(method, url, headers=dict(headers or {}), stream=True, allow_redirects=False,
-                                   timeout=(min(remaining, CONNECT_TIMEOUT), remaining), **kwargs)
+        timeout = (min(remaining, CONNECT_TIMEOUT), remaining)
+        if kwargs:  # a body or credentials (token services): the session prepares them
+            raw = self.session.request(method, url, headers=dict(headers or {}), stream=True, allow_redirects=False,
+                                       timeout=timeout, **kwargs)
+        else:
+            raw = self._send(method, url, headers, timeout)
         try:
             # HEAD: reading the (empty) content hands the connection back to the pool.
             return raw, raw.content if method == "HEAD" else _read(raw, url, max_bytes)
         except BaseException:
             raw.close()  # closes the connection too: the server sees it go, the pool never reuses it
             raise
+
+    def _send(self, method: str, url: str, headers: Mapping[str, str] | None,
+              timeout: tuple[float, float]) -> requests.Response:
+        """What `session.request` does for a request without body or credentials, without its per-call
+        merging of settings this client never sets (proxies, environment, hooks, redirects): the session's
+        headers and cookies go out, cookies that come back are kept, the adapter sends."""
+        session = self.session
+        merged = CaseInsensitiveDict(session.headers)
+        if headers:
+            merged.update(headers)
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=method, url=url, headers=merged, cookies=session.cookies)
+        raw = self.adapter.send(prepared, stream=True, timeout=timeout, verify=session.verify, cert=session.cert,
+                                proxies={})
+        extract_cookies_to_jar(session.cookies, prepared, raw.raw)
+        return raw
 
     def _timeout(self, what: str, url: str) -> ItemError:
         self._count("timeout")
