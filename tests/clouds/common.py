@@ -45,6 +45,16 @@ def verify(engine: Engine, image: str) -> Any:
     return engine.verify([image], "t", deadline=time.monotonic() + 30)[0]
 
 
+def verify_once(tmp_path: Path, stores: list[dict[str, Any]], image: str,
+                authorities: list[dict[str, Any]] | None = None) -> Any:
+    """The item for `image` from a fresh engine over `stores`, shut down afterwards."""
+    engine = engine_for(tmp_path, stores, authorities)
+    try:
+        return verify(engine, image)
+    finally:
+        engine.shutdown()
+
+
 def product_logs(caplog: Any) -> str:
     """What sigwarden and the SDKs it drives logged (the stand-ins' own access logs left out)."""
     return "\n".join(caplog.handler.format(r) for r in caplog.records if not r.name.startswith("werkzeug"))

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.clouds.common import engine_for, product_logs, publish, verify
+from tests.clouds.common import engine_for, product_logs, publish, verify, verify_once
 from tests.clouds.standins import (
     AcrOpenApiStandIn,
     AlibabaStsStandIn,
@@ -117,11 +117,7 @@ def test_vpc_endpoints_and_the_default_instance_id(tmp_path: Path, monkeypatch: 
     alibaba = alibaba_world(tmp_path, monkeypatch, vpc=True)
     try:
         digest = alibaba.publish(tmp_path, "team/app")
-        engine = engine_for(tmp_path, [cloud_store(alibaba, instanceId=INSTANCE)])
-        try:
-            item = verify(engine, f"{EE_VPC}/team/app:v1")
-        finally:
-            engine.shutdown()
+        item = verify_once(tmp_path, [cloud_store(alibaba, instanceId=INSTANCE)], f"{EE_VPC}/team/app:v1")
         assert not item.error, item.error
         assert item.value["verified"] is True and item.value["digest"] == digest
         assert {host for host, _ in alibaba.sts.recorder.requests} == {"sts-vpc.cn-hangzhou.aliyuncs.com"}
@@ -133,11 +129,7 @@ def test_vpc_endpoints_and_the_default_instance_id(tmp_path: Path, monkeypatch: 
 def test_a_denied_identity_is_a_one_line_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     alibaba = alibaba_world(tmp_path, monkeypatch, oidc_token="a-token-sts-does-not-accept")
     try:
-        engine = engine_for(tmp_path, [cloud_store(alibaba)])
-        try:
-            item = verify(engine, f"{EE}/team/app:v1")
-        finally:
-            engine.shutdown()
+        item = verify_once(tmp_path, [cloud_store(alibaba)], f"{EE}/team/app:v1")
         message = str(item.error)
         assert message.startswith(f"UNAUTHORIZED: alibaba identity for {EE}:"), message
         assert "AuthenticationFail.OIDCToken.Invalid" in message and "\n" not in message
@@ -253,11 +245,7 @@ def test_the_nodes_ram_role_only_when_the_store_asks(tmp_path: Path, monkeypatch
     serve_plain_at(metadata, "100.100.100.200", 80)
     try:
         digest = alibaba.publish(tmp_path, "team/app")
-        engine = engine_for(tmp_path, [cloud_store(alibaba)])
-        try:
-            refused = verify(engine, f"{EE}/team/app:v1")
-        finally:
-            engine.shutdown()
+        refused = verify_once(tmp_path, [cloud_store(alibaba)], f"{EE}/team/app:v1")
         assert "no RRSA identity in this pod" in str(refused.error) and metadata.recorder.requests == []
         engine = engine_for(tmp_path, [cloud_store(alibaba, instanceId=INSTANCE, nodeIdentity=True)],
                             name="config-node.yaml")

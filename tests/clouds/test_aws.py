@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clouds.common import engine_for, product_logs, publish, verify
+from tests.clouds.common import engine_for, product_logs, publish, verify, verify_once
 from tests.cloudworld import WorldCA, address, in_world, serve_wsgi
 from tests.registry import RegistryServer
 
@@ -143,11 +143,7 @@ def test_eks_pod_identity_through_the_agent(tmp_path: Path, monkeypatch: pytest.
     registry = ecr_registry(tmp_path, world, ECR, PASSWORD)
     try:
         digest = publish(tmp_path, registry, "team/app")
-        engine = engine_for(tmp_path, [cloud_store(world)])
-        try:
-            item = verify(engine, f"{ECR}/team/app:v1")
-        finally:
-            engine.shutdown()
+        item = verify_once(tmp_path, [cloud_store(world)], f"{ECR}/team/app:v1")
         assert not item.error, item.error
         assert item.value["verified"] is True and item.value["digest"] == digest
         assert agent.recorder.paths() == ["/v1/credentials"]

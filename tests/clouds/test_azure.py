@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clouds.common import engine_for, product_logs, publish, verify
+from tests.clouds.common import engine_for, product_logs, publish, verify, verify_once
 from tests.clouds.standins import AcrStandIn, EntraStandIn, RegistryTokenSigner
 from tests.cloudworld import WorldCA, address, in_world, serve_wsgi
 from tests.registry import RegistryServer
@@ -154,11 +154,7 @@ def test_acr_tokens_never_reach_a_registry_the_store_does_not_name(tmp_path: Pat
 def test_a_denied_identity_is_a_one_line_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     azure = azure_world(tmp_path, monkeypatch, client_id="11111111-2222-3333-4444-555555555555")
     try:
-        engine = engine_for(tmp_path, [cloud_store(azure.world)])
-        try:
-            item = verify(engine, f"{ACR}/team/app:v1")
-        finally:
-            engine.shutdown()
+        item = verify_once(tmp_path, [cloud_store(azure.world)], f"{ACR}/team/app:v1")
         message = str(item.error)
         assert message.startswith("UNAUTHORIZED: azure identity for myacr.azurecr.io:"), message
         assert "AADSTS700016" in message and "\n" not in message
@@ -185,11 +181,7 @@ def test_managed_identity_only_when_the_store_asks(tmp_path: Path, monkeypatch: 
     try:
         digest = azure.publish(tmp_path, "team/app")
         store = cloud_store(azure.world)
-        engine = engine_for(tmp_path, [store])
-        try:
-            refused = verify(engine, f"{ACR}/team/app:v1")
-        finally:
-            engine.shutdown()
+        refused = verify_once(tmp_path, [store], f"{ACR}/team/app:v1")
         assert str(refused.error).startswith("UNAUTHORIZED: azure identity for myacr.azurecr.io: no Azure workload "
                                          "identity in this pod"), refused
         assert imds.recorder.requests == []
@@ -216,11 +208,7 @@ def test_an_unreachable_token_service_is_transient_not_a_refusal(tmp_path: Path,
     azure = azure_world(tmp_path, monkeypatch)
     monkeypatch.setenv("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com:8443/")
     try:
-        engine = engine_for(tmp_path, [cloud_store(azure.world)])
-        try:
-            item = verify(engine, f"{ACR}/team/app:v1")
-        finally:
-            engine.shutdown()
+        item = verify_once(tmp_path, [cloud_store(azure.world)], f"{ACR}/team/app:v1")
         message = str(item.error)
         assert message.startswith("REGISTRY_UNAVAILABLE: azure identity for myacr.azurecr.io: cannot reach cloud "
                                   "service login.microsoftonline.com"), message

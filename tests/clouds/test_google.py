@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.clouds.common import engine_for, product_logs, publish, verify
+from tests.clouds.common import engine_for, product_logs, publish, verify, verify_once
 from tests.clouds.standins import (
     BasicTokenFront,
     GkeMetadataStandIn,
@@ -114,11 +114,7 @@ def test_gke_metadata_server_when_the_store_asks_for_it(tmp_path: Path, monkeypa
     google = google_world(tmp_path, monkeypatch, federation=False)
     try:
         digest = google.publish(tmp_path, "project/repo/app")
-        engine = engine_for(tmp_path, [cloud_store(google.world, node_identity=True)])
-        try:
-            item = verify(engine, f"{AR}/project/repo/app:v1")
-        finally:
-            engine.shutdown()
+        item = verify_once(tmp_path, [cloud_store(google.world, node_identity=True)], f"{AR}/project/repo/app:v1")
         assert not item.error, item.error
         assert item.value["verified"] is True and item.value["digest"] == digest
         assert any(p.endswith("/token") for p in google.metadata.recorder.paths())
@@ -130,11 +126,7 @@ def test_gke_metadata_server_when_the_store_asks_for_it(tmp_path: Path, monkeypa
 def test_the_metadata_server_is_not_borrowed_silently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     google = google_world(tmp_path, monkeypatch, federation=False)
     try:
-        engine = engine_for(tmp_path, [cloud_store(google.world)])
-        try:
-            item = verify(engine, f"{AR}/project/repo/app:v1")
-        finally:
-            engine.shutdown()
+        item = verify_once(tmp_path, [cloud_store(google.world)], f"{AR}/project/repo/app:v1")
         message = str(item.error)
         assert message.startswith("UNAUTHORIZED: no Google identity for this pod"), message
         assert google.metadata.recorder.paths() == []
@@ -146,11 +138,7 @@ def test_the_metadata_server_is_not_borrowed_silently(tmp_path: Path, monkeypatc
 def test_a_denied_identity_is_a_one_line_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     google = google_world(tmp_path, monkeypatch, audience=AUDIENCE.replace("eks", "elsewhere"))
     try:
-        engine = engine_for(tmp_path, [cloud_store(google.world)])
-        try:
-            item = verify(engine, f"{AR}/project/repo/app:v1")
-        finally:
-            engine.shutdown()
+        item = verify_once(tmp_path, [cloud_store(google.world)], f"{AR}/project/repo/app:v1")
         message = str(item.error)
         assert message.startswith("UNAUTHORIZED: google identity for europe-docker.pkg.dev:"), message
         assert "invalid_grant" in message and "\n" not in message

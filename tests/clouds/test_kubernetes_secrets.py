@@ -16,7 +16,7 @@ import pytest
 from provider.config import Credentials, SecretRef
 from provider.stores.fetch import Outbound
 from provider.stores.kubesecrets import REREAD, KubernetesSecrets
-from tests.clouds.common import engine_for, publish, verify
+from tests.clouds.common import engine_for, publish, verify, verify_once
 from tests.cloudworld import in_world, pod_service_account
 from tests.helpers import ProviderPKI, wait_for
 from tests.kubeapi import FakeKubeAPI
@@ -64,11 +64,7 @@ def test_named_secrets_and_a_service_accounts_pull_secrets(tmp_path: Path, monke
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
     try:
         publish(tmp_path, first, "team/app")
-        engine = engine_for(tmp_path, [store])
-        try:
-            item = verify(engine, f"{first.host}/team/app:v1")
-        finally:
-            engine.shutdown()
+        item = verify_once(tmp_path, [store], f"{first.host}/team/app:v1")
         message = str(item.error)
         # The ServiceAccount is readable but its pull Secret is not (resourceNames): the one-line reason says so.
         assert message.startswith("UNAUTHORIZED: kubernetesSecrets: GET /api/v1/namespaces/ops/secrets/legacy: "
