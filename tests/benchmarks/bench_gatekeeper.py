@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from provider.devkit import cosign
 from provider.devkit.process import ProviderProcess
 from tests.benchmarks.cold import fetch_floor, publish_signed
-from tests.helpers import ProviderPKI, free_port, provider_request, write_yaml
+from tests.benchmarks.replicas import start_replica
+from tests.helpers import ProviderPKI, provider_request
 from tests.redisserver import RedisServer
 from tests.registry import RegistryServer
 
@@ -196,22 +197,6 @@ def settled(registry: RegistryServer) -> int:
         count = now
 
 
-def start(root: Path, pki: ProviderPKI, registry: RegistryServer, redis_url: str, name: str) -> ProviderProcess:
-    port, metrics_port = free_port(), free_port()
-    config: dict[str, Any] = {
-        "server": {"listen": f"127.0.0.1:{port}", "metricsListen": f"127.0.0.1:{metrics_port}",
-                   "tls": {"cert": pki.path("server.crt"), "key": pki.path("server.key"),
-                           "clientCA": pki.path("client-ca.crt")}},
-        "stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host],
-                    "allowNetworks": ["127.0.0.1/32"]}],
-        "authorities": [{"name": "release", "cosign": {"publicKeys": [str(root / "cosign.pub")]}}]}
-    if redis_url:
-        config["verification"] = {"cache": {"redis": {"url": redis_url, "hmacKeyFile": str(root / "hmac.key")}}}
-    provider = ProviderProcess(write_yaml(root / f"{name}.yaml", config), port, metrics_port)
-    provider.wait_ready()
-    return provider
-
-
 def p99(times: list[float]) -> float:
     return statistics.quantiles(times, n=100)[98] * 1000 if len(times) >= 2 else float("nan")
 
@@ -238,7 +223,7 @@ def main() -> None:
                     redis_server = RedisServer(root / "redis")
                     servers.append(redis_server)
                     redis_url = redis_server.url
-                started = [start(root, pki, registry, redis_url, f"{replicas}-{i}") for i in range(replicas)]
+                started = [start_replica(root, pki, registry, redis_url, f"{replicas}-{i}") for i in range(replicas)]
                 servers.extend(started)
                 outcomes[label] = run(Providers(started, pki), registry, images)
                 for provider in started:

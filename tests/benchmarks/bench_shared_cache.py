@@ -14,7 +14,6 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -24,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from provider.devkit import cosign
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.process import ProviderProcess
-from tests.helpers import ProviderPKI, free_port, provider_request, write_yaml
+from tests.benchmarks.replicas import start_replica
+from tests.helpers import ProviderPKI, provider_request
 from tests.redisserver import RedisServer
 from tests.registry import RegistryServer
 
@@ -43,23 +43,6 @@ def publish(root: Path, registry: RegistryServer, prefix: str) -> list[str]:
         registry.push_layout(writer.path, repository)
         references.append(f"{registry.host}/{repository}@{digest}")
     return references
-
-
-def start(root: Path, pki: ProviderPKI, registry: RegistryServer, redis_url: str, index: int) -> ProviderProcess:
-    port, metrics_port = free_port(), free_port()
-    config: dict[str, Any] = {
-        "server": {"listen": f"127.0.0.1:{port}", "metricsListen": f"127.0.0.1:{metrics_port}",
-                   "requestDeadline": "30s",
-                   "tls": {"cert": pki.path("server.crt"), "key": pki.path("server.key"),
-                           "clientCA": pki.path("client-ca.crt")}},
-        "stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host],
-                    "allowNetworks": ["127.0.0.1/32"]}],
-        "authorities": [{"name": "release", "cosign": {"publicKeys": [str(root / "cosign.pub")]}}]}
-    if redis_url:
-        config["verification"] = {"cache": {"redis": {"url": redis_url, "hmacKeyFile": str(root / "hmac.key")}}}
-    provider = ProviderProcess(write_yaml(root / f"config-{index}.yaml", config), port, metrics_port)
-    provider.wait_ready()
-    return provider
 
 
 def verify_all(provider: ProviderProcess, pki: ProviderPKI, references: list[str]) -> tuple[float, int]:
@@ -98,7 +81,7 @@ def main() -> None:
         providers: list[ProviderProcess] = []
         try:
             sets = {name: publish(root, registry, name) for name in ("alone", "sequential", "together", "down")}
-            alone = start(root, pki, registry, "", 0)
+            alone = start_replica(root, pki, registry, "", "config-0", request_deadline="30s")
             providers.append(alone)
             before = settled_count(registry)
             seconds, ok = verify_all(alone, pki, sets["alone"])
@@ -107,7 +90,8 @@ def main() -> None:
             print(f"{'case':<34} {'registry req':>12} {'ratio':>6} {'seconds':>8} {'verified':>8}")
             print(f"{'one replica, no shared cache':<34} {one_replica:>12} {1.0:>6.2f} {seconds:>8.2f} {ok:>8}")
 
-            replicas = [start(root, pki, registry, redis_server.url, i + 1) for i in range(3)]
+            replicas = [start_replica(root, pki, registry, redis_server.url, f"config-{i + 1}", request_deadline="30s")
+                        for i in range(3)]
             providers += replicas
             before = settled_count(registry)
             for i, replica in enumerate(replicas):
