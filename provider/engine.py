@@ -26,35 +26,29 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from cachetools import Cache, TLRUCache
 
 from provider.capacity import Capacity, Shares
-from provider.config import Authority, Config
-from provider.content.referrers import check_referrer
-from provider.content.summary import content_facts
+from provider.config import Config
 from provider.errors import ErrorCode, ItemError
 from provider.exemptions import exempt
-from provider.facts import PlatformCheck, Skip, build_facts, checked_platforms, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
 from provider.serialised import ItemEnd, SerialisedFacts, dumps, item_head, quoted
 from provider.stores import StoreRouter
-from provider.stores.base import ResolvedImage, SignatureArtifact, Store
-from provider.stores.selection import Selection, content_referrers, select
+from provider.stores.base import ResolvedImage, Store
+from provider.verification import Verification
 from provider.verifiers import default_verifiers
-from provider.verifiers.base import AttestationResult, SignatureResult, Verifier
+from provider.verifiers.base import Verifier
 
 if TYPE_CHECKING:
     from provider.sharedcache import SharedCache, SharedEntry
 
 log = logging.getLogger("sigwarden.engine")
-
-# Platform manifests of one index checked at once.
-PLATFORM_CONCURRENCY = 4
 
 # How long background work may go on after its request was answered with TIMEOUT.
 JOB_BUDGET_FACTOR = 4
@@ -210,27 +204,10 @@ class _Warm:
     size: int
 
 
-@dataclass(frozen=True)
-class _Checked:
-    """What was found next to one manifest and what its verifiers said."""
-
-    discovered: tuple[SignatureArtifact, ...]
-    selection: Selection
-    signatures: tuple[SignatureResult, ...]
-    attestations: tuple[AttestationResult, ...]
-
-
 def _unstarted_result(reference: Reference) -> _Result:
     """A job that never ran: not cached, transient (it says nothing about the image)."""
     return _Result(None, f"{ErrorCode.TIMEOUT}: {reference} did not get a verification thread: work for "
                          f"{reference.registry} already holds its share of the pool", 0.0, transient=True)
-
-
-def _for_images_only(signature: SignatureResult, authority: Authority) -> SignatureResult:
-    if not signature.verified or authority.serves("image"):
-        return signature
-    return replace(signature, verified=False,
-                   reason=f"authority {authority.name} may not sign images (purposes: {', '.join(authority.purposes)})")
 
 
 class Engine:
@@ -255,8 +232,8 @@ class Engine:
         # Jobs reach the pool through their registry host's and store's share of it (see provider.capacity).
         self._capacity = Capacity(self._pool, Shares.of(config.verification.concurrency, len(self.router.routes)),
                                   max_wait=JOB_BUDGET_FACTOR * config.server.request_deadline)
-        # The platform manifests of an index are checked side by side (each fetch has its own deadline).
-        self._platforms = ThreadPoolExecutor(max_workers=PLATFORM_CONCURRENCY, thread_name_prefix="sigwarden-platform")
+        # The per-image work: what is attached to a digest, what the verifiers say (owns the platform pool).
+        self._verification = Verification(config, self.verifiers, self.metrics)
         self._shared = shared_cache(config, self.metrics)
 
     # --- public API ----------------------------------------------------------------------------------
@@ -276,7 +253,7 @@ class Engine:
         """Stop taking work; running jobs finish in the background."""
         self._capacity.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._platforms.shutdown(wait=False, cancel_futures=True)
+        self._verification.shutdown()
         self.router.close()
         if self._shared is not None:
             self._shared.close()
@@ -586,7 +563,7 @@ class Engine:
     def _job_deadline(self) -> float:
         return time.monotonic() + JOB_BUDGET_FACTOR * self.config.server.request_deadline
 
-    # --- the per-image work --------------------------------------------------------------------------
+    # --- the jobs: resolve or verify one image (provider.verification), keeping what they learn --------
 
     def _resolve_image(self, reference: Reference, deadline: float) -> ResolvedImage:
         """Resolve through the store and remember a tag's digest for `tagTtl`."""
@@ -617,14 +594,8 @@ class Engine:
         return self._flight(key, lambda: self._verify_image(image, store, deadline))
 
     def _verify_image(self, image: ResolvedImage, store: Store, deadline: float) -> _Result:
-        in_scope = [a for a in self.config.authorities if a.covers(image.reference.name)]
-        checked = self._check(image, store, in_scope, deadline)
-        content = self._content(image, checked, store, in_scope, deadline)
-        platforms = self._platform_checks(image, store, in_scope, deadline) if image.is_index else {}
-        facts = build_facts(image, checked.signatures, checked.attestations, checked.selection.found,
-                            len(in_scope), omitted=checked.selection.omitted, max_signatures=checked.selection.limit,
-                            content=content, platform_checks=platforms,
-                            skipped=skipped_by(in_scope, image.reference.name))
+        """Verify one digest (provider.verification) and keep its facts, here and in the shared cache."""
+        facts = self._verification.facts(image, store, deadline)
         cache = self.config.verification.cache
         # Kept once, serialised: the per-request members are spliced in when answering.
         result = _Result(None, "", cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest,
@@ -635,79 +606,9 @@ class Engine:
         self._publish(key, result)
         return result
 
-    def _content(self, image: ResolvedImage, checked: _Checked, store: Store, in_scope: Sequence[Authority],
-                 deadline: float) -> dict[str, list[dict[str, Any]]]:
-        """The content facts of one manifest: its attestations and its signed content referrers."""
-        referrers = [result for artifact in content_referrers(checked.discovered)
-                     for result in check_referrer(image, artifact, store, self._referrer_signatures(
-                         store, in_scope, deadline), deadline)]
-        return content_facts([*checked.attestations, *referrers], {a.name: a.purposes for a in in_scope},
-                             self.config.verification.vulnerability_floor, image.digest)
-
-    def _referrer_signatures(self, store: Store, in_scope: Sequence[Authority],
-                             deadline: float) -> Callable[[ResolvedImage], Sequence[SignatureResult]]:
-        """Signatures on a content referrer, per authority (purposes are the content summary's business)."""
-        return lambda referrer: self._check(referrer, store, in_scope, deadline, images_only=False).signatures
-
-    def _check(self, image: ResolvedImage, store: Store, in_scope: Sequence[Authority],
-               deadline: float, images_only: bool = True) -> _Checked:
-        """Discover and verify what is attached to one manifest; signatures of authorities not serving the
-        `image` purpose are reported, never counted (`images_only`)."""
-        artifacts = store.discover(image, deadline)
-        selection = select(artifacts, self.config.verification.max_signatures, in_scope)
-        signatures: list[SignatureResult] = []
-        attestations: list[AttestationResult] = []
-        for verifier in self.verifiers:
-            authorities: list[Authority] = [a for a in in_scope if verifier.applies_to(a)]
-            if not authorities:
-                continue
-            started = time.perf_counter()
-            outcome = verifier.verify(image, selection.artifacts, authorities, store, deadline)
-            self.metrics.verifier_seconds.labels(verifier.name).observe(time.perf_counter() - started)
-            signatures.extend(outcome.signatures)
-            attestations.extend(outcome.attestations)
-        if images_only:
-            by_name = {a.name: a for a in in_scope}
-            signatures = [_for_images_only(s, by_name[s.authority]) if s.authority in by_name else s
-                          for s in signatures]
-        return _Checked(tuple(artifacts), selection, tuple(signatures), tuple(attestations))
-
-    def _platform_checks(self, index: ResolvedImage, store: Store, in_scope: Sequence[Authority],
-                         deadline: float) -> dict[str, PlatformCheck]:
-        """Signatures on each platform manifest of an index (attestation manifests are not platforms)."""
-        checks: dict[str, PlatformCheck] = {}
-        platforms = checked_platforms(index.platforms)
-        if not in_scope:  # nothing could vouch for them: no fetching
-            reason = f"no configured authority covers {index.reference.name}"
-            return {p.digest: PlatformCheck(False, (), reason) for p in platforms}
-
-        def check(digest: str) -> PlatformCheck:
-            try:
-                image = store.resolve(index.reference.with_digest(digest, keep_tag=False), deadline)
-            except ItemError as exc:
-                return PlatformCheck(False, (), f"platform manifest: {exc}")
-            checked = self._check(image, store, in_scope, deadline)
-            # A node runs this manifest, not the index: its own reports and SBOMs are its content.
-            content = self._content(image, checked, store, in_scope, deadline)
-            return platform_check(image, checked.signatures, checked.selection.found, len(in_scope), content)
-
-        digests = list(dict.fromkeys(p.digest for p in platforms))  # one check per manifest, however often listed
-        checks.update(zip(digests, self._platforms.map(check, digests), strict=True))
-        return checks
-
     def _resolve_one(self, reference: Reference) -> _Result:
         image = self._resolve_image(reference, self._job_deadline())
         return _Result(None, "", self.config.verification.cache.tag_ttl, image.digest)
-
-
-def skipped_by(authorities: Sequence[Authority], repository: str) -> tuple[Skip, ...]:
-    """Image authorities whose notation trust policy skips verification for `repository`."""
-    skips = []
-    for authority in authorities:
-        statement = authority.notation.trust_policy.skipping(repository) if authority.notation else ""
-        if statement and authority.serves("image"):
-            skips.append(Skip(authority.name, statement))
-    return tuple(skips)
 
 
 def shared_cache(config: Config, metrics: Metrics) -> SharedCache | None:
