@@ -15,53 +15,41 @@ A key answered from the cache once is answered after that from the warm index: t
 client sent it, to its answer (pre-serialised), checked against the very cache entries it was built from. A
 key costs one dictionary lookup, an expiry comparison and an identity check per entry; the reference is parsed
 and normalised only on a miss. The index belongs to one engine, that is to one config generation.
+
+What one image's facts are is provider.verification's business; what a cache entry is and how it travels
+through the shared (Redis) cache, provider.results'.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
-
-from cachetools import Cache, TLRUCache
+from typing import Any
 
 from provider.capacity import Capacity, Shares
-from provider.config import Authority, Config
-from provider.content.referrers import check_referrer
-from provider.content.summary import content_facts
+from provider.config import Config
 from provider.errors import ErrorCode, ItemError
 from provider.exemptions import exempt
-from provider.facts import PlatformCheck, Skip, build_facts, checked_platforms, platform_check
 from provider.metrics import Metrics
 from provider.reference import InvalidReference, Reference, parse_reference
+from provider.results import CacheKey, Entries, Result, from_shared, shared_cache, shared_key, to_shared
 from provider.serialised import ItemEnd, SerialisedFacts, dumps, item_head, quoted
 from provider.stores import StoreRouter
-from provider.stores.base import ResolvedImage, SignatureArtifact, Store
-from provider.stores.selection import Selection, content_referrers, select
+from provider.stores.base import ResolvedImage, Store
+from provider.verification import Verification
 from provider.verifiers import default_verifiers
-from provider.verifiers.base import AttestationResult, SignatureResult, Verifier
-
-if TYPE_CHECKING:
-    from provider.sharedcache import SharedCache, SharedEntry
+from provider.verifiers.base import Verifier
 
 log = logging.getLogger("sigwarden.engine")
 
-# Platform manifests of one index checked at once.
-PLATFORM_CONCURRENCY = 4
-
 # How long background work may go on after its request was answered with TIMEOUT.
 JOB_BUDGET_FACTOR = 4
-# Bytes a cache entry costs beyond its value and error text: key tuple and strings, the entry object and
-# cachetools' bookkeeping (measured by tests/benchmarks/bench_cache.py, rounded up).
-ENTRY_OVERHEAD = 860
-MAX_ERROR_CHARS = 1024
 # The warm index's share of `verification.cache.maxBytes` (the cache proper holds the rest), and what one
 # index entry costs beyond its key and item head (measured by tests/benchmarks/bench_cache.py, rounded up).
 WARM_SHARE = 8
@@ -70,9 +58,8 @@ WARM_OVERHEAD = 740
 # (seconds), so an image answered only from the index is not the first one evicted.
 WARM_TOUCH_INTERVAL = 1.0
 
-# ("facts", name, digest): facts or an error; ("tag", name, tag): a digest (tagTtl) or a resolution error;
-# ("verify-tag", name, tag): an error met before the tag's digest was known.
-CacheKey = tuple[str, str, str]
+# The result class under the name the tests and benchmarks that fill the cache by hand import.
+_Result = Result
 
 
 @dataclass(frozen=True)
@@ -132,68 +119,9 @@ def transient_system_error(items: Sequence[Item]) -> str:
     return f"{ErrorCode.TIMEOUT}: not finished in time, retry shortly: {shown}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Result:
-    """What one job produced: facts (serialised), a digest, or an error reason (never a traceback)."""
-
-    value: bytes | str | None
-    error: str
-    ttl: float
-    digest: str = ""
-    serialised: SerialisedFacts | None = None  # facts, ready to be spliced into responses
-    shared: bool = False  # read from the shared cache: the answer says `cached` although this process is cold
-    transient: bool = False  # says nothing about the image (never started: its share of the pool was busy)
-
-    @classmethod
-    def failed(cls, error: ItemError, ttl: float) -> _Result:
-        return cls(None, str(error)[:MAX_ERROR_CHARS], ttl)
-
-    @property
-    def size(self) -> int:
-        serialised = len(self.serialised.members) + 96 if self.serialised is not None else 0
-        return len(self.value or b"") + serialised + len(self.error) + len(self.digest) + ENTRY_OVERHEAD
-
-
-class _Entries(TLRUCache):  # type: ignore[type-arg]
-    """The facts cache, with `held`: what it holds now, key to (result, expiry), as a plain dict.
-
-    Every insertion makes a new tuple, so `held.get(key) is seen` says that the entry under `key` is still the
-    very one seen, neither replaced, evicted nor expired and purged; the warm index checks its answers so.
-    """
-
-    def __init__(self, maxsize: int) -> None:
-        self.held: dict[CacheKey, tuple[_Result, float]] = {}
-        self._expires = 0.0
-        super().__init__(maxsize=maxsize, ttu=self._ttu, getsizeof=lambda result: result.size)
-
-    def _ttu(self, _key: CacheKey, result: _Result, now: float) -> float:
-        self._expires = now + result.ttl  # read back by __setitem__ (always under the engine lock)
-        return self._expires
-
-    def __setitem__(self, key: CacheKey, value: _Result) -> None:
-        self.held.pop(key, None)
-        super().__setitem__(key, value)
-        if Cache.__contains__(self, key):  # not stored when already expired
-            self.held[key] = (value, self._expires)
-
-    def __delitem__(self, key: CacheKey) -> None:
-        self.held.pop(key, None)
-        super().__delitem__(key)
-
-    def expire(self, time: float | None = None) -> list[tuple[CacheKey, _Result]]:
-        expired = super().expire(time)
-        for key, _ in expired:
-            self.held.pop(key, None)
-        return expired
-
-    def clear(self) -> None:
-        super().clear()
-        self.held.clear()
-
-
 # The cache entries one answer stood on: each key with the result the answer used (its expiry bounds the
 # answer's), or None where the answer relied on the key's absence (a tag not resolved yet).
-Seen = tuple[tuple[CacheKey, "_Result | None"], ...]
+Seen = tuple[tuple[CacheKey, "Result | None"], ...]
 
 
 @dataclass(slots=True)
@@ -201,7 +129,7 @@ class _Warm:
     """One warm index entry: the answer to one raw key while the cache entries in `held` are unchanged."""
 
     expires: float
-    held: tuple[tuple[CacheKey, tuple[_Result, float] | None], ...]
+    held: tuple[tuple[CacheKey, tuple[Result, float] | None], ...]
     item: Item | None  # the whole answer when it does not depend on the request (errors, pinned references)
     head: bytes  # else a facts answer up to its facts members (see provider.serialised.item_head)
     facts: SerialisedFacts | None
@@ -210,27 +138,10 @@ class _Warm:
     size: int
 
 
-@dataclass(frozen=True)
-class _Checked:
-    """What was found next to one manifest and what its verifiers said."""
-
-    discovered: tuple[SignatureArtifact, ...]
-    selection: Selection
-    signatures: tuple[SignatureResult, ...]
-    attestations: tuple[AttestationResult, ...]
-
-
-def _unstarted_result(reference: Reference) -> _Result:
+def _unstarted_result(reference: Reference) -> Result:
     """A job that never ran: not cached, transient (it says nothing about the image)."""
-    return _Result(None, f"{ErrorCode.TIMEOUT}: {reference} did not get a verification thread: work for "
+    return Result(None, f"{ErrorCode.TIMEOUT}: {reference} did not get a verification thread: work for "
                          f"{reference.registry} already holds its share of the pool", 0.0, transient=True)
-
-
-def _for_images_only(signature: SignatureResult, authority: Authority) -> SignatureResult:
-    if not signature.verified or authority.serves("image"):
-        return signature
-    return replace(signature, verified=False,
-                   reason=f"authority {authority.name} may not sign images (purposes: {', '.join(authority.purposes)})")
 
 
 class Engine:
@@ -245,18 +156,18 @@ class Engine:
         cache = config.verification.cache
         # maxBytes bounds the cache and the warm index together.
         self._warm_budget = cache.max_bytes // WARM_SHARE
-        self._cache = _Entries(cache.max_bytes - self._warm_budget)
+        self._cache = Entries(cache.max_bytes - self._warm_budget)
         self._warm: dict[str, dict[str, _Warm]] = {"verify": {}, "resolve": {}}
         self._warm_bytes = 0
-        self._inflight: dict[CacheKey, Future[_Result]] = {}
+        self._inflight: dict[CacheKey, Future[Result]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=config.verification.concurrency,
                                         thread_name_prefix="sigwarden-verify")
         # Jobs reach the pool through their registry host's and store's share of it (see provider.capacity).
         self._capacity = Capacity(self._pool, Shares.of(config.verification.concurrency, len(self.router.routes)),
                                   max_wait=JOB_BUDGET_FACTOR * config.server.request_deadline)
-        # The platform manifests of an index are checked side by side (each fetch has its own deadline).
-        self._platforms = ThreadPoolExecutor(max_workers=PLATFORM_CONCURRENCY, thread_name_prefix="sigwarden-platform")
+        # The per-image work: what is attached to a digest, what the verifiers say (owns the platform pool).
+        self._verification = Verification(config, self.verifiers, self.metrics)
         self._shared = shared_cache(config, self.metrics)
 
     # --- public API ----------------------------------------------------------------------------------
@@ -276,7 +187,7 @@ class Engine:
         """Stop taking work; running jobs finish in the background."""
         self._capacity.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._platforms.shutdown(wait=False, cancel_futures=True)
+        self._verification.shutdown()
         self.router.close()
         if self._shared is not None:
             self._shared.close()
@@ -303,12 +214,12 @@ class Engine:
         now = time.monotonic()
         deadline = deadline if deadline is not None else now + budget
         answers: dict[str, Item] = {}
-        pending: dict[str, tuple[Reference, Future[_Result]]] = {}
+        pending: dict[str, tuple[Reference, Future[Result]]] = {}
         hits = 0
         end = ItemEnd.of(trace_id)  # the members every facts item ends with, encoded once for the request
         index = self._warm[kind] if warm else {}
         held = self._cache.held
-        learnt: list[tuple[str, Item, Reference | None, _Result | None, Seen]] = []
+        learnt: list[tuple[str, Item, Reference | None, Result | None, Seen]] = []
         for key in dict.fromkeys(keys):
             entry = index.get(key)
             if entry is not None and now < entry.expires:
@@ -365,7 +276,7 @@ class Engine:
                                                "answered from the provider's cache", transient=True)
         return [answers[key] for key in dict.fromkeys(keys)]
 
-    def _lookup(self, kind: str, reference: Reference) -> tuple[_Result | None, Future[_Result] | None, Seen]:
+    def _lookup(self, kind: str, reference: Reference) -> tuple[Result | None, Future[Result] | None, Seen]:
         """A cached result and the entries it was found through, or the future of the job (running or newly
         started) that will produce it."""
         with self._lock:
@@ -380,7 +291,7 @@ class Engine:
                 digest = tag.digest if tag is not None else ""
             if kind == "resolve":
                 key: CacheKey = ("tag", reference.name, reference.tag or "latest")
-                job: Callable[[Reference], _Result] = self._resolve_one
+                job: Callable[[Reference], Result] = self._resolve_one
             elif digest:
                 key = ("facts", reference.name, digest)
                 hit = self._cached(key)
@@ -405,7 +316,7 @@ class Engine:
 
     # --- the warm index: raw key to answer, while the cache entries it stands on are unchanged ---------
 
-    def _learn(self, kind: str, learnt: Sequence[tuple[str, Item, Reference | None, _Result | None, Seen]]) -> None:
+    def _learn(self, kind: str, learnt: Sequence[tuple[str, Item, Reference | None, Result | None, Seen]]) -> None:
         """Index the answers just given from the cache (or needing none), if what they stood on still holds."""
         index = self._warm[kind]
         with self._lock:
@@ -460,20 +371,20 @@ class Engine:
                 if mark is not None:
                     self._cached(cache_key)
 
-    def _unstarted(self, key: CacheKey, reference: Reference) -> _Result:
+    def _unstarted(self, key: CacheKey, reference: Reference) -> Result:
         """The answer of a job that waited its whole budget for its share of the pool (never under the lock)."""
         with self._lock:
             self._inflight.pop(key, None)
         return _unstarted_result(reference)
 
-    def _cached(self, key: CacheKey) -> _Result | None:
+    def _cached(self, key: CacheKey) -> Result | None:
         """The live entry under `key`, under the lock (one lookup, where `get` would test and then fetch)."""
         try:
             return self._cache[key]
         except KeyError:  # absent or expired
             return None
 
-    def _job(self, key: CacheKey, reference: Reference, job: Callable[[Reference], _Result]) -> _Result:
+    def _job(self, key: CacheKey, reference: Reference, job: Callable[[Reference], Result]) -> Result:
         try:
             if key[0] == "facts":
                 return self._flight(key, lambda: self._attempt(key, reference, job))
@@ -482,16 +393,16 @@ class Engine:
             with self._lock:
                 self._inflight.pop(key, None)
 
-    def _attempt(self, key: CacheKey, reference: Reference, job: Callable[[Reference], _Result]) -> _Result:
+    def _attempt(self, key: CacheKey, reference: Reference, job: Callable[[Reference], Result]) -> Result:
         """Run the job; an error becomes a cached result (never a traceback)."""
         error_ttl = self.config.verification.cache.error_ttl
         try:
             result = job(reference)
         except ItemError as exc:
-            result = _Result.failed(exc, error_ttl)
+            result = Result.failed(exc, error_ttl)
         except Exception as exc:  # never let a bug become a 500 or an unanswered key
             log.exception("internal error while checking %s", reference)
-            result = _Result.failed(ItemError(ErrorCode.INTERNAL, f"{type(exc).__name__} while checking "
+            result = Result.failed(ItemError(ErrorCode.INTERNAL, f"{type(exc).__name__} while checking "
                                                                   f"{reference}"), error_ttl)
         if result.error:
             stored = [key]  # successes were stored by the job, under their digest
@@ -507,17 +418,17 @@ class Engine:
 
     # --- the shared cache (Redis): local cache first, then Redis, then one replica verifies for all ----
 
-    def _shared_hit(self, key: CacheKey) -> _Result | None:
+    def _shared_hit(self, key: CacheKey) -> Result | None:
         """A result another worker or replica stored, kept locally for the rest of its TTL."""
         if self._shared is None:
             return None
-        result = _from_shared(key, self._shared.get(key[0], _shared_key(key)))
+        result = from_shared(key, self._shared.get(key[0], shared_key(key)))
         if result is not None:
             with self._lock:
                 self._remember(key, result)
         return result
 
-    def _flight(self, key: CacheKey, compute: Callable[[], _Result]) -> _Result:
+    def _flight(self, key: CacheKey, compute: Callable[[], Result]) -> Result:
         """Compute a facts result once across replicas: wait (bounded) for a replica that is already at it."""
         shared = self._shared
         if shared is None:
@@ -525,10 +436,10 @@ class Engine:
         hit = self._shared_hit(key)
         if hit is not None:
             return hit
-        token = shared.lead(key[0], _shared_key(key), hold=JOB_BUDGET_FACTOR * self.config.server.request_deadline)
+        token = shared.lead(key[0], shared_key(key), hold=JOB_BUDGET_FACTOR * self.config.server.request_deadline)
         if token is None and shared.available:
-            entry = shared.wait(key[0], _shared_key(key), until=time.monotonic() + shared.lead_wait)
-            result = _from_shared(key, entry)
+            entry = shared.wait(key[0], shared_key(key), until=time.monotonic() + shared.lead_wait)
+            result = from_shared(key, entry)
             if result is not None:
                 self.metrics.shared_cache.labels("waited").inc()
                 with self._lock:
@@ -538,28 +449,24 @@ class Engine:
             # The previous holder may have stored its result and released the lock since the lookup above.
             hit = self._shared_hit(key)
             if hit is not None:
-                shared.release(key[0], _shared_key(key), token)
+                shared.release(key[0], shared_key(key), token)
                 return hit
             self.metrics.shared_cache.labels("led").inc()
         try:
             return compute()
         finally:
             if token is not None:
-                shared.release(key[0], _shared_key(key), token)
+                shared.release(key[0], shared_key(key), token)
 
-    def _publish(self, key: CacheKey, result: _Result) -> None:
+    def _publish(self, key: CacheKey, result: Result) -> None:
         """Write a result to the shared cache with the TTL of its kind (never under the engine lock)."""
         if self._shared is None:
             return
         code, _, message = result.error.partition(": ")
-        if result.serialised is not None:
-            facts: str | None = "{" + result.serialised.members.decode() + "}"
-        else:
-            facts = result.value.decode() if isinstance(result.value, bytes) else None
-        value = {"v": facts, "d": result.digest}
-        self._shared.put(key[0], _shared_key(key), value, (code, message) if result.error else None, result.ttl)
+        self._shared.put(key[0], shared_key(key), to_shared(result), (code, message) if result.error else None,
+                         result.ttl)
 
-    def _remember(self, key: CacheKey, result: _Result) -> None:
+    def _remember(self, key: CacheKey, result: Result) -> None:
         """Store under the lock, within both bounds: bytes (by the cache) and entries."""
         if result.size > self._cache.maxsize:
             return
@@ -567,7 +474,7 @@ class Engine:
             self._cache.popitem()
         self._cache[key] = result
 
-    def _item(self, kind: str, key: str, reference: Reference, result: _Result, end: bytes) -> Item:
+    def _item(self, kind: str, key: str, reference: Reference, result: Result, end: bytes) -> Item:
         """The item answering `key`; a facts item ends with `end` (an ItemEnd's cached or fresh bytes)."""
         if result.error:
             return Item(key, error=result.error, transient=result.transient)
@@ -586,24 +493,24 @@ class Engine:
     def _job_deadline(self) -> float:
         return time.monotonic() + JOB_BUDGET_FACTOR * self.config.server.request_deadline
 
-    # --- the per-image work --------------------------------------------------------------------------
+    # --- the jobs: resolve or verify one image (provider.verification), keeping what they learn --------
 
     def _resolve_image(self, reference: Reference, deadline: float) -> ResolvedImage:
         """Resolve through the store and remember a tag's digest for `tagTtl`."""
         image = self.router.select(reference).resolve(reference, deadline)
         if not reference.digest:
             key: CacheKey = ("tag", reference.name, reference.tag or "latest")
-            result = _Result(None, "", self.config.verification.cache.tag_ttl, image.digest)
+            result = Result(None, "", self.config.verification.cache.tag_ttl, image.digest)
             with self._lock:
                 self._remember(key, result)
             self._publish(key, result)
         return image
 
-    def _verify_pinned(self, digest: str) -> Callable[[Reference], _Result]:
+    def _verify_pinned(self, digest: str) -> Callable[[Reference], Result]:
         """Verify a tag whose digest is known (and still trusted): fetch by digest, not by tag."""
         return lambda reference: self._verify_one(reference.with_digest(digest))
 
-    def _verify_one(self, reference: Reference) -> _Result:
+    def _verify_one(self, reference: Reference) -> Result:
         deadline = self._job_deadline()
         store = self.router.select(reference)
         image = self._resolve_image(reference, deadline)
@@ -616,18 +523,12 @@ class Engine:
             return self._verify_image(image, store, deadline)  # the caller leads this digest's flight
         return self._flight(key, lambda: self._verify_image(image, store, deadline))
 
-    def _verify_image(self, image: ResolvedImage, store: Store, deadline: float) -> _Result:
-        in_scope = [a for a in self.config.authorities if a.covers(image.reference.name)]
-        checked = self._check(image, store, in_scope, deadline)
-        content = self._content(image, checked, store, in_scope, deadline)
-        platforms = self._platform_checks(image, store, in_scope, deadline) if image.is_index else {}
-        facts = build_facts(image, checked.signatures, checked.attestations, checked.selection.found,
-                            len(in_scope), omitted=checked.selection.omitted, max_signatures=checked.selection.limit,
-                            content=content, platform_checks=platforms,
-                            skipped=skipped_by(in_scope, image.reference.name))
+    def _verify_image(self, image: ResolvedImage, store: Store, deadline: float) -> Result:
+        """Verify one digest (provider.verification) and keep its facts, here and in the shared cache."""
+        facts = self._verification.facts(image, store, deadline)
         cache = self.config.verification.cache
         # Kept once, serialised: the per-request members are spliced in when answering.
-        result = _Result(None, "", cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest,
+        result = Result(None, "", cache.ttl if facts["verified"] else cache.unverified_ttl, image.digest,
                          SerialisedFacts.of(facts))
         key: CacheKey = ("facts", image.reference.name, image.digest)
         with self._lock:
@@ -635,118 +536,6 @@ class Engine:
         self._publish(key, result)
         return result
 
-    def _content(self, image: ResolvedImage, checked: _Checked, store: Store, in_scope: Sequence[Authority],
-                 deadline: float) -> dict[str, list[dict[str, Any]]]:
-        """The content facts of one manifest: its attestations and its signed content referrers."""
-        referrers = [result for artifact in content_referrers(checked.discovered)
-                     for result in check_referrer(image, artifact, store, self._referrer_signatures(
-                         store, in_scope, deadline), deadline)]
-        return content_facts([*checked.attestations, *referrers], {a.name: a.purposes for a in in_scope},
-                             self.config.verification.vulnerability_floor, image.digest)
-
-    def _referrer_signatures(self, store: Store, in_scope: Sequence[Authority],
-                             deadline: float) -> Callable[[ResolvedImage], Sequence[SignatureResult]]:
-        """Signatures on a content referrer, per authority (purposes are the content summary's business)."""
-        return lambda referrer: self._check(referrer, store, in_scope, deadline, images_only=False).signatures
-
-    def _check(self, image: ResolvedImage, store: Store, in_scope: Sequence[Authority],
-               deadline: float, images_only: bool = True) -> _Checked:
-        """Discover and verify what is attached to one manifest; signatures of authorities not serving the
-        `image` purpose are reported, never counted (`images_only`)."""
-        artifacts = store.discover(image, deadline)
-        selection = select(artifacts, self.config.verification.max_signatures, in_scope)
-        signatures: list[SignatureResult] = []
-        attestations: list[AttestationResult] = []
-        for verifier in self.verifiers:
-            authorities: list[Authority] = [a for a in in_scope if verifier.applies_to(a)]
-            if not authorities:
-                continue
-            started = time.perf_counter()
-            outcome = verifier.verify(image, selection.artifacts, authorities, store, deadline)
-            self.metrics.verifier_seconds.labels(verifier.name).observe(time.perf_counter() - started)
-            signatures.extend(outcome.signatures)
-            attestations.extend(outcome.attestations)
-        if images_only:
-            by_name = {a.name: a for a in in_scope}
-            signatures = [_for_images_only(s, by_name[s.authority]) if s.authority in by_name else s
-                          for s in signatures]
-        return _Checked(tuple(artifacts), selection, tuple(signatures), tuple(attestations))
-
-    def _platform_checks(self, index: ResolvedImage, store: Store, in_scope: Sequence[Authority],
-                         deadline: float) -> dict[str, PlatformCheck]:
-        """Signatures on each platform manifest of an index (attestation manifests are not platforms)."""
-        checks: dict[str, PlatformCheck] = {}
-        platforms = checked_platforms(index.platforms)
-        if not in_scope:  # nothing could vouch for them: no fetching
-            reason = f"no configured authority covers {index.reference.name}"
-            return {p.digest: PlatformCheck(False, (), reason) for p in platforms}
-
-        def check(digest: str) -> PlatformCheck:
-            try:
-                image = store.resolve(index.reference.with_digest(digest, keep_tag=False), deadline)
-            except ItemError as exc:
-                return PlatformCheck(False, (), f"platform manifest: {exc}")
-            checked = self._check(image, store, in_scope, deadline)
-            # A node runs this manifest, not the index: its own reports and SBOMs are its content.
-            content = self._content(image, checked, store, in_scope, deadline)
-            return platform_check(image, checked.signatures, checked.selection.found, len(in_scope), content)
-
-        digests = list(dict.fromkeys(p.digest for p in platforms))  # one check per manifest, however often listed
-        checks.update(zip(digests, self._platforms.map(check, digests), strict=True))
-        return checks
-
-    def _resolve_one(self, reference: Reference) -> _Result:
+    def _resolve_one(self, reference: Reference) -> Result:
         image = self._resolve_image(reference, self._job_deadline())
-        return _Result(None, "", self.config.verification.cache.tag_ttl, image.digest)
-
-
-def skipped_by(authorities: Sequence[Authority], repository: str) -> tuple[Skip, ...]:
-    """Image authorities whose notation trust policy skips verification for `repository`."""
-    skips = []
-    for authority in authorities:
-        statement = authority.notation.trust_policy.skipping(repository) if authority.notation else ""
-        if statement and authority.serves("image"):
-            skips.append(Skip(authority.name, statement))
-    return tuple(skips)
-
-
-def shared_cache(config: Config, metrics: Metrics) -> SharedCache | None:
-    """The Redis cache of this config generation (None when none is configured)."""
-    redis_config = config.verification.cache.redis
-    if redis_config is None:
-        return None
-    from provider.sharedcache import SharedCache, trust_fingerprint  # imports redis
-
-    # The trust files (keys, certificates, policies) by content, and every config section but `server`.
-    files = trust_fingerprint(config.sources[1:])
-    fingerprint = hashlib.sha256(f"{config.trust_digest}:{files}".encode()).hexdigest()
-    # Waiting for another replica must leave time to verify locally after it.
-    return SharedCache(redis_config, fingerprint, lead_wait=0.4 * config.server.request_deadline,
-                       count=lambda event: metrics.shared_cache.labels(event).inc())
-
-
-def _shared_key(key: CacheKey) -> str:
-    return f"{key[1]} {key[2]}"  # a space never occurs in a normalised name, tag or digest
-
-
-def _from_shared(key: CacheKey, entry: SharedEntry | None) -> _Result | None:
-    """An authenticated shared entry as a local result; a malformed one (never written by us) is a miss."""
-    if entry is None or not isinstance(entry.value, dict):
-        return None
-    value, digest = entry.value.get("v"), entry.value.get("d")
-    if not isinstance(digest, str) or not (value is None or isinstance(value, str)):
-        return None
-    if entry.error is not None:
-        return _Result(None, f"{entry.error[0]}: {entry.error[1]}"[:MAX_ERROR_CHARS], entry.ttl, digest,
-                       shared=True)
-    if key[0] == "facts" and value is None:
-        return None
-    if key[0] != "facts" and not digest:
-        return None
-    if value is None:
-        return _Result(None, "", entry.ttl, digest, shared=True)
-    try:
-        serialised = SerialisedFacts.from_json(value.encode())
-    except ValueError:
-        return None
-    return _Result(None, "", entry.ttl, digest, serialised, shared=True)
+        return Result(None, "", self.config.verification.cache.tag_ttl, image.digest)

@@ -228,7 +228,8 @@ def test_cached_errors_keep_a_reason_not_an_exception(tmp_path: Path) -> None:
 
 
 def test_cache_stays_within_max_bytes(tmp_path: Path) -> None:
-    from provider.engine import ENTRY_OVERHEAD, WARM_SHARE, _Result
+    from provider.engine import WARM_SHARE, _Result
+    from provider.results import ENTRY_OVERHEAD
 
     engine, _ = make_engine(tmp_path, cache={"maxBytes": "1MiB"})
     facts = b"{" + b'"x":0,' * 300 + b'"y":1}'
