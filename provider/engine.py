@@ -58,8 +58,6 @@ WARM_OVERHEAD = 740
 # (seconds), so an image answered only from the index is not the first one evicted.
 WARM_TOUCH_INTERVAL = 1.0
 
-# The result class under the name the tests and benchmarks that fill the cache by hand import.
-_Result = Result
 
 
 @dataclass(frozen=True)

@@ -228,14 +228,14 @@ def test_cached_errors_keep_a_reason_not_an_exception(tmp_path: Path) -> None:
 
 
 def test_cache_stays_within_max_bytes(tmp_path: Path) -> None:
-    from provider.engine import WARM_SHARE, _Result
-    from provider.results import ENTRY_OVERHEAD
+    from provider.engine import WARM_SHARE
+    from provider.results import ENTRY_OVERHEAD, Result
 
     engine, _ = make_engine(tmp_path, cache={"maxBytes": "1MiB"})
     facts = b"{" + b'"x":0,' * 300 + b'"y":1}'
     for index in range(5000):  # ~12 MiB of results offered to a 1 MiB cache
         with engine._lock:
-            engine._remember(("facts", f"{REG}/app{index}", "sha256:" + "0" * 64), _Result(facts, "", 3600.0))
+            engine._remember(("facts", f"{REG}/app{index}", "sha256:" + "0" * 64), Result(facts, "", 3600.0))
     assert engine.cache_bytes <= 1024 * 1024
     # maxBytes holds the cache and the warm index: the index's share is not the cache's.
     assert engine.cache_entries() == (1024 * 1024 - 1024 * 1024 // WARM_SHARE) // (len(facts) + ENTRY_OVERHEAD)

@@ -198,7 +198,7 @@ def test_an_evicted_entry_takes_its_index_entries_with_it(tmp_path: Path) -> Non
 
 def test_the_cache_mirror_follows_evictions(tmp_path: Path) -> None:
     from provider.config import build_config
-    from provider.engine import _Result
+    from provider.results import Result
 
     (tmp_path / "layouts").mkdir()
     data = {"verification": {"cache": {"maxBytes": "1MiB"}},
@@ -206,7 +206,7 @@ def test_the_cache_mirror_follows_evictions(tmp_path: Path) -> None:
     engine = Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
     with engine._lock:
         for index in range(500):  # about 2 MiB offered to the 896 KiB the cache holds: many are evicted again
-            engine._remember(("facts", f"{REG}/app{index}", "sha256:" + "0" * 64), _Result(b"x" * 4000, "", 3600.0))
+            engine._remember(("facts", f"{REG}/app{index}", "sha256:" + "0" * 64), Result(b"x" * 4000, "", 3600.0))
         assert set(engine._cache.held) == set(engine._cache) and 0 < len(engine._cache) < 500
         assert all(engine._cache.held[key][0] is engine._cache[key] for key in engine._cache)
     engine.shutdown()

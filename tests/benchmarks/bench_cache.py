@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from provider.config import build_config
 from provider.devkit import cosign
 from provider.devkit.layout import LayoutWriter
-from provider.engine import Engine, _Result
+from provider.engine import Engine
 from provider.errors import ErrorCode, ItemError
+from provider.results import Result
 from provider.serialised import SerialisedFacts
 from tests.helpers import write_yaml
 
@@ -94,10 +95,10 @@ def scenario(kind: str, max_bytes: str) -> dict[str, Any]:
                         else raised(f"{repo} not found"))
                     continue
                 if which == "error":
-                    result = _Result(None, error.replace(f"{REG}/team/missing", repo), 600.0)
+                    result = Result(None, error.replace(f"{REG}/team/missing", repo), 600.0)
                 else:
                     # As the engine keeps them: serialised once, the reference left out (spliced per answer).
-                    result = _Result(None, "", 3600.0, digest,
+                    result = Result(None, "", 3600.0, digest,
                                      SerialisedFacts.of(dict(facts[which], digest=digest)))
                 with engine._lock:
                     engine._remember(("facts", repo, digest), result)
