@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -279,8 +279,7 @@ def cmd_policy_build(args: argparse.Namespace) -> int:
 
     samples = [parse_constraint(doc, source) for doc, source in load_documents(catalog.sample_constraints())]
     # The samples must be what `kubectl apply` accepts for the templates they go with (exit 2 otherwise).
-    for warning in [*check_constraints(shipped_templates(), samples), *map(str, constraint_pattern_warnings(samples))]:
-        print(f"warning: {warning}", file=sys.stderr)
+    print_warnings([*check_constraints(shipped_templates(), samples), *map(str, constraint_pattern_warnings(samples))])
     output = bundle(args.outdir, extra=user_templates(args.policies))
     if args.check:
         problems = output.drift()
@@ -320,7 +319,7 @@ def _run_suites(args: argparse.Namespace, suites: list[Path]) -> int:
     passed = failed = 0
     try:
         for suite in suites:
-            for result in run_suite(Path(suite), external):
+            for result in run_suite(Path(suite), external, lambda line: print_warnings([line])):
                 label = f"{suite} {result.test}/{result.case}"
                 if result.passed:
                     passed += 1
@@ -344,8 +343,7 @@ def cmd_admit(args: argparse.Namespace) -> int:
 
     namespaces = namespaces_from(args.namespaces)
     found = discover([*args.templates, *args.constraints], namespaces)
-    for warning in found.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    print_warnings(found.warnings)
     objects = load_documents([args.filename])
     if not objects:
         raise ValueError(f"{args.filename}: no Kubernetes objects found")
@@ -379,6 +377,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from provider.devkit.demo import run_demo
 
     return run_demo(serve=args.serve)
+
+
+def print_warnings(warnings: Iterable[str]) -> None:
+    """Warnings about the inputs (kept but meaningless constraint fields, unmatched selectors): stderr, one a line,
+    the same for every command; they never change the exit code."""
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -24,6 +24,7 @@ from provider.audit.model import (
     Diff,
     Failure,
     ImageRow,
+    ImageUse,
     Metadata,
     ReferenceCheck,
     Report,
@@ -44,22 +45,26 @@ def report_of(s: list[str]) -> Report:
     constraint = ConstraintInfo(s[0], s[1], "deny", ("deny",), ("deny",), parameters={"exemptImages": [s[2]]},
                                 source=s[3])
     ref = ObjectRef("Deployment", s[4], s[5], "apps/v1")
-    failing = Workload(ref, objects=[s[6]], containers=[Container(s[7], s[8])], evaluated={constraint.id},
+    # An image volume (Kubernetes KEP-4639, spec.volumes[].image.reference) next to the container.
+    failing = Workload(ref, objects=[s[6]], containers=[Container(s[7], s[8]), Container(s[20], s[21], volume=True)],
+                       evaluated={constraint.id},
                        failures={constraint.id: Failure(constraint, [s[9], s[10]], {"sigwarden"})})
     skipped = Workload(ObjectRef("Pod", s[11], s[12]), containers=[Container("c", s[13])],
                        excluded={constraint.id: s[14]})
     image = ImageRow(s[8], s[15], [ReferenceCheck(s[8], "error", s[16])], {ref.id}, {s[4]}, {s[17]},
-                     [Signer(s[17], "cosign", s[18], s[19], s[0])])
+                     [Signer(s[17], "cosign", s[18], s[19], s[0])], {ImageUse(ref.id, s[7])})
+    volume_image = ImageRow(s[21], "", [ReferenceCheck(s[21], "unverified", s[16])], {ref.id}, {s[4]},
+                            uses={ImageUse(ref.id, s[20], volume=True)})
     authority = {"name": s[17], "kinds": [s[18]], "scopes": [s[19]]}
     inputs = [{"role": "manifests", "path": s[6]}]
     metadata = Metadata(s[1], s[2], {"fingerprint": s[3]}, [authority], [constraint], inputs,
                         [{"pattern": s[13], "source": s[14]}])
     result = Result(ref, ref, constraint, [s[9]], "sigwarden")
     diff = Diff(s[15], s[16], new_images=[s[8]], removed_workloads=[s[5]])
-    return Report(metadata, [failing, skipped], [image], [result], 2, 1, diff)
+    return Report(metadata, [failing, skipped], [image, volume_image], [result], 2, 1, diff)
 
 
-strings = st.lists(hostile, min_size=20, max_size=20)
+strings = st.lists(hostile, min_size=22, max_size=22)
 
 
 @given(strings)
@@ -73,6 +78,9 @@ def test_junit_is_well_formed_xml(s: list[str]) -> None:
     expected = printable("\n".join(s[9:11])).replace("\r\n", "\n").replace("\r", "\n")
     assert failure.text is not None and failure.text.replace("\r\n", "\n").replace("\r", "\n") == expected
     assert next(case.get("name") for case in root.iter("testcase")) == printable(report.workloads[0].ref.id)
+    # The workload's images as properties: its container, then its image volume, named as such.
+    names = [str(p.get("name")) for p in root.findall("testsuite/testcase[failure]/properties/property")]
+    assert len(names) == 2 and names[0].startswith("container ") and names[1].startswith("image volume ")
 
 
 TEMPLATE_TAGS = set(re.findall(r"<([a-z][a-z0-9]*)", Path(provider.audit.html.__file__).read_text()))
@@ -100,6 +108,7 @@ def test_html_carries_no_forbidden_character_and_no_markup_of_its_own(s: list[st
     parser.feed(document)
     assert parser.tags <= TEMPLATE_TAGS, parser.tags - TEMPLATE_TAGS
     assert printable(s[9]).strip() in "".join(parser.text)
+    assert "used by" in parser.text and " image volume " in "".join(parser.text)
 
 
 @given(strings)
@@ -110,6 +119,7 @@ def test_csv_reads_back_to_the_same_rows(s: list[str]) -> None:
     rows = list(csv.reader(io.StringIO(document, newline="")))
     assert rows[0] == list(HEADER) and len(rows) == 2
     assert rows[1][7] == cell_text("\n".join(s[9:11])) and rows[1][2] == cell_text(s[5])
+    assert rows[1][HEADER.index("imageVolumes")] == cell_text(f"{s[20]}={s[21]}")
     assert not any(FORBIDDEN.search(cell) for cell in rows[1])
 
 
@@ -130,3 +140,7 @@ def test_json_reads_back_to_the_report(s: list[str]) -> None:
     document = json_report(report)
     assert document.isascii()
     assert json.loads(document) == paired(report.to_json())
+    data = report.to_json()
+    assert data["workloads"][0]["containers"][1] == {"name": s[20], "image": s[21], "imageVolume": True}
+    assert data["images"][1]["usedBy"] == [{"workload": report.workloads[0].ref.id, "name": s[20],
+                                            "imageVolume": True}]

@@ -12,9 +12,12 @@ import pytest
 from provider.audit.csv_report import neutralise
 from provider.audit.diff import load_baseline
 from provider.audit.html import text
-from provider.audit.model import ImageRow, ReferenceCheck
-from provider.audit.objects import Ownership, containers, object_ref
+from provider.audit.inventory import build_images
+from provider.audit.memo import MemoExternalData
+from provider.audit.model import ImageRow, ReferenceCheck, Workload
+from provider.audit.objects import Container, Ownership, containers, image_users, object_ref
 from provider.audit.scope import Exemptions, mismatch_reason
+from provider.policy.external import gatekeeper_shape
 from provider.policy.gatekeeper import parse_constraint
 
 DIGEST = "sha256:" + "ab" * 32
@@ -52,6 +55,26 @@ def test_containers_in_start_order_and_only_with_images() -> None:
         "initContainers": [{"name": "i", "image": "i:1"}]}}}}}}
     assert [(c.name, c.image) for c in containers(cronjob)] == [("i", "i:1"), ("m", "m:1")]
     assert containers({"kind": "Service", "spec": {"containers": [{"image": "x"}]}}) == []
+
+
+def test_image_volumes_get_inventory_rows_like_containers() -> None:
+    # Kubernetes KEP-4639 image volumes (core/v1 ImageVolumeSource: spec.volumes[].image.reference) are images the
+    # node pulls like a container's: each gets an inventory row naming the volume where a container's name goes.
+    pod = {"kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}, "spec": {
+        "containers": [{"name": "app", "image": "app:1"}],
+        "volumes": [{"name": "models", "image": {"reference": "models:1"}}, {"name": "tmp", "emptyDir": {}},
+                    {"name": "weights", "image": {"reference": "app:1"}}]}}
+    assert image_users(pod) == [Container("app", "app:1"), Container("models", "models:1", volume=True),
+                                Container("weights", "app:1", volume=True)]
+    memo = MemoExternalData(lambda request: gatekeeper_shape(
+        [{"key": k, "value": {"verified": k == "app:1"}} for k in request["keys"]]), batch=10)
+    memo.prefetch("sigwarden", ["app:1", "models:1"])
+    rows = {row.key: row.to_json() for row in build_images([Workload(object_ref(pod), containers=image_users(pod))],
+                                                             memo)}
+    assert rows["models:1"]["state"] == "unverified" and rows["models:1"]["workloads"] == ["Pod/ns/p"]
+    assert rows["models:1"]["usedBy"] == [{"workload": "Pod/ns/p", "name": "models", "imageVolume": True}]
+    assert rows["app:1"]["usedBy"] == [{"workload": "Pod/ns/p", "name": "app", "imageVolume": False},
+                                       {"workload": "Pod/ns/p", "name": "weights", "imageVolume": True}]
 
 
 def constraint(match: dict[str, Any]) -> Any:

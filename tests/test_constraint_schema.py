@@ -157,6 +157,29 @@ def test_policy_test_refuses_a_suite_constraint(tmp_path: Path, capsys: pytest.C
     assert "K8sTeamLabel c: spec.parameters.labels: unknown field" in capsys.readouterr().err
 
 
+def test_policy_test_warns_of_kept_parameters_as_admit_does(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # frameworks transform.go AddPreserveUnknownFields: a v1beta1 template keeps the unknown parameter, so the
+    # suite runs (exit 0) and the warning `admit` gives is printed too, naming the suite, the test and the field.
+    write_yaml(tmp_path / "template.yaml", user_template("templates.gatekeeper.sh/v1beta1", LABEL_SCHEMA))
+    write_yaml(tmp_path / "constraint.yaml", constraint("K8sTeamLabel", {"parameters": {"label": "team",
+                                                                                         "lable": "owner"}}))
+    write_yaml(tmp_path / "pod.yaml", pod())
+    suite = write_yaml(tmp_path / "suite.yaml", {"kind": "Suite", "tests": [
+        {"name": "t", "template": "template.yaml", "constraint": "constraint.yaml",
+         "cases": [{"name": "c", "object": "pod.yaml", "assertions": [{"violations": "yes"}]}]}]})
+    config = write_yaml(tmp_path / "config.yaml", {"stores": [{"type": "registry", "match": ["*"]}]})
+    assert cli.main(["policy", "test", "--config", str(config), str(suite)]) == 0
+    out, err = capsys.readouterr()
+    assert "1 passed, 0 failed" in out
+    warnings = [line for line in err.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        f"warning: {suite}: test t: constraint.yaml: K8sTeamLabel c: spec.parameters.lable: unknown field, kept: "
+        "the template K8sTeamLabel is templates.gatekeeper.sh/v1beta1 with legacySchema (the default before "
+        "templates.gatekeeper.sh/v1), so the API server keeps parameters it does not declare, and the policy will "
+        "not read this one; did you mean label?"]
+
+
 def test_policy_build_checks_the_samples(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli.main(["policy", "build", "--check", str(ROOT / "constraints")]) == 0

@@ -388,3 +388,19 @@ def test_k8secrets_maps_to_kubernetes_secrets() -> None:
         {"namespace": "ci", "name": "regcred"},
         {"namespace": "gatekeeper-system", "serviceAccount": "ratify-puller"}]}}]
     assert not [f for f in conversion.findings if "TODO" in f.became]
+
+
+@pytest.mark.parametrize(("auth", "named"), [
+    ({"name": "gcpWorkloadIdentity"}, "the auth provider 'gcpWorkloadIdentity' is not one"),
+    ({}, "no auth provider name is given; it must be one"),
+])
+def test_an_unknown_auth_provider_names_the_supported_ones(auth: dict[str, Any], named: str) -> None:
+    # Ratify pkg/common/oras/authprovider registers dockerConfig, k8Secrets, azureWorkloadIdentity,
+    # azureManagedIdentity, awsEcrBasic and alibabacloudAcrBasic; any other name gets no credentials here.
+    conversion = convert([_store(auth)])
+    (finding,) = [f for f in conversion.findings if f.source == "Store oras: spec.parameters.authProvider"]
+    assert finding.attention
+    assert finding.became == (f"{named} the import converts (dockerConfig, k8Secrets, azureWorkloadIdentity, "
+                              "azureManagedIdentity, awsEcrBasic, alibabacloudAcrBasic), so this store gets no "
+                              "credentials and pulls anonymously")
+    assert "auth" not in conversion.config["stores"][0]

@@ -22,6 +22,7 @@ from provider.audit.model import GatekeeperInput, Report
 from provider.audit.policyreport import policy_reports, policy_reports_yaml
 from provider.audit.run import audit, build_report, default_metadata, load_objects
 from provider.audit.scope import Exemptions
+from provider.cli import print_warnings
 from provider.policy.discovery import discover
 from provider.policy.gatekeeper import PolicySet, load_documents, namespaces_from
 
@@ -58,8 +59,7 @@ def build_audit_report(args: argparse.Namespace, external_data: ExternalDataFact
     loaded = load_objects(args.manifests)
     namespaces = namespaces_from([*args.namespaces, *args.manifests])
     found = discover([*args.templates, *args.constraints], namespaces)
-    for warning in found.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    print_warnings(found.warnings)
     configs = [*loaded.gatekeeper_configs, *(doc for doc, _ in load_documents(args.gatekeeper_config))]
     upstream, engine = external_data(args)
     try:

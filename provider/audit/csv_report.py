@@ -14,7 +14,9 @@ import io
 from provider.audit.model import Report
 from provider.audit.printable import printable
 
-HEADER = ("namespace", "kind", "name", "state", "constraint", "enforcementAction", "images", "messages", "sources")
+# images: every image of the workload, image volumes' too; imageVolumes: those mounted as volumes, `NAME=IMAGE`.
+HEADER = ("namespace", "kind", "name", "state", "constraint", "enforcementAction", "images", "messages", "sources",
+          "imageVolumes")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -35,6 +37,7 @@ def csv_report(report: Report) -> str:
         for constraint_id, failure in sorted(workload.failures.items()):
             row = (workload.ref.namespace, workload.ref.kind, workload.ref.name, workload.state, constraint_id,
                    failure.constraint.enforcement_action, " ".join(workload.images), "\n".join(failure.messages),
-                   " ".join(sorted(failure.sources)))
+                   " ".join(sorted(failure.sources)),
+                   " ".join(f"{c.name}={c.image}" for c in workload.containers if c.volume))
             writer.writerow([cell_text(cell) for cell in row])
     return out.getvalue()

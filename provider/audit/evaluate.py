@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from provider.audit.memo import PROVIDER, MemoExternalData
 from provider.audit.model import ConstraintInfo
-from provider.audit.objects import Container, ObjectRef, Ownership, containers, object_images, object_ref, pod_spec
+from provider.audit.objects import Container, ObjectRef, Ownership, image_users, object_images, object_ref, pod_spec
 from provider.audit.scope import Exemptions, mismatch_reason
 from provider.policy.gatekeeper import AUDIT_POINT, VALIDATION_POINT, Constraint, PolicySet, Review
 
@@ -49,7 +49,7 @@ def evaluate(policies: PolicySet, objects: Sequence[dict[str, Any]], memo: MemoE
     for obj in tqdm(objects, desc="evaluating objects", unit="obj", disable=not progress or None, leave=False):
         workload_like = pod_spec(obj) is not None
         ref = object_ref(obj)
-        outcome = Outcome(ref, ownership.workload_of(obj), containers(obj))
+        outcome = Outcome(ref, ownership.workload_of(obj), image_users(obj))
         outcome.exempt = exemptions.reason(ref.namespace)
         if outcome.exempt:
             if workload_like:

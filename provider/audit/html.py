@@ -207,7 +207,8 @@ def _workload_rows(workloads: Sequence[Workload], states: dict[str, str], reason
 
 def _image_rows(images: Sequence[ImageRow]) -> list[list[str]]:
     return [[_list(r.reference for r in row.references), text(row.digest) if row.digest else "",
-             f'<span class="img-{escape(row.state)}">{escape(row.state)}</span>', str(len(row.workloads)),
+             f'<span class="img-{escape(row.state)}">{escape(row.state)}</span>',
+             _list(str(use) for use in sorted(row.uses)),
              text(", ".join(sorted(row.namespaces))), text(", ".join(sorted(row.authorities))),
              _list(f"{s.authority}: {s.identity}" + (f", {s.signed_at}" if s.signed_at else "") for s in row.signers),
              _list(row.reasons)] for row in images]
@@ -300,7 +301,7 @@ as a <code>FailedCreate</code> event on that controller (<code>kubectl get event
         [[f'<span id="{rid}">{rid}</span>', str(count), _list(constraints), text(message)]
          for rid, message, count, constraints in groups], "none")}
 <h2>Image inventory ({len(report.images)})</h2>
-{_table("images", ["references", "digest", "state", "workloads", "namespaces", "authorities", "signers",
+{_table("images", ["references", "digest", "state", "used by", "namespaces", "authorities", "signers",
                    "reasons"], _image_rows(report.images), "no images")}
 <h2>Not evaluated ({len(report.not_evaluated)})</h2>
 <p class="muted">Workloads no constraint selected, or that Gatekeeper never sees.</p>

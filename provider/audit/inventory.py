@@ -1,5 +1,6 @@
 """The image inventory: one row per distinct image (by digest where the provider resolved one), with where
-it runs, whether every reference to it verified, who signed it and why not."""
+it runs (each container or image volume using it), whether every reference to it verified, who signed it and
+why not."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from provider.audit.memo import MemoExternalData
-from provider.audit.model import ImageRow, ReferenceCheck, Signer, Workload
+from provider.audit.model import ImageRow, ImageUse, ReferenceCheck, Signer, Workload
 
 
 def build_images(workloads: Sequence[Workload], memo: MemoExternalData) -> list[ImageRow]:
@@ -23,6 +24,7 @@ def build_images(workloads: Sequence[Workload], memo: MemoExternalData) -> list[
         row.references.append(_check(image, facts, error))
         row.workloads.update(w.ref.id for w in users)
         row.namespaces.update(w.ref.namespace for w in users if w.ref.namespace)
+        row.uses.update(ImageUse(w.ref.id, c.name, c.volume) for w in users for c in w.containers if c.image == image)
         if facts and facts.get("verified"):
             row.authorities.update(str(a) for a in facts.get("authorities") or [])
         for signer in _signers(facts):

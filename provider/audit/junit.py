@@ -1,12 +1,14 @@
 """JUnit XML for CI: one test suite per constraint with one test case per workload it evaluated, and a suite
-of skipped cases for the workloads nothing evaluated (with the reason). Characters XML 1.0 forbids (a control
+of skipped cases for the workloads nothing evaluated (with the reason). Each case lists the workload's images as
+properties named after the container or image volume. Characters XML 1.0 forbids (a control
 character in an image string or a registry message) are written as visible escapes, so the file always parses."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from provider.audit.model import Report
+from provider.audit.model import Report, Workload
+from provider.audit.objects import user_label
 from provider.audit.printable import printable
 
 
@@ -20,6 +22,7 @@ def junit_xml(report: Report) -> str:
                               failures=str(len(failed)))
         for workload in evaluated:
             case = ET.SubElement(suite, "testcase", classname=constraint.id.replace("/", "."), name=workload.ref.id)
+            _images(case, workload)
             failure = workload.failures.get(constraint.id)
             if failure is not None:
                 text = "\n".join(failure.messages)
@@ -32,8 +35,18 @@ def junit_xml(report: Report) -> str:
                               skipped=str(len(skipped)))
         for workload in skipped:
             case = ET.SubElement(suite, "testcase", classname="notEvaluated", name=workload.ref.id)
+            _images(case, workload)
             ET.SubElement(case, "skipped", message="; ".join(workload.not_evaluated_reasons)[:1000])
     suites.set("tests", str(tests + len(skipped)))
     suites.set("failures", str(failures))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + printable(ET.tostring(suites, encoding="unicode")) + "\n"
+
+
+def _images(case: ET.Element, workload: Workload) -> None:
+    """The workload's images as test case properties, one per container or image volume (`image volume NAME`)."""
+    if workload.containers:
+        properties = ET.SubElement(case, "properties")
+        for container in workload.containers:
+            ET.SubElement(properties, "property", name=user_label(container.name, container.volume),
+                          value=container.image)

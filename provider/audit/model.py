@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from provider.audit.objects import Container, ObjectRef
+from provider.audit.objects import Container, ObjectRef, user_label
 
 API_VERSION = "sigwarden.dev/v2"
 STATES = ("compliant", "blocked", "wouldBlock", "notEvaluated")
@@ -90,7 +90,7 @@ class Failure:
 class Workload:
     ref: ObjectRef
     objects: list[str] = field(default_factory=list)
-    containers: list[Container] = field(default_factory=list)
+    containers: list[Container] = field(default_factory=list)  # and image volumes (Container.volume)
     evaluated: set[str] = field(default_factory=set)  # constraint ids that selected one of its objects
     failures: dict[str, Failure] = field(default_factory=dict)
     excluded: dict[str, str] = field(default_factory=dict)  # constraint id -> why its match left it out
@@ -118,7 +118,7 @@ class Workload:
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.ref.id, **self.ref.to_json(), "state": self.state, "objects": self.objects,
-            "containers": [{"name": c.name, "image": c.image} for c in self.containers],
+            "containers": [c.to_json() for c in self.containers],
             "images": self.images, "evaluatedBy": sorted(self.evaluated),
             "failures": [f.to_json() for _, f in sorted(self.failures.items())],
             "excludedBy": [{"constraint": c, "reason": r} for c, r in sorted(self.excluded.items())]}
@@ -159,6 +159,21 @@ class ReferenceCheck:
     reason: str = ""
 
 
+@dataclass(frozen=True, order=True)
+class ImageUse:
+    """Where an image is used: a workload's container, or its image volume (the volume's name)."""
+
+    workload: str
+    name: str
+    volume: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"workload": self.workload, "name": self.name, "imageVolume": self.volume}
+
+    def __str__(self) -> str:
+        return f"{self.workload} {user_label(self.name, self.volume)}"
+
+
 @dataclass
 class ImageRow:
     """One distinct image: by digest when the provider resolved it, else by the reference as written."""
@@ -170,6 +185,7 @@ class ImageRow:
     namespaces: set[str] = field(default_factory=set)
     authorities: set[str] = field(default_factory=set)
     signers: list[Signer] = field(default_factory=list)
+    uses: set[ImageUse] = field(default_factory=set)
 
     @property
     def state(self) -> str:
@@ -186,7 +202,7 @@ class ImageRow:
                 "state": self.state, "verified": self.state == "verified",
                 "workloads": sorted(self.workloads), "namespaces": sorted(self.namespaces),
                 "authorities": sorted(self.authorities), "signers": [s.to_json() for s in self.signers],
-                "reasons": self.reasons}
+                "reasons": self.reasons, "usedBy": [u.to_json() for u in sorted(self.uses)]}
 
 
 @dataclass

@@ -32,10 +32,22 @@ class ObjectRef:
         return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace, "name": self.name}
 
 
+def user_label(name: str, volume: bool) -> str:
+    """How reports name what uses an image: `container NAME` or `image volume NAME`."""
+    return f"{'image volume' if volume else 'container'} {name}"
+
+
 @dataclass(frozen=True, slots=True)
 class Container:
+    """A container, or an image volume (`volume`: then `name` is the volume's): each runs or mounts one image."""
+
     name: str
     image: str
+    volume: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """`imageVolume` only on an image volume, so a container's entry reads as it always has."""
+        return {"name": self.name, "image": self.image, **({"imageVolume": True} if self.volume else {})}
 
 
 def object_ref(obj: Mapping[str, Any]) -> ObjectRef:
@@ -67,21 +79,26 @@ def containers(obj: Mapping[str, Any]) -> list[Container]:
     return found
 
 
-def volume_images(obj: Mapping[str, Any]) -> list[str]:
-    """The references of the object's image volumes (`spec.volumes[].image.reference`, KEP-4639)."""
+def volume_images(obj: Mapping[str, Any]) -> list[Container]:
+    """The object's image volumes (`spec.volumes[].image.reference`, KEP-4639), named by their volume."""
     volumes = (pod_spec(obj) or {}).get("volumes")
     found = []
     for volume in volumes if isinstance(volumes, list) else []:
         image = volume.get("image") if isinstance(volume, dict) else None
         reference = image.get("reference") if isinstance(image, dict) else None
         if isinstance(reference, str) and reference.strip():
-            found.append(reference)
+            found.append(Container(str(volume.get("name", "")), reference, volume=True))
     return found
+
+
+def image_users(obj: Mapping[str, Any]) -> list[Container]:
+    """What runs or mounts an image in a Pod-bearing object, in spec order: containers, then image volumes."""
+    return [*containers(obj), *volume_images(obj)]
 
 
 def object_images(obj: Mapping[str, Any]) -> list[str]:
     """Every distinct image of a Pod-bearing object, in spec order: containers, then image volumes."""
-    return list(dict.fromkeys([*(c.image for c in containers(obj)), *volume_images(obj)]))
+    return list(dict.fromkeys(c.image for c in image_users(obj)))
 
 
 class Ownership:

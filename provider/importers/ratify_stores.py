@@ -68,7 +68,10 @@ def _auth(out: Conversion, doc: dict[str, Any], auth: dict[str, Any]) -> dict[st
                         "these)")
         return {"kubernetesSecrets": refs}
     if name not in CLOUD_PROVIDERS:
-        out.attention(where, f"auth provider {name or '(none named)'} has no sigwarden equivalent; anonymous pulls")
+        supported = ", ".join(["dockerConfig", "k8Secrets", *CLOUD_PROVIDERS])
+        given = f"the auth provider {name!r} is not one" if name else "no auth provider name is given; it must be one"
+        out.attention(where, f"{given} the import converts ({supported}), so this store gets no credentials and "
+                             "pulls anonymously")
         return {}
     return None
 

@@ -9,7 +9,7 @@ for an audit review), `oldObject` and `subResource` (for UPDATE and DELETE revie
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,12 +94,15 @@ def find_suites(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def run_suite(path: Path, external_data: ExternalData) -> list[CaseResult]:
+def run_suite(path: Path, external_data: ExternalData,
+              warn: Callable[[str], None] | None = None) -> list[CaseResult]:
+    """Run one suite; `warn` gets each warning `admit` would give for a test's constraint (check_constraints),
+    prefixed with the suite and the test."""
     suite = _one(path)
     if suite.get("kind") != "Suite":
         raise PolicyError(f"{path}: not a Suite (kind: Suite)")
     try:
-        return _run_tests(path, suite, external_data)
+        return _run_tests(path, suite, external_data, warn or (lambda _: None))
     except KeyError as exc:
         raise PolicyError(f"{path}: a test or case has no {exc.args[0]!r}") from None
     except (TypeError, AttributeError):
@@ -107,13 +110,16 @@ def run_suite(path: Path, external_data: ExternalData) -> list[CaseResult]:
                           "of {name, object, assertions}") from None
 
 
-def _run_tests(path: Path, suite: dict[str, Any], external_data: ExternalData) -> list[CaseResult]:
+def _run_tests(path: Path, suite: dict[str, Any], external_data: ExternalData,
+               warn: Callable[[str], None]) -> list[CaseResult]:
     base = path.parent
     results = []
     for test in suite.get("tests") or []:
         template = parse_template(_template(base / test["template"]), test["template"])
         constraint = parse_constraint(_one(base / test["constraint"]), test["constraint"])
-        check_constraints([template], [constraint])  # what the API server would refuse is no test case
+        # What the API server would refuse is no test case; what it would keep without meaning is a warning.
+        for warning in check_constraints([template], [constraint]):
+            warn(f"{path}: test {test.get('name', '')}: {warning}")
         for case in test.get("cases") or []:
             namespaces = {d["metadata"]["name"]: d for d, _ in load_documents(base / p for p in
                                                                              case.get("inventory") or [])

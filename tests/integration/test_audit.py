@@ -23,6 +23,7 @@ from provider.audit.html import render_html
 from provider.devkit import cosign
 from provider.devkit.fixtures import (
     ALPINE,
+    CONTENT_NO_REPORT,
     DEBUG_TOOL,
     REGISTRY,
     RELEASE_ONLY,
@@ -93,11 +94,15 @@ def cluster_objects() -> list[dict[str, Any]]:
          "spec": {"template": {"spec": nightly_spec}}},
         {"apiVersion": "v1", "kind": "Pod", "metadata": meta("nightly-2911-abc", "dev", ("Job", "nightly-2911")),
          "spec": nightly_spec},
-        {"apiVersion": "v1", "kind": "Pod", "metadata": meta("offline", "dev"), "spec": pod_spec(UNREACHABLE)},
+        # Image volumes (Kubernetes KEP-4639, spec.volumes[].image.reference): one of an image a container runs
+        # elsewhere, one of an image nothing else uses.
+        {"apiVersion": "v1", "kind": "Pod", "metadata": meta("offline", "dev"),
+         "spec": {**pod_spec(UNREACHABLE), "volumes": [{"name": "config", "image": {"reference": SIGNED}}]}},
         {"apiVersion": "v1", "kind": "Pod", "metadata": meta("ok", "dev"), "spec": pod_spec(SIGNED)},
         *deployment("api", "dev", RELEASE_ONLY),
         *deployment("old", "legacy", ALPINE),
-        {"apiVersion": "v1", "kind": "Pod", "metadata": meta("coredns", "kube-system"), "spec": pod_spec(UNSIGNED)},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": meta("coredns", "kube-system"),
+         "spec": {**pod_spec(UNSIGNED), "volumes": [{"name": "models", "image": {"reference": CONTENT_NO_REPORT}}]}},
         *deployment("play", "sandbox", UNSIGNED),
         *deployment("prom", "monitoring", DEBUG_TOOL),
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("settings", "dev"), "data": {"a": "b"}},
@@ -175,7 +180,7 @@ def test_workloads_are_counted_by_top_level_owner_and_state(audited: Audited) ->
     jsonschema.validate(report, SCHEMA)
     summary = report["summary"]
     assert summary["workloads"] == {"total": 11, "blocked": 2, "wouldBlock": 2, "compliant": 3, "notEvaluated": 4}
-    assert summary["verifications"] == 7  # each distinct image once, whatever the number of objects using it
+    assert summary["verifications"] == 8  # each distinct image once, whatever the number of objects using it
     workloads = by_id(report)
     assert {i: w["state"] for i, w in workloads.items()} == {
         "Deployment/prod/web": "compliant", "Deployment/prod/legacy-app": "blocked",
@@ -232,10 +237,12 @@ def test_image_inventory_has_one_row_per_digest(audited: Audited) -> None:
     report = audited.report()
     digests = audited.world.digests
     images = {i["references"][0]: i for i in report["images"]}
-    assert report["summary"]["images"] == {"total": 7, "verified": 2, "unverified": 4, "error": 1, "unchecked": 0}
+    assert report["summary"]["images"] == {"total": 8, "verified": 3, "unverified": 4, "error": 1, "unchecked": 0}
     signed = images[SIGNED]
     assert signed["key"] == signed["digest"] == digests[SIGNED] and signed["state"] == "verified"
-    assert signed["workloads"] == ["CronJob/dev/nightly", "Deployment/prod/web", "Pod/dev/ok"]
+    assert signed["workloads"] == ["CronJob/dev/nightly", "Deployment/prod/web", "Pod/dev/offline", "Pod/dev/ok"]
+    assert {"workload": "Pod/dev/offline", "name": "config", "imageVolume": True} in signed["usedBy"]
+    assert {"workload": "Pod/dev/ok", "name": "c0", "imageVolume": False} in signed["usedBy"]
     assert signed["namespaces"] == ["dev", "prod"]
     assert signed["authorities"] == ["kritis-authority", "release", "security"] and signed["reasons"] == []
     signers = {(s["authority"], s["format"]): s for s in signed["signers"]}
@@ -252,6 +259,13 @@ def test_image_inventory_has_one_row_per_digest(audited: Audited) -> None:
     assert offline["state"] == "error" and offline["key"] == UNREACHABLE and offline["digest"] == ""
     assert offline["reasons"][0].startswith("REGISTRY_UNAVAILABLE")
     assert images[DEBUG_TOOL]["workloads"] == ["Deployment/monitoring/prom"]
+    # An image only an image volume uses has its row, judged like a container's, named by the volume.
+    volume = images[CONTENT_NO_REPORT]
+    assert volume["key"] == digests[CONTENT_NO_REPORT] and volume["state"] == "verified"
+    assert volume["usedBy"] == [{"workload": "Pod/kube-system/coredns", "name": "models", "imageVolume": True}]
+    coredns = by_id(report)["Pod/kube-system/coredns"]
+    assert coredns["containers"][1] == {"name": "models", "image": CONTENT_NO_REPORT, "imageVolume": True}
+    assert coredns["images"] == [UNSIGNED, CONTENT_NO_REPORT]
 
 
 def test_metadata_names_version_config_authorities_constraints_and_inputs(audited: Audited) -> None:
@@ -292,6 +306,13 @@ def test_junit_has_one_case_per_workload_and_constraint(audited: Audited) -> Non
     # warn: 7 evaluated workloads (all but legacy and the three Gatekeeper never sees), 4 failing.
     warn = root.find("testsuite[@name='K8sSignedImages/all-warn']")
     assert warn is not None and (warn.get("tests"), warn.get("failures")) == ("7", "4")
+    # Each case lists the workload's images, a container's and an image volume's each named as such.
+    properties = {p.get("name"): p.get("value") for p in
+                  warn.findall("testcase[@name='Pod/dev/offline']/properties/property")}
+    assert properties == {"container c0": UNREACHABLE, "image volume config": SIGNED}
+    coredns = skipped.findall("testcase[@name='Pod/kube-system/coredns']/properties/property")
+    assert [(p.get("name"), p.get("value")) for p in coredns] == [("container c0", UNSIGNED),
+                                                                  ("image volume models", CONTENT_NO_REPORT)]
 
 
 def test_csv_has_one_row_per_workload_and_failing_constraint(audited: Audited) -> None:
@@ -302,6 +323,9 @@ def test_csv_has_one_row_per_workload_and_failing_constraint(audited: Audited) -
                                                       ("CronJob", "nightly"), ("Pod", "offline")}
     deny = [r for r in rows if r["constraint"] == "K8sSignedImages/prod-deny"]
     assert {r["state"] for r in deny} == {"blocked"} and {r["enforcementAction"] for r in deny} == {"deny"}
+    offline = [r for r in rows if r["name"] == "offline"]
+    assert {(r["images"], r["imageVolumes"]) for r in offline} == {(f"{UNREACHABLE} {SIGNED}", f"config={SIGNED}")}
+    assert {r["imageVolumes"] for r in rows if r["name"] != "offline"} == {""}
 
 
 def test_policy_reports_fit_the_crds_and_follow_the_workload_view(audited: Audited) -> None:
@@ -330,7 +354,7 @@ def test_html_report_lists_every_non_compliant_workload(audited: Audited) -> Non
     parser.feed(html)
     assert parser.external == []  # self-contained
     assert parser.cards["blocked"] == "2" and parser.cards["wouldBlock"] == "2"
-    assert parser.cards["notEvaluated"] == "4" and parser.cards["imagesVerified"] == "2"
+    assert parser.cards["notEvaluated"] == "4" and parser.cards["imagesVerified"] == "3"
     listed = {row[1] for row in parser.tables["noncompliant"][1:]}
     expected = {f"{w['kind']}/{w['name']}" for w in report["workloads"] if w["state"] in ("blocked", "wouldBlock")}
     assert listed == expected
@@ -341,7 +365,9 @@ def test_html_report_lists_every_non_compliant_workload(audited: Audited) -> Non
     assert len(messages) == len(set(messages))
     alpine = next(row for row in reasons if row[3].startswith("image alpine:3.11"))
     assert alpine[1] == "1" and "K8sSignedImages/prod-deny" in alpine[2]
-    assert len(parser.tables["images"]) - 1 == 7
+    assert len(parser.tables["images"]) - 1 == 8
+    assert parser.tables["images"][0][3] == "used by"
+    assert any("Pod/kube-system/coredns image volume models" in row[3] for row in parser.tables["images"][1:])
     assert {row[1] for row in parser.tables["notevaluated"][1:]} == {
         "Deployment/old", "Pod/coredns", "Deployment/play", "Deployment/prom"}
     assert "FailedCreate" in html and "Gatekeeper" not in parser.tables["noncompliant"][0]
@@ -372,7 +398,7 @@ def test_the_page_keeps_to_the_window_on_a_desktop_and_a_phone(audited: Audited,
                "namespace-" * 6, "deployment-" + "z" * 180, "obj", "container", long_reference,
                "message " * 40 + long_reference, "second " + long_reference, "ns2", "pod-" + "q" * 100,
                long_reference, "excluded because " + long_reference, "sha256:" + "a" * 64, "reason " + long_reference,
-               "authority-" + "b" * 80, "CN=" + "c" * 200, "issuer"]
+               "authority-" + "b" * 80, "CN=" + "c" * 200, "issuer", "volume-" + "v" * 60, long_reference]
     (tmp_path / "long.html").write_text(render_html(report_of(strings)))
     for report in (audited.tmp / "report.html", tmp_path / "long.html"):
         measured = page_width(report, width, tmp_path / "profile")
