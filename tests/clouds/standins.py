@@ -285,6 +285,13 @@ class AlibabaStsStandIn:
         self.recorder = Recorder()
         self._counter = itertools.count(1)
 
+    def holds_issued(self, request: Request, params: dict[str, str]) -> bool:
+        """Whether a call to another Alibaba service is signed with credentials this STS issued (access key in
+        the query (signature V1) or the ACS3 Authorization header (V3), security token beside it)."""
+        key = params.get("AccessKeyId") or _acs3_key(request.headers.get("Authorization", ""))
+        token = params.get("SecurityToken") or request.headers.get("x-acs-security-token", "")
+        return bool(token) and self.issued.get(key) == token
+
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         params = params_of(request)
@@ -316,9 +323,7 @@ class AcrOpenApiStandIn:
         request = Request(environ)
         params = params_of(request)
         self.recorder.add(request.host, {**params, "authorization": request.headers.get("Authorization", "")})
-        key = params.get("AccessKeyId") or _acs3_key(request.headers.get("Authorization", ""))
-        token = params.get("SecurityToken") or request.headers.get("x-acs-security-token", "")
-        if self.sts.issued.get(key) != token or not token:
+        if not self.sts.holds_issued(request, params):
             return json_response({"RequestId": uuid.uuid4().hex, "Code": "InvalidSecurityToken.Mismatch",
                                   "Message": "The security token does not match the access key."},
                                  400)(environ, start_response)
@@ -349,9 +354,7 @@ class KmsCertificateStandIn:
         request = Request(environ)
         params = params_of(request)
         self.recorder.add(request.host, {**params, "action": request.headers.get("x-acs-action", "")})
-        key = params.get("AccessKeyId") or _acs3_key(request.headers.get("Authorization", ""))
-        token = params.get("SecurityToken") or request.headers.get("x-acs-security-token", "")
-        if self.refusing or self.sts.issued.get(key) != token or not token:
+        if self.refusing or not self.sts.holds_issued(request, params):
             return json_response({"RequestId": uuid.uuid4().hex, "Code": "Forbidden.RAM",
                                   "Message": "User not authorized to operate on the specified resource."},
                                  403)(environ, start_response)

@@ -144,11 +144,8 @@ class KeyStores:
         if answer.status != 200:
             raise TrustFetchError(f"Key Vault {vault}: GET /{path} answered {answer.status}"
                                   f"{_vault_reason(answer.body)}")
-        try:
-            data = json.loads(answer.body)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        data = _json_object(answer.body)
+        if data is None:
             raise TrustFetchError(f"Key Vault {vault}: GET /{path} did not answer a JSON object")
         return data
 
@@ -287,13 +284,19 @@ class KeyStores:
     def _json(answer: Any, uri: str) -> dict[str, Any]:
         if answer.status != 200:
             raise TrustFetchError(f"{uri}: the key service answered {answer.status}")
-        try:
-            data = json.loads(answer.body)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        data = _json_object(answer.body)
+        if data is None:
             raise TrustFetchError(f"{uri}: the key service did not answer a JSON object")
         return data
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The JSON object a key service answered, or None for anything else."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _spki_pem(der: bytes, uri: str) -> bytes:
