@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from provider.devkit import cosign
 from provider.devkit.process import ProviderProcess
 from tests.benchmarks.cold import fetch_floor, publish_signed
-from tests.benchmarks.replicas import start_replica
+from tests.benchmarks.replicas import settled_requests, start_replica
 from tests.helpers import ProviderPKI, provider_request
 from tests.redisserver import RedisServer
 from tests.registry import RegistryServer
@@ -138,7 +138,7 @@ class Outcome:
 
 def run(providers: Providers, registry: RegistryServer, images: list[str]) -> Outcome:
     audit_cache, webhook_cache = GatekeeperCache(), GatekeeperCache()
-    before = settled(registry)
+    before = settled_requests(registry)
     first_answer: dict[str, float] = {}
     started = time.monotonic()
     done = threading.Event()
@@ -179,22 +179,12 @@ def run(providers: Providers, registry: RegistryServer, images: list[str]) -> Ou
         time.sleep(0.2)
     done.set()
     admitter.join()
-    registry_requests = settled(registry) - before
+    registry_requests = settled_requests(registry) - before
     quiet: list[float] = []
     webhook_cache.entries.clear()  # as after its TTL: the same traffic, all misses for Gatekeeper
     admissions(quiet, [], None, QUIET_ADMISSIONS)
     return Outcome(max(first_answer.values()), audit_seconds, requests_sent, registry_requests, during,
                    warm_during, quiet)
-
-
-def settled(registry: RegistryServer) -> int:
-    count = -1
-    while True:
-        time.sleep(0.3)
-        now = len(registry.requests_from("sigwarden"))
-        if now == count:
-            return now
-        count = now
 
 
 def p99(times: list[float]) -> float:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from provider.devkit import cosign
 from provider.devkit.layout import LayoutWriter
 from provider.devkit.process import ProviderProcess
-from tests.benchmarks.replicas import start_replica
+from tests.benchmarks.replicas import settled_requests, start_replica
 from tests.helpers import ProviderPKI, provider_request
 from tests.redisserver import RedisServer
 from tests.registry import RegistryServer
@@ -59,17 +59,6 @@ def verify_all(provider: ProviderProcess, pki: ProviderPKI, references: list[str
     return time.perf_counter() - started, verified
 
 
-def settled_count(registry: RegistryServer) -> int:
-    """Requests in the access log once it stops growing (lines are written after each response)."""
-    count = -1
-    while True:
-        time.sleep(0.3)
-        now = len(registry.requests_from("sigwarden"))
-        if now == count:
-            return now
-        count = now
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -83,9 +72,9 @@ def main() -> None:
             sets = {name: publish(root, registry, name) for name in ("alone", "sequential", "together", "down")}
             alone = start_replica(root, pki, registry, "", "config-0", request_deadline="30s")
             providers.append(alone)
-            before = settled_count(registry)
+            before = settled_requests(registry)
             seconds, ok = verify_all(alone, pki, sets["alone"])
-            one_replica = settled_count(registry) - before
+            one_replica = settled_requests(registry) - before
             print(f"{IMAGES} signed images, batches of {BATCH} keys; registry requests and wall time")
             print(f"{'case':<34} {'registry req':>12} {'ratio':>6} {'seconds':>8} {'verified':>8}")
             print(f"{'one replica, no shared cache':<34} {one_replica:>12} {1.0:>6.2f} {seconds:>8.2f} {ok:>8}")
@@ -93,24 +82,24 @@ def main() -> None:
             replicas = [start_replica(root, pki, registry, redis_server.url, f"config-{i + 1}", request_deadline="30s")
                         for i in range(3)]
             providers += replicas
-            before = settled_count(registry)
+            before = settled_requests(registry)
             for i, replica in enumerate(replicas):
                 seconds, ok = verify_all(replica, pki, sets["sequential"])
                 print(f"{f'3 replicas, Redis: replica {i + 1}':<34} {'':>12} {'':>6} {seconds:>8.2f} {ok:>8}")
-            total = settled_count(registry) - before
+            total = settled_requests(registry) - before
             print(f"{'3 replicas one after another':<34} {total:>12} {total / one_replica:>6.2f}")
 
-            before = settled_count(registry)
+            before = settled_requests(registry)
             with ThreadPoolExecutor(3) as pool:
                 runs = list(pool.map(lambda p: verify_all(p, pki, sets["together"]), replicas))
-            total = settled_count(registry) - before
+            total = settled_requests(registry) - before
             print(f"{'3 replicas at once':<34} {total:>12} {total / one_replica:>6.2f} "
                   f"{max(s for s, _ in runs):>8.2f} {min(v for _, v in runs):>8}")
 
             redis_server.stop()
-            before = settled_count(registry)
+            before = settled_requests(registry)
             runs = [verify_all(replica, pki, sets["down"]) for replica in replicas]
-            total = settled_count(registry) - before
+            total = settled_requests(registry) - before
             print(f"{'3 replicas, Redis stopped':<34} {total:>12} {total / one_replica:>6.2f} "
                   f"{sum(s for s, _ in runs):>8.2f} {min(v for _, v in runs):>8}")
         finally:

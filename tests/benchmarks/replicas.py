@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,3 +31,15 @@ def start_replica(root: Path, pki: ProviderPKI, registry: RegistryServer, redis_
     provider = ProviderProcess(write_yaml(root / f"{name}.yaml", config), port, metrics_port)
     provider.wait_ready()
     return provider
+
+
+def settled_requests(registry: RegistryServer) -> int:
+    """The provider's requests in the registry's access log once it stops growing (lines are written after
+    each response)."""
+    count = -1
+    while True:
+        time.sleep(0.3)
+        now = len(registry.requests_from("sigwarden"))
+        if now == count:
+            return now
+        count = now

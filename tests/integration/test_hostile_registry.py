@@ -170,6 +170,14 @@ def two_host_engine(tmp_path: Path, origin: HostileRegistry, other: HostileRegis
     return Engine(build_config(data, write_yaml(tmp_path / "config.yaml", data)))
 
 
+def resolved_once(engine: Engine, image: str) -> Any:
+    """The engine's /mutate item for `image`; the engine is shut down afterwards."""
+    try:
+        return engine.resolve([image], "t")[0]
+    finally:
+        engine.shutdown()
+
+
 def basic_sent(registry: HostileRegistry) -> bool:
     return any(value and value.startswith("Basic ") for value in registry.authorization)
 
@@ -182,11 +190,7 @@ def test_a_redirect_targets_challenge_never_gets_the_origins_credentials(
     distribution's docs/spec/auth/token.md, where the client answers the challenge of the registry it asked."""
     hostile.redirect_to = f"{other_host.url}/v2/realm/manifests/v1"
     other_host.realm = f"{other_host.url}/token"
-    e = two_host_engine(tmp_path, hostile, other_host)
-    try:
-        item = e.resolve([f"{hostile.host}/redirect:v1"], "t")[0]
-    finally:
-        e.shutdown()
+    item = resolved_once(two_host_engine(tmp_path, hostile, other_host), f"{hostile.host}/redirect:v1")
     assert item.error == (f"UNAUTHORIZED: registry {hostile.host} redirected redirect/manifests/v1 to "
                           f"{other_host.host}, which asked for credentials; credentials are only sent to "
                           f"{hostile.host} and its token realm")
@@ -198,22 +202,15 @@ def test_a_redirect_targets_challenge_never_gets_the_origins_credentials(
 def test_a_realm_on_another_host_gets_credentials_only_when_named(
         tmp_path: Path, hostile: HostileRegistry, other_host: HostileRegistry) -> None:
     hostile.realm = f"{other_host.url}/token"
-    e = two_host_engine(tmp_path, hostile, other_host)
-    try:
-        item = e.resolve([f"{hostile.host}/realm:v1"], "t")[0]
-    finally:
-        e.shutdown()
+    item = resolved_once(two_host_engine(tmp_path, hostile, other_host), f"{hostile.host}/realm:v1")
     assert item.error == (f"UNAUTHORIZED: registry {hostile.host} named the token realm {other_host.host}; its "
                           f"credentials go only to {hostile.host} or a realm host listed in the store's "
                           "auth.tokenRealms")
     assert not any(path.startswith("/token") for path in other_host.hits)
     # Named in auth.tokenRealms: the credentials go to that realm (and the registry still refuses: its
     # /v2/realm/ always challenges, so the answer is the registry's 401 after one token).
-    e = two_host_engine(tmp_path, hostile, other_host, tokenRealms=[other_host.host])
-    try:
-        item = e.resolve([f"{hostile.host}/realm:v1"], "t")[0]
-    finally:
-        e.shutdown()
+    item = resolved_once(two_host_engine(tmp_path, hostile, other_host, tokenRealms=[other_host.host]),
+                         f"{hostile.host}/realm:v1")
     assert basic_sent(other_host)
     assert item.error.startswith(f"UNAUTHORIZED: registry {hostile.host} denied access to realm/manifests/v1 (401)")
 
@@ -254,11 +251,7 @@ def test_a_real_registry_behind_a_redirect_never_sees_the_origins_credentials(
         challenge = requests.get(f"{behind.url}/v2/team/app/manifests/v1", timeout=10)
         assert challenge.status_code == 401 and f'realm="{realm}"' in challenge.headers["WWW-Authenticate"]
         hostile.redirect_to = f"{behind.url}/v2/team/app/manifests/v1"
-        e = two_host_engine(tmp_path, hostile, other_host, behind.host)
-        try:
-            item = e.resolve([f"{hostile.host}/redirect:v1"], "t")[0]
-        finally:
-            e.shutdown()
+        item = resolved_once(two_host_engine(tmp_path, hostile, other_host, behind.host), f"{hostile.host}/redirect:v1")
     finally:
         behind.stop()
     assert item.error == (f"UNAUTHORIZED: registry {hostile.host} redirected redirect/manifests/v1 to "
