@@ -90,3 +90,14 @@ def test_findings_counted_again_are_listed_and_counted() -> None:
 def test_a_cut_licence_list() -> None:
     assert REGO.eval_query('data.lib.sigwarden.completeness.licences_cut({"licensesTruncated": true})').get("result")
     assert not REGO.eval_query('data.lib.sigwarden.completeness.licences_cut({"licenses": []})').get("result")
+
+
+def test_platforms_over_the_limit_are_counted_and_listed_ones_found() -> None:
+    arm = {"digest": "sha256:" + "1" * 64, "os": "linux", "architecture": "aarch64", "variant": "",
+           "attestationManifest": False}
+    facts = {"platforms": [arm], "platformLimit": {"maxPlatforms": 16, "found": 19, "omitted": 3,
+                                                   "attestationManifestsOmitted": 0}}
+    assert call("platforms", "omitted", facts) == 3
+    assert call("platforms", "omitted", {"platforms": [arm]}) == 0
+    assert call("platforms", "listed", facts, "linux/arm64") is True  # containerd's name for aarch64
+    assert call("platforms", "listed", facts, "linux/amd64") is None

@@ -237,19 +237,18 @@ unchecked(facts) := {sprintf("platform %v (%v) content could not be checked: %v"
   object.get(p, "contentChecked", true) == false
 } | omitted_platforms(facts)
 
-# The provider lists (and checks) only the first platformLimit.maxPlatforms platform manifests of an index:
-# with all platforms evaluated, or a named one not among those listed, the content of the rest is unknown.
-platforms_omitted(facts) := object.get(object.get(facts, "platformLimit", {}), "omitted", 0)
+# With all platforms evaluated, or a named one the provider did not list (over its per-index limit), the
+# content of the rest is unknown.
 
 omitted_platforms(facts) := {msg |
-  platforms_omitted(facts) > 0
+  platforms.omitted(facts) > 0
   count(listed_platforms) == 0
-  msg := sprintf("content of %v platform manifest(s) could not be checked: over the provider's limit of %v per index", [platforms_omitted(facts), facts.platformLimit.maxPlatforms])
+  msg := sprintf("content of %v platform manifest(s) could not be checked: over the provider's limit of %v per index", [platforms.omitted(facts), facts.platformLimit.maxPlatforms])
 } | {msg |
-  platforms_omitted(facts) > 0
+  platforms.omitted(facts) > 0
   spec := listed_platforms[_]
-  count([p | p := named_platforms(facts)[_]; platforms.named(p, [spec])]) == 0
-  msg := sprintf("content of platform %v could not be checked: not among the %v platform manifests checked (%v more not checked)", [spec, facts.platformLimit.maxPlatforms, platforms_omitted(facts)])
+  not platforms.listed(facts, spec)
+  msg := sprintf("content of platform %v could not be checked: not among the %v platform manifests checked (%v more not checked)", [spec, facts.platformLimit.maxPlatforms, platforms.omitted(facts)])
 }
 
 content_problems(c) := (((over_limit(c) | unlisted_over_limit(c)) | (denied(c) | undecidable_denylist(c))) | licences(c)) | vex_cut(c)

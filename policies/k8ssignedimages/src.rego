@@ -197,15 +197,6 @@ platform_unattested(p) := object.get(p, "reason", "not checked") {
   count(required_authorities - platform_vouching(p)) > 0
 }
 
-# The provider checks (and lists) only the first platformLimit.maxPlatforms platform manifests of an index;
-# the others were never checked, so a policy that needs them cannot be met.
-platforms_omitted(facts) := object.get(object.get(facts, "platformLimit", {}), "omitted", 0)
-
-listed_platform(facts, name) {
-  p := object.get(facts, "platforms", [])[_]
-  platforms.named(p, [name])
-}
-
 violation[{"msg": msg, "details": {"image": image, "reason": reason}}] {
   not suppressed
   input.parameters.platformSignatures == "every"
@@ -213,9 +204,9 @@ violation[{"msg": msg, "details": {"image": image, "reason": reason}}] {
   image := entry[0]
   facts := entry[1]
   not images.exempt_reference(object.get(facts, "reference", ""), exempt_patterns)
-  platforms_omitted(facts) > 0
+  platforms.omitted(facts) > 0
   reason := sprintf("%v platform manifest(s) of the index not checked: over the provider's limit of %v per index",
-                    [platforms_omitted(facts), facts.platformLimit.maxPlatforms])
+                    [platforms.omitted(facts), facts.platformLimit.maxPlatforms])
   msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
 }
 
@@ -225,11 +216,11 @@ violation[{"msg": msg, "details": {"image": image, "reason": reason}}] {
   image := entry[0]
   facts := entry[1]
   not images.exempt_reference(object.get(facts, "reference", ""), exempt_patterns)
-  platforms_omitted(facts) > 0
+  platforms.omitted(facts) > 0
   name := input.parameters.platforms[_]
-  not listed_platform(facts, name)
+  not platforms.listed(facts, name)
   reason := sprintf("platform %v is not among the %v platform manifests checked (%v more not checked)",
-                    [name, facts.platformLimit.maxPlatforms, platforms_omitted(facts)])
+                    [name, facts.platformLimit.maxPlatforms, platforms.omitted(facts)])
   msg := sprintf("%vimage %v is not attested: %v%v", [prefix, image, reason, note])
 }
 

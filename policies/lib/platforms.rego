@@ -104,3 +104,13 @@ named(p, names) {
   runnable(p)
   matches(p, names[_])
 }
+
+# The provider checks (and lists) only the first platformLimit.maxPlatforms platform manifests of an index:
+# how many it left out (their signatures and content are unknown), and whether a named platform is among
+# those it listed.
+omitted(facts) := object.get(object.get(facts, "platformLimit", {}), "omitted", 0)
+
+listed(facts, name) {
+  p := object.get(facts, "platforms", [])[_]
+  named(p, [name])
+}
