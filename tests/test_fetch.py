@@ -107,10 +107,10 @@ def test_each_fetch_is_cut_at_its_own_deadline_whichever_came_first(outbound: Ou
 
 
 class Echo(http.server.BaseHTTPRequestHandler):
-    """Answers every GET with the request's headers as JSON; sets a cookie on the first."""
+    """Answers every GET with the request's headers (and its path) as JSON; sets a cookie on the first."""
 
     def do_GET(self) -> None:
-        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        body = json.dumps({**{k.lower(): v for k, v in self.headers.items()}, ":path": self.path}).encode()
         self.send_response(200)
         if self.path == "/set":
             self.send_header("Set-Cookie", "lb=node-2; Path=/")
@@ -122,19 +122,29 @@ class Echo(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_plain_fetch_sends_what_the_session_would_send(outbound: Outbound) -> None:
-    """Fetches without a body or credentials skip the session's per-call merging; they still carry the
-    session's User-Agent and the caller's headers, and keep a cookie a registry sets (as the session did)."""
+def test_a_plain_fetch_sends_what_the_session_would_send(outbound: Outbound,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fetches without a body or credentials go straight to urllib3's pool, not through the session; they
+    still carry the session's User-Agent and the caller's headers, and keep a cookie a registry sets (as the
+    session did). A URL that needs requoting (one from signed material) goes through the session."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
+    through_session: list[str] = []
+    request = outbound.session.request
+    monkeypatch.setattr(outbound.session, "request",
+                        lambda method, url, **kw: through_session.append(url) or request(method, url, **kw))
     try:
         first = outbound.fetch("GET", f"{base}/set", time.monotonic() + 5, 4096, headers={"Accept": "x/y"})
         sent = json.loads(first.body)
         assert (sent["user-agent"], sent["accept"], "cookie" in sent) == ("sigwarden", "x/y", False)
         assert first.headers["set-cookie"] == first.headers["Set-Cookie"] == "lb=node-2; Path=/"
-        again = json.loads(outbound.fetch("GET", f"{base}/again", time.monotonic() + 5, 4096).body)
+        again = json.loads(outbound.fetch("GET", f"{base}/again?n=1", time.monotonic() + 5, 4096).body)
         assert (again["user-agent"], again["accept"], again["cookie"]) == ("sigwarden", "*/*", "lb=node-2")
+        assert again[":path"] == "/again?n=1" and through_session == []
+        odd = json.loads(outbound.fetch("GET", f"{base}/crl/a b.crl", time.monotonic() + 5, 4096).body)
+        assert odd[":path"] == "/crl/a%20b.crl" and odd["cookie"] == "lb=node-2"
+        assert through_session == [f"{base}/crl/a b.crl"]
     finally:
         server.shutdown()
         server.server_close()

@@ -23,12 +23,15 @@ from typing import Any
 from urllib.parse import urlparse
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
-from requests.cookies import extract_cookies_to_jar
+from requests.cookies import extract_cookies_to_jar, get_cookie_header
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.response import BaseHTTPResponse
+from urllib3.util import Timeout
 
 from provider.errors import ErrorCode, ItemError
 from provider.metrics import Metrics
@@ -42,6 +45,9 @@ MAX_PENDING_LOOKUPS = 256
 # How long (seconds) a name's resolved addresses are reused, and for how many names at most.
 ADDRESS_TTL = 5.0
 MAX_KEPT_ANSWERS = 1024
+# URLs sent as they are, without requests' requoting and IDNA encoding: what sigwarden builds from parsed
+# references always is; a URL from signed material (a CRL distribution point) may not be.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*)?(\?[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*)?")
 
 
 class FetchFailed(ItemError):
@@ -416,15 +422,19 @@ class Outbound:
                 except EgressRefused as exc:
                     self._count("egress_refused")
                     raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, str(exc)) from None
-                except requests.exceptions.SSLError as exc:
+                except (requests.exceptions.SSLError, urllib3.exceptions.SSLError) as exc:
                     if scope.expired:
                         raise self._timeout(what, url) from None
                     self._count("tls_error")
                     raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"TLS error talking to {what}: "
                                                                     f"{short_error(exc)}") from None
-                except (requests.exceptions.Timeout, TimeoutError):
+                except NewConnectionError as exc:  # urllib3 files it under connect timeouts; it is a refusal
+                    self._count("connection_error")
+                    raise FetchFailed(ErrorCode.REGISTRY_UNAVAILABLE, f"cannot reach {what}: "
+                                                                      f"{short_error(exc)}") from None
+                except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
                     raise self._timeout(what, url) from None
-                except (requests.exceptions.RequestException, OSError) as exc:
+                except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
                     if scope.expired:
                         raise self._timeout(what, url) from None
                     self._count("connection_error")
@@ -437,39 +447,50 @@ class Outbound:
             if gauge is not None:
                 gauge.dec()
         if self.metrics is not None:
-            self.metrics.registry_requests.labels(str(raw.status_code)).inc()
-        return Fetched(raw.status_code, body, raw.headers, url)  # requests keeps them case-insensitive
+            self.metrics.registry_requests.labels(str(raw.status)).inc()
+        return Fetched(raw.status, body, raw.headers, url)  # urllib3 keeps them case-insensitive
 
     def _exchange(self, method: str, url: str, deadline: float, max_bytes: int,
-                  headers: Mapping[str, str] | None, kwargs: dict[str, Any]) -> tuple[requests.Response, bytes]:
+                  headers: Mapping[str, str] | None, kwargs: dict[str, Any]) -> tuple[BaseHTTPResponse, bytes]:
         remaining = max(deadline - time.monotonic(), 0.001)
         timeout = (min(remaining, CONNECT_TIMEOUT), remaining)
-        if kwargs:  # a body or credentials (token services): the session prepares them
+        if kwargs or not _PLAIN_URL.fullmatch(url):  # a body, credentials or a URL to requote: the session
             raw = self.session.request(method, url, headers=dict(headers or {}), stream=True, allow_redirects=False,
-                                       timeout=timeout, **kwargs)
+                                       timeout=timeout, **kwargs).raw
         else:
             raw = self._send(method, url, headers, timeout)
         try:
-            # HEAD: reading the (empty) content hands the connection back to the pool.
-            return raw, raw.content if method == "HEAD" else _read(raw, url, max_bytes)
+            body = b"" if method == "HEAD" else _read(raw, url, max_bytes)
         except BaseException:
             raw.close()  # closes the connection too: the server sees it go, the pool never reuses it
+            raw.release_conn()
             raise
+        raw.release_conn()
+        return raw, body
 
     def _send(self, method: str, url: str, headers: Mapping[str, str] | None,
-              timeout: tuple[float, float]) -> requests.Response:
-        """What `session.request` does for a request without body or credentials, without its per-call
-        merging of settings this client never sets (proxies, environment, hooks, redirects): the session's
-        headers and cookies go out, cookies that come back are kept, the adapter sends."""
+              timeout: tuple[float, float]) -> BaseHTTPResponse:
+        """A request without body or credentials, handed to the urllib3 pool requests would pick for the URL
+        and the session's TLS settings: the session's headers and cookies go out, cookies that come back are
+        kept. requests' per-call preparation (URL requoting, hooks, response wrapping) would cost as much CPU as
+        the exchange itself, and a cold image makes five of these."""
         session = self.session
         merged = CaseInsensitiveDict(session.headers)
         if headers:
             merged.update(headers)
-        prepared = requests.PreparedRequest()
-        prepared.prepare(method=method, url=url, headers=merged, cookies=session.cookies)
-        raw = self.adapter.send(prepared, stream=True, timeout=timeout, verify=session.verify, cert=session.cert,
-                                proxies={})
-        extract_cookies_to_jar(session.cookies, prepared, raw.raw)
+        request = requests.PreparedRequest()
+        request.method, request.url, request.headers = method, url, merged
+        if session.cookies:  # a registry behind a load balancer that pins clients by cookie
+            cookie = get_cookie_header(session.cookies, request)
+            if cookie:
+                merged["Cookie"] = cookie
+        pool = self.adapter.get_connection_with_tls_context(request, session.verify, proxies={}, cert=session.cert)
+        self.adapter.cert_verify(pool, url, session.verify, session.cert)
+        raw = pool.urlopen(method, self.adapter.request_url(request, {}), headers=merged, redirect=False,
+                           assert_same_host=False, preload_content=False, decode_content=False, retries=False,
+                           timeout=Timeout(connect=timeout[0], read=timeout[1]))
+        if "Set-Cookie" in raw.headers:
+            extract_cookies_to_jar(session.cookies, request, raw)
         return raw
 
     def _timeout(self, what: str, url: str) -> ItemError:
@@ -481,19 +502,17 @@ class Outbound:
             self.metrics.registry_requests.labels(status).inc()
 
 
-def _read(raw: requests.Response, url: str, max_bytes: int) -> bytes:
+def _read(raw: BaseHTTPResponse, url: str, max_bytes: int) -> bytes:
     try:
         declared = int(raw.headers.get("Content-Length", "-1"))
     except ValueError:
         declared = -1
     if declared > max_bytes:
-        raw.close()
         raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{url} is {declared} bytes, over the {max_bytes}-byte limit")
     chunks, total = [], 0
-    for chunk in raw.iter_content(chunk_size=65536):
+    for chunk in raw.stream(65536, decode_content=True):
         total += len(chunk)
         if total > max_bytes:
-            raw.close()
             raise ItemError(ErrorCode.REGISTRY_UNAVAILABLE, f"{url} is over the {max_bytes}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
