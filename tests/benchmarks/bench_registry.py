@@ -1,26 +1,24 @@
 """Cold verification path against a real docker-registry: registry round trips and wall time for N images,
-against the floor — the same manifest/signature/payload fetches done by a plain `requests` loop with the
-same concurrency. Each engine run starts with empty caches."""
+against the floors of tests/benchmarks/cold.py with the same concurrency (`floor`: manifest, signature
+manifest, payload; `floor+tags`: also the `.att` and referrers tags discovery asks). Each engine run starts
+with empty caches."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from provider.config import build_config
 from provider.devkit import cosign
-from provider.devkit.layout import LayoutWriter
 from provider.engine import Engine
+from tests.benchmarks.cold import fetch_floor, publish_signed
 from tests.helpers import write_yaml
 from tests.registry import RegistryServer
 
@@ -70,32 +68,6 @@ class DelayProxy:
             for end in (source, sink):
                 with contextlib.suppress(OSError):
                     end.close()  # type: ignore[attr-defined]
-ACCEPT = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"
-
-
-def floor(registry: RegistryServer, keys: list[tuple[str, str]], host: str) -> tuple[float, int]:
-    """Minimal fetches for a key-signed image: manifest by tag, .sig manifest, payload blob."""
-    session = requests.Session()
-    session.trust_env = False
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=CONCURRENCY)
-    session.mount("http://", adapter)
-
-    def fetch(repo_tag: tuple[str, str]) -> int:
-        repo, tag = repo_tag
-        url = f"http://{host}"
-        manifest = session.get(f"{url}/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
-        digest = "sha256:" + hashlib.sha256(manifest.content).hexdigest()
-        sig = session.get(f"{url}/v2/{repo}/manifests/{digest.replace(':', '-')}.sig",
-                          headers={"Accept": ACCEPT}).json()
-        session.get(f"{url}/v2/{repo}/blobs/{sig['layers'][0]['digest']}")
-        return 3
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(CONCURRENCY) as pool:
-        trips = sum(pool.map(fetch, keys))
-    return time.perf_counter() - started, trips
-
-
 def sigwarden(tmp: Path, host: str, keys: list[str]) -> tuple[float, int, int]:
     data = {"server": {"requestDeadline": "60s"}, "verification": {"concurrency": CONCURRENCY},
             "stores": [{"type": "registry", "match": ["*"], "insecure": [host]}],
@@ -118,22 +90,21 @@ def main() -> None:
         (tmp / "cosign.pub").write_bytes(cosign.public_pem(key))
         try:
             print(f"pushing {max(SIZES)} signed images …", file=sys.stderr)
-            for i in range(max(SIZES)):
-                writer = LayoutWriter(tmp / "staging", f"img{i}")
-                digest = writer.add_image("v1", f"image {i}".encode())["digest"]
-                cosign.sign_image(writer, digest, f"{registry.host}/bench/img{i}", key)
-                registry.push_layout(writer.path, f"bench/img{i}")
+            publish_signed(tmp, registry, key, max(SIZES), prefix="bench")
             proxy = DelayProxy(registry.port)
             for label, host in (("loopback", registry.host), (f"+{LATENCY * 1000:.0f}ms", f"127.0.0.1:{proxy.port}")):
                 print(f"\nregistry {label}")
-                print(f"{'N':>4} {'who':>9} {'wall s':>8} {'trips':>6} {'trips/img':>9} {'verified':>8}")
+                print(f"{'N':>4} {'who':>10} {'wall s':>8} {'trips':>6} {'trips/img':>9} {'verified':>8}")
                 for n in SIZES:
                     repos = [(f"bench/img{i}", "v1") for i in range(n)]
-                    base_wall, base_trips = floor(registry, repos, host)
+                    floors = {name: (fetch_floor(registry, repos, CONCURRENCY, tags=tags, host=host), n * trips)
+                              for name, tags, trips in (("floor", False, 3), ("floor+tags", True, 5))}
                     wall, trips, verified = sigwarden(tmp, host, [f"{host}/{r}:{t}" for r, t in repos])
-                    print(f"{n:>4} {'floor':>9} {base_wall:>8.3f} {base_trips:>6} {base_trips / n:>9.1f} {'-':>8}")
-                    print(f"{n:>4} {'sigwarden':>9} {wall:>8.3f} {trips:>6} {trips / n:>9.1f} {verified:>8}")
-                    print(f"{n:>4} {'ratio':>9} {wall / base_wall:>8.2f} {trips / base_trips:>6.2f}")
+                    for name, (base_wall, base_trips) in floors.items():
+                        print(f"{n:>4} {name:>10} {base_wall:>8.3f} {base_trips:>6} {base_trips / n:>9.1f} {'-':>8}")
+                    print(f"{n:>4} {'sigwarden':>10} {wall:>8.3f} {trips:>6} {trips / n:>9.1f} {verified:>8}")
+                    for name, (base_wall, base_trips) in floors.items():
+                        print(f"{n:>4} {'/' + name:>10} {wall / base_wall:>8.2f} {trips / base_trips:>6.2f}")
         finally:
             registry.stop()
 

@@ -9,9 +9,10 @@ The two servers are measured in turns (latency: request by request; load: in one
 else runs on a shared machine weighs on both alike.
 
 Then the cold path, beside it: 100 cosign-signed images in a real docker-registry on loopback, asked in one
-request of a provider that has just started (nothing cached), against the floor, a client that fetches only what
-verification must fetch (manifest, signature manifest, payload) with the same concurrency; in turns, COLD_ROUNDS
-times each.
+request of a provider that has just started (nothing cached), against two floors with the same concurrency, in
+turns, COLD_ROUNDS times each: `floor`, a client that fetches only what a cosign signature check needs (manifest,
+signature manifest, payload), and `floor+tags`, which also asks the two tags discovery asks beside `.sig` (the
+`.att` tag and the referrers tag: the data flow's fetches, 5 per image).
 
 `--profile` measures the same warm requests inside this process instead, without sockets or TLS: the provider's
 WSGI app (as the front door calls it) against the baseline app, then where the provider's time goes (cProfile).
@@ -245,13 +246,11 @@ def cold(root: Path, pki: ProviderPKI, make_session: Callable[[], requests.Sessi
             "stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host],
                         "allowNetworks": ["127.0.0.1/32"]}],
             "authorities": [{"name": "bench", "cosign": {"publicKeys": [str(root / "cosign.pub")]}}]})
-        # The floor fetches 32 images at once; the provider gives one registry host a quarter of its
-        # verification pool and 8 fetches per address (concurrencyPerAddress): "floor@8" fetches as many at once.
-        spent: dict[str, list[float]] = {"sigwarden": [], "floor": [], "floor@8": []}
+        spent: dict[str, list[float]] = {"sigwarden": [], "floor": [], "floor+tags": []}
         for turn in range(COLD_ROUNDS):
             for who in in_turns(list(spent), turn):
                 if who.startswith("floor"):
-                    spent[who].append(fetch_floor(registry, pairs, 8 if who == "floor@8" else COLD_CONCURRENCY))
+                    spent[who].append(fetch_floor(registry, pairs, COLD_CONCURRENCY, tags=who == "floor+tags"))
                     continue
                 provider = ProviderProcess(config, port, metrics_port)
                 try:
@@ -269,11 +268,11 @@ def cold(root: Path, pki: ProviderPKI, make_session: Callable[[], requests.Sessi
                     provider.stop()
         print(f"cold: {COLD_IMAGES} signed images in one request, registry on loopback ({COLD_ROUNDS} rounds)")
         for who, times in spent.items():
-            print(f"cold {who:>9}: " + ", ".join(f"{t * 1000:7.0f} ms" for t in times)
+            print(f"cold {who:>10}: " + ", ".join(f"{t * 1000:7.0f} ms" for t in times)
                   + f"   median {statistics.median(times) * 1000:7.0f} ms")
-        for floor in ("floor", "floor@8"):
+        for floor in ("floor", "floor+tags"):
             ratios = [s / f for s, f in zip(spent["sigwarden"], spent[floor], strict=True)]
-            print(f"cold ratio {floor:>7}: " + ", ".join(f"{r:.2f}" for r in ratios)
+            print(f"cold ratio {floor:>10}: " + ", ".join(f"{r:.2f}" for r in ratios)
                   + f"   median {statistics.median(spent['sigwarden']) / statistics.median(spent[floor]):.2f}"
                   f"   (sigwarden/{floor})")
     finally:
@@ -322,21 +321,21 @@ def profile_cold() -> None:
             # The registry shares the two cores: its CPU per round says how much of the wall time it takes.
             print("CPU: this process / the registry's")
             for turn in range(COLD_ROUNDS):
-                for who in in_turns(["sigwarden", "floor"], turn):
+                for who in in_turns(["sigwarden", "floor", "floor+tags"], turn):
+                    engine = Engine(config) if who == "sigwarden" else None
                     cpu, served = time.process_time(), process_cpu(registry.process.pid)
-                    if who == "floor":
-                        wall = fetch_floor(registry, pairs)
-                        print(f"floor     {wall * 1000:7.0f} ms, CPU {(time.process_time() - cpu) * 1000:5.0f} ms / "
-                              f"{(process_cpu(registry.process.pid) - served) * 1000:5.0f} ms")
-                        continue
-                    engine = Engine(config)
                     started = time.perf_counter()
-                    items = engine.verify(keys, "cold")
-                    print(f"sigwarden {(time.perf_counter() - started) * 1000:7.0f} ms, CPU "
+                    if engine is None:
+                        fetch_floor(registry, pairs, COLD_CONCURRENCY, tags=who == "floor+tags")
+                        outcome = ""
+                    else:
+                        items = engine.verify(keys, "cold")
+                        outcome = f" ({sum(1 for i in items if i.value and i.value['verified'])} verified)"
+                    print(f"{who:<10} {(time.perf_counter() - started) * 1000:7.0f} ms, CPU "
                           f"{(time.process_time() - cpu) * 1000:5.0f} ms / "
-                          f"{(process_cpu(registry.process.pid) - served) * 1000:5.0f} ms "
-                          f"({sum(1 for i in items if i.value and i.value['verified'])} verified)")
-                    engine.shutdown()
+                          f"{(process_cpu(registry.process.pid) - served) * 1000:5.0f} ms{outcome}")
+                    if engine is not None:
+                        engine.shutdown()
             engine = Engine(config)
             sampler = Sampler()
             before = len(registry.requests_from("sigwarden"))
@@ -344,7 +343,7 @@ def profile_cold() -> None:
             engine.shutdown()
             sent = registry.requests_from("sigwarden")[before:]
             kinds = Counter(" ".join(_shape(part) for part in line.split("/")) for line in sent)
-            print(f"registry requests per image: {len(sent) / len(keys):.1f} (the floor: 3)")
+            print(f"registry requests per image: {len(sent) / len(keys):.1f} (floor: 3, floor+tags: 5)")
             for shape, count in kinds.most_common():
                 print(f"  {count / len(keys):4.1f}  {shape}")
             print(sampler.report())
