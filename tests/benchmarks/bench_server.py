@@ -245,8 +245,9 @@ def cold(root: Path, pki: ProviderPKI, make_session: Callable[[], requests.Sessi
             "stores": [{"type": "registry", "match": ["*"], "insecure": [registry.host],
                         "allowNetworks": ["127.0.0.1/32"]}],
             "authorities": [{"name": "bench", "cosign": {"publicKeys": [str(root / "cosign.pub")]}}]})
-        # The floor fetches 32 images at once; the provider gives one registry host a quarter of its
-        # verification pool and 8 fetches per address (concurrencyPerAddress): "floor@8" fetches as many at once.
+        # The floor fetches 32 images at once; the provider starts one registry host on a quarter of its
+        # verification pool and lets it borrow up to three quarters as it keeps up: "floor@8" fetches a
+        # quarter's worth at once.
         spent: dict[str, list[float]] = {"sigwarden": [], "floor": [], "floor@8": []}
         for turn in range(COLD_ROUNDS):
             for who in in_turns(list(spent), turn):
