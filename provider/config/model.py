@@ -172,7 +172,7 @@ class StoreConfig:
     allow_networks: tuple[str, ...] = ()
     deny_networks: tuple[str, ...] = ()
     wildcard_deny_networks: tuple[str, ...] = ()
-    concurrency_per_address: int = 8
+    concurrency_per_address: int = 32
     concurrency_wildcard: int = 64
 
 

@@ -33,14 +33,13 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util import Timeout
 
+from provider.capacity import STALLED  # a server whose oldest fetch is this old is slow: no waiting for it
 from provider.errors import ErrorCode, ItemError
 from provider.metrics import Metrics
 from provider.stores.egress import AddrInfo, EgressPolicy, EgressRefused, ResolutionFailed
 
 USER_AGENT = "sigwarden"
 CONNECT_TIMEOUT = 5.0
-# A server whose oldest fetch in flight is this old (seconds) counts as slow: no more waiting for its slots.
-STALLED = 1.0
 MAX_PENDING_LOOKUPS = 256
 # How long (seconds) a name's resolved addresses are reused, and for how many names at most.
 ADDRESS_TTL = 5.0
@@ -359,7 +358,7 @@ class Outbound:
     def __init__(self, policy: EgressPolicy | None = None, limits: ConcurrencyLimits | None = None,
                  ca: str | None = None, metrics: Metrics | None = None, pool_size: int = 32) -> None:
         self.policy = policy or EgressPolicy()
-        self.limits = limits or ConcurrencyLimits(8, 64)
+        self.limits = limits or ConcurrencyLimits(32, 64)
         self.metrics = metrics
         self.pool_size = pool_size
         self.session = requests.Session()

@@ -48,8 +48,9 @@ def test_healthy_registry_is_verified_while_64_images_drip(tmp_path: Path, drip:
         first = engine.verify(dripping, "t", deadline=time.monotonic() + 0.5)  # answered; the work goes on
         assert all(item.error for item in first)
         assert eventually(lambda: drip.dripping > 0)
-        # The drip host's share of the pool (a quarter of 32) and concurrencyPerAddress (8): the rest wait in
-        # that host's queue, not on a verification thread.
+        # The drip host's share of the pool, a quarter of 32: none of its jobs ends in time, so it earns no
+        # threads beyond that share; each job waits on one dripping fetch, and the rest wait in that host's
+        # queue, not on a verification thread.
         assert drip.dripping <= 8
 
         healthy = engine.verify([f"{registry.host}/team/app:v1"], "t")[0]  # the default 2.5 s deadline
@@ -71,8 +72,9 @@ def test_healthy_registry_is_verified_while_64_images_drip(tmp_path: Path, drip:
 
 def test_one_host_on_many_ports_cannot_take_the_verification_pool(tmp_path: Path, registry: RegistryServer) -> None:
     """32 dripping image names on 4 ports of one host used to hold all 32 verification threads (each port its
-    own concurrencyPerAddress of 8): a named registry's image then answered TIMEOUT. That host now holds a
-    quarter of the pool, whatever its ports, and the named registry's image verifies."""
+    own concurrencyPerAddress, then 8): a named registry's image then answered TIMEOUT. That host now holds a
+    quarter of the pool, whatever its ports (it ends no job in time, so it borrows no more), and the named
+    registry's image verifies."""
     drips = [HostileRegistry(slow_seconds=120, address="127.0.0.2") for _ in range(4)]
     digests = publish(tmp_path, registry, "team/app")
     (tmp_path / "cosign.pub").write_bytes(cosign.public_pem(KEY))
@@ -86,6 +88,7 @@ def test_one_host_on_many_ports_cannot_take_the_verification_pool(tmp_path: Path
         assert all(item.error for item in first)
         assert eventually(lambda: sum(d.dripping for d in drips) > 0)
         assert engine._capacity.running("127.0.0.2") == 8  # a quarter of 32, across the four ports
+        assert engine._capacity.earned("127.0.0.2") == 0
         for _ in range(3):  # the issue's reproduction: 3 rounds, each TIMEOUT before
             healthy = engine.verify([f"{registry.host}/team/app:v1"], "t")[0]
             assert healthy.error == "", healthy.error
