@@ -84,8 +84,8 @@ class RegistryStore:
         # Content that passed its digest check, by (repository, digest): immutable, so safe to reuse. Several
         # verifiers may read the same referrer manifest or payload blob for one image; it is fetched once.
         self._verified: LRUCache[tuple[str, str], bytes] = LRUCache(cache_bytes.verified, getsizeof=len)
-        # Hosts whose registry answered that it has no referrers API: ask them again only after the TTL.
-        self._no_referrers_api: TTLCache[str, bool] = TTLCache(1024, verification.cache.ttl)
+        # Whether a host's registry has the referrers API, as it last answered; asked again after the TTL.
+        self._referrers_api: TTLCache[str, bool] = TTLCache(1024, verification.cache.ttl)
         self._lock = threading.Lock()
         # Discovery asks several tags per image at once; its own pool, so it never waits on the engine's.
         self._pool = ThreadPoolExecutor(max_workers=2 * verification.concurrency, thread_name_prefix="sigwarden-fetch")
@@ -144,17 +144,19 @@ class RegistryStore:
         reference = image.reference
         tags = cosign_tags(image.digest)
         with self._lock:
-            api_absent = reference.registry in self._no_referrers_api
+            has_api = self._referrers_api.get(reference.registry)  # None: not known yet
+        # While it is not known whether the registry has the API, the referrers tag is asked beside it, so the
+        # first images of a registry without one wait no extra round trip; its answer counts only then.
         pending = {tag: self._pool.submit(self._manifest_by_tag, reference, tag, deadline)
-                   for tag, source in tags.items() if source != "referrers" or api_absent}
+                   for tag, source in tags.items() if source != "referrers" or has_api is not True}
         seen: set[str] = set()
-        from_api = None if api_absent else self._referrers_api(image, deadline, seen)
+        from_api = None if has_api is False else self._referrers_from_api(image, deadline, seen)
         fallback = next(tag for tag, source in tags.items() if source == "referrers")
         if from_api is None and fallback not in pending:
             pending[fallback] = self._pool.submit(self._manifest_by_tag, reference, fallback, deadline)
         found = list(from_api or [])
         for tag, source in tags.items():
-            if tag not in pending:
+            if tag not in pending or (source == "referrers" and from_api is not None):
                 continue
             manifest, digest, descriptor = pending[tag].result()
             if manifest is None or digest in seen:
@@ -243,13 +245,10 @@ class RegistryStore:
                         f"registry {reference.registry} served a manifest for {digest} that {exc}") from None
         return self._remember(reference, digest, response.body)
 
-    def _referrers_api(self, image: ResolvedImage, deadline: float,
-                       seen: set[str]) -> list[SignatureArtifact] | None:
+    def _referrers_from_api(self, image: ResolvedImage, deadline: float,
+                            seen: set[str]) -> list[SignatureArtifact] | None:
         """Artifacts from the OCI 1.1 referrers API, or None when the registry has no such API."""
         reference = image.reference
-        with self._lock:
-            if reference.registry in self._no_referrers_api:
-                return None
         path = f"{reference.repository}/referrers/{image.digest}"
         found: list[SignatureArtifact] = []
         for _ in range(MAX_REFERRER_PAGES):
@@ -258,8 +257,10 @@ class RegistryStore:
             if response.status != 200:
                 if not found:
                     with self._lock:
-                        self._no_referrers_api[reference.registry] = True
+                        self._referrers_api[reference.registry] = False
                 return found or None
+            with self._lock:
+                self._referrers_api[reference.registry] = True
             index = parse_manifest(response.body, f"referrers of {image.digest}")
             found.extend(referrers_from_index(index, seen))
             next_path = _next_link(response.headers.get("Link", ""))
