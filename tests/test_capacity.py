@@ -140,11 +140,19 @@ def test_close_answers_the_waiting_jobs(pool: ThreadPoolExecutor) -> None:
     release.set()
 
 
-def test_a_fast_named_host_earns_a_thread_per_job_up_to_all_but_a_quarter() -> None:
+def held_jobs(count: int, host: str = "registry.example", wildcard: bool = False) -> tuple[
+        HeldPool, Clock, Capacity, Lane, list[Future[Any] | None]]:
+    """`count` jobs of one host on a pool of 8 whose threads finish only when the test says, on a clock that
+    moves only when the test moves it."""
     pool, clock = HeldPool(), Clock()
     capacity = Capacity(pool, Shares.of(8, 1), max_wait=3600, clock=clock)
-    lane = Lane(0, "registry.example", wildcard=False)
-    futures = [capacity.submit(lane, functools.partial(str, i), lambda: "expired") for i in range(20)]
+    lane = Lane(0, host, wildcard=wildcard)
+    futures = [capacity.submit(lane, functools.partial(str, i), lambda: "expired") for i in range(count)]
+    return pool, clock, capacity, lane, futures
+
+
+def test_a_fast_named_host_earns_a_thread_per_job_up_to_all_but_a_quarter() -> None:
+    pool, _, capacity, _, futures = held_jobs(20)
     running = [capacity.running("registry.example")]
     for _ in range(8):
         pool.finish()  # in time: the clock does not move
@@ -160,11 +168,7 @@ def test_a_fast_named_host_earns_a_thread_per_job_up_to_all_but_a_quarter() -> N
 
 
 def test_a_host_with_a_stalled_job_borrows_nothing() -> None:
-    pool, clock = HeldPool(), Clock()
-    capacity = Capacity(pool, Shares.of(8, 1), max_wait=3600, clock=clock)
-    lane = Lane(0, "registry.example", wildcard=False)
-    for i in range(3):
-        capacity.submit(lane, functools.partial(str, i), lambda: "expired")
+    pool, clock, capacity, lane, _ = held_jobs(3)
     pool.finish(2)  # two jobs in time: two threads earned
     assert capacity.earned("registry.example") == 2 and capacity.running("registry.example") == 1
     clock.now += STALLED + 0.5  # the job still running is stalled now
@@ -175,11 +179,7 @@ def test_a_host_with_a_stalled_job_borrows_nothing() -> None:
 
 
 def test_a_late_job_takes_back_what_its_host_earned() -> None:
-    pool, clock = HeldPool(), Clock()
-    capacity = Capacity(pool, Shares.of(8, 1), max_wait=3600, clock=clock)
-    lane = Lane(0, "registry.example", wildcard=False)
-    for i in range(12):
-        capacity.submit(lane, functools.partial(str, i), lambda: "expired")
+    pool, clock, capacity, _, _ = held_jobs(12)
     pool.finish(2)
     assert capacity.earned("registry.example") == 2 and capacity.running("registry.example") == 4
     clock.now += STALLED + 0.5  # the four running jobs end late
@@ -198,11 +198,7 @@ def test_a_late_job_takes_back_what_its_host_earned() -> None:
 
 
 def test_a_wildcard_host_never_borrows() -> None:
-    pool, clock = HeldPool(), Clock()
-    capacity = Capacity(pool, Shares.of(8, 1), max_wait=3600, clock=clock)
-    lane = Lane(0, "fast.attacker.example", wildcard=True)
-    for i in range(12):
-        capacity.submit(lane, functools.partial(str, i), lambda: "expired")
+    pool, _, capacity, _, _ = held_jobs(12, "fast.attacker.example", wildcard=True)
     running = []
     for _ in range(10):
         pool.finish()  # every job in time
