@@ -142,6 +142,9 @@ def test_a_plain_fetch_sends_what_the_session_would_send(outbound: Outbound,
         again = json.loads(outbound.fetch("GET", f"{base}/again?n=1", time.monotonic() + 5, 4096).body)
         assert (again["user-agent"], again["accept"], again["cookie"]) == ("sigwarden", "*/*", "lb=node-2")
         assert again[":path"] == "/again?n=1" and through_session == []
+        outbound.adapter.poolmanager.clear()  # the adapter closes the pools it no longer keeps
+        after = json.loads(outbound.fetch("GET", f"{base}/after", time.monotonic() + 5, 4096).body)
+        assert after[":path"] == "/after" and after["cookie"] == "lb=node-2"
         odd = json.loads(outbound.fetch("GET", f"{base}/crl/a b.crl", time.monotonic() + 5, 4096).body)
         assert odd[":path"] == "/crl/a%20b.crl" and odd["cookie"] == "lb=node-2"
         assert through_session == [f"{base}/crl/a b.crl"]

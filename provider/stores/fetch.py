@@ -44,9 +44,10 @@ MAX_PENDING_LOOKUPS = 256
 # How long (seconds) a name's resolved addresses are reused, and for how many names at most.
 ADDRESS_TTL = 5.0
 MAX_KEPT_ANSWERS = 1024
+MAX_KEPT_POOLS = 64
 # URLs sent as they are, without requests' requoting and IDNA encoding: what sigwarden builds from parsed
 # references always is; a URL from signed material (a CRL distribution point) may not be.
-_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*)?(\?[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*)?")
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*(\?[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*)?")
 
 
 class FetchFailed(ItemError):
@@ -366,6 +367,7 @@ class Outbound:
         self.session.verify = ca or True
         self.session.headers["User-Agent"] = USER_AGENT
         self.adapter = _GuardedAdapter(self.policy, pool_size)
+        self._pools: dict[tuple[Any, ...], HTTPConnectionPool] = {}
         self.session.mount("https://", self.adapter)
         self.session.mount("http://", self.adapter)
 
@@ -483,14 +485,29 @@ class Outbound:
             cookie = get_cookie_header(session.cookies, request)
             if cookie:
                 merged["Cookie"] = cookie
-        pool = self.adapter.get_connection_with_tls_context(request, session.verify, proxies={}, cert=session.cert)
-        self.adapter.cert_verify(pool, url, session.verify, session.cert)
-        raw = pool.urlopen(method, self.adapter.request_url(request, {}), headers=merged, redirect=False,
-                           assert_same_host=False, preload_content=False, decode_content=False, retries=False,
-                           timeout=Timeout(connect=timeout[0], read=timeout[1]))
+        scheme, _, rest = url.partition("://")
+        origin, _, path = rest.partition("/")
+        raw = self._pool(request, scheme, origin).urlopen(
+            method, "/" + path, headers=merged, redirect=False, assert_same_host=False, preload_content=False,
+            decode_content=False, retries=False, timeout=Timeout(connect=timeout[0], read=timeout[1]))
         if "Set-Cookie" in raw.headers:
             extract_cookies_to_jar(session.cookies, request, raw)
         return raw
+
+    def _pool(self, request: requests.PreparedRequest, scheme: str, origin: str) -> HTTPConnectionPool:
+        """The adapter's pool for the request's origin and the session's TLS settings, remembered while it is
+        open (the adapter closes the least recently used of its pools beyond a few)."""
+        session = self.session
+        key = (scheme, origin, session.verify, session.cert)
+        pool = self._pools.get(key)
+        if pool is None or pool.pool is None:
+            pool = self.adapter.get_connection_with_tls_context(request, session.verify, proxies={},
+                                                                cert=session.cert)
+            self.adapter.cert_verify(pool, request.url, session.verify, session.cert)
+            if len(self._pools) >= MAX_KEPT_POOLS:
+                self._pools.clear()
+            self._pools[key] = pool
+        return pool
 
     def _timeout(self, what: str, url: str) -> ItemError:
         self._count("timeout")

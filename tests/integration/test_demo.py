@@ -67,8 +67,9 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.parametrize(("signum", "codes"), [(signal.SIGTERM, {143}), (signal.SIGINT, {0, 130})])
 def test_demo_serve_stops_cleanly_on_a_signal(signum: signal.Signals, codes: set[int]) -> None:
-    demo = subprocess.Popen([sys.executable, "-u", "-m", "provider", "demo", "--serve"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    # -X faulthandler: if the demo ever fails to stop, SIGABRT makes it print where each of its threads is.
+    demo = subprocess.Popen([sys.executable, "-u", "-X", "faulthandler", "-m", "provider", "demo", "--serve"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert demo.stdout is not None
         lines = []
@@ -81,7 +82,11 @@ def test_demo_serve_stops_cleanly_on_a_signal(signum: signal.Signals, codes: set
         children = _descendants(demo.pid)
         assert children, "the provider runs as a child of the demo"
         demo.send_signal(signum)
-        rest = demo.communicate(timeout=60)[0]
+        try:
+            rest = demo.communicate(timeout=60)[0]
+        except subprocess.TimeoutExpired:
+            demo.send_signal(signal.SIGABRT)
+            pytest.fail("the demo did not stop:\n" + "".join(lines) + demo.communicate(timeout=30)[0])
     finally:
         if demo.poll() is None:
             demo.kill()
