@@ -158,8 +158,8 @@ class Capacity:
         share = self.shares.per_host
         if not self._borrows(lane):
             return share
-        started = self._started.get(lane.host)
-        if started and self._clock() - min(started) > STALLED:
+        started = self._started.get(lane.host)  # oldest first
+        if started and self._clock() - started[0] > STALLED:
             return share
         return share + self._earned.get(lane.host, 0)
 
@@ -194,12 +194,14 @@ class Capacity:
             if self._borrows(lane):
                 self._settle(lane.host, done.started, now)
             kept: deque[_Waiting] = deque()
+            full: set[Lane] = set()  # lanes that did not fit: starting others only fills the pool further
             for entry in self._waiting:
                 if now - entry.since > self.max_wait:
                     expired.append(entry)
-                elif not self._closed and self._fits(entry.lane):
+                elif not self._closed and entry.lane not in full and self._fits(entry.lane):
                     self._start(entry)
                 else:
+                    full.add(entry.lane)
                     kept.append(entry)
                     continue
                 self._queued[self._queue_key(entry.lane)] -= 1
