@@ -223,6 +223,26 @@ def test_oversized_rsa_modulus_is_rejected_before_use() -> None:
         cosign_chain.load_certificates(pem)
 
 
+def bit_string_locality(der: bytes) -> bytes:
+    """`der` with its `L=Seattle` name attributes re-typed as BIT STRINGs: it still parses, but cryptography
+    raises TypeError when such a name is read (only X500UniqueIdentifier may be a BIT STRING)."""
+    assert b"\x0c\x07Seattle" in der
+    return der.replace(b"\x0c\x07Seattle", b"\x03\x07Seattle")
+
+
+SEATTLE = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Acme"), x509.NameAttribute(NameOID.LOCALITY_NAME,
+                                                                                        "Seattle")])
+
+
+def test_a_name_that_cannot_be_read_is_a_certificate_that_does_not_parse() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(SEATTLE).issuer_name(SEATTLE).public_key(key.public_key())
+            .serial_number(9).not_valid_before(NOW - DAY).not_valid_after(NOW + DAY).sign(key, hashes.SHA256()))
+    hostile = x509.load_der_x509_certificate(bit_string_locality(cert.public_bytes(Encoding.DER)))
+    with pytest.raises(cosign_chain.CertificateError, match="certificate does not parse: oid must be"):
+        cosign_chain.load_certificates(hostile.public_bytes(Encoding.PEM).decode())
+
+
 def test_hostile_chain_reason_reaches_the_notation_result(tmp_path: Any) -> None:
     from provider.devkit import notation
     from provider.reference import parse_reference

@@ -15,7 +15,13 @@ from provider.reference import parse_reference
 from provider.stores.base import ResolvedImage
 from provider.stores.egress import EgressPolicy
 from provider.stores.fetch import Outbound
-from provider.verifiers.notation.revocation import CRL_CACHE_BYTES, CRL_ENTRY_OVERHEAD, RevocationChecker, _issuer_id
+from provider.verifiers.notation.revocation import (
+    CRL_CACHE_BYTES,
+    CRL_ENTRY_OVERHEAD,
+    RevocationChecker,
+    _check_issuer,
+    _issuer_id,
+)
 from provider.verifiers.notation.sources import UNREACHABLE_TTL
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
 from tests.test_notation import IMAGE, CRLServer, authority, policy_with
@@ -141,3 +147,23 @@ def test_the_crl_cache_is_bounded_in_bytes(crl_server: CRLServer) -> None:
     assert checker.cache_bytes <= 3 * one + 100
     assert len(checker._cache) == 3
     assert CRL_CACHE_BYTES == 32 * 1024 * 1024  # the default, documented in docs/verifiers.md
+
+
+def test_a_crl_whose_issuer_name_cannot_be_read_is_malformed_not_an_internal_error() -> None:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.test_chains import SEATTLE, bit_string_locality
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    crl = (x509.CertificateRevocationListBuilder().issuer_name(SEATTLE).last_update(now)
+           .next_update(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    hostile = x509.load_der_x509_crl(bit_string_locality(crl.public_bytes(Encoding.DER)))
+    issuer = notation.identity_with_intermediate("ec-256").chain[1]
+    with pytest.raises(ValueError, match=r"^CRL http://crl\.invalid/ca\.crl is malformed \(oid must be"):
+        _check_issuer(hostile, issuer, "http://crl.invalid/ca.crl")

@@ -54,7 +54,7 @@ def load_certificates(pem: str) -> list[x509.Certificate]:
             check_public_key(cert.public_key(), f"certificate {cert.subject.rfc4514_string()}")
     except LimitError as exc:
         raise CertificateError(str(exc)) from None
-    except (ValueError, UnsupportedAlgorithm) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # names are decoded when read: TypeError too
         raise CertificateError(f"certificate does not parse: {exc}") from None
     return certificates
 

@@ -145,7 +145,7 @@ def read_response(data: bytes, cert: x509.Certificate, issuer: x509.Certificate,
         revoked_at = single.revocation_time_utc if status == ocsp.OCSPCertStatus.REVOKED else None
     except OCSPFailure:
         raise
-    except (ValueError, UnsupportedAlgorithm) as exc:  # cryptography refuses malformed fields when read
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # cryptography refuses malformed fields when read
         raise OCSPFailure(f"OCSP response from {url} is malformed ({exc})") from None
     if this_update > now + CLOCK_SKEW:
         raise OCSPFailure(f"OCSP response from {url} is dated in the future (thisUpdate {rfc3339(this_update)})")

@@ -152,7 +152,11 @@ class RevocationChecker:
 
 
 def _check_issuer(crl: x509.CertificateRevocationList, issuer: x509.Certificate, url: str) -> None:
-    if crl.issuer != issuer.subject or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+    try:
+        named = crl.issuer == issuer.subject  # names are decoded when read: a malformed one raises here
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"CRL {url} is malformed ({exc})") from None
+    if not named or not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
         raise ValueError(f"CRL {url} is not signed by {issuer.subject.rfc4514_string()}")
 
 
