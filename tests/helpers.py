@@ -111,6 +111,16 @@ def child_pids(parent: int) -> set[int]:
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
+class ManualClock:
+    """A clock (for `clock=` parameters) that moves only when the test moves it: `clock.now += seconds`."""
+
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     """Poll `check` until it holds; fail naming `what` when it does not within `timeout` seconds."""
     end = time.monotonic() + timeout

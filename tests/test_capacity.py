@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from provider.capacity import STALLED, WAITING_PER_THREAD, Capacity, Lane, Shares
+from tests.helpers import ManualClock
 
 HANG_GUARD = 30
 
@@ -23,16 +24,6 @@ def pool() -> Iterator[ThreadPoolExecutor]:
     executor = ThreadPoolExecutor(max_workers=8)
     yield executor
     executor.shutdown(wait=False, cancel_futures=True)
-
-
-class Clock:
-    """A monotonic clock that moves only when the test moves it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class HeldPool(ThreadPoolExecutor):
@@ -141,10 +132,10 @@ def test_close_answers_the_waiting_jobs(pool: ThreadPoolExecutor) -> None:
 
 
 def held_jobs(count: int, host: str = "registry.example", wildcard: bool = False) -> tuple[
-        HeldPool, Clock, Capacity, Lane, list[Future[Any] | None]]:
+        HeldPool, ManualClock, Capacity, Lane, list[Future[Any] | None]]:
     """`count` jobs of one host on a pool of 8 whose threads finish only when the test says, on a clock that
     moves only when the test moves it."""
-    pool, clock = HeldPool(), Clock()
+    pool, clock = HeldPool(), ManualClock()
     capacity = Capacity(pool, Shares.of(8, 1), max_wait=3600, clock=clock)
     lane = Lane(0, host, wildcard=wildcard)
     futures = [capacity.submit(lane, functools.partial(str, i), lambda: "expired") for i in range(count)]
@@ -207,7 +198,7 @@ def test_a_wildcard_host_never_borrows() -> None:
 
 
 def test_waiting_jobs_start_on_threads_as_the_allowance_grows(pool: ThreadPoolExecutor) -> None:
-    capacity = Capacity(pool, Shares.of(8, 1), max_wait=3600, clock=Clock())  # every job ends in time
+    capacity = Capacity(pool, Shares.of(8, 1), max_wait=3600, clock=ManualClock())  # every job ends in time
     lane = Lane(0, "registry.example", wildcard=False)
     started = [threading.Event() for _ in range(8)]
     release = [threading.Event() for _ in range(8)]

@@ -25,7 +25,7 @@ from provider.stores.cloud import missing_extra
 from provider.stores.cloud.aws import parse_ecr_host
 from provider.stores.cloud.hosts import host_problem, parse_alibaba_host
 from provider.stores.cloud.issued import CloudIdentityError, CredentialCache, Issued
-from tests.helpers import metric_value, wait_for, write_yaml
+from tests.helpers import ManualClock, metric_value, wait_for, write_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -191,19 +191,16 @@ def test_a_credential_that_arrives_expired_serves_its_request_and_is_not_kept() 
     assert [cache.get("a.example", deadline).password for _ in range(3)] == ["token-1", "token-2", "token-3"]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+def refreshing_cache() -> tuple[ManualClock, ScriptedIdentity, Metrics, CredentialCache]:
+    """A cache of hour-long credentials on a clock the test moves (a wall-clock time, as expiries are)."""
+    clock = ManualClock(1_800_000_000.0)
+    identity = ScriptedIdentity([3600], clock=clock)
+    metrics = Metrics()
+    return clock, identity, metrics, CredentialCache(identity, metrics, clock=clock)
 
 
 def test_a_credential_near_its_expiry_is_refreshed_in_the_background() -> None:
-    clock = Clock()
-    identity = ScriptedIdentity([3600], clock=clock)
-    metrics = Metrics()
-    cache = CredentialCache(identity, metrics, clock=clock)
+    clock, identity, metrics, cache = refreshing_cache()
     deadline = time.monotonic() + 5
     assert cache.get("a.example", deadline).password == "token-1"
     clock.now += 3600 - 200  # inside the last 300 s: served at once while the next one is fetched
@@ -216,10 +213,7 @@ def test_a_credential_near_its_expiry_is_refreshed_in_the_background() -> None:
 
 
 def test_a_failed_refresh_keeps_the_credential_and_is_counted() -> None:
-    clock = Clock()
-    identity = ScriptedIdentity([3600], clock=clock)
-    metrics = Metrics()
-    cache = CredentialCache(identity, metrics, clock=clock)
+    clock, identity, metrics, cache = refreshing_cache()
     deadline = time.monotonic() + 5
     assert cache.get("a.example", deadline).password == "token-1"
     identity.fail = True
