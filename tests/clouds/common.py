@@ -45,6 +45,12 @@ def verify(engine: Engine, image: str) -> Any:
     return engine.verify([image], "t", deadline=time.monotonic() + 30)[0]
 
 
+def assert_verified(item: Any, digest: str) -> None:
+    """The item is an answer, not an error, and says `digest` verified."""
+    assert not item.error, item.error
+    assert item.value["verified"] is True and item.value["digest"] == digest
+
+
 def verify_once(tmp_path: Path, stores: list[dict[str, Any]], image: str,
                 authorities: list[dict[str, Any]] | None = None) -> Any:
     """The item for `image` from a fresh engine over `stores`, shut down afterwards."""

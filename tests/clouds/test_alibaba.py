@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.clouds.common import engine_for, product_logs, publish, verify, verify_once
+from tests.clouds.common import assert_verified, engine_for, product_logs, publish, verify, verify_once
 from tests.clouds.standins import (
     AcrOpenApiStandIn,
     AlibabaStsStandIn,
@@ -94,14 +94,9 @@ def test_rrsa_pulls_from_acr_enterprise_edition(tmp_path: Path, monkeypatch: pyt
     alibaba = alibaba_world(tmp_path, monkeypatch)
     try:
         digest = alibaba.publish(tmp_path, "team/app")
-        engine = engine_for(tmp_path, [cloud_store(alibaba)])
         caplog.set_level(logging.DEBUG)
-        try:
-            item = verify(engine, f"{EE}/team/app:v1")
-        finally:
-            engine.shutdown()
-        assert not item.error, item.error
-        assert item.value["verified"] is True and item.value["digest"] == digest
+        item = verify_once(tmp_path, [cloud_store(alibaba)], f"{EE}/team/app:v1")
+        assert_verified(item, digest)
         (authorization,) = alibaba.openapi.issued
         assert alibaba.front.recorder.seen(authorization)
         for secret in [authorization, OIDC_TOKEN, *alibaba.sts.issued.values()]:
@@ -118,8 +113,7 @@ def test_vpc_endpoints_and_the_default_instance_id(tmp_path: Path, monkeypatch: 
     try:
         digest = alibaba.publish(tmp_path, "team/app")
         item = verify_once(tmp_path, [cloud_store(alibaba, instanceId=INSTANCE)], f"{EE_VPC}/team/app:v1")
-        assert not item.error, item.error
-        assert item.value["verified"] is True and item.value["digest"] == digest
+        assert_verified(item, digest)
         assert {host for host, _ in alibaba.sts.recorder.requests} == {"sts-vpc.cn-hangzhou.aliyuncs.com"}
     finally:
         alibaba.registry.stop()
@@ -253,8 +247,7 @@ def test_the_nodes_ram_role_only_when_the_store_asks(tmp_path: Path, monkeypatch
             item = verify(engine, f"{EE}/team/app:v1")
         finally:
             engine.shutdown()
-        assert not item.error, item.error
-        assert item.value["verified"] is True and item.value["digest"] == digest
+        assert_verified(item, digest)
         assert "GET /latest/meta-data/ram/security-credentials/ack-node-role" in metadata.recorder.paths()
     finally:
         alibaba.registry.stop()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clouds.common import engine_for, product_logs, publish, verify, verify_once
+from tests.clouds.common import assert_verified, engine_for, product_logs, publish, verify, verify_once
 from tests.cloudworld import WorldCA, address, in_world, serve_wsgi
 from tests.registry import RegistryServer
 
@@ -144,8 +144,7 @@ def test_eks_pod_identity_through_the_agent(tmp_path: Path, monkeypatch: pytest.
     try:
         digest = publish(tmp_path, registry, "team/app")
         item = verify_once(tmp_path, [cloud_store(world)], f"{ECR}/team/app:v1")
-        assert not item.error, item.error
-        assert item.value["verified"] is True and item.value["digest"] == digest
+        assert_verified(item, digest)
         assert agent.recorder.paths() == ["/v1/credentials"]
     finally:
         registry.stop()

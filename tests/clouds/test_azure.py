@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clouds.common import engine_for, product_logs, publish, verify, verify_once
+from tests.clouds.common import assert_verified, engine_for, product_logs, publish, verify, verify_once
 from tests.clouds.standins import AcrStandIn, EntraStandIn, RegistryTokenSigner
 from tests.cloudworld import WorldCA, address, in_world, serve_wsgi
 from tests.registry import RegistryServer
@@ -81,14 +81,9 @@ def test_workload_identity_pulls_from_acr(tmp_path: Path, monkeypatch: pytest.Mo
     azure = azure_world(tmp_path, monkeypatch)
     try:
         digest = azure.publish(tmp_path, "team/app")
-        engine = engine_for(tmp_path, [cloud_store(azure.world)])
         caplog.set_level(logging.DEBUG)
-        try:
-            item = verify(engine, f"{ACR}/team/app:v1")
-        finally:
-            engine.shutdown()
-        assert not item.error, item.error
-        assert item.value["verified"] is True and item.value["digest"] == digest
+        item = verify_once(tmp_path, [cloud_store(azure.world)], f"{ACR}/team/app:v1")
+        assert_verified(item, digest)
         paths = azure.acr.recorder.paths()
         assert paths.count("/oauth2/exchange") == 1 and "/oauth2/token" in paths
         exchange = dict(azure.acr.recorder.requests)["/oauth2/exchange"]
@@ -191,8 +186,7 @@ def test_managed_identity_only_when_the_store_asks(tmp_path: Path, monkeypatch: 
             item = verify(engine, f"{ACR}/team/app:v1")
         finally:
             engine.shutdown()
-        assert not item.error, item.error
-        assert item.value["verified"] is True and item.value["digest"] == digest
+        assert_verified(item, digest)
         assert ("/metadata/identity/oauth2/token", {"api-version": "2018-02-01",
                                                     "resource": "https://containerregistry.azure.net"}) \
             in imds.recorder.requests

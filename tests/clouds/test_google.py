@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.clouds.common import engine_for, product_logs, publish, verify, verify_once
+from tests.clouds.common import assert_verified, engine_for, product_logs, publish, verify, verify_once
 from tests.clouds.standins import (
     BasicTokenFront,
     GkeMetadataStandIn,
@@ -93,14 +93,9 @@ def test_workload_identity_federation_pulls_from_artifact_registry(tmp_path: Pat
     google = google_world(tmp_path, monkeypatch)
     try:
         digest = google.publish(tmp_path, "project/repo/app")
-        engine = engine_for(tmp_path, [cloud_store(google.world)])
         caplog.set_level(logging.DEBUG)
-        try:
-            item = verify(engine, f"{AR}/project/repo/app:v1")
-        finally:
-            engine.shutdown()
-        assert not item.error, item.error
-        assert item.value["verified"] is True and item.value["digest"] == digest
+        item = verify_once(tmp_path, [cloud_store(google.world)], f"{AR}/project/repo/app:v1")
+        assert_verified(item, digest)
         (token,) = google.sts.issued
         # docker-credential-gcr's convention: user oauth2accesstoken, the access token as password.
         assert google.front.recorder.seen(token) and token not in product_logs(caplog)
@@ -115,8 +110,7 @@ def test_gke_metadata_server_when_the_store_asks_for_it(tmp_path: Path, monkeypa
     try:
         digest = google.publish(tmp_path, "project/repo/app")
         item = verify_once(tmp_path, [cloud_store(google.world, node_identity=True)], f"{AR}/project/repo/app:v1")
-        assert not item.error, item.error
-        assert item.value["verified"] is True and item.value["digest"] == digest
+        assert_verified(item, digest)
         assert any(p.endswith("/token") for p in google.metadata.recorder.paths())
     finally:
         google.registry.stop()
