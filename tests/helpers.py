@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -22,10 +24,22 @@ from provider.facts import facts_schema
 GATEKEEPER_NAME = "gatekeeper-webhook-service.gatekeeper-system.svc"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# Test servers listen below the kernel's ephemeral range (32768-60999 by default). A port the kernel handed
+# out for binding to port 0 may be taken as the local port of some client connection before the server binds
+# it; a port below that range is only ever taken by a server this process started.
+_PORTS = itertools.count(20000 + random.randrange(0, 10000, 16))
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port no socket on `address` holds now, and one this process has not handed out before."""
+    for port in _PORTS:
+        with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
+            try:
+                sock.bind((address, port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("unreachable: the port counter is endless")
 
 
 def write_yaml(path: Path, data: Any) -> Path:

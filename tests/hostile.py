@@ -28,8 +28,8 @@ HOSTILE_MESSAGE = '<script>alert("registry")</script>"><img src=x onerror=alert(
 class HostileRegistry:
     def __init__(self, slow_seconds: float = 30.0, tls: ssl.SSLContext | None = None,
                  address: str = "127.0.0.1") -> None:
-        self.port = free_port()
         self.address = address
+        self.port = free_port(address)
         self.scheme = "https" if tls else "http"
         self.slow_seconds = slow_seconds
         self.hits: Counter[str] = Counter()

@@ -414,7 +414,7 @@ class CRLServer:
         # Each request waits here first: a barrier for N parties answers only once N requests are in flight.
         self.gate: Any = None
         self.address = address
-        self.port = free_port()
+        self.port = free_port(address)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
