@@ -65,11 +65,18 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(("signum", "codes"), [(signal.SIGTERM, {143}), (signal.SIGINT, {0, 130})])
 def test_demo_serve_stops_cleanly_on_a_signal(signum: signal.Signals, codes: set[int]) -> None:
     # -X faulthandler: if the demo ever fails to stop, SIGABRT makes it print where each of its threads is.
+    # SIGINT as a terminal delivers it: a shell starts background jobs with SIGINT ignored, and Python keeps an
+    # inherited SIG_IGN, so a suite started with `&` would otherwise send Ctrl-C to a demo that cannot hear it.
     demo = subprocess.Popen([sys.executable, "-u", "-X", "faulthandler", "-m", "provider", "demo", "--serve"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_default_sigint)
     try:
         assert demo.stdout is not None
         lines = []
