@@ -243,6 +243,30 @@ def test_a_name_that_cannot_be_read_is_a_certificate_that_does_not_parse() -> No
         cosign_chain.load_certificates(hostile.public_bytes(Encoding.PEM).decode())
 
 
+def test_a_name_that_cannot_be_read_in_a_notation_chain_is_an_envelope_that_does_not_parse(tmp_path: Any) -> None:
+    from provider.devkit import notation
+    from provider.reference import parse_reference
+    from provider.stores.base import ResolvedImage
+    from provider.verifiers.notation.envelope import COSE_MEDIA_TYPE, JWS_MEDIA_TYPE
+    from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
+    from tests.test_notation import IMAGE, authority, policy_with
+
+    signer = leaf(subject=SEATTLE)
+    chain = chain_of(root(), intermediate(), signer)
+    hostile = x509.load_der_x509_certificate(bit_string_locality(chain[0].public_bytes(Encoding.DER)))
+    identity = notation.SigningIdentity(signer.key, [hostile, *chain[1:]], chain[-1])
+    (tmp_path / "root.pem").write_bytes(identity.root_pem)
+    auth = authority(tmp_path, {"ca:acme": [tmp_path / "root.pem"]}, policy_with(["ca:acme"]))
+    image = ResolvedImage(parse_reference(f"registry.example/app@{IMAGE['digest']}"), IMAGE["digest"],
+                          IMAGE["mediaType"], IMAGE["size"], b"")
+    for envelope, media_type in (("jws", JWS_MEDIA_TYPE), ("cose", COSE_MEDIA_TYPE)):
+        blob = SignatureBlob("sha256:" + "0" * 64, media_type,
+                             notation.sign(IMAGE, identity, envelope))
+        result = NotationVerifier().check(image, blob, auth.name, auth.notation)
+        assert result.verified is False
+        assert "certificate 0 of the envelope's chain does not parse: oid must be" in result.reason, result.reason
+
+
 def test_hostile_chain_reason_reaches_the_notation_result(tmp_path: Any) -> None:
     from provider.devkit import notation
     from provider.reference import parse_reference
