@@ -36,8 +36,6 @@ from provider.verifiers.notation.timestamp import TimestampError, verify_timesta
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
 from tests.helpers import write_yaml
 
-pytestmark = pytest.mark.fuzz
-
 IDENTITY = notation.identity_with_intermediate("ec-256")
 TARGET = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + "ab" * 32, "size": 1234}
 IMAGE = ResolvedImage(parse_reference(f"registry.example/app@{TARGET['digest']}"), TARGET["digest"],

@@ -67,7 +67,6 @@ def references(draw: st.DrawFn) -> str:
     return text
 
 
-@pytest.mark.fuzz
 @given(references())
 def test_rego_normalises_every_reference_like_the_provider(text: str) -> None:
     expected = python_normalised(text)
@@ -75,14 +74,12 @@ def test_rego_normalises_every_reference_like_the_provider(text: str) -> None:
         assert rego_call("normalized", text) == expected
 
 
-@pytest.mark.fuzz
 @given(references(), st.booleans())
 def test_rego_normalises_patterns_like_the_provider(text: str, prefix: bool) -> None:
     pattern = text.split("@")[0] + ("*" if prefix else "")
     assert rego_call("normalized_pattern", pattern) == normalise_pattern(pattern)
 
 
-@pytest.mark.fuzz
 @given(references(), references(), st.integers(min_value=1, max_value=80), st.booleans(), st.booleans(),
        st.booleans())
 def test_rego_matches_patterns_as_the_provider_does(image: str, other: str, cut: int, own: bool,
