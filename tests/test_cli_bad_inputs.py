@@ -137,6 +137,14 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _workspace(tmp_path_factory.mktemp("bad-inputs"))
 
 
+def remove(bad: Path) -> None:
+    """Put the slot back as it was: the next case places its own bad input there."""
+    if bad.is_dir():
+        bad.rmdir()
+    else:
+        bad.unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize(("slot", "kind"), [pytest.param(s, k, id=f"{s.name}-{k}") for s in SLOTS for k in s.kinds])
 def test_bad_input_file_is_one_line_exit_2(root: Path, slot: Slot, kind: str, capfd: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,10 +154,7 @@ def test_bad_input_file_is_one_line_exit_2(root: Path, slot: Slot, kind: str, ca
     try:
         assert_one_line_error(capfd, slot.argv(root, bad), slot.filename)
     finally:
-        if bad.is_dir():
-            bad.rmdir()
-        else:
-            bad.unlink(missing_ok=True)
+        remove(bad)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -162,10 +167,7 @@ def test_a_bad_kubeconfig_is_one_line_exit_2(root: Path, kind: str, capfd: pytes
     try:
         assert_one_line_error(capfd, slot.argv(root, bad), slot.filename)
     finally:
-        if bad.is_dir():
-            bad.rmdir()
-        else:
-            bad.unlink(missing_ok=True)
+        remove(bad)
 
 
 def _template(kind: str, rego: str) -> list[dict[str, object]]:
