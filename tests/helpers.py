@@ -14,6 +14,12 @@ from typing import Any
 import jsonschema
 import regorus
 import yaml
+from asn1crypto import core as asn1_core
+from asn1crypto import parser as asn1_parser
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from provider import catalog
 from provider.config import build_config
@@ -171,3 +177,34 @@ def rego_library() -> regorus.Engine:
     for lib in sorted(catalog.LIB.glob("*.rego")):
         engine.add_policy(lib.name, lib.read_text())
     return engine
+
+
+def resigned(cert: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey, old: bytes,
+             new: bytes) -> x509.Certificate:
+    """`cert` with `old` replaced by `new` (of the same length) in its TBSCertificate, signed again by
+    `issuer_key` (ECDSA with SHA-256): a certificate its CA really issued, with a field cryptography's builder
+    refuses to write (a negative serial, a name attribute of the wrong type)."""
+    assert len(old) == len(new)
+    der = cert.public_bytes(Encoding.DER)
+    outer = asn1_parser.parse(der)
+    tbs = asn1_parser.parse(outer[4])
+    tbs_der = tbs[3] + tbs[4]
+    assert tbs_der.count(old) == 1, "the bytes to replace must appear once in the TBSCertificate"
+    tbs_der = tbs_der.replace(old, new)
+    algorithm = asn1_parser.parse(outer[4][len(tbs[3] + tbs[4]):])
+    signature = issuer_key.sign(tbs_der, ec.ECDSA(hashes.SHA256()))
+    body = tbs_der + algorithm[3] + algorithm[4] + asn1_core.OctetBitString(signature).dump()
+    return x509.load_der_x509_certificate(b"\x30" + _der_length(len(body)) + body)
+
+
+def negative_serial(cert: x509.Certificate) -> tuple[bytes, bytes]:
+    """The (old, new) DER of `cert`'s serial number with its sign bit set, for `resigned`."""
+    serial = asn1_core.Integer(cert.serial_number).dump()
+    return serial, serial[:2] + bytes([serial[2] | 0x80]) + serial[3:]
+
+
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(encoded)]) + encoded

@@ -14,10 +14,17 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from provider.devkit import notation
+from provider.reference import parse_reference
+from provider.stores.base import ResolvedImage
 from provider.verifiers import certificates as cosign_chain
+from provider.verifiers.base import SignatureResult
 from provider.verifiers.notation import certrules
 from provider.verifiers.notation import chain as notation_chain
-from tests.helpers import VECTORS
+from provider.verifiers.notation.envelope import COSE_MEDIA_TYPE, JWS_MEDIA_TYPE
+from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
+from tests.helpers import VECTORS, negative_serial, resigned
+from tests.test_notation import IMAGE, authority, policy_with
 
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
@@ -86,6 +93,17 @@ def intermediate(**changes: Any) -> Spec:
 
 def leaf(**changes: Any) -> Spec:
     return Spec("Acme Release Signer", **{"sans": (x509.RFC822Name("release@acme.example"),), **changes})
+
+
+def notation_check(tmp_path: Any, identity: notation.SigningIdentity, envelope: str = "jws") -> SignatureResult:
+    """A notation signature by `identity` over IMAGE, checked under a strict policy trusting its root."""
+    (tmp_path / "root.pem").write_bytes(identity.root_pem)
+    auth = authority(tmp_path, {"ca:acme": [tmp_path / "root.pem"]}, policy_with(["ca:acme"]))
+    image = ResolvedImage(parse_reference(f"registry.example/app@{IMAGE['digest']}"), IMAGE["digest"],
+                          IMAGE["mediaType"], IMAGE["size"], b"")
+    media_type = JWS_MEDIA_TYPE if envelope == "jws" else COSE_MEDIA_TYPE
+    blob = SignatureBlob("sha256:" + "0" * 64, media_type, notation.sign(IMAGE, identity, envelope))
+    return NotationVerifier().check(image, blob, auth.name, auth.notation)
 
 
 def notation_problem(chain: list[x509.Certificate], at: datetime.datetime | None = None,
@@ -243,46 +261,45 @@ def test_a_name_that_cannot_be_read_is_a_certificate_that_does_not_parse() -> No
         cosign_chain.load_certificates(hostile.public_bytes(Encoding.PEM).decode())
 
 
-def test_a_name_that_cannot_be_read_in_a_notation_chain_is_an_envelope_that_does_not_parse(tmp_path: Any) -> None:
-    from provider.devkit import notation
-    from provider.reference import parse_reference
-    from provider.stores.base import ResolvedImage
-    from provider.verifiers.notation.envelope import COSE_MEDIA_TYPE, JWS_MEDIA_TYPE
-    from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
-    from tests.test_notation import IMAGE, authority, policy_with
-
+@pytest.mark.parametrize("envelope", ["jws", "cose"])
+def test_a_name_that_cannot_be_read_in_a_notation_chain_is_an_envelope_that_does_not_parse(tmp_path: Any,
+                                                                                         envelope: str) -> None:
     signer = leaf(subject=SEATTLE)
     chain = chain_of(root(), intermediate(), signer)
-    hostile = x509.load_der_x509_certificate(bit_string_locality(chain[0].public_bytes(Encoding.DER)))
-    identity = notation.SigningIdentity(signer.key, [hostile, *chain[1:]], chain[-1])
-    (tmp_path / "root.pem").write_bytes(identity.root_pem)
-    auth = authority(tmp_path, {"ca:acme": [tmp_path / "root.pem"]}, policy_with(["ca:acme"]))
-    image = ResolvedImage(parse_reference(f"registry.example/app@{IMAGE['digest']}"), IMAGE["digest"],
-                          IMAGE["mediaType"], IMAGE["size"], b"")
-    for envelope, media_type in (("jws", JWS_MEDIA_TYPE), ("cose", COSE_MEDIA_TYPE)):
-        blob = SignatureBlob("sha256:" + "0" * 64, media_type,
-                             notation.sign(IMAGE, identity, envelope))
-        result = NotationVerifier().check(image, blob, auth.name, auth.notation)
-        assert result.verified is False
-        assert "certificate 0 of the envelope's chain does not parse: oid must be" in result.reason, result.reason
+    chain[0] = x509.load_der_x509_certificate(bit_string_locality(chain[0].public_bytes(Encoding.DER)))
+    result = notation_check(tmp_path, notation.SigningIdentity(signer.key, chain, chain[-1]), envelope)
+    assert result.verified is False
+    assert "certificate 0 of the envelope's chain does not parse: oid must be" in result.reason, result.reason
+
+
+def test_a_negative_serial_number_is_a_certificate_that_does_not_parse() -> None:
+    """Go's crypto/x509 parser.go (since Go 1.23) refuses a negative serial number, so cosign does."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(SEATTLE).issuer_name(SEATTLE).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(NOW - DAY).not_valid_after(NOW + DAY)
+            .sign(key, hashes.SHA256()))
+    hostile = resigned(cert, key, *negative_serial(cert))
+    with pytest.raises(cosign_chain.CertificateError, match=r"certificate does not parse: serial number -\d+ is "
+                                                            r"negative \(RFC 5280 4\.1\.2\.2\)"):
+        cosign_chain.load_certificates(hostile.public_bytes(Encoding.PEM).decode())
+
+
+@pytest.mark.parametrize("envelope", ["jws", "cose"])
+def test_a_negative_serial_number_in_a_notation_chain_is_an_envelope_that_does_not_parse(tmp_path: Any,
+                                                                                       envelope: str) -> None:
+    """notation-go reads the x5chain with Go's crypto/x509, which refuses a negative serial (parser.go)."""
+    signer, signing_ca = leaf(), intermediate()
+    chain = chain_of(root(), signing_ca, signer)
+    chain[0] = resigned(chain[0], signing_ca.key, *negative_serial(chain[0]))
+    result = notation_check(tmp_path, notation.SigningIdentity(signer.key, chain, chain[-1]), envelope)
+    assert result.verified is False
+    assert "certificate 0 of the envelope's chain does not parse: serial number -" in result.reason, result.reason
 
 
 def test_hostile_chain_reason_reaches_the_notation_result(tmp_path: Any) -> None:
-    from provider.devkit import notation
-    from provider.reference import parse_reference
-    from provider.stores.base import ResolvedImage
-    from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
-    from tests.test_notation import IMAGE, authority, policy_with
-
     signer = leaf(sans=(x509.DNSName("release.evil.example"),))
     chain = chain_of(root(), intermediate(extra=((NAME_CONSTRAINTS, True),)), signer)
-    identity = notation.SigningIdentity(signer.key, chain, chain[-1])
-    (tmp_path / "root.pem").write_bytes(identity.root_pem)
-    auth = authority(tmp_path, {"ca:acme": [tmp_path / "root.pem"]}, policy_with(["ca:acme"]))
-    image = ResolvedImage(parse_reference(f"registry.example/app@{IMAGE['digest']}"), IMAGE["digest"],
-                          IMAGE["mediaType"], IMAGE["size"], b"")
-    blob = SignatureBlob("sha256:" + "0" * 64, "application/jose+json", notation.sign(IMAGE, identity))
-    result = NotationVerifier().check(image, blob, auth.name, auth.notation)
+    result = notation_check(tmp_path, notation.SigningIdentity(signer.key, chain, chain[-1]))
     assert result.verified is False
     assert result.reason.startswith("signature is not produced by a trusted signer: certificate chain does not "
                                     "validate:")

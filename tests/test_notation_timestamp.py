@@ -13,11 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asn1crypto import core, parser
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from provider.devkit import notation
@@ -26,7 +23,7 @@ from provider.stores.base import ResolvedImage
 from provider.verifiers.base import SignatureResult
 from provider.verifiers.notation.timestamp import TimestampError, verify_timestamp
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
-from tests.helpers import VECTORS
+from tests.helpers import VECTORS, negative_serial, resigned
 from tests.test_notation import IMAGE, CRLServer, authority, policy_with, reaching
 
 NOW = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
@@ -223,29 +220,25 @@ def test_tspclient_go_tokens(token: str, reason: str) -> None:
 
 
 
+
 def test_a_tsa_certificate_whose_name_cannot_be_read_is_a_token_that_does_not_parse() -> None:
     """cryptography reads names lazily and raises TypeError for an attribute typed as a BIT STRING (only
-    X500UniqueIdentifier may be one): a validly signed TSA certificate with such a subject is the token's
+    X500UniqueIdentifier may be one): a TSA certificate its CA issued with such a subject is the token's
     fault, a reason, not an internal error."""
     tsa = notation.tsa_identity()
     assert isinstance(tsa.intermediate_key, ec.EllipticCurvePrivateKey)
     name = b"\x0c\x1bAcme Timestamping Authority"
-    der = tsa.chain[0].public_bytes(Encoding.DER).replace(name, b"\x03" + name[1:])
-    # Signed again by the TSA's CA over the changed TBSCertificate: only the name is wrong.
-    outer = parser.parse(der)
-    tbs = parser.parse(outer[4])
-    tbs_der = tbs[3] + tbs[4]
-    algorithm = parser.parse(outer[4][len(tbs_der):])
-    signature = tsa.intermediate_key.sign(tbs_der, ec.ECDSA(hashes.SHA256()))
-    body = tbs_der + algorithm[3] + algorithm[4] + core.OctetBitString(signature).dump()
-    tsa.chain[0] = x509.load_der_x509_certificate(b"\x30" + _der_length(len(body)) + body)
+    tsa.chain[0] = resigned(tsa.chain[0], tsa.intermediate_key, name, b"\x03" + name[1:])
     token = notation.timestamp_token(b"signature", tsa)
     with pytest.raises(TimestampError, match="the timestamp token does not parse: oid must be"):
         verify_timestamp(token, b"signature", [tsa.root])
 
 
-def _der_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(encoded)]) + encoded
+def test_a_tsa_certificate_with_a_negative_serial_number_is_a_token_that_does_not_parse() -> None:
+    """Go's crypto/x509 parser.go (since Go 1.23) refuses a negative serial number, so tspclient-go does."""
+    tsa = notation.tsa_identity()
+    assert isinstance(tsa.intermediate_key, ec.EllipticCurvePrivateKey)
+    tsa.chain[0] = resigned(tsa.chain[0], tsa.intermediate_key, *negative_serial(tsa.chain[0]))
+    token = notation.timestamp_token(b"signature", tsa)
+    with pytest.raises(TimestampError, match=r"the timestamp token does not parse: serial number -\d+ is negative"):
+        verify_timestamp(token, b"signature", [tsa.root])
