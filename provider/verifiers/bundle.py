@@ -44,6 +44,7 @@ from provider.verifiers.certificates import (
     certificate_issuer,
     certificate_sans,
     certificate_subject,
+    check_serial_number,
     identity_problem,
     trusted_chain,
 )
@@ -196,6 +197,7 @@ class SigstoreBundleVerifier:
         except (SigstoreError, ValueError, AttributeError):
             return rejected("bundles signed with a bare public key are not supported (no certificate)")
         try:  # the key and extensions are parsed lazily
+            check_serial_number(cert)
             signer = Signer(key_id=key_id(cert.public_key()), subject=certificate_subject(cert),
                             issuer=certificate_issuer(cert))
         except CERTIFICATE_PARSE_ERRORS as exc:

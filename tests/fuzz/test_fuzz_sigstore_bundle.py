@@ -7,10 +7,12 @@ never an exception and never verified.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import pytest
+from cryptography import x509
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +21,7 @@ from provider.reference import parse_reference
 from provider.stores.base import ResolvedImage
 from provider.verifiers.bundle import SigstoreBundleVerifier, parse_bundle
 from tests.fuzz.strategies_signed import FUZZ, flip, flip_base64, masks, positions, to_json
-from tests.helpers import VECTORS, write_yaml
+from tests.helpers import VECTORS, negative_serial, write_yaml
 
 SUBJECT = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
 ORIGINAL = (VECTORS / "cosign/oci-attestation.sigstore.json").read_bytes()
@@ -118,3 +120,17 @@ def test_a_certificate_of_an_unknown_version_is_a_reason(authority: Authority) -
     parsed = parse_bundle(to_json(bundle))
     assert isinstance(parsed, str) and parsed.startswith("not a valid Sigstore bundle: InvalidVersion")
     assert not verified(authority, to_json(bundle))
+
+
+def test_a_certificate_with_a_negative_serial_number_is_a_reason(authority: Authority) -> None:
+    """Go's crypto/x509 parser.go (since Go 1.23), which cosign and sigstore-go use, refuses a negative serial."""
+    bundle = json.loads(ORIGINAL)
+    material = bundle["verificationMaterial"]["certificate"]
+    der = base64.b64decode(material["rawBytes"])
+    old, new = negative_serial(x509.load_der_x509_certificate(der))
+    material["rawBytes"] = base64.b64encode(der.replace(old, new, 1)).decode()
+    parsed = parse_bundle(to_json(bundle))
+    assert not isinstance(parsed, str)
+    signature, attestation = SigstoreBundleVerifier()._isolated(IMAGE, "sha256:" + "0" * 64, parsed, authority)
+    assert attestation is None and signature is not None and not signature.verified
+    assert signature.reason.startswith("the bundle's signing certificate cannot be used: serial number -")
