@@ -15,6 +15,7 @@ from urllib.parse import unquote
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
@@ -31,7 +32,7 @@ from provider.verifiers.notation import ocsp as ocsp_module
 from provider.verifiers.notation.ocsp import OCSPFailure, read_response
 from provider.verifiers.notation.revocation import RevocationChecker
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
-from tests.helpers import drip_status_line, free_port
+from tests.helpers import drip_status_line, free_port, negative_serial, resigned
 from tests.test_notation import IMAGE, CRLServer, authority, own_check, policy_with
 from tests.test_revocation import check
 
@@ -163,6 +164,14 @@ def delegate(identity: notation.SigningIdentity, ekus: tuple[x509.ObjectIdentifi
     return notation.certificate(spec, key), key
 
 
+def negative_delegate(identity: notation.SigningIdentity) -> tuple[x509.Certificate, PrivateKeyTypes]:
+    """An OCSP-signing responder certificate the signing CA issued with a negative serial number, which Go's
+    x509.ParseCertificate refuses (parser.go, since Go 1.23), so golang.org/x/crypto/ocsp ParseResponse fails."""
+    cert, key = delegate(identity, (ExtendedKeyUsageOID.OCSP_SIGNING,))
+    assert isinstance(identity.intermediate_key, ec.EllipticCurvePrivateKey)
+    return resigned(cert, identity.intermediate_key, *negative_serial(cert)), key
+
+
 def impostor() -> tuple[x509.Certificate, PrivateKeyTypes]:
     """A CA with the signing CA's name but another key."""
     key = notation.new_key("ec-384")
@@ -233,6 +242,8 @@ def test_delegated_responder_with_ocsp_signing_is_accepted(responder: OCSPRespon
                                   responder=d[0], certificates=[d[0]]),
                  "OCSP responder certificate CN=Acme OCSP Responder,O=Acme,L=Seattle,ST=WA,C=US from {url} is not "
                  "issued by CN=Acme Signing CA,O=Acme,L=Seattle,ST=WA,C=US", id="delegate-of-another-issuer"),
+    pytest.param(lambda i: Answer(key=(d := negative_delegate(i))[1], responder=d[0], certificates=[d[0]]),
+                 "OCSP response from {url} is malformed (serial number -", id="delegate-with-negative-serial"),
     pytest.param(lambda i: Answer(key=(d := delegate(i, (ExtendedKeyUsageOID.OCSP_SIGNING,)))[1], responder=d[0]),
                  "OCSP response from {url} is signed by neither CN=Acme Signing CA,O=Acme,L=Seattle,ST=WA,C=US nor a "
                  "responder certificate it includes", id="delegate-not-included"),
