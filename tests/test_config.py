@@ -1,15 +1,22 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from provider.cli import main
 from provider.config import ConfigError, build_config, load_config, parse_duration
-from tests.helpers import VECTORS, write_yaml
+from tests.helpers import VECTORS, negative_serial, resigned, write_yaml
+
+DAY = datetime.timedelta(days=1)
 
 
 def public_pem() -> str:
@@ -247,3 +254,43 @@ def test_trust_digest_ignores_the_server_section(tmp_path: Path) -> None:
     two = build_config({"server": {"listen": "127.0.0.1:2"}, "verification": {"concurrency": 4}}, source)
     three = build_config({"verification": {"concurrency": 5}}, source)
     assert one.trust_digest == two.trust_digest != three.trust_digest
+
+
+@pytest.mark.parametrize("encoding", [serialization.Encoding.PEM, serialization.Encoding.DER])
+def test_a_trust_store_certificate_with_a_negative_serial_number_is_a_config_error(tmp_path: Path,
+                                                                                  encoding: Any) -> None:
+    """notation-go loads trust stores with Go's x509.ParseCertificates, which refuses a negative serial
+    (crypto/x509 parser.go, since Go 1.23): such a store does not load there, so it does not here."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Acme Root")])
+    now = datetime.datetime.now(datetime.UTC)
+    root = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "root.crt").write_bytes(resigned(root, key, *negative_serial(root)).public_bytes(encoding))
+    policy = {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"],
+                                                   "signatureVerification": {"level": "strict"},
+                                                   "trustStores": ["ca:acme"], "trustedIdentities": ["*"]}]}
+    path = write_yaml(tmp_path / "c.yaml", {"authorities": [{"name": "acme", "notation": {
+        "trustStores": {"ca:acme": ["root.crt"]}, "trustPolicy": {"inline": policy}}}]})
+    with pytest.raises(ConfigError, match=r"root\.crt: a certificate's serial number -\d+ is negative \(RFC 5280 "
+                                          r"4\.1\.2\.2\); Go's crypto/x509, which cosign and notation use, "
+                                          r"refuses it") as caught:
+        load_config(path)
+    assert caught.value.field_path.startswith("authorities[0].notation.trustStores")
+
+
+def test_a_trusted_root_certificate_with_a_negative_serial_number_is_a_config_error(tmp_path: Path) -> None:
+    """sigstore-go reads trusted_root.json's CA chains with Go's x509.ParseCertificate (parser.go, Go 1.23+)."""
+    root = json.loads((VECTORS / "cosign/trusted_root_pgi.json").read_text())
+    chain = root["certificateAuthorities"][0]["certChain"]["certificates"]
+    der = base64.b64decode(chain[0]["rawBytes"])
+    old, new = negative_serial(x509.load_der_x509_certificate(der))
+    chain[0]["rawBytes"] = base64.b64encode(der.replace(old, new, 1)).decode()
+    (tmp_path / "trusted_root.json").write_text(json.dumps(root))
+    path = write_yaml(tmp_path / "c.yaml", {"authorities": [{"name": "pgi", "cosign": {"keyless": {
+        "trustedRoot": "trusted_root.json", "identities": [{"subject": "a@example.com",
+                                                            "issuer": "https://issuer.example"}]}}}]})
+    with pytest.raises(ConfigError, match=r"not a Sigstore trusted root: serial number -\d+ is negative"):
+        load_config(path)

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from provider.config.model import ConfigError, PublicKey, parse_duration
 from provider.reference import normalise_pattern, pattern_defect
+from provider.verifiers.certparse import check_serial_number
 
 # Every key the loader accepts, by section ("[]" = each list item, "<host>" = any map key). The loader uses
 # these sets, and docs/configuration.md is checked against them so the reference cannot drift.
@@ -264,7 +265,7 @@ class FileReader:
         certs = []
         for chain in self.remote(entry, "keyVault", ref):
             certs.extend(x509.load_pem_x509_certificates(chain))
-        return certs
+        return _parsed_as_go_would(certs, lambda problem: entry.error("keyVault", problem))
 
     def _alibaba_kms_certificates(self, entry: Node) -> list[x509.Certificate]:
         """`{alibabaKms: {certificateId, region}}`: a certificate kept in Alibaba Cloud KMS Certificates Manager."""
@@ -279,16 +280,17 @@ class FileReader:
         certs = []
         for chain in self.remote(entry, "alibabaKms", ref):
             certs.extend(x509.load_pem_x509_certificates(chain))
-        return certs
+        return _parsed_as_go_would(certs, lambda problem: entry.error("alibabaKms", problem))
 
     def certificate_file(self, node: Node, where: str, path: Path) -> list[x509.Certificate]:
         data = self._load(path, lambda problem: ConfigError(node.source, where, problem))
         try:
-            if b"-----BEGIN" in data:
-                return x509.load_pem_x509_certificates(data)
-            return [x509.load_der_x509_certificate(data)]
+            certificates = (x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data
+                            else [x509.load_der_x509_certificate(data)])
         except ValueError as exc:
             raise ConfigError(node.source, where, f"{path.name} is not a PEM or DER certificate: {exc}") from None
+        return _parsed_as_go_would(certificates, lambda problem: ConfigError(node.source, where,
+                                                                             f"{path.name}: {problem}"))
 
     def json(self, node: Node, key: str, path: Path) -> Any:
         """Read and parse a referenced JSON file (trust roots, trust policies, docker config)."""
@@ -313,3 +315,15 @@ class FileReader:
         except RecursionError:
             problem = "cannot read YAML: it nests too deeply"
         raise ConfigError(self.sources[-1] if self.sources else source, "", problem)
+
+
+def _parsed_as_go_would(certificates: list[x509.Certificate],
+                        error: Callable[[str], ConfigError]) -> list[x509.Certificate]:
+    """Trust material notation and cosign could not load (Go's crypto/x509 refuses it) is a config error."""
+    for certificate in certificates:
+        try:
+            check_serial_number(certificate)
+        except ValueError as exc:
+            raise error(f"a certificate's {exc}; Go's crypto/x509, which cosign and notation use, "
+                        "refuses it") from None
+    return certificates

@@ -44,10 +44,10 @@ from provider.verifiers.certificates import (
     certificate_issuer,
     certificate_sans,
     certificate_subject,
-    check_serial_number,
     identity_problem,
     trusted_chain,
 )
+from provider.verifiers.certparse import check_serial_number
 from provider.verifiers.dsse import (
     COSIGN_SIGN_PREDICATE,
     capped_predicate,

@@ -8,13 +8,11 @@ swapped for one that requires codeSigning (the same adjustment sigstore-python m
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence
 from datetime import datetime
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 from cryptography.x509.verification import (
     Criticality,
@@ -27,6 +25,7 @@ from cryptography.x509.verification import (
 
 from provider.config import Identity, KeylessConfig, PKIConfig
 from provider.config.model import within
+from provider.verifiers.certparse import check_serial_number
 from provider.verifiers.limits import MAX_CHAIN_BYTES, LimitError, check_certificate_chain, check_public_key
 
 # What cryptography raises for a certificate it cannot read (InvalidVersion and the others are no ValueError).
@@ -40,20 +39,8 @@ FULCIO_OTHERNAME = ObjectIdentifier("1.3.6.1.4.1.57264.1.7")  # sigstore cryptou
 MAX_INTERMEDIATES = 8
 
 
-# check_serial_number refuses a negative serial with a reason; cryptography's warning about it (a global
-# filter: warnings.catch_warnings is not thread-safe) would only repeat that on stderr.
-warnings.filterwarnings("ignore", "Parsed a serial number which wasn't positive", CryptographyDeprecationWarning)
-
-
 class CertificateError(ValueError):
     """The certificate cannot vouch for the signature; the message says why."""
-
-
-def check_serial_number(cert: x509.Certificate) -> None:
-    """Go's crypto/x509 ParseCertificate (parser.go, since Go 1.23), which cosign and notation use, refuses a
-    negative serial number (RFC 5280 4.1.2.2); a zero serial it still reads, and so does this."""
-    if cert.serial_number < 0:
-        raise ValueError(f"serial number {cert.serial_number} is negative (RFC 5280 4.1.2.2)")
 
 
 def load_certificates(pem: str) -> list[x509.Certificate]:

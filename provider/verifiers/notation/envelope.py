@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from provider.verifiers.certificates import CERTIFICATE_PARSE_ERRORS, check_serial_number
+from provider.verifiers.certificates import CERTIFICATE_PARSE_ERRORS
+from provider.verifiers.certparse import check_serial_number
 from provider.verifiers.limits import LimitError, load_json
 
 JWS_MEDIA_TYPE = "application/jose+json"

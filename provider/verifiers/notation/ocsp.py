@@ -33,7 +33,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from provider.facts import rfc3339
 from provider.stores.fetch import Outbound
-from provider.verifiers.certificates import check_serial_number
+from provider.verifiers.certparse import check_serial_number
 from provider.verifiers.notation.sources import MAX_SOURCES, UNAVAILABLE, Sources, SourceUnavailable, wait_for
 
 # notation-core-go reads at most 20 KiB of an answer; typical answers are a few KiB.

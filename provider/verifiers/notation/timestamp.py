@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from provider.verifiers.certificates import check_serial_number
+from provider.verifiers.certparse import check_serial_number
 from provider.verifiers.notation.certrules import TIME_STAMPING, CertificateRuleError, validate_usage_nesting
 from provider.verifiers.notation.chain import ChainError, build_path
 
