@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from provider.config.model import ConfigError, PublicKey, parse_duration
 from provider.reference import normalise_pattern, pattern_defect
-from provider.verifiers.certparse import check_serial_number
+from provider.verifiers.certparse import check_serial_numbers
 
 # Every key the loader accepts, by section ("[]" = each list item, "<host>" = any map key). The loader uses
 # these sets, and docs/configuration.md is checked against them so the reference cannot drift.
@@ -320,10 +320,8 @@ class FileReader:
 def _parsed_as_go_would(certificates: list[x509.Certificate],
                         error: Callable[[str], ConfigError]) -> list[x509.Certificate]:
     """Trust material notation and cosign could not load (Go's crypto/x509 refuses it) is a config error."""
-    for certificate in certificates:
-        try:
-            check_serial_number(certificate)
-        except ValueError as exc:
-            raise error(f"a certificate's {exc}; Go's crypto/x509, which cosign and notation use, "
-                        "refuses it") from None
+    try:
+        check_serial_numbers(*certificates)
+    except ValueError as exc:
+        raise error(f"a certificate's {exc}; Go's crypto/x509, which cosign and notation use, refuses it") from None
     return certificates

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from provider.config.model import PublicKey, TrustedCA
 from provider.config.reader import Node
-from provider.verifiers.certparse import check_serial_number
+from provider.verifiers.certparse import check_serial_numbers
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,7 @@ def read_trusted_root(node: Node, data: Any) -> RootMaterial:
         for authority in data.get("certificateAuthorities", []):
             chain = [x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"]))
                      for c in authority.get("certChain", {}).get("certificates", [])]
-            for certificate in chain:  # as sigstore-go reads them, with Go's crypto/x509
-                check_serial_number(certificate)
+            check_serial_numbers(*chain)  # as sigstore-go reads them, with Go's crypto/x509
             if chain:  # leaf-most first: the last certificate is the root
                 authorities.append(TrustedCA(chain[-1], tuple(chain[:-1]), *_window(authority)))
         root = RootMaterial(tuple(authorities), _log_keys(data.get("tlogs", []), "tlogs"),

@@ -47,7 +47,7 @@ from provider.verifiers.certificates import (
     identity_problem,
     trusted_chain,
 )
-from provider.verifiers.certparse import check_serial_number
+from provider.verifiers.certparse import check_serial_numbers
 from provider.verifiers.dsse import (
     COSIGN_SIGN_PREDICATE,
     capped_predicate,
@@ -197,7 +197,7 @@ class SigstoreBundleVerifier:
         except (SigstoreError, ValueError, AttributeError):
             return rejected("bundles signed with a bare public key are not supported (no certificate)")
         try:  # the key and extensions are parsed lazily
-            check_serial_number(cert)
+            check_serial_numbers(cert)
             signer = Signer(key_id=key_id(cert.public_key()), subject=certificate_subject(cert),
                             issuer=certificate_issuer(cert))
         except CERTIFICATE_PARSE_ERRORS as exc:

@@ -25,7 +25,7 @@ from cryptography.x509.verification import (
 
 from provider.config import Identity, KeylessConfig, PKIConfig
 from provider.config.model import within
-from provider.verifiers.certparse import check_serial_number
+from provider.verifiers.certparse import check_serial_numbers
 from provider.verifiers.limits import MAX_CHAIN_BYTES, LimitError, check_certificate_chain, check_public_key
 
 # What cryptography raises for a certificate it cannot read (InvalidVersion and the others are no ValueError).
@@ -52,7 +52,7 @@ def load_certificates(pem: str) -> list[x509.Certificate]:
         certificates = x509.load_pem_x509_certificates(pem.encode())
         check_certificate_chain(certificates)
         for cert in certificates:  # before any signature is checked with these keys
-            check_serial_number(cert)
+            check_serial_numbers(cert)
             check_public_key(cert.public_key(), f"certificate {cert.subject.rfc4514_string()}")
     except LimitError as exc:
         raise CertificateError(str(exc)) from None

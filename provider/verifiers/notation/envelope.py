@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from provider.verifiers.certificates import CERTIFICATE_PARSE_ERRORS
-from provider.verifiers.certparse import check_serial_number
+from provider.verifiers.certparse import check_serial_numbers
 from provider.verifiers.limits import LimitError, load_json
 
 JWS_MEDIA_TYPE = "application/jose+json"
@@ -197,7 +197,7 @@ def _certificates(ders: list[bytes]) -> tuple[x509.Certificate, ...]:
             raise EnvelopeError(f"certificate {index} of the envelope's chain is not a byte string")
         try:
             certificate = x509.load_der_x509_certificate(der)
-            check_serial_number(certificate)
+            check_serial_numbers(certificate)
             # cryptography parses fields lazily: read what verification uses now, so a bad field is this
             # envelope's error and not an exception deep in chain building.
             certificate.subject.rfc4514_string()

@@ -33,7 +33,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from provider.facts import rfc3339
 from provider.stores.fetch import Outbound
-from provider.verifiers.certparse import check_serial_number
+from provider.verifiers.certparse import check_serial_numbers
 from provider.verifiers.notation.sources import MAX_SOURCES, UNAVAILABLE, Sources, SourceUnavailable, wait_for
 
 # notation-core-go reads at most 20 KiB of an answer; typical answers are a few KiB.
@@ -136,8 +136,7 @@ def read_response(data: bytes, cert: x509.Certificate, issuer: x509.Certificate,
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         raise OCSPFailure(f"OCSP responder {url} answered {response.response_status.name}")
     try:
-        for included in response.certificates:  # Go's ocsp.ParseResponse parses each with x509.ParseCertificate
-            check_serial_number(included)
+        check_serial_numbers(*response.certificates)  # Go's ocsp.ParseResponse parses each one
         single = _single_for(response, cert, issuer)
         if single is None:
             raise OCSPFailure(f"OCSP response from {url} is not about serial {cert.serial_number:x} "

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from provider.verifiers.certparse import check_serial_number
+from provider.verifiers.certparse import check_serial_numbers
 from provider.verifiers.notation.certrules import TIME_STAMPING, CertificateRuleError, validate_usage_nesting
 from provider.verifiers.notation.chain import ChainError, build_path
 
@@ -178,8 +178,7 @@ def verify_timestamp(token: bytes, signature: bytes, trust_store: Sequence[x509.
         gen_time = tst_info["gen_time"].native
         accuracy = _accuracy(tst_info["accuracy"].native, tst_info["policy"].dotted)
         certificates = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed_data["certificates"]]
-        for certificate in certificates:
-            check_serial_number(certificate)
+        check_serial_numbers(*certificates)
         signer_infos = list(signed_data["signer_infos"])
     except TimestampError:
         raise
