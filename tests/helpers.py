@@ -194,17 +194,10 @@ def resigned(cert: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey, old
     algorithm = asn1_parser.parse(outer[4][len(tbs[3] + tbs[4]):])
     signature = issuer_key.sign(tbs_der, ec.ECDSA(hashes.SHA256()))
     body = tbs_der + algorithm[3] + algorithm[4] + asn1_core.OctetBitString(signature).dump()
-    return x509.load_der_x509_certificate(b"\x30" + _der_length(len(body)) + body)
+    return x509.load_der_x509_certificate(asn1_parser.emit(0, 1, 16, body))  # universal, constructed SEQUENCE
 
 
 def negative_serial(cert: x509.Certificate) -> tuple[bytes, bytes]:
     """The (old, new) DER of `cert`'s serial number with its sign bit set, for `resigned`."""
     serial = asn1_core.Integer(cert.serial_number).dump()
     return serial, serial[:2] + bytes([serial[2] | 0x80]) + serial[3:]
-
-
-def _der_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes([length])
-    encoded = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(encoded)]) + encoded
