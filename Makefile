@@ -24,7 +24,7 @@ policy-test: deps
 
 # The fuzz tests with many more examples than CI runs (SIGWARDEN_FUZZ_EXAMPLES per test, default 5000).
 fuzz: deps
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -m fuzz --timeout=0 -p no:cacheprovider tests
+	HYPOTHESIS_PROFILE=fuzz bash scripts/offline.sh $(BIN)/python -m pytest -m fuzz --timeout=0 -p no:cacheprovider tests
 
 # Regenerate every copy built from policies/ (its template.yaml files, constraints/, the chart's files);
 # `make templates-check` only reports drift (exit 1).
@@ -35,7 +35,7 @@ templates-check: deps
 	$(BIN)/python scripts/build_templates.py --check
 
 bench: deps system-deps
-	for f in tests/benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+	for f in tests/benchmarks/bench_*.py; do bash scripts/offline.sh $(BIN)/python $$f || exit 1; done
 
 runtime-deps: $(BIN)/.runtime
 
