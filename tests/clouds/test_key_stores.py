@@ -31,7 +31,7 @@ from tests.clouds.standins import (
 from tests.clouds.test_azure import CLIENT_ID, FEDERATED_TOKEN, TENANT
 from tests.clouds.test_google import AUDIENCE, SUBJECT_TOKEN
 from tests.cloudworld import WorldCA, in_world, serve_wsgi
-from tests.helpers import facts_for, metric_value, write_yaml
+from tests.helpers import facts_for, metric_value, negative_serial, resigned, write_yaml
 from tests.test_notation_isolation import policy
 
 REG = "registry.example"
@@ -212,6 +212,29 @@ def test_a_key_store_that_refuses_is_a_config_error_naming_the_field(tmp_path: P
         build_config(data, write_yaml(tmp_path / "config.yaml", data))
     assert raised.value.field_path == "authorities[0].cosign.publicKeys[0].kms"
     assert "answered 404" in raised.value.problem and "\n" not in raised.value.problem
+
+
+@in_world
+def test_a_key_vault_certificate_go_refuses_is_a_config_error_naming_the_field(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Go's crypto/x509 (parser.go, since Go 1.23), with which Ratify and notation read the certificate, refuses a
+    # negative serial number: the store would not load there, so it does not here.
+    world, entra = entra_world(tmp_path, monkeypatch)
+    vault = KeyVaultStandIn(entra)
+    serve_wsgi(vault, "myvault.vault.azure.net", world)
+    identity = notation.identity_with_intermediate("ec-256")
+    assert isinstance(identity.root_key, ec.EllipticCurvePrivateKey)
+    root = resigned(identity.root, identity.root_key, *negative_serial(identity.root))
+    now = int(time.time())
+    vault.add_certificate("release-ca", "v1", root.public_bytes(serialization.Encoding.PEM).decode(),
+                          "application/x-pem-file", now - 60, now + 86400)
+    data = {"authorities": [{"name": "aks-release", "notation": {"trustStores": {"ca:acme": [{"keyVault": {
+        "vaultURI": "https://myvault.vault.azure.net", "certificateName": "release-ca"}}]},
+        "trustPolicy": {"inline": policy()}}}]}
+    with pytest.raises(ConfigError) as raised:
+        build_config(data, write_yaml(tmp_path / "config.yaml", data))
+    assert raised.value.field_path == "authorities[0].notation.trustStores.ca:acme[0].keyVault"
+    assert raised.value.problem.startswith("a certificate's serial number -"), raised.value.problem
 
 
 def test_kms_uri_forms_follow_sigstore(tmp_path: Path) -> None:
