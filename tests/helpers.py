@@ -179,12 +179,11 @@ def rego_library() -> regorus.Engine:
     return engine
 
 
-def resigned(cert: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey, old: bytes,
-             new: bytes) -> x509.Certificate:
+def resigned(cert: x509.Certificate, issuer_key: Any, old: bytes, new: bytes) -> x509.Certificate:
     """`cert` with `old` replaced by `new` (of the same length) in its TBSCertificate, signed again by
     `issuer_key` (ECDSA with SHA-256): a certificate its CA really issued, with a field cryptography's builder
     refuses to write (a negative serial, a name attribute of the wrong type)."""
-    assert len(old) == len(new)
+    assert len(old) == len(new) and isinstance(issuer_key, ec.EllipticCurvePrivateKey)
     der = cert.public_bytes(Encoding.DER)
     outer = asn1_parser.parse(der)
     tbs = asn1_parser.parse(outer[4])
@@ -197,7 +196,12 @@ def resigned(cert: x509.Certificate, issuer_key: ec.EllipticCurvePrivateKey, old
     return x509.load_der_x509_certificate(asn1_parser.emit(0, 1, 16, body))  # universal, constructed SEQUENCE
 
 
+def with_negative_serial(cert: x509.Certificate, issuer_key: Any) -> x509.Certificate:
+    """`cert` with its serial number negated, issued again by `issuer_key` (Go's crypto/x509 refuses it)."""
+    return resigned(cert, issuer_key, *negative_serial(cert))
+
+
 def negative_serial(cert: x509.Certificate) -> tuple[bytes, bytes]:
-    """The (old, new) DER of `cert`'s serial number with its sign bit set, for `resigned`."""
+    """The (old, new) DER of `cert`'s serial number with its sign bit set."""
     serial = asn1_core.Integer(cert.serial_number).dump()
     return serial, serial[:2] + bytes([serial[2] | 0x80]) + serial[3:]

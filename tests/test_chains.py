@@ -23,7 +23,7 @@ from provider.verifiers.notation import certrules
 from provider.verifiers.notation import chain as notation_chain
 from provider.verifiers.notation.envelope import COSE_MEDIA_TYPE, JWS_MEDIA_TYPE
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
-from tests.helpers import VECTORS, negative_serial, resigned
+from tests.helpers import VECTORS, with_negative_serial
 from tests.test_notation import IMAGE, authority, policy_with
 
 NOW = datetime.datetime.now(datetime.UTC)
@@ -274,11 +274,8 @@ def test_a_name_that_cannot_be_read_in_a_notation_chain_is_an_envelope_that_does
 
 def test_a_negative_serial_number_is_a_certificate_that_does_not_parse() -> None:
     """Go's crypto/x509 parser.go (since Go 1.23) refuses a negative serial number, so cosign does."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(SEATTLE).issuer_name(SEATTLE).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(NOW - DAY).not_valid_after(NOW + DAY)
-            .sign(key, hashes.SHA256()))
-    hostile = resigned(cert, key, *negative_serial(cert))
+    cert, key = build(root())
+    hostile = with_negative_serial(cert, key)
     with pytest.raises(cosign_chain.CertificateError, match=r"certificate does not parse: serial number -\d+ is "
                                                             r"negative \(RFC 5280 4\.1\.2\.2\)"):
         cosign_chain.load_certificates(hostile.public_bytes(Encoding.PEM).decode())
@@ -290,7 +287,7 @@ def test_a_negative_serial_number_in_a_notation_chain_is_an_envelope_that_does_n
     """notation-go reads the x5chain with Go's crypto/x509, which refuses a negative serial (parser.go)."""
     signer, signing_ca = leaf(), intermediate()
     chain = chain_of(root(), signing_ca, signer)
-    chain[0] = resigned(chain[0], signing_ca.key, *negative_serial(chain[0]))
+    chain[0] = with_negative_serial(chain[0], signing_ca.key)
     result = notation_check(tmp_path, notation.SigningIdentity(signer.key, chain, chain[-1]), envelope)
     assert result.verified is False
     assert "certificate 0 of the envelope's chain does not parse: serial number -" in result.reason, result.reason

@@ -1,22 +1,20 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from provider.cli import main
 from provider.config import ConfigError, build_config, load_config, parse_duration
-from tests.helpers import VECTORS, negative_serial, resigned, write_yaml
-
-DAY = datetime.timedelta(days=1)
+from provider.devkit.pki import make_ca
+from tests.helpers import VECTORS, negative_serial, with_negative_serial, write_yaml
+from tests.test_notation_isolation import policy
 
 
 def public_pem() -> str:
@@ -261,19 +259,10 @@ def test_a_trust_store_certificate_with_a_negative_serial_number_is_a_config_err
                                                                                   encoding: Any) -> None:
     """notation-go loads trust stores with Go's x509.ParseCertificates, which refuses a negative serial
     (crypto/x509 parser.go, since Go 1.23): such a store does not load there, so it does not here."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Acme Root")])
-    now = datetime.datetime.now(datetime.UTC)
-    root = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + DAY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "root.crt").write_bytes(resigned(root, key, *negative_serial(root)).public_bytes(encoding))
-    policy = {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"],
-                                                   "signatureVerification": {"level": "strict"},
-                                                   "trustStores": ["ca:acme"], "trustedIdentities": ["*"]}]}
+    root = make_ca("Acme Root")
+    (tmp_path / "root.crt").write_bytes(with_negative_serial(root.cert, root.key).public_bytes(encoding))
     path = write_yaml(tmp_path / "c.yaml", {"authorities": [{"name": "acme", "notation": {
-        "trustStores": {"ca:acme": ["root.crt"]}, "trustPolicy": {"inline": policy}}}]})
+        "trustStores": {"ca:acme": ["root.crt"]}, "trustPolicy": {"inline": policy()}}}]})
     with pytest.raises(ConfigError, match=r"root\.crt: a certificate's serial number -\d+ is negative \(RFC 5280 "
                                           r"4\.1\.2\.2\); Go's crypto/x509, which cosign and notation use, "
                                           r"refuses it") as caught:

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from provider.devkit import notation
@@ -23,7 +22,7 @@ from provider.stores.base import ResolvedImage
 from provider.verifiers.base import SignatureResult
 from provider.verifiers.notation.timestamp import TimestampError, verify_timestamp
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
-from tests.helpers import VECTORS, negative_serial, resigned
+from tests.helpers import VECTORS, resigned, with_negative_serial
 from tests.test_notation import IMAGE, CRLServer, authority, policy_with, reaching
 
 NOW = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
@@ -219,14 +218,11 @@ def test_tspclient_go_tokens(token: str, reason: str) -> None:
     assert reason in str(caught.value)
 
 
-
-
 def test_a_tsa_certificate_whose_name_cannot_be_read_is_a_token_that_does_not_parse() -> None:
     """cryptography reads names lazily and raises TypeError for an attribute typed as a BIT STRING (only
     X500UniqueIdentifier may be one): a TSA certificate its CA issued with such a subject is the token's
     fault, a reason, not an internal error."""
     tsa = notation.tsa_identity()
-    assert isinstance(tsa.intermediate_key, ec.EllipticCurvePrivateKey)
     name = b"\x0c\x1bAcme Timestamping Authority"
     tsa.chain[0] = resigned(tsa.chain[0], tsa.intermediate_key, name, b"\x03" + name[1:])
     token = notation.timestamp_token(b"signature", tsa)
@@ -237,8 +233,7 @@ def test_a_tsa_certificate_whose_name_cannot_be_read_is_a_token_that_does_not_pa
 def test_a_tsa_certificate_with_a_negative_serial_number_is_a_token_that_does_not_parse() -> None:
     """Go's crypto/x509 parser.go (since Go 1.23) refuses a negative serial number, so tspclient-go does."""
     tsa = notation.tsa_identity()
-    assert isinstance(tsa.intermediate_key, ec.EllipticCurvePrivateKey)
-    tsa.chain[0] = resigned(tsa.chain[0], tsa.intermediate_key, *negative_serial(tsa.chain[0]))
+    tsa.chain[0] = with_negative_serial(tsa.chain[0], tsa.intermediate_key)
     token = notation.timestamp_token(b"signature", tsa)
     with pytest.raises(TimestampError, match=r"the timestamp token does not parse: serial number -\d+ is negative"):
         verify_timestamp(token, b"signature", [tsa.root])

@@ -15,7 +15,6 @@ from urllib.parse import unquote
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
@@ -32,7 +31,7 @@ from provider.verifiers.notation import ocsp as ocsp_module
 from provider.verifiers.notation.ocsp import OCSPFailure, read_response
 from provider.verifiers.notation.revocation import RevocationChecker
 from provider.verifiers.notation.verifier import NotationVerifier, SignatureBlob
-from tests.helpers import drip_status_line, free_port, negative_serial, resigned
+from tests.helpers import drip_status_line, free_port, with_negative_serial
 from tests.test_notation import IMAGE, CRLServer, authority, own_check, policy_with
 from tests.test_revocation import check
 
@@ -168,8 +167,7 @@ def negative_delegate(identity: notation.SigningIdentity) -> tuple[x509.Certific
     """An OCSP-signing responder certificate the signing CA issued with a negative serial number, which Go's
     x509.ParseCertificate refuses (parser.go, since Go 1.23), so golang.org/x/crypto/ocsp ParseResponse fails."""
     cert, key = delegate(identity, (ExtendedKeyUsageOID.OCSP_SIGNING,))
-    assert isinstance(identity.intermediate_key, ec.EllipticCurvePrivateKey)
-    return resigned(cert, identity.intermediate_key, *negative_serial(cert)), key
+    return with_negative_serial(cert, identity.intermediate_key), key
 
 
 def impostor() -> tuple[x509.Certificate, PrivateKeyTypes]:

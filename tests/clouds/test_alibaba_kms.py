@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from prometheus_client import generate_latest
 
 from provider.config import ConfigError, build_config
@@ -22,7 +21,7 @@ from tests.clouds.standins import AlibabaStsStandIn, KmsCertificateStandIn
 from tests.clouds.test_alibaba import OIDC_PROVIDER, OIDC_TOKEN, ROLE, alibaba_world, rrsa_pod, verify_seed
 from tests.clouds.test_key_stores import notation_image
 from tests.cloudworld import WorldCA, in_world, serve_wsgi
-from tests.helpers import facts_for, metric_value, negative_serial, resigned, write_yaml
+from tests.helpers import facts_for, metric_value, with_negative_serial, write_yaml
 from tests.test_notation_isolation import policy
 
 pytest.importorskip("alibabacloud_credentials")
@@ -127,8 +126,7 @@ def test_a_certificate_kms_does_not_give_or_go_refuses_is_a_config_error_naming_
     identity = notation.identity_with_intermediate("ec-256")
     _, chain = kept(identity)
     # Go's crypto/x509 (parser.go, since Go 1.23), which notation uses, refuses a negative serial number.
-    assert isinstance(identity.intermediate_key, ec.EllipticCurvePrivateKey)
-    negative = resigned(identity.chain[0], identity.intermediate_key, *negative_serial(identity.chain[0]))
+    negative = with_negative_serial(identity.chain[0], identity.intermediate_key)
     kms_world(tmp_path, monkeypatch, {"chain-only": (b"", chain),
                                       "negative": (negative.public_bytes(serialization.Encoding.PEM), chain)})
     for certificate_id, reason in (("missing", "Forbidden.ResourceNotFound"),

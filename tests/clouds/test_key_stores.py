@@ -31,7 +31,7 @@ from tests.clouds.standins import (
 from tests.clouds.test_azure import CLIENT_ID, FEDERATED_TOKEN, TENANT
 from tests.clouds.test_google import AUDIENCE, SUBJECT_TOKEN
 from tests.cloudworld import WorldCA, in_world, serve_wsgi
-from tests.helpers import facts_for, metric_value, negative_serial, resigned, write_yaml
+from tests.helpers import facts_for, metric_value, with_negative_serial, write_yaml
 from tests.test_notation_isolation import policy
 
 REG = "registry.example"
@@ -223,8 +223,7 @@ def test_a_key_vault_certificate_go_refuses_is_a_config_error_naming_the_field(
     vault = KeyVaultStandIn(entra)
     serve_wsgi(vault, "myvault.vault.azure.net", world)
     identity = notation.identity_with_intermediate("ec-256")
-    assert isinstance(identity.root_key, ec.EllipticCurvePrivateKey)
-    root = resigned(identity.root, identity.root_key, *negative_serial(identity.root))
+    root = with_negative_serial(identity.root, identity.root_key)
     now = int(time.time())
     vault.add_certificate("release-ca", "v1", root.public_bytes(serialization.Encoding.PEM).decode(),
                           "application/x-pem-file", now - 60, now + 86400)
